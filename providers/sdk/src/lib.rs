@@ -1,0 +1,17 @@
+//! The provider interface and the vocabulary shared by hive's engine and its providers.
+//!
+//! # Layout
+//! - [`value`]: values, including *unknown* (known after apply) and *sensitive*.
+//! - [`types`]: types of values and conversion between them.
+//! - [`schema`]: the schema of each resource kind (attributes, blocks, what is computed).
+//! - [`addr`]: addresses of resources and resource instances (`instance.node[0]`).
+//!
+//! This crate knows nothing of HCL, the state file or any backend.
+
+pub mod addr;
+pub mod schema;
+pub mod types;
+pub mod value;
+
+pub use types::Type;
+pub use value::Value;
