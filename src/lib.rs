@@ -1,0 +1,3 @@
+//! hive: a declarative provisioner for test clusters.
+pub mod config;
+pub mod lang;
