@@ -1,1 +1,148 @@
+//! The configuration: every `*.hive.hcl` file of a directory, decoded into blocks that keep their
+//! expressions unevaluated (with spans) until the evaluator walks them.
+//!
+//! Only this module and `lang` see HCL syntax trees.
+
 pub mod fmt;
+mod load;
+pub mod typeexpr;
+pub mod vars;
+
+use crate::diag::{FileId, Sources, Span};
+use hcl_edit::expr::Expression;
+use hive_sdk::addr::ResourceAddr;
+use hive_sdk::schema::Schema;
+use hive_sdk::Type;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use load::{load_dir, parse_file, MAX_FILE_SIZE};
+
+/// An expression as written, with the file it came from.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub file: FileId,
+    pub expr: Expression,
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        span_of(self.file, &self.expr)
+    }
+}
+
+/// The span of any syntax node that carries one.
+pub fn span_of(file: FileId, node: &impl hcl_edit::Span) -> Span {
+    Span::new(file, node.span().unwrap_or(0..0))
+}
+
+/// An attribute as written: `name = expr`.
+#[derive(Debug, Clone)]
+pub struct Attribute {
+    pub name: String,
+    pub name_span: Span,
+    pub expr: Expr,
+}
+
+/// A nested block as written: `name { ... }`.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub name: String,
+    pub span: Span,
+    pub body: Body,
+}
+
+/// The contents of a block, checked against a schema.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    pub attributes: BTreeMap<String, Attribute>,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub span: Span,
+    pub ty: Type,
+    pub default: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub nullable: bool,
+    pub validations: Vec<Validation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub condition: Expr,
+    pub error_message: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub name: String,
+    pub span: Span,
+    pub expr: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub span: Span,
+    pub value: Expr,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub depends_on: Vec<Expr>,
+}
+
+/// How many instances a resource has.
+#[derive(Debug, Clone)]
+pub enum Repetition {
+    Single,
+    Count(Expr),
+    ForEach(Expr),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub prevent_destroy: bool,
+    pub create_before_destroy: bool,
+    pub ignore_changes: IgnoreChanges,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum IgnoreChanges {
+    #[default]
+    None,
+    All,
+    Attributes(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub addr: ResourceAddr,
+    /// The block's header (`instance "node"`).
+    pub span: Span,
+    pub repetition: Repetition,
+    pub depends_on: Vec<Expr>,
+    pub lifecycle: Lifecycle,
+    pub body: Body,
+    pub schema: &'static Schema,
+}
+
+/// The `hive { }` block.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub parallelism: Option<Expr>,
+    pub state: Option<Body>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub sources: Sources,
+    pub settings: Settings,
+    pub variables: BTreeMap<String, Variable>,
+    pub locals: BTreeMap<String, Local>,
+    pub outputs: BTreeMap<String, Output>,
+    pub resources: BTreeMap<ResourceAddr, Resource>,
+}

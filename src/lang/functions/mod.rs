@@ -2,7 +2,13 @@
 //!
 //! Every function is deterministic: a plan made twice from the same inputs is the same plan.
 
-use hive_sdk::Value;
+mod collections;
+mod encoding;
+mod files;
+mod network;
+mod strings;
+
+use hive_sdk::{Type, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -13,8 +19,7 @@ pub struct FnContext<'a> {
     pub base_dir: &'a Path,
     /// Renders a template's source with the given variables (used by `templatefile`); the path
     /// names the file in errors.
-    pub render_template:
-        &'a dyn Fn(&str, &Path, &BTreeMap<String, Value>) -> Result<Value, String>,
+    pub render_template: &'a dyn Fn(&str, &Path, &BTreeMap<String, Value>) -> Result<Value, String>,
 }
 
 /// A function call that failed; `arg` is the zero-based index of the argument at fault, so the
@@ -23,4 +28,466 @@ pub struct FnContext<'a> {
 pub struct FnError {
     pub arg: Option<usize>,
     pub message: String,
+}
+
+/// A built-in function.
+pub struct Function {
+    pub name: &'static str,
+    /// Minimum and maximum number of arguments (max None = variadic).
+    pub min_args: usize,
+    pub max_args: Option<usize>,
+    /// If true the function is called even when some argument contains unknown values nested
+    /// inside a collection (e.g. length of a list whose elements are unknown). A top-level
+    /// unknown argument always yields Value::Unknown without calling.
+    pub tolerates_unknown_elements: bool,
+    pub call: fn(&FnContext, Vec<Value>) -> Result<Value, FnError>,
+}
+
+/// Shorthand for the table below.
+const fn func(
+    name: &'static str,
+    min_args: usize,
+    max_args: Option<usize>,
+    tolerates_unknown_elements: bool,
+    call: fn(&FnContext, Vec<Value>) -> Result<Value, FnError>,
+) -> Function {
+    Function {
+        name,
+        min_args,
+        max_args,
+        tolerates_unknown_elements,
+        call,
+    }
+}
+
+const ONE: Option<usize> = Some(1);
+const TWO: Option<usize> = Some(2);
+const THREE: Option<usize> = Some(3);
+const ANY: Option<usize> = None;
+
+/// Every built-in function, sorted by name.
+static FUNCTIONS: &[Function] = &[
+    func("base64decode", 1, ONE, false, encoding::base64decode),
+    func("base64encode", 1, ONE, false, encoding::base64encode),
+    func("basename", 1, ONE, false, files::basename),
+    func("cidrhost", 2, TWO, false, network::cidrhost),
+    func("cidrnetmask", 1, ONE, false, network::cidrnetmask),
+    func("cidrsubnet", 3, THREE, false, network::cidrsubnet),
+    func("coalesce", 1, ANY, false, collections::coalesce),
+    func("compact", 1, ONE, false, collections::compact),
+    func("concat", 1, ANY, true, collections::concat),
+    func("contains", 2, TWO, false, collections::contains),
+    func("dirname", 1, ONE, false, files::dirname),
+    func("distinct", 1, ONE, false, collections::distinct),
+    func("element", 2, TWO, true, collections::element),
+    func("endswith", 2, TWO, false, strings::endswith),
+    func("file", 1, ONE, false, files::file),
+    func("fileexists", 1, ONE, false, files::fileexists),
+    func("flatten", 1, ONE, false, collections::flatten),
+    func("format", 1, ANY, false, strings::format),
+    func("join", 2, ANY, false, strings::join),
+    func("jsondecode", 1, ONE, false, encoding::jsondecode),
+    func("jsonencode", 1, ONE, false, encoding::jsonencode),
+    func("keys", 1, ONE, true, collections::keys),
+    func("length", 1, ONE, true, collections::length),
+    func("lookup", 2, THREE, true, collections::lookup),
+    func("lower", 1, ONE, false, strings::lower),
+    func("max", 1, ANY, false, collections::max),
+    func("merge", 0, ANY, true, collections::merge),
+    func("min", 1, ANY, false, collections::min),
+    func("range", 1, THREE, false, collections::range),
+    func("replace", 3, THREE, false, strings::replace),
+    func("reverse", 1, ONE, true, collections::reverse),
+    func("sha256", 1, ONE, false, encoding::sha256),
+    func("slice", 3, THREE, true, collections::slice),
+    func("sort", 1, ONE, false, collections::sort),
+    func("split", 2, TWO, false, strings::split),
+    func("startswith", 2, TWO, false, strings::startswith),
+    func("strcontains", 2, TWO, false, strings::strcontains),
+    func("substr", 3, THREE, false, strings::substr),
+    func("templatefile", 2, TWO, false, files::templatefile),
+    func("tobool", 1, ONE, false, strings::tobool),
+    func("tolist", 1, ONE, true, collections::tolist),
+    func("tomap", 1, ONE, true, collections::tomap),
+    func("tonumber", 1, ONE, false, strings::tonumber),
+    func("toset", 1, ONE, false, collections::toset),
+    func("tostring", 1, ONE, false, strings::tostring),
+    func("trimspace", 1, ONE, false, strings::trimspace),
+    func("upper", 1, ONE, false, strings::upper),
+    func("values", 1, ONE, true, collections::values),
+    func("yamlencode", 1, ONE, false, encoding::yamlencode),
+    func("zipmap", 2, TWO, false, collections::zipmap),
+];
+
+/// Looks up a function by name.
+pub fn lookup(name: &str) -> Option<&'static Function> {
+    FUNCTIONS
+        .binary_search_by(|f| f.name.cmp(name))
+        .ok()
+        .and_then(|i| FUNCTIONS.get(i))
+}
+
+/// All function names (for "did you mean" suggestions).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FUNCTIONS.iter().map(|f| f.name)
+}
+
+/// Calls `f` with evaluated arguments: checks the argument count, returns `Value::Unknown` if
+/// any argument is unknown (at the top level, or anywhere unless the function tolerates unknown
+/// elements), strips sensitive marks from the arguments and marks the result sensitive if any
+/// argument was.
+pub fn call(f: &Function, ctx: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
+    check_arity(f, args.len())?;
+    let sensitive = args.iter().any(Value::contains_sensitive);
+    let unknown = if f.tolerates_unknown_elements {
+        args.iter().any(Value::is_unknown)
+    } else {
+        args.iter().any(|a| !a.is_wholly_known())
+    };
+    if unknown {
+        return Ok(Value::Unknown.mark_sensitive_if(sensitive));
+    }
+    let args = args.into_iter().map(|a| a.unmark_deep().0).collect();
+    let result = (f.call)(ctx, args)?;
+    Ok(result.mark_sensitive_if(sensitive))
+}
+
+fn check_arity(f: &Function, got: usize) -> Result<(), FnError> {
+    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    let message = match f.max_args {
+        Some(max) if max == f.min_args && got != max => {
+            format!("{} takes exactly {max} {}, got {got}", f.name, plural(max))
+        }
+        _ if got < f.min_args => format!(
+            "{} needs at least {} {}, got {got}",
+            f.name,
+            f.min_args,
+            plural(f.min_args)
+        ),
+        Some(max) if got > max => {
+            format!("{} takes at most {max} {}, got {got}", f.name, plural(max))
+        }
+        _ => return Ok(()),
+    };
+    Err(FnError { arg: None, message })
+}
+
+// Helpers shared by the topic files. Argument indexes are zero-based; messages count from one.
+
+/// An error about the call as a whole, or about one argument.
+fn fail(arg: Option<usize>, message: impl Into<String>) -> FnError {
+    FnError {
+        arg,
+        message: message.into(),
+    }
+}
+
+/// "`fname`: argument `i+1` must be `expected`, got `<type of got>`".
+fn type_error(fname: &str, i: usize, expected: &str, got: &Value) -> FnError {
+    fail(
+        Some(i),
+        format!(
+            "{fname}: argument {} must be {expected}, got {}",
+            i + 1,
+            got.type_name()
+        ),
+    )
+}
+
+/// Argument `i` (the arity check guarantees it exists; a missing one reads as null).
+fn arg(args: &[Value], i: usize) -> &Value {
+    args.get(i).unwrap_or(&Value::Null)
+}
+
+/// Converts a value to a string the way Terraform converts function arguments (numbers and
+/// bools become strings); `None` if it cannot.
+fn to_string_value(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        v => match Type::String.convert(v.clone()) {
+            Ok(Value::String(s)) => Some(s),
+            _ => None,
+        },
+    }
+}
+
+/// Argument `i` as a string.
+fn string_arg(fname: &str, args: &[Value], i: usize) -> Result<String, FnError> {
+    let v = arg(args, i);
+    to_string_value(v).ok_or_else(|| type_error(fname, i, "a string", v))
+}
+
+/// Argument `i` as a finite number (numeric strings convert, as in Terraform).
+fn number_arg(fname: &str, args: &[Value], i: usize) -> Result<f64, FnError> {
+    let v = arg(args, i);
+    let n = match v {
+        Value::Number(n) => *n,
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| {
+            fail(
+                Some(i),
+                format!("{fname}: argument {} must be a number, got {v}", i + 1),
+            )
+        })?,
+        other => return Err(type_error(fname, i, "a number", other)),
+    };
+    if n.is_finite() {
+        Ok(n)
+    } else {
+        Err(fail(
+            Some(i),
+            format!("{fname}: argument {} must be a finite number", i + 1),
+        ))
+    }
+}
+
+/// Argument `i` as a whole number that fits an i64.
+fn integer_arg(fname: &str, args: &[Value], i: usize) -> Result<i64, FnError> {
+    let n = number_arg(fname, args, i)?;
+    // 2^63 is exactly representable; every whole f64 below it in magnitude fits an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.fract() != 0.0 {
+        return Err(fail(
+            Some(i),
+            format!(
+                "{fname}: argument {} must be a whole number, got {}",
+                i + 1,
+                hive_sdk::value::format_number(n)
+            ),
+        ));
+    }
+    if !(-LIMIT..LIMIT).contains(&n) {
+        return Err(fail(
+            Some(i),
+            format!("{fname}: argument {} is too large", i + 1),
+        ));
+    }
+    Ok(n as i64)
+}
+
+/// Argument `i` as the elements of a list or a set.
+fn items_arg<'v>(fname: &str, args: &'v [Value], i: usize) -> Result<&'v [Value], FnError> {
+    let v = arg(args, i);
+    match v {
+        Value::List(items) | Value::Set(items) => Ok(items),
+        other => Err(type_error(fname, i, "a list or set", other)),
+    }
+}
+
+/// Argument `i` as a list or set of strings (numbers and bools convert; null elements are an
+/// error).
+fn strings_arg(fname: &str, args: &[Value], i: usize) -> Result<Vec<String>, FnError> {
+    let v = arg(args, i);
+    let items = match v {
+        Value::List(items) | Value::Set(items) => items,
+        other => return Err(type_error(fname, i, "a list of strings", other)),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(j, item)| {
+            to_string_value(item).ok_or_else(|| {
+                fail(
+                    Some(i),
+                    format!(
+                        "{fname}: argument {} must be a list of strings, element {j} is {}",
+                        i + 1,
+                        item.type_name()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Argument `i` as a map.
+fn map_arg<'v>(
+    fname: &str,
+    args: &'v [Value],
+    i: usize,
+) -> Result<&'v BTreeMap<String, Value>, FnError> {
+    match arg(args, i) {
+        Value::Map(entries) => Ok(entries),
+        other => Err(type_error(fname, i, "a map", other)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod testing {
+    //! Helpers for the tests of every topic file.
+
+    use super::*;
+
+    /// Calls the named function through [`call`] with a context whose base directory is `dir`
+    /// and whose template renderer returns the source unchanged.
+    pub fn call_in(dir: &Path, name: &str, args: Vec<Value>) -> Result<Value, FnError> {
+        let render = |src: &str, _path: &Path, _vars: &BTreeMap<String, Value>| {
+            Ok::<Value, String>(Value::string(src))
+        };
+        let ctx = FnContext {
+            base_dir: dir,
+            render_template: &render,
+        };
+        let f = lookup(name).unwrap_or_else(|| panic!("no function {name}"));
+        call(f, &ctx, args)
+    }
+
+    /// [`call_in`] with the system temporary directory as the base directory.
+    pub fn call_fn(name: &str, args: Vec<Value>) -> Result<Value, FnError> {
+        call_in(&std::env::temp_dir(), name, args)
+    }
+
+    /// The message of a failed call (panics if the call succeeded).
+    pub fn err_of(name: &str, args: Vec<Value>) -> FnError {
+        match call_fn(name, args) {
+            Ok(v) => panic!("{name} unexpectedly returned {v}"),
+            Err(e) => e,
+        }
+    }
+
+    pub fn s(text: &str) -> Value {
+        Value::string(text)
+    }
+
+    pub fn n(x: f64) -> Value {
+        Value::Number(x)
+    }
+
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(items)
+    }
+
+    pub fn strs(items: &[&str]) -> Value {
+        Value::List(items.iter().map(|t| Value::string(*t)).collect())
+    }
+
+    pub fn secret(v: Value) -> Value {
+        v.mark_sensitive_if(true)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        let all: Vec<&str> = names().collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(all, sorted);
+        for name in all {
+            assert_eq!(lookup(name).map(|f| f.name), Some(name));
+        }
+        assert!(lookup("nope").is_none());
+        assert!(lookup("uuid").is_none());
+        assert!(lookup("timestamp").is_none());
+    }
+
+    #[test]
+    fn argument_counts_are_checked() {
+        assert_eq!(
+            call_fn("format", vec![]),
+            Err(fail(None, "format needs at least 1 argument, got 0"))
+        );
+        assert_eq!(
+            call_fn("upper", vec![s("a"), s("b")]),
+            Err(fail(None, "upper takes exactly 1 argument, got 2"))
+        );
+        assert_eq!(
+            call_fn("upper", vec![]),
+            Err(fail(None, "upper takes exactly 1 argument, got 0"))
+        );
+        assert_eq!(
+            call_fn("cidrsubnet", vec![s("10.0.0.0/8")]),
+            Err(fail(None, "cidrsubnet takes exactly 3 arguments, got 1"))
+        );
+        assert_eq!(
+            call_fn("lookup", vec![Value::map([("a", n(1.0))])]),
+            Err(fail(None, "lookup needs at least 2 arguments, got 1"))
+        );
+        assert_eq!(
+            call_fn("lookup", vec![n(1.0), n(1.0), n(1.0), n(1.0)]),
+            Err(fail(None, "lookup takes at most 3 arguments, got 4"))
+        );
+        assert_eq!(call_fn("merge", vec![]), Ok(Value::map::<String>([])));
+    }
+
+    #[test]
+    fn unknown_arguments_make_unknown_results() {
+        assert_eq!(call_fn("upper", vec![Value::Unknown]), Ok(Value::Unknown));
+        // A nested unknown stops a function that needs every element...
+        assert_eq!(
+            call_fn("join", vec![s(","), list(vec![s("a"), Value::Unknown])]),
+            Ok(Value::Unknown)
+        );
+        // ...but not one that only counts them.
+        assert_eq!(
+            call_fn("length", vec![list(vec![s("a"), Value::Unknown])]),
+            Ok(n(2.0))
+        );
+        // A top-level unknown always yields unknown, even for tolerant functions.
+        assert_eq!(call_fn("length", vec![Value::Unknown]), Ok(Value::Unknown));
+        // The arity check comes first.
+        assert!(call_fn("upper", vec![Value::Unknown, Value::Unknown]).is_err());
+        // Unknown and sensitive stays sensitive.
+        assert_eq!(
+            call_fn("upper", vec![secret(Value::Unknown)]),
+            Ok(secret(Value::Unknown))
+        );
+    }
+
+    #[test]
+    fn sensitive_arguments_make_sensitive_results() {
+        assert_eq!(call_fn("upper", vec![secret(s("a"))]), Ok(secret(s("A"))));
+        // Nested marks are stripped before the call and put back on the whole result.
+        assert_eq!(
+            call_fn("join", vec![s("-"), list(vec![s("a"), secret(s("b"))])]),
+            Ok(secret(s("a-b")))
+        );
+        assert_eq!(
+            call_fn("length", vec![list(vec![secret(s("a"))])]),
+            Ok(secret(n(1.0)))
+        );
+        assert_eq!(call_fn("upper", vec![s("a")]), Ok(s("A")));
+    }
+
+    #[test]
+    fn argument_helpers_convert_like_terraform() {
+        assert_eq!(string_arg("f", &[n(3.0)], 0), Ok("3".to_string()));
+        assert_eq!(
+            string_arg("f", &[Value::Bool(true)], 0),
+            Ok("true".to_string())
+        );
+        assert_eq!(
+            string_arg("f", &[Value::Null], 0),
+            Err(fail(Some(0), "f: argument 1 must be a string, got null"))
+        );
+        assert_eq!(number_arg("f", &[s(" 2.5")], 0), Ok(2.5));
+        assert_eq!(
+            number_arg("f", &[s("x")], 0),
+            Err(fail(Some(0), "f: argument 1 must be a number, got \"x\""))
+        );
+        assert!(number_arg("f", &[n(f64::NAN)], 0).is_err());
+        assert!(number_arg("f", &[n(f64::INFINITY)], 0).is_err());
+        assert_eq!(
+            integer_arg("f", &[n(1.5)], 0),
+            Err(fail(
+                Some(0),
+                "f: argument 1 must be a whole number, got 1.5"
+            ))
+        );
+        assert!(integer_arg("f", &[n(1e300)], 0).is_err());
+        assert_eq!(integer_arg("f", &[n(-7.0)], 0), Ok(-7));
+        assert_eq!(
+            strings_arg("f", &[list(vec![s("a"), list(vec![])])], 0),
+            Err(fail(
+                Some(0),
+                "f: argument 1 must be a list of strings, element 1 is list"
+            ))
+        );
+    }
 }

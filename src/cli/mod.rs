@@ -1,0 +1,147 @@
+//! The command line: argument parsing and the thin command files that call into `ops` and
+//! print through `render`.
+
+mod fmt;
+mod validate;
+
+use crate::ops::validate::VarOptions;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hive",
+    version,
+    about = "Declarative test clusters: hosts, bridges, images, volumes and instances from HCL",
+    after_help = "Long options take one dash or two (-auto-approve, --auto-approve)."
+)]
+struct Cli {
+    /// Work in DIR instead of the current directory (before or after the command).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    /// Never colour the output (also: NO_COLOR in the environment).
+    #[arg(long = "no-color", global = true)]
+    no_color: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration: syntax, names, types, references and cycles. Calls no backend.
+    Validate(validate::Args),
+    /// Rewrite configuration files in canonical form.
+    Fmt(fmt::Args),
+}
+
+/// `-var` and `-var-file`, shared by every command that evaluates the configuration.
+#[derive(Debug, clap::Args, Default)]
+pub struct VarArgs {
+    /// Set an input variable (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Read input variables from a file of NAME = VALUE lines (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_files: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    fn options(&self) -> VarOptions {
+        VarOptions {
+            vars: self.vars.clone(),
+            var_files: self.var_files.clone(),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+/// What every command gets besides its own arguments.
+pub struct Context {
+    pub dir: PathBuf,
+    pub color: bool,
+}
+
+pub fn main() -> ExitCode {
+    let args = normalize_args(std::env::args_os().map(|a| a.to_string_lossy().into_owned()));
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let ctx = Context {
+        dir: cli.dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        color: !cli.no_color
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stderr().is_terminal(),
+    };
+    let code = match &cli.command {
+        Command::Validate(args) => validate::run(&ctx, args),
+        Command::Fmt(args) => fmt::run(&ctx, args),
+    };
+    ExitCode::from(code)
+}
+
+/// Rewrites `-long-option` to `--long-option` for every long option hive knows, so Terraform
+/// users' habits work; short options (`-C`) and values are left alone.
+fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut longs = BTreeSet::new();
+    collect_longs(&Cli::command(), &mut longs);
+    let mut out = Vec::new();
+    let mut after_double_dash = false;
+    for arg in args {
+        if after_double_dash {
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            after_double_dash = true;
+            out.push(arg);
+            continue;
+        }
+        let rewritten = arg
+            .strip_prefix('-')
+            .filter(|rest| !rest.starts_with('-'))
+            .and_then(|rest| {
+                let name = rest.split('=').next().unwrap_or(rest);
+                (name.len() > 1 && longs.contains(name)).then(|| format!("--{rest}"))
+            });
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+fn collect_longs(cmd: &clap::Command, out: &mut BTreeSet<String>) {
+    for arg in cmd.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            out.insert(long.to_string());
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        collect_longs(sub, out);
+    }
+    out.insert("help".to_string());
+    out.insert("version".to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_dash_long_options_are_accepted() {
+        let args = ["hive", "validate", "-json", "-var", "a=1", "-var-file=x", "-C", "d", "--", "-json"];
+        let out = normalize_args(args.iter().map(|s| s.to_string()));
+        assert_eq!(
+            out,
+            ["hive", "validate", "--json", "--var", "a=1", "--var-file=x", "-C", "d", "--", "-json"]
+        );
+    }
+}

@@ -1,1 +1,0 @@
-//! Canonical formatting of configuration files.

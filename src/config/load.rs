@@ -1,0 +1,952 @@
+//! Reading a configuration directory: files → syntax trees → [`Config`], with every structural
+//! problem (unknown block or attribute, duplicates, bad labels) reported with its position.
+
+use super::{
+    span_of, typeexpr, Attribute, Block, Body, Config, Expr, IgnoreChanges, Lifecycle, Local,
+    Output, Repetition, Resource, Settings, Validation, Variable,
+};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics, FileId, Sources, Span};
+use hcl_edit::expr::{Expression, TraversalOperator};
+use hcl_edit::structure::{self as syntax, BlockLabel, Structure};
+use hive_sdk::addr::{is_identifier, ResourceAddr};
+use hive_sdk::schema::{kind_schema, Mode, Nesting, Schema, KINDS};
+use hive_sdk::Type;
+use std::collections::btree_map::Entry;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Files larger than this are refused: no configuration is that big, and parsing one would only
+/// waste memory.
+pub const MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
+
+const FILE_SUFFIX: &str = ".hive.hcl";
+const META_ARGUMENTS: &[&str] = &["count", "for_each", "depends_on", "lifecycle"];
+
+/// Loads every `*.hive.hcl` file in `dir`. Returns the configuration (possibly partial) and the
+/// diagnostics; the configuration is `None` when a file could not be parsed at all.
+pub fn load_dir(dir: &Path) -> (Option<Config>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut config = Config {
+        dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    let paths = match config_files(dir) {
+        Ok(paths) => paths,
+        Err(d) => {
+            diags.push(d);
+            return (None, diags);
+        }
+    };
+    let mut bodies = Vec::new();
+    for path in &paths {
+        let name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        match parse_file(&mut config.sources, &name, path) {
+            Ok((file, body)) => bodies.push((file, body)),
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let mut decoder = Decoder {
+        config: &mut config,
+        diags: &mut diags,
+    };
+    for (file, body) in &bodies {
+        decoder.top_level(*file, body);
+    }
+    (Some(config), diags)
+}
+
+fn config_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Diagnostic::error(format!(
+            "cannot read the configuration directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(FILE_SUFFIX))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Diagnostic::error(format!(
+            "no configuration files (*{FILE_SUFFIX}) in {}",
+            dir.display()
+        )));
+    }
+    Ok(paths)
+}
+
+/// Reads and parses one file, registering it in `sources` so diagnostics can quote it.
+pub fn parse_file(
+    sources: &mut Sources,
+    name: &str,
+    path: &Path,
+) -> Result<(FileId, syntax::Body), Diagnostic> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read {name}: {e}")))?
+        .len();
+    if size > MAX_FILE_SIZE {
+        return Err(Diagnostic::error(format!("{name} is too large")).detail(format!(
+            "the file is {size} bytes; configuration files may be at most {MAX_FILE_SIZE} bytes"
+        )));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| Diagnostic::error(format!("cannot read {name}: {e}")))?;
+    parse_source(sources, name, path, bytes)
+}
+
+/// Parses file contents; bytes that are not UTF-8 are an error at their position.
+pub(crate) fn parse_source(
+    sources: &mut Sources,
+    name: &str,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<(FileId, syntax::Body), Diagnostic> {
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // In the lossy text the bad byte became U+FFFD at the same offset.
+            let file = sources.add(name.to_string(), path, Arc::from(lossy));
+            return Err(Diagnostic::error(format!("{name} is not valid UTF-8"))
+                .detail("configuration files must be UTF-8 text")
+                .at(Span::new(file, at..at + 1))
+                .label("invalid byte here"));
+        }
+    };
+    let text: Arc<str> = Arc::from(text);
+    let file = sources.add(name.to_string(), path, text.clone());
+    hcl_edit::parser::parse_body(&text)
+        .map(|body| (file, body))
+        .map_err(|e| syntax_error(file, &text, &e))
+}
+
+fn syntax_error(file: FileId, text: &str, e: &hcl_edit::parser::Error) -> Diagnostic {
+    let at = e.location().offset().min(text.len());
+    let end = text[at..]
+        .chars()
+        .next()
+        .map_or(at, |c| at + c.len_utf8());
+    let message = e.message().trim();
+    let summary = if message.contains("nesting depth") {
+        "expression nested too deeply".to_string()
+    } else {
+        "syntax error".to_string()
+    };
+    Diagnostic::error(summary)
+        .detail(message.to_string())
+        .at(Span::new(file, at..end))
+        .label(message.lines().next().unwrap_or("here").to_string())
+}
+
+struct Decoder<'a> {
+    config: &'a mut Config,
+    diags: &'a mut Diagnostics,
+}
+
+fn label_span(file: FileId, block: &syntax::Block) -> Span {
+    let start = span_of(file, &block.ident);
+    match block.labels.last() {
+        Some(label) => start.to(&span_of(file, label)),
+        None => start,
+    }
+}
+
+fn label_text(label: &BlockLabel) -> &str {
+    label.as_str()
+}
+
+impl Decoder<'_> {
+    fn error(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn top_level(&mut self, file: FileId, body: &syntax::Body) {
+        for structure in body.iter() {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let name = attr.key.as_str();
+                    self.error(
+                        Diagnostic::error(format!("unexpected attribute \"{name}\" at top level"))
+                            .detail("the top level of a configuration holds only blocks")
+                            .at(span_of(file, &attr.key))
+                            .help(format!("put it in a `locals {{ }}` block to name a value: local.{name}")),
+                    );
+                }
+                Structure::Block(block) => self.top_level_block(file, block),
+            }
+        }
+    }
+
+    /// Checks the number of labels and that each is an identifier; returns the labels.
+    fn labels<'b>(
+        &mut self,
+        file: FileId,
+        block: &'b syntax::Block,
+        expected: &[&str],
+    ) -> Option<Vec<&'b str>> {
+        let kind = block.ident.as_str();
+        if block.labels.len() != expected.len() {
+            let wanted = if expected.is_empty() {
+                format!("a {kind} block takes no labels")
+            } else {
+                format!(
+                    "a {kind} block takes {} label{} ({})",
+                    expected.len(),
+                    if expected.len() == 1 { "" } else { "s" },
+                    expected.join(", ")
+                )
+            };
+            let example = if expected.is_empty() {
+                format!("{kind} {{ ... }}")
+            } else {
+                format!("{kind} \"{}\" {{ ... }}", expected.join("\" \""))
+            };
+            self.error(
+                Diagnostic::error(format!("wrong number of labels on a {kind} block"))
+                    .detail(format!("{wanted}, found {}", block.labels.len()))
+                    .at(label_span(file, block))
+                    .help(format!("write it as: {example}")),
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for label in &block.labels {
+            let text = label_text(label);
+            if !is_identifier(text) {
+                self.error(
+                    Diagnostic::error(format!("invalid name \"{text}\" for a {kind} block"))
+                        .detail("a name starts with a letter or underscore and holds only letters, digits, underscores and dashes")
+                        .at(span_of(file, label)),
+                );
+                return None;
+            }
+            out.push(text);
+        }
+        Some(out)
+    }
+
+    fn top_level_block(&mut self, file: FileId, block: &syntax::Block) {
+        let kind = block.ident.as_str();
+        match kind {
+            "hive" => {
+                if self.labels(file, block, &[]).is_some() {
+                    self.settings(file, block);
+                }
+            }
+            "variable" => {
+                if let Some(labels) = self.labels(file, block, &["name"]) {
+                    self.variable(file, block, labels[0]);
+                }
+            }
+            "locals" => {
+                if self.labels(file, block, &[]).is_some() {
+                    self.locals(file, block);
+                }
+            }
+            "output" => {
+                if let Some(labels) = self.labels(file, block, &["name"]) {
+                    self.output(file, block, labels[0]);
+                }
+            }
+            kind => match kind_schema(kind) {
+                Some(schema) => {
+                    if let Some(labels) = self.labels(file, block, &["name"]) {
+                        self.resource(file, block, kind, labels[0], schema);
+                    }
+                }
+                None => {
+                    let all = ["hive", "variable", "locals", "output"]
+                        .iter()
+                        .chain(KINDS.iter())
+                        .copied();
+                    self.error(
+                        Diagnostic::error(format!("unknown block type \"{kind}\""))
+                            .detail(format!(
+                                "the top level takes hive, variable, locals, output and the resource kinds {}",
+                                KINDS.join(", ")
+                            ))
+                            .at(span_of(file, &block.ident))
+                            .help_opt(did_you_mean(kind, all)),
+                    );
+                }
+            },
+        }
+    }
+
+    /// Splits a block body into attributes and blocks, reporting duplicate attributes.
+    fn split<'b>(
+        &mut self,
+        file: FileId,
+        body: &'b syntax::Body,
+    ) -> (Vec<&'b syntax::Attribute>, Vec<&'b syntax::Block>) {
+        let mut attrs: Vec<&syntax::Attribute> = Vec::new();
+        let mut blocks = Vec::new();
+        for structure in body.iter() {
+            match structure {
+                Structure::Attribute(a) => {
+                    if let Some(first) = attrs.iter().find(|b| b.key.as_str() == a.key.as_str()) {
+                        let (line, _) = self.line_of(file, span_of(file, &first.key).range.start);
+                        self.error(
+                            Diagnostic::error(format!(
+                                "attribute \"{}\" is set twice",
+                                a.key.as_str()
+                            ))
+                            .detail(format!("it was first set on line {line}"))
+                            .at(span_of(file, &a.key)),
+                        );
+                    } else {
+                        attrs.push(a);
+                    }
+                }
+                Structure::Block(b) => blocks.push(b),
+            }
+        }
+        (attrs, blocks)
+    }
+
+    fn line_of(&self, file: FileId, offset: usize) -> (usize, usize) {
+        self.config
+            .sources
+            .get(file)
+            .map_or((0, 0), |f| f.line_col(offset))
+    }
+
+    fn expr(file: FileId, attr: &syntax::Attribute) -> Expr {
+        Expr {
+            file,
+            expr: attr.value.clone(),
+        }
+    }
+
+    fn attribute(file: FileId, attr: &syntax::Attribute) -> Attribute {
+        Attribute {
+            name: attr.key.as_str().to_string(),
+            name_span: span_of(file, &attr.key),
+            expr: Self::expr(file, attr),
+        }
+    }
+
+    fn unknown_name(
+        &mut self,
+        file: FileId,
+        what: &str,
+        name: &str,
+        span: Span,
+        context: &str,
+        candidates: &[&str],
+    ) {
+        self.error(
+            Diagnostic::error(format!("unknown {what} \"{name}\" in {context}"))
+                .detail(if candidates.is_empty() {
+                    format!("{context} takes no {what}s")
+                } else {
+                    format!("{context} takes: {}", candidates.join(", "))
+                })
+                .at(span)
+                .help_opt(did_you_mean(name, candidates.iter().copied())),
+        );
+        let _ = file;
+    }
+
+    /// Decodes a body against a schema: unknown names, computed attributes set by the user,
+    /// missing required ones, repeated single blocks.
+    fn body(
+        &mut self,
+        file: FileId,
+        body: &syntax::Body,
+        schema: &Schema,
+        context: &str,
+        header: &Span,
+        skip: &[&str],
+    ) -> Body {
+        let (attrs, blocks) = self.split(file, body);
+        let mut out = Body::default();
+        let candidates: Vec<&str> = schema
+            .attributes
+            .iter()
+            .filter(|a| a.mode != Mode::Computed)
+            .map(|a| a.name)
+            .chain(schema.blocks.iter().map(|b| b.name))
+            .chain(skip.iter().copied())
+            .collect();
+        for attr in attrs {
+            let name = attr.key.as_str();
+            if skip.contains(&name) {
+                continue;
+            }
+            match schema.attribute(name) {
+                Some(a) if a.mode == Mode::Computed => self.error(
+                    Diagnostic::error(format!("\"{name}\" cannot be set in {context}"))
+                        .detail(format!(
+                            "{name} is computed by the backend; refer to it as an attribute of this resource instead"
+                        ))
+                        .at(span_of(file, &attr.key)),
+                ),
+                Some(_) => {
+                    out.attributes
+                        .insert(name.to_string(), Self::attribute(file, attr));
+                }
+                None if schema.block(name).is_some() => self.error(
+                    Diagnostic::error(format!("\"{name}\" is a block, not an attribute"))
+                        .at(span_of(file, &attr.key))
+                        .help(format!("write it as a block: {name} {{ ... }}")),
+                ),
+                None => self.unknown_name(
+                    file,
+                    "attribute",
+                    name,
+                    span_of(file, &attr.key),
+                    context,
+                    &candidates,
+                ),
+            }
+        }
+        for block in blocks {
+            let name = block.ident.as_str();
+            if skip.contains(&name) {
+                continue;
+            }
+            let Some(block_type) = schema.block(name) else {
+                if schema.attribute(name).is_some() {
+                    self.error(
+                        Diagnostic::error(format!("\"{name}\" is an attribute, not a block"))
+                            .at(span_of(file, &block.ident))
+                            .help(format!("write it as: {name} = ...")),
+                    );
+                } else {
+                    self.unknown_name(
+                        file,
+                        "block",
+                        name,
+                        span_of(file, &block.ident),
+                        context,
+                        &candidates,
+                    );
+                }
+                continue;
+            };
+            if !block.labels.is_empty() {
+                self.error(
+                    Diagnostic::error(format!("a {name} block takes no labels"))
+                        .at(label_span(file, block)),
+                );
+                continue;
+            }
+            if block_type.nesting == Nesting::Single {
+                if let Some(first) = out.blocks.iter().find(|b| b.name == name) {
+                    let (line, _) = self.line_of(file, first.span.range.start);
+                    self.error(
+                        Diagnostic::error(format!("only one {name} block is allowed in {context}"))
+                            .detail(format!("the first is on line {line}"))
+                            .at(span_of(file, &block.ident)),
+                    );
+                    continue;
+                }
+            }
+            let span = span_of(file, &block.ident);
+            let inner = self.body(
+                file,
+                &block.body,
+                &block_type.schema,
+                &format!("a {name} block"),
+                &span,
+                &[],
+            );
+            out.blocks.push(Block {
+                name: name.to_string(),
+                span,
+                body: inner,
+            });
+        }
+        for a in &schema.attributes {
+            if a.mode == Mode::Required && !out.attributes.contains_key(a.name) {
+                self.error(
+                    Diagnostic::error(format!("missing required attribute \"{}\"", a.name))
+                        .detail(format!("{context} must set {}", a.name))
+                        .at(header.clone()),
+                );
+            }
+        }
+        out
+    }
+
+    fn settings(&mut self, file: FileId, block: &syntax::Block) {
+        let schema = settings_schema();
+        let header = span_of(file, &block.ident);
+        let body = self.body(file, &block.body, schema, "the hive block", &header, &[]);
+        let settings = Settings {
+            parallelism: body.attributes.get("parallelism").map(|a| a.expr.clone()),
+            state: body
+                .blocks
+                .iter()
+                .find(|b| b.name == "state")
+                .map(|b| b.body.clone()),
+        };
+        self.config.settings = settings;
+    }
+
+    fn duplicate(&mut self, what: &str, name: &str, span: Span, first: &Span) {
+        let (line, _) = self.line_of(first.file, first.range.start);
+        let file = self
+            .config
+            .sources
+            .get(first.file)
+            .map_or(String::new(), |f| f.name.clone());
+        self.error(
+            Diagnostic::error(format!("duplicate {what} \"{name}\""))
+                .detail(format!("{what} \"{name}\" was already declared at {file}:{line}"))
+                .at(span)
+                .label("declared again here"),
+        );
+    }
+
+    fn variable(&mut self, file: FileId, block: &syntax::Block, name: &str) {
+        let span = label_span(file, block);
+        if let Some(first) = self.config.variables.get(name) {
+            let first = first.span.clone();
+            self.duplicate("variable", name, span, &first);
+            return;
+        }
+        let (attrs, blocks) = self.split(file, &block.body);
+        let mut variable = Variable {
+            name: name.to_string(),
+            span: span.clone(),
+            ty: Type::Any,
+            default: None,
+            description: None,
+            sensitive: false,
+            nullable: true,
+            validations: Vec::new(),
+        };
+        let known = ["type", "default", "description", "sensitive", "nullable", "validation"];
+        for attr in attrs {
+            match attr.key.as_str() {
+                "type" => match typeexpr::parse(file, &attr.value) {
+                    Ok(ty) => variable.ty = ty,
+                    Err(d) => self.error(d),
+                },
+                "default" => variable.default = Some(Self::expr(file, attr)),
+                "description" => variable.description = self.literal_string(file, attr),
+                "sensitive" => variable.sensitive = self.literal_bool(file, attr),
+                "nullable" => variable.nullable = self.literal_bool(file, attr),
+                other => self.unknown_name(
+                    file,
+                    "attribute",
+                    other,
+                    span_of(file, &attr.key),
+                    "a variable block",
+                    &known,
+                ),
+            }
+        }
+        for b in blocks {
+            if b.ident.as_str() != "validation" {
+                self.unknown_name(
+                    file,
+                    "block",
+                    b.ident.as_str(),
+                    span_of(file, &b.ident),
+                    "a variable block",
+                    &known,
+                );
+                continue;
+            }
+            let (vattrs, _) = self.split(file, &b.body);
+            let condition = vattrs.iter().find(|a| a.key.as_str() == "condition");
+            let message = vattrs.iter().find(|a| a.key.as_str() == "error_message");
+            for a in &vattrs {
+                if !matches!(a.key.as_str(), "condition" | "error_message") {
+                    self.unknown_name(
+                        file,
+                        "attribute",
+                        a.key.as_str(),
+                        span_of(file, &a.key),
+                        "a validation block",
+                        &["condition", "error_message"],
+                    );
+                }
+            }
+            match (condition, message) {
+                (Some(c), Some(m)) => variable.validations.push(Validation {
+                    condition: Self::expr(file, c),
+                    error_message: Self::expr(file, m),
+                }),
+                _ => self.error(
+                    Diagnostic::error("a validation block needs condition and error_message")
+                        .at(span_of(file, &b.ident)),
+                ),
+            }
+        }
+        self.config.variables.insert(name.to_string(), variable);
+    }
+
+    fn literal_string(&mut self, file: FileId, attr: &syntax::Attribute) -> Option<String> {
+        match &attr.value {
+            Expression::String(s) => Some(s.value().clone()),
+            other => {
+                self.error(
+                    Diagnostic::error(format!("{} must be a literal string", attr.key.as_str()))
+                        .at(span_of(file, other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn literal_bool(&mut self, file: FileId, attr: &syntax::Attribute) -> bool {
+        match &attr.value {
+            Expression::Bool(b) => *b.value(),
+            other => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "{} must be true or false, written literally",
+                        attr.key.as_str()
+                    ))
+                    .at(span_of(file, other)),
+                );
+                false
+            }
+        }
+    }
+
+    fn locals(&mut self, file: FileId, block: &syntax::Block) {
+        let (attrs, blocks) = self.split(file, &block.body);
+        for b in blocks {
+            self.error(
+                Diagnostic::error("a locals block holds only attributes")
+                    .at(span_of(file, &b.ident))
+                    .help(format!("write it as: {} = {{ ... }}", b.ident.as_str())),
+            );
+        }
+        for attr in attrs {
+            let name = attr.key.as_str();
+            let span = span_of(file, &attr.key);
+            match self.config.locals.entry(name.to_string()) {
+                Entry::Occupied(first) => {
+                    let first = first.get().span.clone();
+                    self.duplicate("local value", name, span, &first);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(Local {
+                        name: name.to_string(),
+                        span,
+                        expr: Self::expr(file, attr),
+                    });
+                }
+            }
+        }
+    }
+
+    fn output(&mut self, file: FileId, block: &syntax::Block, name: &str) {
+        let span = label_span(file, block);
+        if let Some(first) = self.config.outputs.get(name) {
+            let first = first.span.clone();
+            self.duplicate("output", name, span, &first);
+            return;
+        }
+        let (attrs, blocks) = self.split(file, &block.body);
+        let known = ["value", "description", "sensitive", "depends_on"];
+        for b in blocks {
+            self.unknown_name(
+                file,
+                "block",
+                b.ident.as_str(),
+                span_of(file, &b.ident),
+                "an output block",
+                &known,
+            );
+        }
+        let mut value = None;
+        let mut output = Output {
+            name: name.to_string(),
+            span: span.clone(),
+            value: Expr {
+                file,
+                expr: Expression::null(),
+            },
+            description: None,
+            sensitive: false,
+            depends_on: Vec::new(),
+        };
+        for attr in attrs {
+            match attr.key.as_str() {
+                "value" => value = Some(Self::expr(file, attr)),
+                "description" => output.description = self.literal_string(file, attr),
+                "sensitive" => output.sensitive = self.literal_bool(file, attr),
+                "depends_on" => output.depends_on = self.depends_on(file, attr),
+                other => self.unknown_name(
+                    file,
+                    "attribute",
+                    other,
+                    span_of(file, &attr.key),
+                    "an output block",
+                    &known,
+                ),
+            }
+        }
+        match value {
+            Some(v) => output.value = v,
+            None => {
+                self.error(
+                    Diagnostic::error("missing required attribute \"value\"")
+                        .detail("an output block must set value")
+                        .at(span),
+                );
+                return;
+            }
+        }
+        self.config.outputs.insert(name.to_string(), output);
+    }
+
+    /// `depends_on = [kind.name, ...]`: a list of plain references.
+    fn depends_on(&mut self, file: FileId, attr: &syntax::Attribute) -> Vec<Expr> {
+        let Expression::Array(items) = &attr.value else {
+            self.error(
+                Diagnostic::error("depends_on must be a list of references")
+                    .at(span_of(file, &attr.value))
+                    .help("write it as: depends_on = [bridge.lan, instance.node]"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            let is_reference = match item {
+                Expression::Traversal(t) => {
+                    matches!(t.expr, Expression::Variable(_))
+                        && t.operators.iter().all(|op| {
+                            matches!(
+                                op.value(),
+                                TraversalOperator::GetAttr(_)
+                                    | TraversalOperator::Index(_)
+                                    | TraversalOperator::LegacyIndex(_)
+                            )
+                        })
+                }
+                _ => false,
+            };
+            if is_reference {
+                out.push(Expr {
+                    file,
+                    expr: item.clone(),
+                });
+            } else {
+                self.error(
+                    Diagnostic::error("depends_on takes only references to resources")
+                        .detail("each element must name a resource, like instance.node or bridge.lan")
+                        .at(span_of(file, item)),
+                );
+            }
+        }
+        out
+    }
+
+    fn resource(
+        &mut self,
+        file: FileId,
+        block: &syntax::Block,
+        kind: &str,
+        name: &str,
+        schema: &'static Schema,
+    ) {
+        let addr = ResourceAddr::new(kind, name);
+        let span = label_span(file, block);
+        if let Some(first) = self.config.resources.get(&addr) {
+            let first = first.span.clone();
+            self.duplicate(kind, name, span, &first);
+            return;
+        }
+        let context = format!("{kind} \"{name}\"");
+        let body = self.body(file, &block.body, schema, &context, &span, META_ARGUMENTS);
+        let (attrs, blocks) = (block.body.attributes(), block.body.blocks());
+        let mut count = None;
+        let mut for_each = None;
+        let mut depends_on = Vec::new();
+        for attr in attrs {
+            match attr.key.as_str() {
+                "count" => count = Some(attr),
+                "for_each" => for_each = Some(attr),
+                "depends_on" => depends_on = self.depends_on(file, attr),
+                "lifecycle" => self.error(
+                    Diagnostic::error("\"lifecycle\" is a block, not an attribute")
+                        .at(span_of(file, &attr.key))
+                        .help("write it as: lifecycle { prevent_destroy = true }"),
+                ),
+                _ => {}
+            }
+        }
+        let repetition = match (count, for_each) {
+            (Some(c), Some(f)) => {
+                self.error(
+                    Diagnostic::error(format!("{context} sets both count and for_each"))
+                        .detail("a resource is repeated either by count or by for_each, not both")
+                        .at(span_of(file, &f.key))
+                        .label("remove this or count"),
+                );
+                let _ = c;
+                Repetition::Single
+            }
+            (Some(c), None) => Repetition::Count(Self::expr(file, c)),
+            (None, Some(f)) => Repetition::ForEach(Self::expr(file, f)),
+            (None, None) => Repetition::Single,
+        };
+        let mut lifecycle = Lifecycle::default();
+        let mut seen_lifecycle = false;
+        for b in blocks.filter(|b| b.ident.as_str() == "lifecycle") {
+            if seen_lifecycle {
+                self.error(
+                    Diagnostic::error(format!("only one lifecycle block is allowed in {context}"))
+                        .at(span_of(file, &b.ident)),
+                );
+                continue;
+            }
+            seen_lifecycle = true;
+            lifecycle = self.lifecycle(file, b, schema);
+        }
+        self.config.resources.insert(
+            addr.clone(),
+            Resource {
+                addr,
+                span,
+                repetition,
+                depends_on,
+                lifecycle,
+                body,
+                schema,
+            },
+        );
+    }
+
+    fn lifecycle(&mut self, file: FileId, block: &syntax::Block, schema: &Schema) -> Lifecycle {
+        let (attrs, blocks) = self.split(file, &block.body);
+        let known = ["prevent_destroy", "create_before_destroy", "ignore_changes"];
+        for b in blocks {
+            self.unknown_name(
+                file,
+                "block",
+                b.ident.as_str(),
+                span_of(file, &b.ident),
+                "a lifecycle block",
+                &known,
+            );
+        }
+        let mut lifecycle = Lifecycle::default();
+        for attr in attrs {
+            match attr.key.as_str() {
+                "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(file, attr),
+                "create_before_destroy" => {
+                    lifecycle.create_before_destroy = self.literal_bool(file, attr)
+                }
+                "ignore_changes" => {
+                    lifecycle.ignore_changes = self.ignore_changes(file, attr, schema)
+                }
+                other => self.unknown_name(
+                    file,
+                    "attribute",
+                    other,
+                    span_of(file, &attr.key),
+                    "a lifecycle block",
+                    &known,
+                ),
+            }
+        }
+        lifecycle
+    }
+
+    /// `ignore_changes = all` or `[memory, cloud_init]`: bare attribute names of the schema.
+    fn ignore_changes(
+        &mut self,
+        file: FileId,
+        attr: &syntax::Attribute,
+        schema: &Schema,
+    ) -> IgnoreChanges {
+        let items = match &attr.value {
+            Expression::Variable(v) if v.as_str() == "all" => return IgnoreChanges::All,
+            Expression::Array(items) => items,
+            other => {
+                self.error(
+                    Diagnostic::error("ignore_changes must be a list of attribute names, or all")
+                        .at(span_of(file, other))
+                        .help("write it as: ignore_changes = [memory] or ignore_changes = all"),
+                );
+                return IgnoreChanges::None;
+            }
+        };
+        let mut names = Vec::new();
+        for item in items.iter() {
+            let name = match item {
+                Expression::Variable(v) => Some(v.as_str().to_string()),
+                Expression::String(s) => Some(s.value().clone()),
+                _ => None,
+            };
+            match name {
+                Some(n) if schema.attribute(&n).is_some() || schema.block(&n).is_some() => {
+                    names.push(n)
+                }
+                Some(n) => self.unknown_name(
+                    file,
+                    "attribute",
+                    &n,
+                    span_of(file, item),
+                    "ignore_changes",
+                    &schema.names().collect::<Vec<_>>(),
+                ),
+                None => self.error(
+                    Diagnostic::error("ignore_changes takes attribute names")
+                        .at(span_of(file, item)),
+                ),
+            }
+        }
+        IgnoreChanges::Attributes(names)
+    }
+}
+
+fn settings_schema() -> &'static Schema {
+    use hive_sdk::schema::{Attribute as A, BlockType};
+    static SCHEMA: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+    let attr = |name: &'static str, ty: Type| A {
+        name,
+        ty,
+        mode: Mode::Optional,
+        forces_replacement: false,
+        sensitive: false,
+        refers_to: None,
+        description: "",
+    };
+    SCHEMA.get_or_init(|| Schema {
+        attributes: vec![attr("parallelism", Type::Number)],
+        blocks: vec![BlockType {
+            name: "state",
+            nesting: Nesting::Single,
+            forces_replacement: false,
+            schema: Schema {
+                attributes: vec![
+                    attr("backend", Type::String),
+                    attr("path", Type::String),
+                    attr("endpoint", Type::String),
+                    attr("bucket", Type::String),
+                    attr("key", Type::String),
+                    attr("region", Type::String),
+                    attr("access_key", Type::String),
+                    A {
+                        sensitive: true,
+                        ..attr("secret_key", Type::String)
+                    },
+                ],
+                blocks: vec![],
+            },
+        }],
+    })
+}

@@ -1,0 +1,188 @@
+//! Finding what an expression refers to, without evaluating it: the edges of the dependency
+//! graph.
+
+use crate::config::span_of;
+use crate::diag::{FileId, Span};
+use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator};
+use hcl_edit::template::{Directive, Element, Template};
+use hive_sdk::addr::ResourceAddr;
+use hive_sdk::schema::KINDS;
+
+/// Something in the configuration an expression depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Var(String),
+    Local(String),
+    Resource(ResourceAddr),
+}
+
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub subject: Subject,
+    pub span: Span,
+}
+
+/// Every reference in `expr`, in source order. Names bound by `for` expressions and template
+/// `for` directives are not references.
+pub fn references(file: FileId, expr: &Expression) -> Vec<Reference> {
+    let mut walker = Walker {
+        file,
+        bound: Vec::new(),
+        out: Vec::new(),
+    };
+    walker.expr(expr);
+    walker.out
+}
+
+struct Walker {
+    file: FileId,
+    bound: Vec<String>,
+    out: Vec<Reference>,
+}
+
+impl Walker {
+    fn expr(&mut self, expr: &Expression) {
+        match expr {
+            Expression::Null(_)
+            | Expression::Bool(_)
+            | Expression::Number(_)
+            | Expression::String(_) => {}
+            Expression::Variable(_) => {}
+            Expression::Array(items) => items.iter().for_each(|e| self.expr(e)),
+            Expression::Object(object) => {
+                for (key, value) in object.iter() {
+                    if let ObjectKey::Expression(k) = key {
+                        self.expr(k);
+                    }
+                    self.expr(value.expr());
+                }
+            }
+            Expression::StringTemplate(t) => self.template(t),
+            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::Parenthesis(p) => self.expr(p.inner()),
+            Expression::Conditional(c) => {
+                self.expr(&c.cond_expr);
+                self.expr(&c.true_expr);
+                self.expr(&c.false_expr);
+            }
+            Expression::FuncCall(call) => call.args.iter().for_each(|a| self.expr(a)),
+            Expression::Traversal(t) => {
+                match &t.expr {
+                    Expression::Variable(root) => self.root(root.as_str(), t),
+                    other => self.expr(other),
+                }
+                for op in &t.operators {
+                    if let TraversalOperator::Index(i) = op.value() {
+                        self.expr(i);
+                    }
+                }
+            }
+            Expression::UnaryOp(op) => self.expr(&op.expr),
+            Expression::BinaryOp(op) => {
+                self.expr(&op.lhs_expr);
+                self.expr(&op.rhs_expr);
+            }
+            Expression::ForExpr(f) => {
+                self.expr(&f.intro.collection_expr);
+                let depth = self.bound.len();
+                if let Some(k) = &f.intro.key_var {
+                    self.bound.push(k.as_str().to_string());
+                }
+                self.bound.push(f.intro.value_var.as_str().to_string());
+                if let Some(k) = &f.key_expr {
+                    self.expr(k);
+                }
+                self.expr(&f.value_expr);
+                if let Some(c) = &f.cond {
+                    self.expr(&c.expr);
+                }
+                self.bound.truncate(depth);
+            }
+        }
+    }
+
+    fn root(&mut self, root: &str, t: &hcl_edit::expr::Traversal) {
+        if self.bound.iter().any(|b| b == root) {
+            return;
+        }
+        let Some(TraversalOperator::GetAttr(name)) = t.operators.first().map(|o| o.value())
+        else {
+            return;
+        };
+        let subject = match root {
+            "var" => Subject::Var(name.as_str().to_string()),
+            "local" => Subject::Local(name.as_str().to_string()),
+            kind if KINDS.contains(&kind) => {
+                Subject::Resource(ResourceAddr::new(kind, name.as_str()))
+            }
+            _ => return,
+        };
+        let span = span_of(self.file, &t.expr).to(&span_of(self.file, &t.operators[0]));
+        self.out.push(Reference { subject, span });
+    }
+
+    fn template(&mut self, t: &Template) {
+        for element in t.iter() {
+            match element {
+                Element::Literal(_) => {}
+                Element::Interpolation(i) => self.expr(&i.expr),
+                Element::Directive(directive) => match directive.as_ref() {
+                Directive::If(d) => {
+                    self.expr(&d.if_expr.cond_expr);
+                    self.template(&d.if_expr.template);
+                    if let Some(e) = &d.else_expr {
+                        self.template(&e.template);
+                    }
+                }
+                Directive::For(d) => {
+                    let f = &d.for_expr;
+                    self.expr(&f.collection_expr);
+                    let depth = self.bound.len();
+                    if let Some(k) = &f.key_var {
+                        self.bound.push(k.as_str().to_string());
+                    }
+                    self.bound.push(f.value_var.as_str().to_string());
+                    self.template(&f.template);
+                    self.bound.truncate(depth);
+                }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subjects(src: &str) -> Vec<String> {
+        let expr = match hcl_edit::parser::parse_expr(src) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        references(0, &expr)
+            .into_iter()
+            .map(|r| match r.subject {
+                Subject::Var(n) => format!("var.{n}"),
+                Subject::Local(n) => format!("local.{n}"),
+                Subject::Resource(a) => a.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_references_everywhere() {
+        assert_eq!(
+            subjects(r#""${var.a}-${local.b}" == join(",", instance.node[*].ip) ? host.h : { k = bridge.x }"#),
+            ["var.a", "local.b", "instance.node", "host.h", "bridge.x"]
+        );
+    }
+
+    #[test]
+    fn names_bound_by_for_are_not_references() {
+        assert_eq!(
+            subjects("[for instance in var.xs : instance.ip if local.ok]"),
+            ["var.xs", "local.ok"]
+        );
+    }
+}

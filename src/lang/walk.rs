@@ -1,0 +1,634 @@
+//! Evaluating a whole configuration in dependency order: input variables (typed and validated),
+//! locals, every resource instance after `count`/`for_each` expansion (checked against its kind's
+//! schema), and outputs.
+//!
+//! What a backend computes is unknown here; the planner later fills in what it knows.
+
+use super::eval::{RepetitionKind, ResourceTable, Scope};
+use crate::config::vars::{RawValue, VarInput, VarSource};
+use crate::config::{Body, Config, Expr, Repetition, Resource, Variable};
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::graph::{ConfigGraph, Node};
+use hcl_edit::expr::Expression;
+use hive_sdk::addr::{InstanceAddr, InstanceKey};
+use hive_sdk::schema::{Mode, Nesting, Schema, KINDS};
+use hive_sdk::{Type, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// Hard limit on the instances of one resource: protects against `count = 1e12`.
+pub const MAX_INSTANCES: usize = 100_000;
+
+/// What a missing variable value means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingVars {
+    /// `hive validate`: checking needs no values, so a missing one is unknown.
+    Unknown,
+    /// plan and apply: a variable without a value is an error.
+    Error,
+}
+
+/// The configuration with every expression evaluated as far as possible.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evaluated {
+    pub vars: BTreeMap<String, Value>,
+    pub locals: BTreeMap<String, Value>,
+    /// Every resource instance with its attributes (computed ones unknown).
+    pub instances: BTreeMap<InstanceAddr, Value>,
+    /// Resources whose instances are not known yet (unknown count or for_each).
+    pub unexpanded: Vec<hive_sdk::addr::ResourceAddr>,
+    pub outputs: BTreeMap<String, Value>,
+}
+
+pub fn evaluate(
+    config: &Config,
+    inputs: &[VarInput],
+    missing: MissingVars,
+) -> (Evaluated, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut out = Evaluated {
+        vars: input_variables(config, inputs, missing, &mut diags),
+        ..Evaluated::default()
+    };
+    let graph = ConfigGraph::build(config);
+    let cycles = graph.cycles();
+    if !cycles.is_empty() {
+        diags.extend(cycles);
+        return (out, diags);
+    }
+    let Some(order) = graph.evaluation_order() else {
+        return (out, diags);
+    };
+    let mut table = ResourceTable {
+        declared: config
+            .resources
+            .iter()
+            .map(|(addr, r)| (addr.clone(), repetition_kind(r)))
+            .collect(),
+        values: HashMap::with_capacity(config.resources.len()),
+    };
+    for node in order {
+        match node {
+            Node::Var(_) => {}
+            Node::Local(name) => {
+                let Some(local) = config.locals.get(&name) else {
+                    continue;
+                };
+                let scope = base_scope(config, &out, &table);
+                let value = scope.eval(&local.expr).unwrap_or_else(|d| {
+                    diags.push(d);
+                    Value::Unknown
+                });
+                out.locals.insert(name, value);
+            }
+            Node::Resource(addr) => {
+                let Some(resource) = config.resources.get(&addr) else {
+                    continue;
+                };
+                let value = resource_value(config, resource, &mut out, &table, &mut diags);
+                table.values.insert(addr, value);
+            }
+            Node::Output(name) => {
+                let Some(output) = config.outputs.get(&name) else {
+                    continue;
+                };
+                let scope = base_scope(config, &out, &table);
+                check_depends_on(config, &output.depends_on, &mut diags);
+                let value = match scope.eval(&output.value) {
+                    Ok(v) => v,
+                    Err(d) => {
+                        diags.push(d);
+                        Value::Unknown
+                    }
+                };
+                if value.contains_sensitive() && !output.sensitive {
+                    diags.push(
+                        Diagnostic::error(format!("output \"{name}\" refers to sensitive values"))
+                            .detail("its value would be printed in plain text")
+                            .at(output.value.span())
+                            .help("add sensitive = true to the output block"),
+                    );
+                }
+                out.outputs
+                    .insert(name, value.mark_sensitive_if(output.sensitive));
+            }
+        }
+    }
+    (out, diags)
+}
+
+fn repetition_kind(r: &Resource) -> RepetitionKind {
+    match r.repetition {
+        Repetition::Single => RepetitionKind::Single,
+        Repetition::Count(_) => RepetitionKind::Count,
+        Repetition::ForEach(_) => RepetitionKind::ForEach,
+    }
+}
+
+fn base_scope<'a>(config: &'a Config, out: &'a Evaluated, table: &'a ResourceTable) -> Scope<'a> {
+    Scope {
+        dir: &config.dir,
+        vars: &out.vars,
+        locals: &out.locals,
+        resources: table,
+        count_index: None,
+        each: None,
+    }
+}
+
+/// Values of input variables from inputs (by priority), defaults, or nothing.
+fn input_variables(
+    config: &Config,
+    inputs: &[VarInput],
+    missing: MissingVars,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, Value> {
+    let mut chosen: BTreeMap<&str, &VarInput> = BTreeMap::new();
+    for input in inputs {
+        if !config.variables.contains_key(&input.name) {
+            let candidates = config.variables.keys().map(String::as_str);
+            let d = match input.source {
+                VarSource::Cli => Diagnostic::error(format!(
+                    "a value was given for undeclared variable \"{}\"",
+                    input.name
+                )),
+                VarSource::File => Diagnostic::warning(format!(
+                    "the variables file sets undeclared variable \"{}\"",
+                    input.name
+                )),
+                VarSource::Env => continue,
+            };
+            diags.push(
+                d.at_opt(match &input.value {
+                    RawValue::Expr(e) => Some(e.span()),
+                    RawValue::Text(_) => None,
+                })
+                .help_opt(crate::diag::did_you_mean(&input.name, candidates)),
+            );
+            continue;
+        }
+        // Later sources win over earlier ones; within one source the last value wins.
+        match chosen.get(input.name.as_str()) {
+            Some(prev) if prev.source > input.source => {}
+            _ => {
+                chosen.insert(&input.name, input);
+            }
+        }
+    }
+    let mut vars = BTreeMap::new();
+    let constants = Evaluated::default();
+    let no_resources = ResourceTable {
+        declared: HashMap::new(),
+        values: HashMap::new(),
+    };
+    for (name, variable) in &config.variables {
+        let scope = base_scope(config, &constants, &no_resources);
+        let raw = match chosen.get(name.as_str()) {
+            Some(input) => input_value(&scope, variable, input),
+            None => match &variable.default {
+                Some(default) => scope.eval(default),
+                None if missing == MissingVars::Unknown => Ok(Value::Unknown),
+                None => Err(Diagnostic::error(format!("no value for variable \"{name}\""))
+                    .detail("the variable has no default")
+                    .at(variable.span.clone())
+                    .help(format!(
+                        "give one with -var {name}=VALUE, a -var-file, or {}{name}",
+                        crate::config::vars::ENV_PREFIX
+                    ))),
+            },
+        };
+        let value = raw.and_then(|v| typed_value(variable, v, chosen.get(name.as_str())));
+        let value = match value {
+            Ok(v) => v,
+            Err(d) => {
+                diags.push(d);
+                Value::Unknown
+            }
+        };
+        let value = value.mark_sensitive_if(variable.sensitive);
+        vars.insert(name.clone(), value);
+    }
+    for (name, variable) in &config.variables {
+        check_validations(config, name, variable, &vars, diags);
+    }
+    vars
+}
+
+fn source_name(input: Option<&&VarInput>) -> &'static str {
+    match input.map(|i| i.source) {
+        Some(VarSource::Cli) => " (from -var)",
+        Some(VarSource::File) => " (from the variables file)",
+        Some(VarSource::Env) => " (from the environment)",
+        None => "",
+    }
+}
+
+fn input_value(scope: &Scope<'_>, variable: &Variable, input: &VarInput) -> Result<Value, Diagnostic> {
+    match &input.value {
+        RawValue::Expr(e) => scope.eval(e),
+        RawValue::Text(text) => match variable.ty {
+            Type::Any | Type::String | Type::Number | Type::Bool => Ok(Value::String(text.clone())),
+            _ => {
+                let expr = hcl_edit::parser::parse_expr(text).map_err(|e| {
+                    Diagnostic::error(format!(
+                        "invalid value for variable \"{}\"{}",
+                        variable.name,
+                        source_name(Some(&input))
+                    ))
+                    .detail(format!(
+                        "a {} is written as an expression: {}",
+                        variable.ty,
+                        e.message()
+                    ))
+                })?;
+                scope.eval(&Expr {
+                    file: usize::MAX,
+                    expr,
+                })
+                .map_err(|d| {
+                    Diagnostic::error(format!(
+                        "invalid value for variable \"{}\"{}",
+                        variable.name,
+                        source_name(Some(&input))
+                    ))
+                    .detail(d.summary)
+                })
+            }
+        },
+    }
+}
+
+fn typed_value(variable: &Variable, value: Value, input: Option<&&VarInput>) -> Result<Value, Diagnostic> {
+    if value.is_null() && !variable.nullable {
+        return Err(Diagnostic::error(format!("variable \"{}\" must not be null", variable.name))
+            .at(variable.span.clone()));
+    }
+    variable.ty.convert(value).map_err(|e| {
+        let at = match input.map(|i| &i.value) {
+            Some(RawValue::Expr(expr)) => Some(expr.span()),
+            Some(RawValue::Text(_)) => None,
+            None => variable.default.as_ref().map(Expr::span),
+        };
+        Diagnostic::error(format!(
+            "invalid value for variable \"{}\"{}",
+            variable.name,
+            source_name(input)
+        ))
+        .detail(format!("the variable's type is {}: {e}", variable.ty))
+        .at_opt(at.or(Some(variable.span.clone())))
+    })
+}
+
+fn check_validations(
+    config: &Config,
+    name: &str,
+    variable: &Variable,
+    vars: &BTreeMap<String, Value>,
+    diags: &mut Diagnostics,
+) {
+    if variable.validations.is_empty() || !vars.get(name).is_some_and(Value::is_wholly_known) {
+        return;
+    }
+    let only_this: BTreeMap<String, Value> = vars
+        .get(name)
+        .map(|v| (name.to_string(), v.clone()))
+        .into_iter()
+        .collect();
+    let empty = BTreeMap::new();
+    let table = ResourceTable {
+        declared: HashMap::new(),
+        values: HashMap::new(),
+    };
+    let scope = Scope {
+        dir: &config.dir,
+        vars: &only_this,
+        locals: &empty,
+        resources: &table,
+        count_index: None,
+        each: None,
+    };
+    for validation in &variable.validations {
+        let condition = match scope.eval(&validation.condition) {
+            Ok(c) => c.unmark().0,
+            Err(d) => {
+                diags.push(d.help("a validation condition may refer only to its own variable"));
+                continue;
+            }
+        };
+        match condition {
+            Value::Bool(true) | Value::Unknown => {}
+            Value::Bool(false) => {
+                let message = match scope.eval(&validation.error_message) {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(d) => d.summary,
+                };
+                diags.push(
+                    Diagnostic::error(format!("invalid value for variable \"{name}\""))
+                        .detail(message)
+                        .at(validation.condition.span())
+                        .label("this condition is false"),
+                );
+            }
+            other => diags.push(
+                Diagnostic::error("a validation condition must be true or false")
+                    .detail(format!("it is {}", other.type_name()))
+                    .at(validation.condition.span()),
+            ),
+        }
+    }
+}
+
+/// Expands and evaluates every instance of a resource; returns the value references see.
+fn resource_value(
+    config: &Config,
+    resource: &Resource,
+    out: &mut Evaluated,
+    table: &ResourceTable,
+    diags: &mut Diagnostics,
+) -> Value {
+    check_depends_on(config, &resource.depends_on, diags);
+    let scope = base_scope(config, out, table);
+    let keys = match instance_keys(&scope, resource) {
+        Ok(keys) => keys,
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    };
+    let Some(keys) = keys else {
+        // Not known yet: check the body once with unknown count.index / each.
+        let probe = Scope {
+            count_index: matches!(resource.repetition, Repetition::Count(_)).then_some(Value::Unknown),
+            each: matches!(resource.repetition, Repetition::ForEach(_))
+                .then_some((Value::Unknown, Value::Unknown)),
+            ..base_scope(config, out, table)
+        };
+        eval_body(&probe, resource, diags);
+        out.unexpanded.push(resource.addr.clone());
+        return Value::Unknown;
+    };
+    let mut instances = Vec::with_capacity(keys.len());
+    for (key, each_value) in keys {
+        let instance_scope = Scope {
+            count_index: match &key {
+                InstanceKey::Index(i) => Some(Value::Number(*i as f64)),
+                _ => None,
+            },
+            each: match &key {
+                InstanceKey::Key(k) => Some((Value::String(k.clone()), each_value)),
+                _ => None,
+            },
+            ..base_scope(config, out, table)
+        };
+        let object = eval_body(&instance_scope, resource, diags);
+        instances.push((key, object));
+    }
+    let value = match resource.repetition {
+        Repetition::Single => instances
+            .first()
+            .map_or(Value::Unknown, |(_, v)| v.clone()),
+        Repetition::Count(_) => Value::List(instances.iter().map(|(_, v)| v.clone()).collect()),
+        Repetition::ForEach(_) => Value::Map(
+            instances
+                .iter()
+                .filter_map(|(k, v)| match k {
+                    InstanceKey::Key(k) => Some((k.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect(),
+        ),
+    };
+    for (key, object) in instances {
+        out.instances.insert(resource.addr.instance(key), object);
+    }
+    value
+}
+
+/// The instance keys of a resource, with `each.value` for each; `None` if not known yet.
+fn instance_keys(
+    scope: &Scope<'_>,
+    resource: &Resource,
+) -> Result<Option<Vec<(InstanceKey, Value)>>, Diagnostic> {
+    match &resource.repetition {
+        Repetition::Single => Ok(Some(vec![(InstanceKey::None, Value::Null)])),
+        Repetition::Count(expr) => {
+            let value = scope.eval(expr)?;
+            if value.contains_sensitive() {
+                return Err(Diagnostic::error("count cannot be sensitive")
+                    .detail("the number of instances is shown in every plan")
+                    .at(expr.span()));
+            }
+            let n = match Type::Number.convert(value) {
+                Ok(Value::Unknown) => return Ok(None),
+                Ok(Value::Number(n)) => n,
+                Ok(Value::Null) => {
+                    return Err(Diagnostic::error("count is null")
+                        .detail("count must be a whole number, 0 or more")
+                        .at(expr.span()))
+                }
+                Ok(other) => {
+                    return Err(Diagnostic::error(format!("count must be a number, got {}", other.type_name()))
+                        .at(expr.span()))
+                }
+                Err(e) => {
+                    return Err(Diagnostic::error(format!("count must be a number: {}", e.message))
+                        .at(expr.span()))
+                }
+            };
+            if n < 0.0 || n.fract() != 0.0 {
+                return Err(Diagnostic::error(format!("count must be a whole number, 0 or more, got {n}"))
+                    .at(expr.span()));
+            }
+            if n > MAX_INSTANCES as f64 {
+                return Err(Diagnostic::error(format!(
+                    "count is {n}, more than the {MAX_INSTANCES} instances one resource may have"
+                ))
+                .at(expr.span()));
+            }
+            Ok(Some((0..n as usize).map(|i| (InstanceKey::Index(i), Value::Null)).collect()))
+        }
+        Repetition::ForEach(expr) => {
+            let value = scope.eval(expr)?;
+            if value.contains_sensitive() {
+                return Err(Diagnostic::error("for_each cannot be sensitive")
+                    .detail("its keys are part of every instance's address, shown in every plan")
+                    .at(expr.span()));
+            }
+            let for_each_help = "for_each takes a map, or a set of strings: toset([\"a\", \"b\"])";
+            match value {
+                Value::Unknown => Ok(None),
+                Value::Map(entries) => {
+                    if entries.len() > MAX_INSTANCES {
+                        return Err(Diagnostic::error("for_each has too many elements").at(expr.span()));
+                    }
+                    Ok(Some(entries.into_iter().map(|(k, v)| (InstanceKey::Key(k), v)).collect()))
+                }
+                Value::Set(items) => {
+                    let mut keys = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item {
+                            Value::String(s) => keys.push((InstanceKey::Key(s.clone()), Value::String(s))),
+                            Value::Unknown => return Ok(None),
+                            other => {
+                                return Err(Diagnostic::error(format!(
+                                    "for_each over a set of {}s",
+                                    other.type_name()
+                                ))
+                                .detail("a set given to for_each must hold strings: they become the instance keys")
+                                .at(expr.span())
+                                .help(for_each_help))
+                            }
+                        }
+                    }
+                    Ok(Some(keys))
+                }
+                Value::List(items) => {
+                    let objects = items.iter().any(|i| i.as_map().is_some());
+                    let d = Diagnostic::error(if objects {
+                        "for_each over a list of objects"
+                    } else {
+                        "for_each over a list"
+                    })
+                    .detail("a list has no keys to name the instances by; for_each takes a map or a set of strings")
+                    .at(expr.span());
+                    Err(if objects {
+                        d.help("make a map keyed by a unique attribute: { for o in LIST : o.name => o }")
+                    } else {
+                        d.help("convert it: toset(LIST)")
+                    })
+                }
+                Value::Null => Err(Diagnostic::error("for_each is null").at(expr.span()).help(for_each_help)),
+                other => Err(Diagnostic::error(format!("for_each over a {}", other.type_name()))
+                    .at(expr.span())
+                    .help(for_each_help)),
+            }
+        }
+    }
+}
+
+fn check_depends_on(config: &Config, depends_on: &[Expr], diags: &mut Diagnostics) {
+    for expr in depends_on {
+        let refs = crate::lang::refs::references(expr.file, &expr.expr);
+        match refs.first().map(|r| &r.subject) {
+            Some(crate::lang::refs::Subject::Resource(addr)) => {
+                if !config.resources.contains_key(addr) {
+                    let same_kind = config
+                        .resources
+                        .keys()
+                        .filter(|a| a.kind == addr.kind)
+                        .map(|a| a.name.as_str());
+                    diags.push(
+                        Diagnostic::error(format!("depends_on refers to undeclared resource {addr}"))
+                            .at(expr.span())
+                            .help_opt(crate::diag::did_you_mean(&addr.name, same_kind)),
+                    );
+                }
+            }
+            _ => diags.push(
+                Diagnostic::error("depends_on takes only references to resources")
+                    .detail(format!("each element must name a resource of kind {}", KINDS.join(", ")))
+                    .at(expr.span()),
+            ),
+        }
+    }
+}
+
+/// Evaluates a resource body against its schema into the object references see.
+fn eval_body(scope: &Scope<'_>, resource: &Resource, diags: &mut Diagnostics) -> Value {
+    let context = resource.addr.to_string();
+    eval_block_body(scope, &resource.body, resource.schema, &context, diags)
+}
+
+fn eval_block_body(
+    scope: &Scope<'_>,
+    body: &Body,
+    schema: &Schema,
+    context: &str,
+    diags: &mut Diagnostics,
+) -> Value {
+    let mut object = BTreeMap::new();
+    for a in &schema.attributes {
+        let value = match body.attributes.get(a.name) {
+            Some(attr) => {
+                check_reference_kind(a, &attr.expr, context, diags);
+                match scope.eval(&attr.expr).and_then(|v| {
+                    a.ty.convert(v).map_err(|e| {
+                        Diagnostic::error(format!("invalid value for {}", a.name))
+                            .detail(format!("{context}: {} must be {}: {e}", a.name, a.ty))
+                            .at(attr.expr.span())
+                    })
+                }) {
+                    Ok(v) => v,
+                    Err(d) => {
+                        diags.push(d);
+                        Value::Unknown
+                    }
+                }
+            }
+            None if matches!(a.mode, Mode::Computed | Mode::OptionalComputed) => Value::Unknown,
+            None => Value::Null,
+        };
+        object.insert(a.name.to_string(), value.mark_sensitive_if(a.sensitive));
+    }
+    for b in &schema.blocks {
+        let inner_context = format!("{context}.{}", b.name);
+        let blocks = body.blocks.iter().filter(|blk| blk.name == b.name);
+        let value = match b.nesting {
+            Nesting::Single => blocks
+                .map(|blk| eval_block_body(scope, &blk.body, &b.schema, &inner_context, diags))
+                .next()
+                .unwrap_or(Value::Null),
+            Nesting::List => Value::List(
+                blocks
+                    .map(|blk| eval_block_body(scope, &blk.body, &b.schema, &inner_context, diags))
+                    .collect(),
+            ),
+        };
+        object.insert(b.name.to_string(), value);
+    }
+    Value::Map(object)
+}
+
+/// An attribute that names a resource of one kind (`host = host.local`) must not name another
+/// kind; a plain string is allowed only where a backend knows images by name.
+fn check_reference_kind(
+    attr: &hive_sdk::schema::Attribute,
+    expr: &Expr,
+    context: &str,
+    diags: &mut Diagnostics,
+) {
+    let Some(wanted) = attr.refers_to else {
+        return;
+    };
+    let mut check = |e: &Expression, span: Span| match e {
+        Expression::Traversal(t) => {
+            if let Expression::Variable(root) = &t.expr {
+                let kind = root.as_str();
+                if KINDS.contains(&kind) && kind != wanted {
+                    diags.push(
+                        Diagnostic::error(format!("{} must refer to a {wanted}, not a {kind}", attr.name))
+                            .detail(format!("{context}: {} names the {wanted} to use", attr.name))
+                            .at(span)
+                            .help(format!("for example: {} = {wanted}.NAME", attr.name)),
+                    );
+                }
+            }
+        }
+        Expression::String(_) | Expression::StringTemplate(_) if !(attr.name == "image" && wanted == "image") => {
+            diags.push(
+                Diagnostic::error(format!("{} must refer to a {wanted} resource, not a string", attr.name))
+                    .at(span)
+                    .help(format!("for example: {} = {wanted}.NAME", attr.name)),
+            );
+        }
+        _ => {}
+    };
+    match &expr.expr {
+        Expression::Array(items) => {
+            for item in items.iter() {
+                check(item, crate::config::span_of(expr.file, item));
+            }
+        }
+        e => check(e, expr.span()),
+    }
+}

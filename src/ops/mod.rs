@@ -1,0 +1,4 @@
+//! Operations: what each command does, as functions that return data (never print).
+
+pub mod fmt;
+pub mod validate;

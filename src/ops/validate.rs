@@ -1,0 +1,67 @@
+//! `hive validate`: load, evaluate what needs no backend, report every independent problem.
+
+use crate::config::vars::{self, VarInput};
+use crate::config::{load_dir, Config};
+use crate::diag::{Diagnostics, Sources};
+use crate::lang::walk::{evaluate, Evaluated, MissingVars};
+use std::path::{Path, PathBuf};
+
+/// Where input variable values come from.
+#[derive(Debug, Clone, Default)]
+pub struct VarOptions {
+    /// `-var NAME=VALUE`, in order.
+    pub vars: Vec<String>,
+    /// `-var-file F`, in order; relative to the current directory.
+    pub var_files: Vec<PathBuf>,
+    /// The process environment (`HIVE_VAR_*` are taken from it).
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Validated {
+    pub config: Option<Config>,
+    pub evaluated: Option<Evaluated>,
+    pub diagnostics: Diagnostics,
+    /// Every file read, including variables files, for rendering diagnostics.
+    pub sources: Sources,
+}
+
+/// Gathers input variable values in priority order (SPEC: -var, then -var-file, then
+/// environment).
+pub fn gather_inputs(options: &VarOptions, sources: &mut Sources, diags: &mut Diagnostics) -> Vec<VarInput> {
+    let mut inputs = Vec::new();
+    for arg in &options.vars {
+        match vars::parse_cli(arg) {
+            Ok(input) => inputs.push(input),
+            Err(d) => diags.push(d),
+        }
+    }
+    for path in &options.var_files {
+        match vars::parse_file(sources, path) {
+            Ok(found) => inputs.extend(found),
+            Err(d) => diags.push(d),
+        }
+    }
+    inputs.extend(vars::from_env(options.env.iter().cloned()));
+    inputs
+}
+
+pub fn validate(dir: &Path, options: &VarOptions) -> Validated {
+    let (config, mut diagnostics) = load_dir(dir);
+    let Some(mut config) = config else {
+        return Validated {
+            config: None,
+            evaluated: None,
+            diagnostics,
+            sources: Sources::default(),
+        };
+    };
+    let inputs = gather_inputs(options, &mut config.sources, &mut diagnostics);
+    let (evaluated, eval_diags) = evaluate(&config, &inputs, MissingVars::Unknown);
+    diagnostics.extend(eval_diags);
+    Validated {
+        sources: config.sources.clone(),
+        config: Some(config),
+        evaluated: Some(evaluated),
+        diagnostics,
+    }
+}

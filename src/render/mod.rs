@@ -1,0 +1,4 @@
+//! Everything hive shows a person or a program: diagnostics, diffs, JSON. Only this layer and
+//! `cli` write to the terminal.
+
+pub mod diag;
