@@ -176,6 +176,44 @@ impl Diagnostics {
         self.items.extend(other);
     }
 
+    /// Drops repeats of the same problem at the same place (one per `count` instance, say).
+    pub fn dedup(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        self.items.retain(|d| {
+            seen.insert((
+                d.summary.clone(),
+                d.span
+                    .as_ref()
+                    .map(|s| (s.file, s.range.start, s.range.end)),
+            ))
+        });
+    }
+
+    /// Replaces every occurrence of a secret in the diagnostics' texts with `(sensitive)`: a
+    /// last line of defence for messages that quote a value.
+    pub fn redact(&mut self, secrets: &[String]) {
+        let secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 3).collect();
+        if secrets.is_empty() {
+            return;
+        }
+        let scrub = |text: &mut String| {
+            for secret in &secrets {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), "(sensitive)");
+                }
+            }
+        };
+        for d in &mut self.items {
+            scrub(&mut d.summary);
+            for text in [&mut d.detail, &mut d.label, &mut d.help]
+                .into_iter()
+                .flatten()
+            {
+                scrub(text);
+            }
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }
@@ -202,7 +240,10 @@ impl IntoIterator for Diagnostics {
 }
 
 /// `Did you mean "x"?` for the candidate closest to `name`, if one is close enough to be a typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let best = candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
@@ -211,20 +252,31 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     Some(format!("did you mean \"{}\"?", best.1))
 }
 
-/// Levenshtein distance over characters.
+/// Edit distance over characters where swapping two neighbours counts as one edit (the most
+/// common typo: `lna` for `lan`).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -252,5 +304,9 @@ mod tests {
             Some("did you mean \"memory\"?")
         );
         assert_eq!(did_you_mean("zzzzzz", names), None);
+        assert_eq!(
+            did_you_mean("lna", ["lan"]).as_deref(),
+            Some("did you mean \"lan\"?")
+        );
     }
 }

@@ -22,7 +22,11 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: &Args) -> u8 {
-    let style = if ctx.color { Style::Color } else { Style::Plain };
+    let style = if ctx.color {
+        Style::Color
+    } else {
+        Style::Plain
+    };
     let mut sources = Sources::default();
     let mut diags = Diagnostics::default();
     let files = match files_to_format(&ctx.dir, &args.files) {
@@ -52,9 +56,10 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
             let diff = similar::TextDiff::from_lines(&result.original, &result.formatted);
             print!(
                 "{}",
-                diff.unified_diff()
-                    .context_radius(3)
-                    .header(&format!("{name} (original)"), &format!("{name} (formatted)"))
+                diff.unified_diff().context_radius(3).header(
+                    &format!("{name} (original)"),
+                    &format!("{name} (formatted)")
+                )
             );
         }
         if !args.check {

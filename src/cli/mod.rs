@@ -137,11 +137,33 @@ mod tests {
 
     #[test]
     fn single_dash_long_options_are_accepted() {
-        let args = ["hive", "validate", "-json", "-var", "a=1", "-var-file=x", "-C", "d", "--", "-json"];
+        let args = [
+            "hive",
+            "validate",
+            "-json",
+            "-var",
+            "a=1",
+            "-var-file=x",
+            "-C",
+            "d",
+            "--",
+            "-json",
+        ];
         let out = normalize_args(args.iter().map(|s| s.to_string()));
         assert_eq!(
             out,
-            ["hive", "validate", "--json", "--var", "a=1", "--var-file=x", "-C", "d", "--", "-json"]
+            [
+                "hive",
+                "validate",
+                "--json",
+                "--var",
+                "a=1",
+                "--var-file=x",
+                "-C",
+                "d",
+                "--",
+                "-json"
+            ]
         );
     }
 }

@@ -19,7 +19,11 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     if args.json {
         println!("{:#}", to_json(diags, &result.sources));
     } else {
-        let style = if ctx.color { Style::Color } else { Style::Plain };
+        let style = if ctx.color {
+            Style::Color
+        } else {
+            Style::Plain
+        };
         eprint!("{}", render_text(diags, &result.sources, style));
         if diags.has_errors() {
             let n = diags.error_count();

@@ -22,9 +22,13 @@ pub const MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
 const FILE_SUFFIX: &str = ".hive.hcl";
 const META_ARGUMENTS: &[&str] = &["count", "for_each", "depends_on", "lifecycle"];
 
-/// Loads every `*.hive.hcl` file in `dir`. Returns the configuration (possibly partial) and the
-/// diagnostics; the configuration is `None` when a file could not be parsed at all.
-pub fn load_dir(dir: &Path) -> (Option<Config>, Diagnostics) {
+/// What [`load_dir`] gives: the configuration (possibly partial, with structural problems in
+/// the diagnostics), or, when a file could not be read or parsed at all, only the sources read
+/// so far so the diagnostics can quote them.
+pub type Loaded = Result<(Config, Diagnostics), (Sources, Diagnostics)>;
+
+/// Loads every `*.hive.hcl` file in `dir`.
+pub fn load_dir(dir: &Path) -> Loaded {
     let mut diags = Diagnostics::default();
     let mut config = Config {
         dir: dir.to_path_buf(),
@@ -34,21 +38,22 @@ pub fn load_dir(dir: &Path) -> (Option<Config>, Diagnostics) {
         Ok(paths) => paths,
         Err(d) => {
             diags.push(d);
-            return (None, diags);
+            return Err((config.sources, diags));
         }
     };
     let mut bodies = Vec::new();
     for path in &paths {
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         match parse_file(&mut config.sources, &name, path) {
             Ok((file, body)) => bodies.push((file, body)),
             Err(d) => diags.push(d),
         }
     }
     if diags.has_errors() {
-        return (None, diags);
+        return Err((config.sources, diags));
     }
     let mut decoder = Decoder {
         config: &mut config,
@@ -57,7 +62,7 @@ pub fn load_dir(dir: &Path) -> (Option<Config>, Diagnostics) {
     for (file, body) in &bodies {
         decoder.top_level(*file, body);
     }
-    (Some(config), diags)
+    Ok((config, diags))
 }
 
 fn config_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
@@ -97,9 +102,11 @@ pub fn parse_file(
         .map_err(|e| Diagnostic::error(format!("cannot read {name}: {e}")))?
         .len();
     if size > MAX_FILE_SIZE {
-        return Err(Diagnostic::error(format!("{name} is too large")).detail(format!(
+        return Err(
+            Diagnostic::error(format!("{name} is too large")).detail(format!(
             "the file is {size} bytes; configuration files may be at most {MAX_FILE_SIZE} bytes"
-        )));
+        )),
+        );
     }
     let bytes =
         std::fs::read(path).map_err(|e| Diagnostic::error(format!("cannot read {name}: {e}")))?;
@@ -135,20 +142,60 @@ pub(crate) fn parse_source(
 
 fn syntax_error(file: FileId, text: &str, e: &hcl_edit::parser::Error) -> Diagnostic {
     let at = e.location().offset().min(text.len());
-    let end = text[at..]
-        .chars()
-        .next()
-        .map_or(at, |c| at + c.len_utf8());
+    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
     let message = e.message().trim();
+    if let Some(quote) = unterminated_string(text, at) {
+        return Diagnostic::error("unterminated string")
+            .detail("this string has no closing quote on its line")
+            .at(Span::new(file, quote..quote + 1))
+            .label("the string starts here")
+            .help("close it with \"; for text over several lines use a heredoc: <<-EOT ... EOT");
+    }
     let summary = if message.contains("nesting depth") {
-        "expression nested too deeply".to_string()
+        "expression nested too deeply"
+    } else if message.contains("redefined attribute") {
+        "attribute set twice"
     } else {
-        "syntax error".to_string()
+        "syntax error"
     };
     Diagnostic::error(summary)
         .detail(message.to_string())
         .at(Span::new(file, at..end))
         .label(message.lines().next().unwrap_or("here").to_string())
+}
+
+/// The offset of a quote that opens a string never closed on the line holding `at`, if any.
+fn unterminated_string(text: &str, at: usize) -> Option<usize> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let mut open: Option<usize> = None;
+    let mut chars = line.char_indices().peekable();
+    // Interpolations nest strings: track the braces of `${ }` opened inside the string.
+    let mut depth: Vec<(usize, usize)> = Vec::new();
+    let mut braces = 0usize;
+    while let Some((i, c)) = chars.next() {
+        match (open, c) {
+            (None, '#') => break,
+            (None, '/') if chars.peek().map(|p| p.1) == Some('/') => break,
+            (None, '"') => open = Some(i),
+            (None, '{') => braces += 1,
+            (None, '}') if depth.last().is_some_and(|d| d.0 == braces) => {
+                open = depth.pop().map(|d| d.1);
+            }
+            (None, '}') => braces = braces.saturating_sub(1),
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(_), '"') => open = None,
+            (Some(quote), '$') if chars.peek().map(|p| p.1) == Some('{') => {
+                chars.next();
+                depth.push((braces, quote));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    open.filter(|_| depth.is_empty()).map(|i| line_start + i)
 }
 
 struct Decoder<'a> {
@@ -161,6 +208,14 @@ fn label_span(file: FileId, block: &syntax::Block) -> Span {
     match block.labels.last() {
         Some(label) => start.to(&span_of(file, label)),
         None => start,
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -182,7 +237,9 @@ impl Decoder<'_> {
                         Diagnostic::error(format!("unexpected attribute \"{name}\" at top level"))
                             .detail("the top level of a configuration holds only blocks")
                             .at(span_of(file, &attr.key))
-                            .help(format!("put it in a `locals {{ }}` block to name a value: local.{name}")),
+                            .help(format!(
+                                "put it in a `locals {{ }}` block to name a value: local.{name}"
+                            )),
                     );
                 }
                 Structure::Block(block) => self.top_level_block(file, block),
@@ -199,11 +256,12 @@ impl Decoder<'_> {
     ) -> Option<Vec<&'b str>> {
         let kind = block.ident.as_str();
         if block.labels.len() != expected.len() {
+            let a = article(kind);
             let wanted = if expected.is_empty() {
-                format!("a {kind} block takes no labels")
+                format!("{a} {kind} block takes no labels")
             } else {
                 format!(
-                    "a {kind} block takes {} label{} ({})",
+                    "{a} {kind} block takes {} label{} ({})",
                     expected.len(),
                     if expected.len() == 1 { "" } else { "s" },
                     expected.join(", ")
@@ -215,7 +273,7 @@ impl Decoder<'_> {
                 format!("{kind} \"{}\" {{ ... }}", expected.join("\" \""))
             };
             self.error(
-                Diagnostic::error(format!("wrong number of labels on a {kind} block"))
+                Diagnostic::error(format!("wrong number of labels on {a} {kind} block"))
                     .detail(format!("{wanted}, found {}", block.labels.len()))
                     .at(label_span(file, block))
                     .help(format!("write it as: {example}")),
@@ -227,7 +285,10 @@ impl Decoder<'_> {
             let text = label_text(label);
             if !is_identifier(text) {
                 self.error(
-                    Diagnostic::error(format!("invalid name \"{text}\" for a {kind} block"))
+                    Diagnostic::error(format!(
+                        "invalid name \"{text}\" for {} {kind} block",
+                        article(kind)
+                    ))
                         .detail("a name starts with a letter or underscore and holds only letters, digits, underscores and dashes")
                         .at(span_of(file, label)),
                 );
@@ -507,7 +568,9 @@ impl Decoder<'_> {
             .map_or(String::new(), |f| f.name.clone());
         self.error(
             Diagnostic::error(format!("duplicate {what} \"{name}\""))
-                .detail(format!("{what} \"{name}\" was already declared at {file}:{line}"))
+                .detail(format!(
+                    "{what} \"{name}\" was already declared at {file}:{line}"
+                ))
                 .at(span)
                 .label("declared again here"),
         );
@@ -531,7 +594,14 @@ impl Decoder<'_> {
             nullable: true,
             validations: Vec::new(),
         };
-        let known = ["type", "default", "description", "sensitive", "nullable", "validation"];
+        let known = [
+            "type",
+            "default",
+            "description",
+            "sensitive",
+            "nullable",
+            "validation",
+        ];
         for attr in attrs {
             match attr.key.as_str() {
                 "type" => match typeexpr::parse(file, &attr.value) {
@@ -745,7 +815,9 @@ impl Decoder<'_> {
             } else {
                 self.error(
                     Diagnostic::error("depends_on takes only references to resources")
-                        .detail("each element must name a resource, like instance.node or bridge.lan")
+                        .detail(
+                            "each element must name a resource, like instance.node or bridge.lan",
+                        )
                         .at(span_of(file, item)),
                 );
             }
@@ -901,7 +973,13 @@ impl Decoder<'_> {
                     &n,
                     span_of(file, item),
                     "ignore_changes",
-                    &schema.names().collect::<Vec<_>>(),
+                    &schema
+                        .attributes
+                        .iter()
+                        .filter(|a| a.mode != Mode::Computed)
+                        .map(|a| a.name)
+                        .chain(schema.blocks.iter().map(|b| b.name))
+                        .collect::<Vec<_>>(),
                 ),
                 None => self.error(
                     Diagnostic::error("ignore_changes takes attribute names")

@@ -83,7 +83,9 @@ mod tests {
 
     fn parse_str(src: &str) -> Result<String, String> {
         let expr = hcl_edit::parser::parse_expr(src).map_err(|e| e.to_string())?;
-        parse(0, &expr).map(|t| t.to_string()).map_err(|d| d.summary)
+        parse(0, &expr)
+            .map(|t| t.to_string())
+            .map_err(|d| d.summary)
     }
 
     #[test]
@@ -104,8 +106,14 @@ mod tests {
             parse_str("strin").unwrap_err(),
             "invalid type: unknown type \"strin\""
         );
-        assert!(parse_str("\"string\"").unwrap_err().contains("without quotes"));
-        assert!(parse_str("optional(string)").unwrap_err().contains("only inside"));
-        assert!(parse_str("list(string, number)").unwrap_err().contains("exactly one"));
+        assert!(parse_str("\"string\"")
+            .unwrap_err()
+            .contains("without quotes"));
+        assert!(parse_str("optional(string)")
+            .unwrap_err()
+            .contains("only inside"));
+        assert!(parse_str("list(string, number)")
+            .unwrap_err()
+            .contains("exactly one"));
     }
 }

@@ -56,7 +56,10 @@ pub fn parse_cli(arg: &str) -> Result<VarInput, Diagnostic> {
 /// Reads a variables file: `name = value` lines, no blocks.
 pub fn parse_file(sources: &mut Sources, path: &Path) -> Result<Vec<VarInput>, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error(format!("cannot read variables file {}: {e}", path.display()))
+        Diagnostic::error(format!(
+            "cannot read variables file {}: {e}",
+            path.display()
+        ))
     })?;
     if bytes.len() as u64 > super::MAX_FILE_SIZE {
         return Err(Diagnostic::error(format!(
@@ -78,8 +81,10 @@ pub fn parse_file(sources: &mut Sources, path: &Path) -> Result<Vec<VarInput>, D
                 }),
             }),
             Structure::Block(block) => {
-                return Err(Diagnostic::error("a variables file holds only NAME = VALUE lines")
-                    .at(span_of(file, &block.ident)))
+                return Err(
+                    Diagnostic::error("a variables file holds only NAME = VALUE lines")
+                        .at(span_of(file, &block.ident)),
+                )
             }
         }
     }

@@ -109,10 +109,8 @@ impl ConfigGraph {
     pub fn cycles(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         for scc in tarjan_scc(&self.graph) {
-            let is_cycle = scc.len() > 1
-                || scc
-                    .first()
-                    .is_some_and(|&n| self.graph.contains_edge(n, n));
+            let is_cycle =
+                scc.len() > 1 || scc.first().is_some_and(|&n| self.graph.contains_edge(n, n));
             if !is_cycle {
                 continue;
             }
@@ -127,7 +125,11 @@ impl ConfigGraph {
                 Diagnostic::error("dependency cycle")
                     .detail(format!("these refer to each other: {}", names.join(" → ")))
                     .at_opt(first_edge)
-                    .label(format!("{} refers to {}", names[0], names.get(1).map_or("", String::as_str)))
+                    .label(format!(
+                        "{} refers to {}",
+                        names[0],
+                        names.get(1).map_or("", String::as_str)
+                    ))
                     .help("break the cycle: one of them must not depend on the others"),
             );
         }
@@ -172,12 +174,16 @@ impl ConfigGraph {
         vec![start, start]
     }
 
-    /// Nodes in an order where everything comes after what it refers to; `None` if there is a
-    /// cycle.
-    pub fn evaluation_order(&self) -> Option<Vec<Node>> {
-        let mut order = petgraph::algo::toposort(&self.graph, None).ok()?;
-        order.reverse();
-        Some(order.into_iter().map(|i| self.graph[i].clone()).collect())
+    /// Nodes in an order where everything comes after what it refers to. Nodes on a cycle are
+    /// left out (their values stay unknown), so problems elsewhere are still found.
+    pub fn evaluation_order(&self) -> Vec<Node> {
+        // Tarjan's algorithm yields components in reverse topological order: what is referred
+        // to comes first.
+        tarjan_scc(&self.graph)
+            .into_iter()
+            .filter(|scc| scc.len() == 1 && !self.graph.contains_edge(scc[0], scc[0]))
+            .map(|scc| self.graph[scc[0]].clone())
+            .collect()
     }
 }
 

@@ -61,6 +61,11 @@ pub struct Evaluator<'s, 'a> {
     file: FileId,
     /// Names bound by `for` expressions and templates, innermost last.
     bindings: Vec<(String, Value)>,
+    /// Inside a `<<-` heredoc: the indent the parser stripped from its top-level lines, which
+    /// lines inside its directives must lose too.
+    heredoc_indent: Option<usize>,
+    /// How deep inside template directives the renderer is.
+    directive_depth: usize,
 }
 
 impl<'s, 'a> Evaluator<'s, 'a> {
@@ -69,6 +74,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             scope,
             file,
             bindings: Vec::new(),
+            heredoc_indent: None,
+            directive_depth: 0,
         }
     }
 
@@ -100,15 +107,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 for (key, value) in object.iter() {
                     let name = match key {
                         ObjectKey::Ident(ident) => ident.as_str().to_string(),
-                        ObjectKey::Expression(key_expr) => {
-                            match self.object_key(key_expr)? {
-                                Some(k) => k,
-                                None => {
-                                    unknown = true;
-                                    continue;
-                                }
+                        ObjectKey::Expression(key_expr) => match self.object_key(key_expr)? {
+                            Some(k) => k,
+                            None => {
+                                unknown = true;
+                                continue;
                             }
-                        }
+                        },
                     };
                     let v = self.eval(value.expr())?;
                     if out.insert(name.clone(), v).is_some() {
@@ -117,17 +122,28 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             .detail("each key may appear only once"));
                     }
                 }
-                Ok(if unknown { Value::Unknown } else { Value::Map(out) })
+                Ok(if unknown {
+                    Value::Unknown
+                } else {
+                    Value::Map(out)
+                })
             }
             Expression::StringTemplate(t) => self.template(t),
-            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::HeredocTemplate(h) => {
+                let outer = self.heredoc_indent.replace(h.indent().unwrap_or(0));
+                let result = self.template(&h.template);
+                self.heredoc_indent = outer;
+                result
+            }
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.variable(v),
             Expression::Conditional(c) => {
                 let cond = self.eval(&c.cond_expr)?;
                 let (cond, sensitive) = cond.unmark();
                 match Type::Bool.convert(cond) {
-                    Ok(Value::Bool(true)) => Ok(self.eval(&c.true_expr)?.mark_sensitive_if(sensitive)),
+                    Ok(Value::Bool(true)) => {
+                        Ok(self.eval(&c.true_expr)?.mark_sensitive_if(sensitive))
+                    }
                     Ok(Value::Bool(false)) => {
                         Ok(self.eval(&c.false_expr)?.mark_sensitive_if(sensitive))
                     }
@@ -136,7 +152,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         self.eval(&c.false_expr)?;
                         Ok(Value::Unknown)
                     }
-                    Ok(Value::Null) => Err(self.err(&c.cond_expr, "the condition is null")
+                    Ok(Value::Null) => Err(self
+                        .err(&c.cond_expr, "the condition is null")
                         .detail("a condition must be true or false")),
                     Ok(_) | Err(_) => Err(self
                         .err(&c.cond_expr, "the condition must be a bool")
@@ -251,15 +268,19 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         if self.bindings.iter().any(|(n, _)| n == name) {
             return Ok((Cow::Owned(self.variable(ident)?), ops));
         }
-        let is_root = matches!(name, "var" | "local" | "count" | "each" | "path")
-            || KINDS.contains(&name);
+        let is_root =
+            matches!(name, "var" | "local" | "count" | "each" | "path") || KINDS.contains(&name);
         if !is_root {
-            return Err(self.variable(ident).err().unwrap_or_else(|| {
-                self.err(ident, format!("unknown name \"{name}\""))
-            }));
+            return Err(self
+                .variable(ident)
+                .err()
+                .unwrap_or_else(|| self.err(ident, format!("unknown name \"{name}\""))));
         }
         let Some((first, rest)) = ops.split_first() else {
-            return Err(self.variable(ident).err().unwrap_or_else(|| self.err(ident, "bad reference")));
+            return Err(self
+                .variable(ident)
+                .err()
+                .unwrap_or_else(|| self.err(ident, "bad reference")));
         };
         let TraversalOperator::GetAttr(attr) = first.value() else {
             return Err(self.err(first, format!("\"{name}\" must be followed by .NAME")));
@@ -273,9 +294,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     .err(first, format!("undeclared input variable \"{attr_name}\""))
                     .detail(format!("there is no variable \"{attr_name}\" block"))
                     .help_opt(
-                        did_you_mean(attr_name, scope.vars.keys().map(String::as_str)).or_else(
-                            || Some(format!("declare it: variable \"{attr_name}\" {{}}")),
-                        ),
+                        did_you_mean(attr_name, scope.vars.keys().map(String::as_str))
+                            .or_else(|| Some(format!("declare it: variable \"{attr_name}\" {{}}"))),
                     )),
             },
             "local" => match scope.locals.get(attr_name) {
@@ -289,8 +309,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             },
             "count" => match (attr_name, &scope.count_index) {
                 ("index", Some(i)) => Ok((Cow::Borrowed(i), rest)),
-                ("index", None) => Err(self
-                    .err(root, "count.index is only available in a resource with count")),
+                ("index", None) => Err(self.err(
+                    root,
+                    "count.index is only available in a resource with count",
+                )),
                 _ => Err(self
                     .err(first, format!("count has no attribute \"{attr_name}\""))
                     .help("the only one is count.index")),
@@ -340,14 +362,19 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 .map(|a| a.name.as_str());
             return Err(self
                 .err(name_op, format!("reference to undeclared resource {addr}"))
-                .detail(format!("there is no {kind} \"{name}\" block in this configuration"))
+                .detail(format!(
+                    "there is no {kind} \"{name}\" block in this configuration"
+                ))
                 .help_opt(did_you_mean(name, same_kind)));
         };
         let next = rest.first();
         match (repetition, next.map(|op| op.value())) {
             (RepetitionKind::Count, Some(TraversalOperator::GetAttr(attr))) => {
                 return Err(self
-                    .err(next.map_or(name_op, |n| n), format!("{addr} has count set, so it is a list of instances"))
+                    .err(
+                        next.map_or(name_op, |n| n),
+                        format!("{addr} has count set, so it is a list of instances"),
+                    )
                     .help(format!(
                         "pick one with an index, {addr}[0].{0}, or all with {addr}[*].{0}",
                         attr.as_str()
@@ -355,14 +382,25 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
             (RepetitionKind::ForEach, Some(TraversalOperator::GetAttr(attr))) => {
                 return Err(self
-                    .err(next.map_or(name_op, |n| n), format!("{addr} has for_each set, so it is a map of instances"))
-                    .help(format!("pick one by key: {addr}[\"KEY\"].{}", attr.as_str())))
+                    .err(
+                        next.map_or(name_op, |n| n),
+                        format!("{addr} has for_each set, so it is a map of instances"),
+                    )
+                    .help(format!(
+                        "pick one by key: {addr}[\"KEY\"].{}",
+                        attr.as_str()
+                    )))
             }
             (RepetitionKind::Count, Some(TraversalOperator::Index(key_expr))) => {
                 if let Some(Value::String(key)) = self.static_key(key_expr) {
                     if key.parse::<f64>().is_err() {
                         return Err(self
-                            .err(key_expr, format!("{addr} has count set: its instances are numbered, not keyed"))
+                            .err(
+                                key_expr,
+                                format!(
+                                    "{addr} has count set: its instances are numbered, not keyed"
+                                ),
+                            )
                             .help(format!("write {addr}[0]")));
                     }
                 }
@@ -375,15 +413,22 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 }
             }
             (RepetitionKind::ForEach, Some(TraversalOperator::LegacyIndex(_))) => {
-                return Err(self
-                    .err(next.map_or(name_op, |n| n), format!("{addr} has for_each set: its instances are keyed by string, not numbered")))
+                return Err(self.err(
+                    next.map_or(name_op, |n| n),
+                    format!(
+                        "{addr} has for_each set: its instances are keyed by string, not numbered"
+                    ),
+                ))
             }
             (
                 RepetitionKind::Single,
                 Some(TraversalOperator::Index(_) | TraversalOperator::LegacyIndex(_)),
             ) => {
                 return Err(self
-                    .err(next.map_or(name_op, |n| n), format!("{addr} has neither count nor for_each, so it has no index"))
+                    .err(
+                        next.map_or(name_op, |n| n),
+                        format!("{addr} has neither count nor for_each, so it has no index"),
+                    )
                     .help(format!("refer to it as {addr}")))
             }
             _ => {}
@@ -509,8 +554,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             Value::Unknown => Ok(&UNKNOWN),
             Value::Null => Err(self.err(at, format!("cannot read \"{name}\" of a null value"))),
             Value::List(_) | Value::Set(_) => Err(self
-                .err(at, format!("cannot read \"{name}\" of a {}", value.type_name()))
-                .help(format!("pick an element first ([0].{name}) or use a splat ([*].{name})"))),
+                .err(
+                    at,
+                    format!("cannot read \"{name}\" of a {}", value.type_name()),
+                )
+                .help(format!(
+                    "pick an element first ([0].{name}) or use a splat ([*].{name})"
+                ))),
             other => Err(self.err(
                 at,
                 format!("cannot read \"{name}\" of a {}", other.type_name()),
@@ -529,8 +579,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 let index = match Type::Number.convert(key.clone()) {
                     Ok(Value::Number(n)) if n.fract() == 0.0 && n >= 0.0 => n as usize,
                     _ => {
-                        return Err(self
-                            .err(at, format!("a list index must be a whole number, got {key}")))
+                        return Err(self.err(
+                            at,
+                            format!("a list index must be a whole number, got {key}"),
+                        ))
                     }
                 };
                 items.get(index).ok_or_else(|| {
@@ -577,7 +629,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         use BinaryOperator as B;
         let operator = *op.operator.value();
         let lhs = self.eval(&op.lhs_expr)?;
-        let (lhs, lhs_sensitive) = lhs.unmark_deep();
+        let lhs_sensitive = lhs.contains_sensitive();
         // `&&` and `||` stop early when the left side decides, so `x != null && x.y` works.
         if matches!(operator, B::And | B::Or) {
             let l = self.bool_operand(&op.lhs_expr, lhs)?;
@@ -585,7 +637,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 return Ok(Value::Bool(operator == B::Or).mark_sensitive_if(lhs_sensitive));
             }
             let rhs = self.eval(&op.rhs_expr)?;
-            let (rhs, rhs_sensitive) = rhs.unmark_deep();
+            let rhs_sensitive = rhs.contains_sensitive();
             let r = self.bool_operand(&op.rhs_expr, rhs)?;
             let sensitive = lhs_sensitive || rhs_sensitive;
             return Ok(match (l, r) {
@@ -595,7 +647,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             .mark_sensitive_if(sensitive));
         }
         let rhs = self.eval(&op.rhs_expr)?;
-        let (rhs, rhs_sensitive) = rhs.unmark_deep();
+        let rhs_sensitive = rhs.contains_sensitive();
         let sensitive = lhs_sensitive || rhs_sensitive;
         if matches!(operator, B::Eq | B::NotEq) {
             if !lhs.is_wholly_known() || !rhs.is_wholly_known() {
@@ -613,9 +665,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             B::Plus => Value::Number(l + r),
             B::Minus => Value::Number(l - r),
             B::Mul => Value::Number(l * r),
-            B::Div | B::Mod if r == 0.0 => {
-                return Err(self.err(&op.rhs_expr, "division by zero"))
-            }
+            B::Div | B::Mod if r == 0.0 => return Err(self.err(&op.rhs_expr, "division by zero")),
             B::Div => Value::Number(l / r),
             B::Mod => Value::Number(l % r),
             B::Less => Value::Bool(l < r),
@@ -633,7 +683,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     }
 
     fn bool_operand(&self, at: &Expression, v: Value) -> Result<Option<bool>, Diagnostic> {
-        match Type::Bool.convert(v) {
+        match Type::Bool.convert(v).map(|v| v.unmark().0) {
             Ok(Value::Bool(b)) => Ok(Some(b)),
             Ok(Value::Unknown) => Ok(None),
             Ok(other) => Err(self.err(
@@ -650,7 +700,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         v: Value,
         op: &BinaryOperator,
     ) -> Result<Option<f64>, Diagnostic> {
-        match Type::Number.convert(v) {
+        match Type::Number.convert(v).map(|v| v.unmark().0) {
             Ok(Value::Number(n)) => Ok(Some(n)),
             Ok(Value::Unknown) => Ok(None),
             Ok(other) => Err(self.err(
@@ -663,7 +713,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             )),
             Err(e) => Err(self.err(
                 at,
-                format!("the operands of {} must be numbers: {}", op.as_str(), e.message),
+                format!(
+                    "the operands of {} must be numbers: {}",
+                    op.as_str(),
+                    e.message
+                ),
             )),
         }
     }
@@ -671,7 +725,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     fn call(&mut self, call: &FuncCall) -> Result<Value, Diagnostic> {
         let name = call.name.name.as_str();
         if call.name.is_namespaced() {
-            return Err(self.err(&call.name.name, format!("unknown function \"{name}\""))
+            return Err(self
+                .err(&call.name.name, format!("unknown function \"{name}\""))
                 .detail("hive has no provider functions"));
         }
         let Some(function) = functions::lookup(name) else {
@@ -706,13 +761,19 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             base_dir: dir,
             render_template: &render,
         };
+        // Point at the argument at fault, unless it was spread out of a list with `...`.
+        let spread_from = call
+            .args
+            .expand_final()
+            .then(|| arg_exprs.len().saturating_sub(1));
         functions::call(function, &ctx, args).map_err(|e| {
-            let at: &dyn Fn() -> Diagnostic = &|| self.err(call, format!("{name}: {}", e.message));
-            match e.arg.and_then(|i| arg_exprs.get(i.min(arg_exprs.len().saturating_sub(1)))) {
-                Some(arg) if !call.args.expand_final() || e.arg < Some(arg_exprs.len() - 1) => {
-                    self.err(*arg, format!("{name}: {}", e.message))
-                }
-                _ => at(),
+            let arg = e
+                .arg
+                .filter(|&i| spread_from.is_none_or(|s| i < s))
+                .and_then(|i| arg_exprs.get(i));
+            match arg {
+                Some(arg) => self.err(*arg, e.message),
+                None => self.err(call, e.message),
             }
         })
     }
@@ -735,7 +796,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             other => {
                 return Err(self.err(
                     &f.intro.collection_expr,
-                    format!("a for expression needs a list, set or map, got {}", other.type_name()),
+                    format!(
+                        "a for expression needs a list, set or map, got {}",
+                        other.type_name()
+                    ),
                 ))
             }
         };
@@ -747,9 +811,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         for (k, v) in pairs {
             let depth = self.bindings.len();
             if let Some(key_var) = &key_var {
-                self.bindings.push((key_var.clone(), k.mark_sensitive_if(sensitive)));
+                self.bindings
+                    .push((key_var.clone(), k.mark_sensitive_if(sensitive)));
             }
-            self.bindings.push((value_var.clone(), v.mark_sensitive_if(sensitive)));
+            self.bindings
+                .push((value_var.clone(), v.mark_sensitive_if(sensitive)));
             let item = self.for_item(f, &mut list, &mut map, &mut unknown);
             self.bindings.truncate(depth);
             item?;
@@ -798,7 +864,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
         } else if map.insert(key.clone(), value).is_some() {
             return Err(self
-                .err(key_expr, format!("duplicate key \"{key}\" in for expression"))
+                .err(
+                    key_expr,
+                    format!("duplicate key \"{key}\" in for expression"),
+                )
                 .help("add ... after the value to group values with the same key: k => v..."));
         }
         Ok(())
@@ -830,7 +899,12 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         for element in t.iter() {
             match element {
                 Element::Literal(lit) => {
-                    let text: &str = lit.as_str();
+                    let dedented;
+                    let mut text: &str = lit.as_str();
+                    if let (Some(n @ 1..), 1..) = (self.heredoc_indent, self.directive_depth) {
+                        dedented = dedent_after_newlines(text, n);
+                        text = &dedented;
+                    }
                     if strip_next {
                         out.push_str(text.trim_start());
                     } else {
@@ -848,8 +922,14 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 }
                 Element::Directive(d) => {
                     let (strip_before, strip_after) = match d.as_ref() {
-                        Directive::If(d) => (d.if_expr.strip.strip_start(), d.endif_expr.strip.strip_end()),
-                        Directive::For(d) => (d.for_expr.strip.strip_start(), d.endfor_expr.strip.strip_end()),
+                        Directive::If(d) => (
+                            d.if_expr.strip.strip_start(),
+                            d.endif_expr.strip.strip_end(),
+                        ),
+                        Directive::For(d) => (
+                            d.for_expr.strip.strip_start(),
+                            d.endfor_expr.strip.strip_end(),
+                        ),
                     };
                     if strip_before {
                         trim_end_in_place(out);
@@ -883,7 +963,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                             .map_or(d.endif_expr.strip.strip_start(), |e| e.strip.strip_start()),
                     )),
                     Some(false) => d.else_expr.as_ref().map(|e| {
-                        (&e.template, e.strip.strip_end(), d.endif_expr.strip.strip_start())
+                        (
+                            &e.template,
+                            e.strip.strip_end(),
+                            d.endif_expr.strip.strip_start(),
+                        )
                     }),
                 };
                 let Some((template, trim_start, trim_end)) = branch else {
@@ -911,7 +995,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     other => {
                         return Err(self.err(
                             &f.collection_expr,
-                            format!("a for directive needs a list, set or map, got {}", other.type_name()),
+                            format!(
+                                "a for directive needs a list, set or map, got {}",
+                                other.type_name()
+                            ),
                         ))
                     }
                 };
@@ -946,7 +1033,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         sensitive: &mut bool,
     ) -> Result<bool, Diagnostic> {
         let mut part = String::new();
-        let known = self.render(t, &mut part, sensitive)?;
+        self.directive_depth += 1;
+        let known = self.render(t, &mut part, sensitive);
+        self.directive_depth -= 1;
+        let known = known?;
         let part = if trim_start { part.trim_start() } else { &part };
         let part = if trim_end { part.trim_end() } else { part };
         out.push_str(part);
@@ -980,10 +1070,28 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 .err(at, "cannot put a null value in a string")
                 .help("give a default, e.g. coalesce(x, \"\")")),
             other => Err(self
-                .err(at, format!("cannot put a {} in a string", other.type_name()))
+                .err(
+                    at,
+                    format!("cannot put a {} in a string", other.type_name()),
+                )
                 .help("convert it first, e.g. join(\",\", list) or jsonencode(value)")),
         }
     }
+}
+
+/// Removes up to `n` spaces at the start of every line but the first.
+fn dedent_after_newlines(text: &str, n: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            let spaces = line.len() - line.trim_start_matches(' ').len();
+            out.push_str(&line[spaces.min(n)..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 fn trim_end_in_place(s: &mut String) {
@@ -1041,7 +1149,10 @@ fn render_template_file(
             let (line, col) = d
                 .span
                 .as_ref()
-                .map(|s| crate::diag::SourceFile::new(String::new(), path.to_path_buf(), src.into()).line_col(s.range.start))
+                .map(|s| {
+                    crate::diag::SourceFile::new(String::new(), path.to_path_buf(), src.into())
+                        .line_col(s.range.start)
+                })
                 .unwrap_or((1, 1));
             Err(format!("{}:{line}:{col}: {}", path.display(), d.summary))
         }

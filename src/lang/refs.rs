@@ -105,8 +105,7 @@ impl Walker {
         if self.bound.iter().any(|b| b == root) {
             return;
         }
-        let Some(TraversalOperator::GetAttr(name)) = t.operators.first().map(|o| o.value())
-        else {
+        let Some(TraversalOperator::GetAttr(name)) = t.operators.first().map(|o| o.value()) else {
             return;
         };
         let subject = match root {
@@ -127,24 +126,24 @@ impl Walker {
                 Element::Literal(_) => {}
                 Element::Interpolation(i) => self.expr(&i.expr),
                 Element::Directive(directive) => match directive.as_ref() {
-                Directive::If(d) => {
-                    self.expr(&d.if_expr.cond_expr);
-                    self.template(&d.if_expr.template);
-                    if let Some(e) = &d.else_expr {
-                        self.template(&e.template);
+                    Directive::If(d) => {
+                        self.expr(&d.if_expr.cond_expr);
+                        self.template(&d.if_expr.template);
+                        if let Some(e) = &d.else_expr {
+                            self.template(&e.template);
+                        }
                     }
-                }
-                Directive::For(d) => {
-                    let f = &d.for_expr;
-                    self.expr(&f.collection_expr);
-                    let depth = self.bound.len();
-                    if let Some(k) = &f.key_var {
-                        self.bound.push(k.as_str().to_string());
+                    Directive::For(d) => {
+                        let f = &d.for_expr;
+                        self.expr(&f.collection_expr);
+                        let depth = self.bound.len();
+                        if let Some(k) = &f.key_var {
+                            self.bound.push(k.as_str().to_string());
+                        }
+                        self.bound.push(f.value_var.as_str().to_string());
+                        self.template(&f.template);
+                        self.bound.truncate(depth);
                     }
-                    self.bound.push(f.value_var.as_str().to_string());
-                    self.template(&f.template);
-                    self.bound.truncate(depth);
-                }
                 },
             }
         }
@@ -173,7 +172,9 @@ mod tests {
     #[test]
     fn finds_references_everywhere() {
         assert_eq!(
-            subjects(r#""${var.a}-${local.b}" == join(",", instance.node[*].ip) ? host.h : { k = bridge.x }"#),
+            subjects(
+                r#""${var.a}-${local.b}" == join(",", instance.node[*].ip) ? host.h : { k = bridge.x }"#
+            ),
             ["var.a", "local.b", "instance.node", "host.h", "bridge.x"]
         );
     }

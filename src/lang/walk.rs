@@ -50,14 +50,8 @@ pub fn evaluate(
         ..Evaluated::default()
     };
     let graph = ConfigGraph::build(config);
-    let cycles = graph.cycles();
-    if !cycles.is_empty() {
-        diags.extend(cycles);
-        return (out, diags);
-    }
-    let Some(order) = graph.evaluation_order() else {
-        return (out, diags);
-    };
+    diags.extend(graph.cycles());
+    let order = graph.evaluation_order();
     let mut table = ResourceTable {
         declared: config
             .resources
@@ -113,6 +107,12 @@ pub fn evaluate(
             }
         }
     }
+    diags.dedup();
+    let mut secrets = Vec::new();
+    for v in out.vars.values() {
+        v.sensitive_texts(&mut secrets);
+    }
+    diags.redact(&secrets);
     (out, diags)
 }
 
@@ -187,13 +187,15 @@ fn input_variables(
             None => match &variable.default {
                 Some(default) => scope.eval(default),
                 None if missing == MissingVars::Unknown => Ok(Value::Unknown),
-                None => Err(Diagnostic::error(format!("no value for variable \"{name}\""))
-                    .detail("the variable has no default")
-                    .at(variable.span.clone())
-                    .help(format!(
-                        "give one with -var {name}=VALUE, a -var-file, or {}{name}",
-                        crate::config::vars::ENV_PREFIX
-                    ))),
+                None => Err(
+                    Diagnostic::error(format!("no value for variable \"{name}\""))
+                        .detail("the variable has no default")
+                        .at(variable.span.clone())
+                        .help(format!(
+                            "give one with -var {name}=VALUE, a -var-file, or {}{name}",
+                            crate::config::vars::ENV_PREFIX
+                        )),
+                ),
             },
         };
         let value = raw.and_then(|v| typed_value(variable, v, chosen.get(name.as_str())));
@@ -222,7 +224,11 @@ fn source_name(input: Option<&&VarInput>) -> &'static str {
     }
 }
 
-fn input_value(scope: &Scope<'_>, variable: &Variable, input: &VarInput) -> Result<Value, Diagnostic> {
+fn input_value(
+    scope: &Scope<'_>,
+    variable: &Variable,
+    input: &VarInput,
+) -> Result<Value, Diagnostic> {
     match &input.value {
         RawValue::Expr(e) => scope.eval(e),
         RawValue::Text(text) => match variable.ty {
@@ -240,27 +246,34 @@ fn input_value(scope: &Scope<'_>, variable: &Variable, input: &VarInput) -> Resu
                         e.message()
                     ))
                 })?;
-                scope.eval(&Expr {
-                    file: usize::MAX,
-                    expr,
-                })
-                .map_err(|d| {
-                    Diagnostic::error(format!(
-                        "invalid value for variable \"{}\"{}",
-                        variable.name,
-                        source_name(Some(&input))
-                    ))
-                    .detail(d.summary)
-                })
+                scope
+                    .eval(&Expr {
+                        file: usize::MAX,
+                        expr,
+                    })
+                    .map_err(|d| {
+                        Diagnostic::error(format!(
+                            "invalid value for variable \"{}\"{}",
+                            variable.name,
+                            source_name(Some(&input))
+                        ))
+                        .detail(d.summary)
+                    })
             }
         },
     }
 }
 
-fn typed_value(variable: &Variable, value: Value, input: Option<&&VarInput>) -> Result<Value, Diagnostic> {
+fn typed_value(
+    variable: &Variable,
+    value: Value,
+    input: Option<&&VarInput>,
+) -> Result<Value, Diagnostic> {
     if value.is_null() && !variable.nullable {
-        return Err(Diagnostic::error(format!("variable \"{}\" must not be null", variable.name))
-            .at(variable.span.clone()));
+        return Err(
+            Diagnostic::error(format!("variable \"{}\" must not be null", variable.name))
+                .at(variable.span.clone()),
+        );
     }
     variable.ty.convert(value).map_err(|e| {
         let at = match input.map(|i| &i.value) {
@@ -358,7 +371,8 @@ fn resource_value(
     let Some(keys) = keys else {
         // Not known yet: check the body once with unknown count.index / each.
         let probe = Scope {
-            count_index: matches!(resource.repetition, Repetition::Count(_)).then_some(Value::Unknown),
+            count_index: matches!(resource.repetition, Repetition::Count(_))
+                .then_some(Value::Unknown),
             each: matches!(resource.repetition, Repetition::ForEach(_))
                 .then_some((Value::Unknown, Value::Unknown)),
             ..base_scope(config, out, table)
@@ -384,9 +398,7 @@ fn resource_value(
         instances.push((key, object));
     }
     let value = match resource.repetition {
-        Repetition::Single => instances
-            .first()
-            .map_or(Value::Unknown, |(_, v)| v.clone()),
+        Repetition::Single => instances.first().map_or(Value::Unknown, |(_, v)| v.clone()),
         Repetition::Count(_) => Value::List(instances.iter().map(|(_, v)| v.clone()).collect()),
         Repetition::ForEach(_) => Value::Map(
             instances
@@ -427,17 +439,24 @@ fn instance_keys(
                         .at(expr.span()))
                 }
                 Ok(other) => {
-                    return Err(Diagnostic::error(format!("count must be a number, got {}", other.type_name()))
-                        .at(expr.span()))
+                    return Err(Diagnostic::error(format!(
+                        "count must be a number, got {}",
+                        other.type_name()
+                    ))
+                    .at(expr.span()))
                 }
                 Err(e) => {
-                    return Err(Diagnostic::error(format!("count must be a number: {}", e.message))
-                        .at(expr.span()))
+                    return Err(
+                        Diagnostic::error(format!("count must be a number: {}", e.message))
+                            .at(expr.span()),
+                    )
                 }
             };
             if n < 0.0 || n.fract() != 0.0 {
-                return Err(Diagnostic::error(format!("count must be a whole number, 0 or more, got {n}"))
-                    .at(expr.span()));
+                return Err(Diagnostic::error(format!(
+                    "count must be a whole number, 0 or more, got {n}"
+                ))
+                .at(expr.span()));
             }
             if n > MAX_INSTANCES as f64 {
                 return Err(Diagnostic::error(format!(
@@ -445,7 +464,11 @@ fn instance_keys(
                 ))
                 .at(expr.span()));
             }
-            Ok(Some((0..n as usize).map(|i| (InstanceKey::Index(i), Value::Null)).collect()))
+            Ok(Some(
+                (0..n as usize)
+                    .map(|i| (InstanceKey::Index(i), Value::Null))
+                    .collect(),
+            ))
         }
         Repetition::ForEach(expr) => {
             let value = scope.eval(expr)?;
@@ -459,9 +482,16 @@ fn instance_keys(
                 Value::Unknown => Ok(None),
                 Value::Map(entries) => {
                     if entries.len() > MAX_INSTANCES {
-                        return Err(Diagnostic::error("for_each has too many elements").at(expr.span()));
+                        return Err(
+                            Diagnostic::error("for_each has too many elements").at(expr.span())
+                        );
                     }
-                    Ok(Some(entries.into_iter().map(|(k, v)| (InstanceKey::Key(k), v)).collect()))
+                    Ok(Some(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (InstanceKey::Key(k), v))
+                            .collect(),
+                    ))
                 }
                 Value::Set(items) => {
                     let mut keys = Vec::with_capacity(items.len());
@@ -497,10 +527,14 @@ fn instance_keys(
                         d.help("convert it: toset(LIST)")
                     })
                 }
-                Value::Null => Err(Diagnostic::error("for_each is null").at(expr.span()).help(for_each_help)),
-                other => Err(Diagnostic::error(format!("for_each over a {}", other.type_name()))
+                Value::Null => Err(Diagnostic::error("for_each is null")
                     .at(expr.span())
                     .help(for_each_help)),
+                other => Err(
+                    Diagnostic::error(format!("for_each over a {}", other.type_name()))
+                        .at(expr.span())
+                        .help(for_each_help),
+                ),
             }
         }
     }
@@ -518,15 +552,20 @@ fn check_depends_on(config: &Config, depends_on: &[Expr], diags: &mut Diagnostic
                         .filter(|a| a.kind == addr.kind)
                         .map(|a| a.name.as_str());
                     diags.push(
-                        Diagnostic::error(format!("depends_on refers to undeclared resource {addr}"))
-                            .at(expr.span())
-                            .help_opt(crate::diag::did_you_mean(&addr.name, same_kind)),
+                        Diagnostic::error(format!(
+                            "depends_on refers to undeclared resource {addr}"
+                        ))
+                        .at(expr.span())
+                        .help_opt(crate::diag::did_you_mean(&addr.name, same_kind)),
                     );
                 }
             }
             _ => diags.push(
                 Diagnostic::error("depends_on takes only references to resources")
-                    .detail(format!("each element must name a resource of kind {}", KINDS.join(", ")))
+                    .detail(format!(
+                        "each element must name a resource of kind {}",
+                        KINDS.join(", ")
+                    ))
                     .at(expr.span()),
             ),
         }
@@ -606,19 +645,30 @@ fn check_reference_kind(
                 let kind = root.as_str();
                 if KINDS.contains(&kind) && kind != wanted {
                     diags.push(
-                        Diagnostic::error(format!("{} must refer to a {wanted}, not a {kind}", attr.name))
-                            .detail(format!("{context}: {} names the {wanted} to use", attr.name))
-                            .at(span)
-                            .help(format!("for example: {} = {wanted}.NAME", attr.name)),
+                        Diagnostic::error(format!(
+                            "{} must refer to a {wanted}, not a {kind}",
+                            attr.name
+                        ))
+                        .detail(format!(
+                            "{context}: {} names the {wanted} to use",
+                            attr.name
+                        ))
+                        .at(span)
+                        .help(format!("for example: {} = {wanted}.NAME", attr.name)),
                     );
                 }
             }
         }
-        Expression::String(_) | Expression::StringTemplate(_) if !(attr.name == "image" && wanted == "image") => {
+        Expression::String(_) | Expression::StringTemplate(_)
+            if !(attr.name == "image" && wanted == "image") =>
+        {
             diags.push(
-                Diagnostic::error(format!("{} must refer to a {wanted} resource, not a string", attr.name))
-                    .at(span)
-                    .help(format!("for example: {} = {wanted}.NAME", attr.name)),
+                Diagnostic::error(format!(
+                    "{} must refer to a {wanted} resource, not a string",
+                    attr.name
+                ))
+                .at(span)
+                .help(format!("for example: {} = {wanted}.NAME", attr.name)),
             );
         }
         _ => {}

@@ -42,7 +42,8 @@ pub fn files_to_format(dir: &Path, named: &[PathBuf]) -> Result<Vec<PathBuf>, Di
 /// Formats one file's contents; a file that cannot be tokenised is an error at its position.
 pub fn format_file(path: &Path, sources: &mut Sources) -> Result<FileResult, Diagnostic> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Diagnostic::error(format!("cannot read {name}: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Diagnostic::error(format!("cannot read {name}: {e}")))?;
     if bytes.len() as u64 > crate::config::MAX_FILE_SIZE {
         return Err(Diagnostic::error(format!("{name} is too large to format")));
     }

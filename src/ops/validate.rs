@@ -27,7 +27,11 @@ pub struct Validated {
 
 /// Gathers input variable values in priority order (SPEC: -var, then -var-file, then
 /// environment).
-pub fn gather_inputs(options: &VarOptions, sources: &mut Sources, diags: &mut Diagnostics) -> Vec<VarInput> {
+pub fn gather_inputs(
+    options: &VarOptions,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> Vec<VarInput> {
     let mut inputs = Vec::new();
     for arg in &options.vars {
         match vars::parse_cli(arg) {
@@ -46,14 +50,16 @@ pub fn gather_inputs(options: &VarOptions, sources: &mut Sources, diags: &mut Di
 }
 
 pub fn validate(dir: &Path, options: &VarOptions) -> Validated {
-    let (config, mut diagnostics) = load_dir(dir);
-    let Some(mut config) = config else {
-        return Validated {
-            config: None,
-            evaluated: None,
-            diagnostics,
-            sources: Sources::default(),
-        };
+    let (mut config, mut diagnostics) = match load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err((sources, diagnostics)) => {
+            return Validated {
+                config: None,
+                evaluated: None,
+                diagnostics,
+                sources,
+            }
+        }
     };
     let inputs = gather_inputs(options, &mut config.sources, &mut diagnostics);
     let (evaluated, eval_diags) = evaluate(&config, &inputs, MissingVars::Unknown);

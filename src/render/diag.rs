@@ -61,7 +61,10 @@ struct Report {
 impl Report {
     fn new(d: &Diagnostic, sources: &Sources) -> Report {
         let mut summary = format!("{}: {}", severity_word(d.severity), d.summary);
-        let located = d.span.as_ref().and_then(|s| sources.get(s.file).map(|f| (s, f)));
+        let located = d
+            .span
+            .as_ref()
+            .and_then(|s| sources.get(s.file).map(|f| (s, f)));
         if let Some((span, file)) = located {
             let (line, col) = file.line_col(span.range.start);
             summary = format!("{summary}\n  at {}:{line}:{col}", file.name);
@@ -114,7 +117,9 @@ impl miette::Diagnostic for Report {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -130,7 +135,11 @@ impl miette::Diagnostic for Report {
 
 /// The JSON document of `hive validate -json` (the shape Terraform users' tools read).
 pub fn to_json(diags: &Diagnostics, sources: &Sources) -> serde_json::Value {
-    let items: Vec<serde_json::Value> = diags.items.iter().map(|d| diagnostic_json(d, sources)).collect();
+    let items: Vec<serde_json::Value> = diags
+        .items
+        .iter()
+        .map(|d| diagnostic_json(d, sources))
+        .collect();
     json!({
         "format_version": "1.0",
         "valid": !diags.has_errors(),
@@ -149,7 +158,10 @@ pub fn diagnostic_json(d: &Diagnostic, sources: &Sources) -> serde_json::Value {
     if let Some(help) = &d.help {
         obj["help"] = json!(help);
     }
-    let located = d.span.as_ref().and_then(|s| sources.get(s.file).map(|f| (s, f)));
+    let located = d
+        .span
+        .as_ref()
+        .and_then(|s| sources.get(s.file).map(|f| (s, f)));
     if let Some((span, file)) = located {
         let pos = |offset: usize| {
             let (line, column) = file.line_col(offset);

@@ -141,7 +141,10 @@ mod tests {
     fn addresses_print_as_users_write_them() {
         let r = ResourceAddr::new("volume", "data");
         assert_eq!(r.instance(InstanceKey::None).to_string(), "volume.data");
-        assert_eq!(r.instance(InstanceKey::Index(2)).to_string(), "volume.data[2]");
+        assert_eq!(
+            r.instance(InstanceKey::Index(2)).to_string(),
+            "volume.data[2]"
+        );
         assert_eq!(
             r.instance(InstanceKey::Key("a".into())).to_string(),
             "volume.data[\"a\"]"
@@ -154,7 +157,13 @@ mod tests {
             let t: Target = s.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), s);
         }
-        for bad in ["node", "instance.", "instance.node[x]", "instance.node[0", "1.x"] {
+        for bad in [
+            "node",
+            "instance.",
+            "instance.node[x]",
+            "instance.node[0",
+            "1.x",
+        ] {
             assert!(bad.parse::<Target>().is_err(), "{bad} should not parse");
         }
     }

@@ -55,8 +55,15 @@ impl Type {
     /// marks are kept.
     pub fn convert(&self, value: Value) -> Result<Value, ConvertError> {
         let (value, sensitive) = value.unmark();
-        let converted = self.convert_unmarked(value)?;
-        Ok(converted.mark_sensitive_if(sensitive))
+        match self.convert_unmarked(value) {
+            Ok(converted) => Ok(converted.mark_sensitive_if(sensitive)),
+            // The message may quote the value: never let it show a secret.
+            Err(e) if sensitive => Err(ConvertError::new(format!(
+                "the value (sensitive) does not fit type {self}"
+            ))
+            .within(&e.path)),
+            Err(e) => Err(e),
+        }
     }
 
     fn convert_unmarked(&self, value: Value) -> Result<Value, ConvertError> {
@@ -233,7 +240,18 @@ mod tests {
             Value::map([("port", Value::string("x"))]),
         ]);
         let err = t.convert(v).unwrap_err();
-        assert_eq!(err.to_string(), "at [1].port: cannot convert \"x\" to a number");
+        assert_eq!(
+            err.to_string(),
+            "at [1].port: cannot convert \"x\" to a number"
+        );
+    }
+
+    #[test]
+    fn errors_about_sensitive_values_do_not_quote_them() {
+        let v = Value::string("hunter2").mark_sensitive_if(true);
+        let err = Type::Number.convert(v).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("(sensitive)"), "{err}");
     }
 
     #[test]

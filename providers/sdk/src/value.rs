@@ -34,7 +34,7 @@ impl Value {
 
     /// A set from any values: sorted by their canonical rendering and deduplicated.
     pub fn set(mut items: Vec<Value>) -> Value {
-        items.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        items.sort_by_key(Value::sort_key);
         items.dedup();
         Value::Set(items)
     }
@@ -92,6 +92,29 @@ impl Value {
                 (Value::Map(entries), any)
             }
             v => (v, false),
+        }
+    }
+
+    /// Every string and number inside the sensitive parts of this value, as text: what must
+    /// never appear in output.
+    pub fn sensitive_texts(&self, out: &mut Vec<String>) {
+        fn leaves(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Number(n) => out.push(format_number(*n)),
+                Value::List(items) | Value::Set(items) => items.iter().for_each(|i| leaves(i, out)),
+                Value::Map(entries) => entries.values().for_each(|i| leaves(i, out)),
+                Value::Sensitive(inner) => leaves(inner, out),
+                _ => {}
+            }
+        }
+        match self {
+            Value::Sensitive(inner) => leaves(inner, out),
+            Value::List(items) | Value::Set(items) => {
+                items.iter().for_each(|i| i.sensitive_texts(out))
+            }
+            Value::Map(entries) => entries.values().for_each(|i| i.sensitive_texts(out)),
+            _ => {}
         }
     }
 
@@ -256,9 +279,15 @@ fn number_to_json(n: f64) -> serde_json::Value {
     }
 }
 
-#[derive(PartialEq, PartialOrd)]
+/// A float with a total order, for sorting set elements.
+#[derive(PartialEq)]
 struct OrderedF64(f64);
 impl Eq for OrderedF64 {}
+impl PartialOrd for OrderedF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 impl Ord for OrderedF64 {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)

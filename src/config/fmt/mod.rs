@@ -9,10 +9,10 @@
 //! safe.
 //!
 //! Rules, in short:
-//! * indentation: two spaces per open bracket level carried from previous
-//!   lines, where all brackets left open by one line count as a single level
-//!   (`foo({` ... `})` indents its body once); a line starting with closing
-//!   brackets is dedented by the levels they close;
+//! * indentation: two spaces per level of brackets `{ [ (` carried over from
+//!   previous lines, where all brackets opened on one line count as one level
+//!   (`foo({` ... `})` indents its body once); a line starting with a closing
+//!   bracket is indented like the line that opened that bracket;
 //! * canonical spacing between tokens (operators, commas, brackets, unary
 //!   operators, splats, for-expressions, block labels, comments);
 //! * `=` alignment within runs of consecutive attribute lines;
@@ -48,6 +48,20 @@ impl std::error::Error for FormatError {}
 
 /// Formats HCL source into canonical form. Returns Err with a message and a byte offset if the input cannot be tokenised (unterminated string, heredoc or block comment); never panics on any input.
 pub fn format_source(src: &str) -> Result<String, FormatError> {
+    // A leading byte order mark is kept as is (and not treated as a token).
+    const BOM: &str = "\u{feff}";
+    match src.strip_prefix(BOM) {
+        Some(rest) => format_body(rest)
+            .map(|formatted| BOM.to_string() + &formatted)
+            .map_err(|e| FormatError {
+                offset: e.offset + BOM.len(),
+                ..e
+            }),
+        None => format_body(src),
+    }
+}
+
+fn format_body(src: &str) -> Result<String, FormatError> {
     let tokens = lexer::lex(src)?;
     let lines = Builder::new(src, &tokens).build();
     Ok(render(&lines, src.len()))
@@ -142,14 +156,23 @@ struct Line {
     single_attr: bool,
 }
 
+/// An open bracket, for indentation.
+struct OpenBracket {
+    /// Indentation level of the line that opened the bracket.
+    base: usize,
+    /// Index of that line.
+    line: usize,
+}
+
 struct Builder<'a> {
     src: &'a str,
     tokens: &'a [Token],
     /// Open brackets, for for-expression tracking.
     frames: Vec<Frame>,
-    /// Indentation stack: for each indented level, how many brackets opened by
-    /// one line are still open.
-    indents: Vec<usize>,
+    /// Open brackets, with the indentation of the line that opened them.
+    indents: Vec<OpenBracket>,
+    /// Index of the line being built.
+    line_no: usize,
     /// Role of the previous significant (non-comment) token, across lines.
     prev_sig: Option<Role>,
     /// Scratch buffer for token merge checks.
@@ -163,6 +186,7 @@ impl<'a> Builder<'a> {
             tokens,
             frames: Vec::new(),
             indents: Vec::new(),
+            line_no: 0,
             prev_sig: None,
             scratch: String::new(),
         }
@@ -204,15 +228,6 @@ impl<'a> Builder<'a> {
             .find(|t| !Self::is_comment(*t) && t.kind != Kind::Newline)
     }
 
-    fn pop_indent(&mut self) {
-        if let Some(top) = self.indents.last_mut() {
-            *top = top.saturating_sub(1);
-            if *top == 0 {
-                self.indents.pop();
-            }
-        }
-    }
-
     fn build(mut self) -> Vec<Line> {
         let mut lines = Vec::new();
         let mut i = 0;
@@ -222,6 +237,7 @@ impl<'a> Builder<'a> {
                 i += 1;
             }
             lines.push(self.line(start, i));
+            self.line_no += 1;
             if i >= self.tokens.len() {
                 break;
             }
@@ -241,29 +257,30 @@ impl<'a> Builder<'a> {
             };
         }
 
-        // Indentation.
+        // Indentation: a line starting with a closing bracket is indented like
+        // the line that opened that bracket; any other line one level deeper
+        // than the line that opened the innermost open bracket.
         let top_level = self.indents.is_empty();
-        let mut k = 0;
-        while toks.get(k).is_some_and(|t| self.is_close(*t)) {
-            self.pop_indent();
-            k += 1;
-        }
-        let indent = self.indents.len();
-        let mut opened = 0usize;
-        for &t in toks.get(k..).unwrap_or_default() {
+        let first_closes = self.is_close(toks[0]);
+        let indent = match self.indents.last() {
+            Some(open) if first_closes => open.base,
+            Some(open) => open.base + 1,
+            None => 0,
+        };
+        for &t in toks {
             if self.is_open(t) {
-                opened += 1;
+                self.indents.push(OpenBracket {
+                    base: indent,
+                    line: self.line_no,
+                });
             } else if self.is_close(t) {
-                if opened > 0 {
-                    opened -= 1;
-                } else {
-                    self.pop_indent();
-                }
+                self.indents.pop();
             }
         }
-        if opened > 0 {
-            self.indents.push(opened);
-        }
+        let leaves_open = self
+            .indents
+            .last()
+            .is_some_and(|open| open.line == self.line_no);
 
         // Spacing.
         let mut text = String::new();
@@ -276,8 +293,7 @@ impl<'a> Builder<'a> {
             let role = self.classify(idx);
             if let Some((prev_role, prev_tok)) = prev {
                 let next_is_number = toks.get(j + 1).is_some_and(|n| n.kind == Kind::Number);
-                if space_between(prev_role, role, next_is_number) || self.would_merge(prev_tok, t)
-                {
+                if space_between(prev_role, role, next_is_number) || self.would_merge(prev_tok, t) {
                     text.push(' ');
                 }
             }
@@ -301,13 +317,13 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         let item_start = top_level && first_code.is_some_and(|t| !self.is_close(t));
-        let ends_run = opened > 0 || multiline;
+        let ends_run = leaves_open || multiline;
         Line {
             text,
             blank: false,
             indent,
             comment_only: first_code.is_none(),
-            starts_close: self.is_close(toks[0]),
+            starts_close: first_closes,
             ends_open: matches!(last_code, Some(Role::Open(_))),
             key,
             ends_run,
@@ -530,7 +546,8 @@ fn render(lines: &[Line], size_hint: usize) -> String {
         }
         if line.item_start {
             if let Some(prev) = last_code {
-                if !blank_since && !(last_item_single && line.single_attr) {
+                let both_attributes = last_item_single && line.single_attr;
+                if !(blank_since || both_attributes) {
                     blank_after[prev] = true;
                 }
             }

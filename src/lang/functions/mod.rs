@@ -2,6 +2,9 @@
 //!
 //! Every function is deterministic: a plan made twice from the same inputs is the same plan.
 
+// The type of `FnContext::render_template` is spelled out where it is defined.
+#![allow(clippy::type_complexity)]
+
 mod collections;
 mod encoding;
 mod files;
@@ -147,9 +150,66 @@ pub fn call(f: &Function, ctx: &FnContext, args: Vec<Value>) -> Result<Value, Fn
     if unknown {
         return Ok(Value::Unknown.mark_sensitive_if(sensitive));
     }
+    let mut secrets = Vec::new();
+    if sensitive {
+        for a in &args {
+            sensitive_texts(a, false, &mut secrets);
+        }
+    }
     let args = args.into_iter().map(|a| a.unmark_deep().0).collect();
-    let result = (f.call)(ctx, args)?;
-    Ok(result.mark_sensitive_if(sensitive))
+    match (f.call)(ctx, args) {
+        Ok(result) => Ok(result.mark_sensitive_if(sensitive)),
+        // The function saw the arguments unmarked: an error that quotes a sensitive part must
+        // not be shown.
+        Err(mut e) if secrets.iter().any(|s| e.message.contains(s.as_str())) => {
+            e.message = format!(
+                "{}: invalid arguments (details hidden because they include a sensitive value)",
+                f.name
+            );
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Collects how the sensitive parts of a value could appear in an error message: strings as
+/// they are and JSON-escaped, numbers and bools as written, and the keys of sensitive maps.
+fn sensitive_texts(v: &Value, inside: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Sensitive(inner) => sensitive_texts(inner, true, out),
+        Value::String(s) if inside => add_string_texts(s, out),
+        Value::Number(n) if inside => out.push(hive_sdk::value::format_number(*n)),
+        Value::Bool(b) if inside => out.push(b.to_string()),
+        Value::List(items) | Value::Set(items) => {
+            for item in items {
+                sensitive_texts(item, inside, out);
+            }
+        }
+        Value::Map(entries) => {
+            for (k, item) in entries {
+                if inside {
+                    add_string_texts(k, out);
+                }
+                sensitive_texts(item, inside, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn add_string_texts(s: &str, out: &mut Vec<String>) {
+    if s.is_empty() {
+        return;
+    }
+    out.push(s.to_string());
+    let quoted = Value::string(s).to_string();
+    let escaped = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted);
+    if escaped != s {
+        out.push(escaped.to_string());
+    }
 }
 
 fn check_arity(f: &Function, got: usize) -> Result<(), FnError> {
@@ -337,14 +397,6 @@ mod testing {
         call_in(&std::env::temp_dir(), name, args)
     }
 
-    /// The message of a failed call (panics if the call succeeded).
-    pub fn err_of(name: &str, args: Vec<Value>) -> FnError {
-        match call_fn(name, args) {
-            Ok(v) => panic!("{name} unexpectedly returned {v}"),
-            Err(e) => e,
-        }
-    }
-
     pub fn s(text: &str) -> Value {
         Value::string(text)
     }
@@ -453,6 +505,59 @@ mod tests {
             Ok(secret(n(1.0)))
         );
         assert_eq!(call_fn("upper", vec![s("a")]), Ok(s("A")));
+    }
+
+    #[test]
+    fn errors_do_not_reveal_sensitive_arguments() {
+        let hidden = |name: &str| {
+            format!(
+                "{name}: invalid arguments (details hidden because they include a sensitive value)"
+            )
+        };
+        // The plain error quotes the value...
+        assert_eq!(
+            call_fn("tonumber", vec![s("hunter2")]).unwrap_err().message,
+            "tonumber: cannot convert \"hunter2\" to a number"
+        );
+        // ...so for a sensitive one the message is replaced, keeping the argument index.
+        assert_eq!(
+            call_fn("tonumber", vec![secret(s("hunter2"))]),
+            Err(fail(Some(0), hidden("tonumber")))
+        );
+        // Escaped forms are caught too.
+        assert_eq!(
+            call_fn("cidrhost", vec![secret(s("a\"b")), n(1.0)])
+                .unwrap_err()
+                .message,
+            hidden("cidrhost")
+        );
+        assert_eq!(
+            call_fn(
+                "lookup",
+                vec![secret(Value::map([("private", n(1.0))])), s("other")]
+            ),
+            Err(fail(
+                Some(1),
+                "lookup: no key \"other\" in the map and no default"
+            ))
+        );
+        // A short secret can hide an error that merely contains it: hiding too much is safe.
+        assert_eq!(
+            call_fn("lookup", vec![secret(Value::map([("k", n(1.0))])), s("k2")]),
+            Err(fail(Some(1), hidden("lookup")))
+        );
+        assert_eq!(
+            call_fn("format", vec![s("%d"), list(vec![secret(s("pw"))])]).unwrap_err(),
+            fail(Some(1), hidden("format"))
+        );
+        // Errors that quote nothing sensitive keep their details.
+        assert_eq!(
+            call_fn("join", vec![s(","), secret(n(7.0))]),
+            Err(fail(
+                Some(1),
+                "join: argument 2 must be a list of strings, got number"
+            ))
+        );
     }
 
     #[test]

@@ -419,7 +419,7 @@ mod tests {
             Ok(s("Hello, Ander!"))
         );
         assert_eq!(fmt(vec![s("%d items"), n(42.0)]), Ok(s("42 items")));
-        assert_eq!(fmt(vec![s("%.2f"), n(3.14159)]), Ok(s("3.14")));
+        assert_eq!(fmt(vec![s("%.2f"), n(1.23456)]), Ok(s("1.23")));
         assert_eq!(fmt(vec![s("%f"), n(1.5)]), Ok(s("1.500000")));
         assert_eq!(fmt(vec![s("%5d|"), n(42.0)]), Ok(s("   42|")));
         assert_eq!(fmt(vec![s("%-5s|"), s("ab")]), Ok(s("ab   |")));

@@ -1,0 +1,171 @@
+//! The command line as a user types it: global -C, Terraform-style single-dash options,
+//! variables from every source with their priorities, exit codes.
+
+use crate::support::{config_dir, hive, run};
+
+const VARS: &str = r#"
+variable "nodes" {
+  type    = number
+  default = 1
+}
+
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+instance "node" {
+  count = var.nodes
+}
+
+locals {
+  check = var.nodes
+}
+"#;
+
+#[test]
+fn dash_c_works_before_and_after_the_command() {
+    let dir = config_dir(&[("main.hive.hcl", VARS)]);
+    let path = dir.path().to_str().expect("utf-8 path");
+    for args in [vec!["-C", path, "validate"], vec!["validate", "-C", path]] {
+        let r = run(hive().args(&args));
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.contains("The configuration is valid"));
+    }
+}
+
+#[test]
+fn long_options_take_one_dash_or_two() {
+    let dir = config_dir(&[("main.hive.hcl", VARS)]);
+    for flag in ["-json", "--json"] {
+        let r = run(hive().args(["validate", flag]).current_dir(dir.path()));
+        assert_eq!(r.code, 0, "{flag}: {}", r.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+        assert_eq!(doc["valid"], true);
+    }
+}
+
+#[test]
+fn a_missing_directory_is_an_error_naming_it() {
+    let r = run(hive().args(["-C", "/nonexistent/hive-dir", "validate"]));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("/nonexistent/hive-dir"), "{}", r.stderr);
+}
+
+#[test]
+fn variable_sources_apply_in_spec_priority_order() {
+    use hive::ops::validate::{validate, VarOptions};
+    let config = "variable \"v\" {\n  type = string\n  default = \"default\"\n}\noutput \"v\" {\n  value = var.v\n}\n";
+    let dir = config_dir(&[
+        ("main.hive.hcl", config),
+        ("x.hivevars.hcl", "v = \"file\"\n"),
+    ]);
+    let file = dir.path().join("x.hivevars.hcl");
+    let value = |options: VarOptions| {
+        let r = validate(dir.path(), &options);
+        assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
+        r.evaluated.expect("evaluated").outputs["v"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(value(VarOptions::default()).as_deref(), Some("default"));
+    let cli = VarOptions {
+        vars: vec!["v=cli".into()],
+        ..Default::default()
+    };
+    assert_eq!(value(cli.clone()).as_deref(), Some("cli"));
+    let with_file = VarOptions {
+        var_files: vec![file.clone()],
+        ..cli.clone()
+    };
+    assert_eq!(value(with_file.clone()).as_deref(), Some("file"));
+    let with_env = VarOptions {
+        env: vec![("HIVE_VAR_v".into(), "env".into())],
+        ..with_file
+    };
+    assert_eq!(value(with_env).as_deref(), Some("env"));
+}
+
+#[test]
+fn variables_from_the_command_line_are_type_checked() {
+    let dir = config_dir(&[("main.hive.hcl", VARS)]);
+    let ok = run(hive()
+        .args(["validate", "-var", "nodes=5", "-var", "tags={a=\"b\"}"])
+        .current_dir(dir.path()));
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let bad = run(hive()
+        .args(["validate", "-var", "nodes=five"])
+        .current_dir(dir.path()));
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .contains("invalid value for variable \"nodes\" (from -var)"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("cannot convert \"five\" to a number"),
+        "{}",
+        bad.stderr
+    );
+    let undeclared = run(hive()
+        .args(["validate", "-var", "nodez=1"])
+        .current_dir(dir.path()));
+    assert_eq!(undeclared.code, 1);
+    assert!(
+        undeclared.stderr.contains("undeclared variable \"nodez\""),
+        "{}",
+        undeclared.stderr
+    );
+    assert!(
+        undeclared.stderr.contains("did you mean \"nodes\"?"),
+        "{}",
+        undeclared.stderr
+    );
+    let env = run(hive()
+        .args(["validate"])
+        .env("HIVE_VAR_nodes", "x")
+        .current_dir(dir.path()));
+    assert_eq!(env.code, 1);
+    assert!(
+        env.stderr.contains("(from the environment)"),
+        "{}",
+        env.stderr
+    );
+}
+
+#[test]
+fn a_bad_variables_file_points_at_the_line() {
+    let dir = config_dir(&[
+        ("main.hive.hcl", VARS),
+        ("bad.hivevars.hcl", "nodes = \"many\"\n"),
+    ]);
+    let r = run(hive()
+        .args(["validate", "-var-file", "bad.hivevars.hcl"])
+        .current_dir(dir.path()));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bad.hivevars.hcl:1:9"), "{}", r.stderr);
+}
+
+#[test]
+fn sensitive_values_never_appear_in_diagnostics() {
+    let config = r#"
+variable "secret" {
+  type      = string
+  sensitive = true
+}
+locals {
+  n = var.secret + 1
+}
+"#;
+    let dir = config_dir(&[("main.hive.hcl", config)]);
+    let r = run(hive()
+        .args(["validate", "-var", "secret=hunter2"])
+        .current_dir(dir.path()));
+    assert_eq!(r.code, 1);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    let json = run(hive()
+        .args(["validate", "-json", "-var", "secret=hunter2"])
+        .current_dir(dir.path()));
+    assert!(!json.stdout.contains("hunter2"), "{}", json.stdout);
+}
