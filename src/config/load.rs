@@ -59,8 +59,8 @@ pub fn load_dir(dir: &Path) -> Loaded {
         config: &mut config,
         diags: &mut diags,
     };
-    for (file, body) in &bodies {
-        decoder.top_level(*file, body);
+    for (file, body) in bodies {
+        decoder.top_level(file, body);
     }
     Ok((config, diags))
 }
@@ -228,8 +228,8 @@ impl Decoder<'_> {
         self.diags.push(d);
     }
 
-    fn top_level(&mut self, file: FileId, body: &syntax::Body) {
-        for structure in body.iter() {
+    fn top_level(&mut self, file: FileId, body: syntax::Body) {
+        for structure in body {
             match structure {
                 Structure::Attribute(attr) => {
                     let name = attr.key.as_str();
@@ -248,12 +248,12 @@ impl Decoder<'_> {
     }
 
     /// Checks the number of labels and that each is an identifier; returns the labels.
-    fn labels<'b>(
+    fn labels(
         &mut self,
         file: FileId,
-        block: &'b syntax::Block,
+        block: &syntax::Block,
         expected: &[&str],
-    ) -> Option<Vec<&'b str>> {
+    ) -> Option<Vec<String>> {
         let kind = block.ident.as_str();
         if block.labels.len() != expected.len() {
             let a = article(kind);
@@ -294,38 +294,39 @@ impl Decoder<'_> {
                 );
                 return None;
             }
-            out.push(text);
+            out.push(text.to_string());
         }
         Some(out)
     }
 
-    fn top_level_block(&mut self, file: FileId, block: &syntax::Block) {
-        let kind = block.ident.as_str();
+    fn top_level_block(&mut self, file: FileId, block: syntax::Block) {
+        let kind = block.ident.as_str().to_string();
+        let kind = kind.as_str();
         match kind {
             "hive" => {
-                if self.labels(file, block, &[]).is_some() {
+                if self.labels(file, &block, &[]).is_some() {
                     self.settings(file, block);
                 }
             }
             "variable" => {
-                if let Some(labels) = self.labels(file, block, &["name"]) {
-                    self.variable(file, block, labels[0]);
+                if let Some(labels) = self.labels(file, &block, &["name"]) {
+                    self.variable(file, block, &labels[0]);
                 }
             }
             "locals" => {
-                if self.labels(file, block, &[]).is_some() {
+                if self.labels(file, &block, &[]).is_some() {
                     self.locals(file, block);
                 }
             }
             "output" => {
-                if let Some(labels) = self.labels(file, block, &["name"]) {
-                    self.output(file, block, labels[0]);
+                if let Some(labels) = self.labels(file, &block, &["name"]) {
+                    self.output(file, block, &labels[0]);
                 }
             }
             kind => match kind_schema(kind) {
                 Some(schema) => {
-                    if let Some(labels) = self.labels(file, block, &["name"]) {
-                        self.resource(file, block, kind, labels[0], schema);
+                    if let Some(labels) = self.labels(file, &block, &["name"]) {
+                        self.resource(file, block, kind, &labels[0], schema);
                     }
                 }
                 None => {
@@ -348,14 +349,14 @@ impl Decoder<'_> {
     }
 
     /// Splits a block body into attributes and blocks, reporting duplicate attributes.
-    fn split<'b>(
+    fn split(
         &mut self,
         file: FileId,
-        body: &'b syntax::Body,
-    ) -> (Vec<&'b syntax::Attribute>, Vec<&'b syntax::Block>) {
-        let mut attrs: Vec<&syntax::Attribute> = Vec::new();
+        body: syntax::Body,
+    ) -> (Vec<syntax::Attribute>, Vec<syntax::Block>) {
+        let mut attrs: Vec<syntax::Attribute> = Vec::new();
         let mut blocks = Vec::new();
-        for structure in body.iter() {
+        for structure in body {
             match structure {
                 Structure::Attribute(a) => {
                     if let Some(first) = attrs.iter().find(|b| b.key.as_str() == a.key.as_str()) {
@@ -385,14 +386,14 @@ impl Decoder<'_> {
             .map_or((0, 0), |f| f.line_col(offset))
     }
 
-    fn expr(file: FileId, attr: &syntax::Attribute) -> Expr {
+    fn expr(file: FileId, attr: syntax::Attribute) -> Expr {
         Expr {
             file,
-            expr: attr.value.clone(),
+            expr: attr.value,
         }
     }
 
-    fn attribute(file: FileId, attr: &syntax::Attribute) -> Attribute {
+    fn attribute(file: FileId, attr: syntax::Attribute) -> Attribute {
         Attribute {
             name: attr.key.as_str().to_string(),
             name_span: span_of(file, &attr.key),
@@ -427,13 +428,12 @@ impl Decoder<'_> {
     fn body(
         &mut self,
         file: FileId,
-        body: &syntax::Body,
+        (attrs, blocks): (Vec<syntax::Attribute>, Vec<syntax::Block>),
         schema: &Schema,
         context: &str,
         header: &Span,
         skip: &[&str],
     ) -> Body {
-        let (attrs, blocks) = self.split(file, body);
         let mut out = Body::default();
         let candidates: Vec<&str> = schema
             .attributes
@@ -444,7 +444,8 @@ impl Decoder<'_> {
             .chain(skip.iter().copied())
             .collect();
         for attr in attrs {
-            let name = attr.key.as_str();
+            let name = attr.key.as_str().to_string();
+            let name = name.as_str();
             if skip.contains(&name) {
                 continue;
             }
@@ -476,7 +477,8 @@ impl Decoder<'_> {
             }
         }
         for block in blocks {
-            let name = block.ident.as_str();
+            let name = block.ident.as_str().to_string();
+            let name = name.as_str();
             if skip.contains(&name) {
                 continue;
             }
@@ -502,7 +504,7 @@ impl Decoder<'_> {
             if !block.labels.is_empty() {
                 self.error(
                     Diagnostic::error(format!("a {name} block takes no labels"))
-                        .at(label_span(file, block)),
+                        .at(label_span(file, &block)),
                 );
                 continue;
             }
@@ -518,9 +520,10 @@ impl Decoder<'_> {
                 }
             }
             let span = span_of(file, &block.ident);
+            let inner_body = self.split(file, block.body);
             let inner = self.body(
                 file,
-                &block.body,
+                inner_body,
                 &block_type.schema,
                 &format!("a {name} block"),
                 &span,
@@ -544,10 +547,11 @@ impl Decoder<'_> {
         out
     }
 
-    fn settings(&mut self, file: FileId, block: &syntax::Block) {
+    fn settings(&mut self, file: FileId, block: syntax::Block) {
         let schema = settings_schema();
         let header = span_of(file, &block.ident);
-        let body = self.body(file, &block.body, schema, "the hive block", &header, &[]);
+        let parts = self.split(file, block.body);
+        let body = self.body(file, parts, schema, "the hive block", &header, &[]);
         let settings = Settings {
             parallelism: body.attributes.get("parallelism").map(|a| a.expr.clone()),
             state: body
@@ -576,14 +580,14 @@ impl Decoder<'_> {
         );
     }
 
-    fn variable(&mut self, file: FileId, block: &syntax::Block, name: &str) {
-        let span = label_span(file, block);
+    fn variable(&mut self, file: FileId, block: syntax::Block, name: &str) {
+        let span = label_span(file, &block);
         if let Some(first) = self.config.variables.get(name) {
             let first = first.span.clone();
             self.duplicate("variable", name, span, &first);
             return;
         }
-        let (attrs, blocks) = self.split(file, &block.body);
+        let (attrs, blocks) = self.split(file, block.body);
         let mut variable = Variable {
             name: name.to_string(),
             span: span.clone(),
@@ -609,9 +613,9 @@ impl Decoder<'_> {
                     Err(d) => self.error(d),
                 },
                 "default" => variable.default = Some(Self::expr(file, attr)),
-                "description" => variable.description = self.literal_string(file, attr),
-                "sensitive" => variable.sensitive = self.literal_bool(file, attr),
-                "nullable" => variable.nullable = self.literal_bool(file, attr),
+                "description" => variable.description = self.literal_string(file, &attr),
+                "sensitive" => variable.sensitive = self.literal_bool(file, &attr),
+                "nullable" => variable.nullable = self.literal_bool(file, &attr),
                 other => self.unknown_name(
                     file,
                     "attribute",
@@ -634,9 +638,8 @@ impl Decoder<'_> {
                 );
                 continue;
             }
-            let (vattrs, _) = self.split(file, &b.body);
-            let condition = vattrs.iter().find(|a| a.key.as_str() == "condition");
-            let message = vattrs.iter().find(|a| a.key.as_str() == "error_message");
+            let header = span_of(file, &b.ident);
+            let (vattrs, _) = self.split(file, b.body);
             for a in &vattrs {
                 if !matches!(a.key.as_str(), "condition" | "error_message") {
                     self.unknown_name(
@@ -649,6 +652,15 @@ impl Decoder<'_> {
                     );
                 }
             }
+            let mut condition = None;
+            let mut message = None;
+            for a in vattrs {
+                match a.key.as_str() {
+                    "condition" => condition = Some(a),
+                    "error_message" => message = Some(a),
+                    _ => {}
+                }
+            }
             match (condition, message) {
                 (Some(c), Some(m)) => variable.validations.push(Validation {
                     condition: Self::expr(file, c),
@@ -656,7 +668,7 @@ impl Decoder<'_> {
                 }),
                 _ => self.error(
                     Diagnostic::error("a validation block needs condition and error_message")
-                        .at(span_of(file, &b.ident)),
+                        .at(header),
                 ),
             }
         }
@@ -692,8 +704,8 @@ impl Decoder<'_> {
         }
     }
 
-    fn locals(&mut self, file: FileId, block: &syntax::Block) {
-        let (attrs, blocks) = self.split(file, &block.body);
+    fn locals(&mut self, file: FileId, block: syntax::Block) {
+        let (attrs, blocks) = self.split(file, block.body);
         for b in blocks {
             self.error(
                 Diagnostic::error("a locals block holds only attributes")
@@ -702,7 +714,8 @@ impl Decoder<'_> {
             );
         }
         for attr in attrs {
-            let name = attr.key.as_str();
+            let name = attr.key.as_str().to_string();
+            let name = name.as_str();
             let span = span_of(file, &attr.key);
             match self.config.locals.entry(name.to_string()) {
                 Entry::Occupied(first) => {
@@ -720,14 +733,14 @@ impl Decoder<'_> {
         }
     }
 
-    fn output(&mut self, file: FileId, block: &syntax::Block, name: &str) {
-        let span = label_span(file, block);
+    fn output(&mut self, file: FileId, block: syntax::Block, name: &str) {
+        let span = label_span(file, &block);
         if let Some(first) = self.config.outputs.get(name) {
             let first = first.span.clone();
             self.duplicate("output", name, span, &first);
             return;
         }
-        let (attrs, blocks) = self.split(file, &block.body);
+        let (attrs, blocks) = self.split(file, block.body);
         let known = ["value", "description", "sensitive", "depends_on"];
         for b in blocks {
             self.unknown_name(
@@ -754,8 +767,8 @@ impl Decoder<'_> {
         for attr in attrs {
             match attr.key.as_str() {
                 "value" => value = Some(Self::expr(file, attr)),
-                "description" => output.description = self.literal_string(file, attr),
-                "sensitive" => output.sensitive = self.literal_bool(file, attr),
+                "description" => output.description = self.literal_string(file, &attr),
+                "sensitive" => output.sensitive = self.literal_bool(file, &attr),
                 "depends_on" => output.depends_on = self.depends_on(file, attr),
                 other => self.unknown_name(
                     file,
@@ -782,8 +795,8 @@ impl Decoder<'_> {
     }
 
     /// `depends_on = [kind.name, ...]`: a list of plain references.
-    fn depends_on(&mut self, file: FileId, attr: &syntax::Attribute) -> Vec<Expr> {
-        let Expression::Array(items) = &attr.value else {
+    fn depends_on(&mut self, file: FileId, attr: syntax::Attribute) -> Vec<Expr> {
+        let Expression::Array(items) = attr.value else {
             self.error(
                 Diagnostic::error("depends_on must be a list of references")
                     .at(span_of(file, &attr.value))
@@ -792,8 +805,8 @@ impl Decoder<'_> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for item in items.iter() {
-            let is_reference = match item {
+        for item in items {
+            let is_reference = match &item {
                 Expression::Traversal(t) => {
                     matches!(t.expr, Expression::Variable(_))
                         && t.operators.iter().all(|op| {
@@ -808,17 +821,14 @@ impl Decoder<'_> {
                 _ => false,
             };
             if is_reference {
-                out.push(Expr {
-                    file,
-                    expr: item.clone(),
-                });
+                out.push(Expr { file, expr: item });
             } else {
                 self.error(
                     Diagnostic::error("depends_on takes only references to resources")
                         .detail(
                             "each element must name a resource, like instance.node or bridge.lan",
                         )
-                        .at(span_of(file, item)),
+                        .at(span_of(file, &item)),
                 );
             }
         }
@@ -828,46 +838,58 @@ impl Decoder<'_> {
     fn resource(
         &mut self,
         file: FileId,
-        block: &syntax::Block,
+        block: syntax::Block,
         kind: &str,
         name: &str,
         schema: &'static Schema,
     ) {
         let addr = ResourceAddr::new(kind, name);
-        let span = label_span(file, block);
+        let span = label_span(file, &block);
         if let Some(first) = self.config.resources.get(&addr) {
             let first = first.span.clone();
             self.duplicate(kind, name, span, &first);
             return;
         }
         let context = format!("{kind} \"{name}\"");
-        let body = self.body(file, &block.body, schema, &context, &span, META_ARGUMENTS);
-        let (attrs, blocks) = (block.body.attributes(), block.body.blocks());
+        let (attrs, blocks) = self.split(file, block.body);
+        // Meta-arguments first; the rest is checked against the kind's schema.
+        let (meta_attrs, attrs): (Vec<_>, Vec<_>) = attrs
+            .into_iter()
+            .partition(|a| META_ARGUMENTS.contains(&a.key.as_str()));
+        let (lifecycle_blocks, blocks): (Vec<_>, Vec<_>) = blocks
+            .into_iter()
+            .partition(|b| b.ident.as_str() == "lifecycle");
+        let body = self.body(
+            file,
+            (attrs, blocks),
+            schema,
+            &context,
+            &span,
+            META_ARGUMENTS,
+        );
         let mut count = None;
         let mut for_each = None;
         let mut depends_on = Vec::new();
-        for attr in attrs {
+        for attr in meta_attrs {
             match attr.key.as_str() {
                 "count" => count = Some(attr),
                 "for_each" => for_each = Some(attr),
                 "depends_on" => depends_on = self.depends_on(file, attr),
-                "lifecycle" => self.error(
+                _ => self.error(
                     Diagnostic::error("\"lifecycle\" is a block, not an attribute")
                         .at(span_of(file, &attr.key))
                         .help("write it as: lifecycle { prevent_destroy = true }"),
                 ),
-                _ => {}
             }
         }
         let repetition = match (count, for_each) {
-            (Some(c), Some(f)) => {
+            (Some(_), Some(f)) => {
                 self.error(
                     Diagnostic::error(format!("{context} sets both count and for_each"))
                         .detail("a resource is repeated either by count or by for_each, not both")
                         .at(span_of(file, &f.key))
                         .label("remove this or count"),
                 );
-                let _ = c;
                 Repetition::Single
             }
             (Some(c), None) => Repetition::Count(Self::expr(file, c)),
@@ -876,7 +898,7 @@ impl Decoder<'_> {
         };
         let mut lifecycle = Lifecycle::default();
         let mut seen_lifecycle = false;
-        for b in blocks.filter(|b| b.ident.as_str() == "lifecycle") {
+        for b in lifecycle_blocks {
             if seen_lifecycle {
                 self.error(
                     Diagnostic::error(format!("only one lifecycle block is allowed in {context}"))
@@ -901,8 +923,8 @@ impl Decoder<'_> {
         );
     }
 
-    fn lifecycle(&mut self, file: FileId, block: &syntax::Block, schema: &Schema) -> Lifecycle {
-        let (attrs, blocks) = self.split(file, &block.body);
+    fn lifecycle(&mut self, file: FileId, block: syntax::Block, schema: &Schema) -> Lifecycle {
+        let (attrs, blocks) = self.split(file, block.body);
         let known = ["prevent_destroy", "create_before_destroy", "ignore_changes"];
         for b in blocks {
             self.unknown_name(
@@ -917,12 +939,12 @@ impl Decoder<'_> {
         let mut lifecycle = Lifecycle::default();
         for attr in attrs {
             match attr.key.as_str() {
-                "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(file, attr),
+                "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(file, &attr),
                 "create_before_destroy" => {
-                    lifecycle.create_before_destroy = self.literal_bool(file, attr)
+                    lifecycle.create_before_destroy = self.literal_bool(file, &attr)
                 }
                 "ignore_changes" => {
-                    lifecycle.ignore_changes = self.ignore_changes(file, attr, schema)
+                    lifecycle.ignore_changes = self.ignore_changes(file, &attr, schema)
                 }
                 other => self.unknown_name(
                     file,

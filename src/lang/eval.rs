@@ -45,7 +45,15 @@ pub struct Scope<'a> {
     /// `count.index`: a number, or unknown while the count is not known.
     pub count_index: Option<Value>,
     pub each: Option<(Value, Value)>,
+    /// Shared by the instances of one resource: results of function calls and `for`
+    /// expressions that do not depend on the instance, so `length(instance.other)` in each of
+    /// 10,000 instances is computed once, not 10,000 times.
+    pub instance_cache: Option<&'a InstanceCache>,
 }
+
+/// Per-expression results, keyed by the expression's address in the configuration; `None`
+/// marks an expression that depends on the instance.
+pub type InstanceCache = std::cell::RefCell<HashMap<usize, Option<Value>>>;
 
 impl Scope<'_> {
     /// Evaluates an expression from the configuration.
@@ -84,6 +92,32 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     }
 
     pub fn eval(&mut self, expr: &Expression) -> Result<Value, Diagnostic> {
+        let cache = match (self.scope.instance_cache, expr) {
+            (Some(cache), Expression::FuncCall(_) | Expression::ForExpr(_))
+                if self.bindings.is_empty() =>
+            {
+                cache
+            }
+            _ => return self.eval_uncached(expr),
+        };
+        let key = expr as *const Expression as usize;
+        let cached = cache.borrow().get(&key).cloned();
+        match cached {
+            Some(Some(value)) => Ok(value),
+            Some(None) => self.eval_uncached(expr),
+            None if super::refs::mentions_instance(expr) => {
+                cache.borrow_mut().insert(key, None);
+                self.eval_uncached(expr)
+            }
+            None => {
+                let value = self.eval_uncached(expr)?;
+                cache.borrow_mut().insert(key, Some(value.clone()));
+                Ok(value)
+            }
+        }
+    }
+
+    fn eval_uncached(&mut self, expr: &Expression) -> Result<Value, Diagnostic> {
         match expr {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
@@ -1137,6 +1171,7 @@ fn render_template_file(
         resources: &table,
         count_index: None,
         each: None,
+        instance_cache: None,
     };
     let mut evaluator = Evaluator::new(&inner, usize::MAX);
     evaluator.bindings = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

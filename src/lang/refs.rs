@@ -25,19 +25,41 @@ pub struct Reference {
 /// Every reference in `expr`, in source order. Names bound by `for` expressions and template
 /// `for` directives are not references.
 pub fn references(file: FileId, expr: &Expression) -> Vec<Reference> {
-    let mut walker = Walker {
-        file,
-        bound: Vec::new(),
-        out: Vec::new(),
-    };
+    let mut walker = Walker::new(file);
     walker.expr(expr);
     walker.out
+}
+
+/// True if `expr` mentions `count` or `each`: its value may differ between the instances of a
+/// resource. Otherwise it is the same for all of them.
+pub fn mentions_instance(expr: &Expression) -> bool {
+    let mut walker = Walker::new(0);
+    walker.expr(expr);
+    walker.mentions_instance
 }
 
 struct Walker {
     file: FileId,
     bound: Vec<String>,
     out: Vec<Reference>,
+    mentions_instance: bool,
+}
+
+impl Walker {
+    fn new(file: FileId) -> Walker {
+        Walker {
+            file,
+            bound: Vec::new(),
+            out: Vec::new(),
+            mentions_instance: false,
+        }
+    }
+
+    fn note_root(&mut self, root: &str) {
+        if matches!(root, "count" | "each") && !self.bound.iter().any(|b| b == root) {
+            self.mentions_instance = true;
+        }
+    }
 }
 
 impl Walker {
@@ -47,7 +69,7 @@ impl Walker {
             | Expression::Bool(_)
             | Expression::Number(_)
             | Expression::String(_) => {}
-            Expression::Variable(_) => {}
+            Expression::Variable(v) => self.note_root(v.as_str()),
             Expression::Array(items) => items.iter().for_each(|e| self.expr(e)),
             Expression::Object(object) => {
                 for (key, value) in object.iter() {
@@ -102,6 +124,7 @@ impl Walker {
     }
 
     fn root(&mut self, root: &str, t: &hcl_edit::expr::Traversal) {
+        self.note_root(root);
         if self.bound.iter().any(|b| b == root) {
             return;
         }
@@ -177,6 +200,17 @@ mod tests {
             ),
             ["var.a", "local.b", "instance.node", "host.h", "bridge.x"]
         );
+    }
+
+    #[test]
+    fn instance_dependence_is_seen_through_nesting() {
+        let parse = |s: &str| hcl_edit::parser::parse_expr(s).unwrap();
+        assert!(mentions_instance(&parse(
+            "length(concat(x, [count.index]))"
+        )));
+        assert!(mentions_instance(&parse("\"${each.key}\"")));
+        assert!(!mentions_instance(&parse("length(instance.node[*].ip)")));
+        assert!(!mentions_instance(&parse("[for count in xs : count]")));
     }
 
     #[test]

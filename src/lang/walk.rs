@@ -10,7 +10,7 @@ use crate::config::{Body, Config, Expr, Repetition, Resource, Variable};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{ConfigGraph, Node};
 use hcl_edit::expr::Expression;
-use hive_sdk::addr::{InstanceAddr, InstanceKey};
+use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use hive_sdk::schema::{Mode, Nesting, Schema, KINDS};
 use hive_sdk::{Type, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -32,11 +32,39 @@ pub enum MissingVars {
 pub struct Evaluated {
     pub vars: BTreeMap<String, Value>,
     pub locals: BTreeMap<String, Value>,
-    /// Every resource instance with its attributes (computed ones unknown).
-    pub instances: BTreeMap<InstanceAddr, Value>,
+    /// Every resource's value as references see it: an object, a list of objects (count), a
+    /// map of objects (for_each), or unknown when its instances are not known yet.
+    pub resources: BTreeMap<ResourceAddr, Value>,
     /// Resources whose instances are not known yet (unknown count or for_each).
-    pub unexpanded: Vec<hive_sdk::addr::ResourceAddr>,
+    pub unexpanded: Vec<ResourceAddr>,
+    /// Resources with neither count nor for_each (their value is one object, not a map).
+    pub single: std::collections::BTreeSet<ResourceAddr>,
     pub outputs: BTreeMap<String, Value>,
+}
+
+impl Evaluated {
+    /// Every known resource instance with its attributes (computed ones unknown).
+    pub fn instances(&self) -> Vec<(InstanceAddr, &Value)> {
+        let mut out = Vec::new();
+        for (addr, value) in &self.resources {
+            match value {
+                Value::List(items) => out.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (addr.instance(InstanceKey::Index(i)), v)),
+                ),
+                Value::Map(entries) if !self.single.contains(addr) => out.extend(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (addr.instance(InstanceKey::Key(k.clone())), v)),
+                ),
+                Value::Unknown => {}
+                v => out.push((addr.instance(InstanceKey::None), v)),
+            }
+        }
+        out
+    }
 }
 
 pub fn evaluate(
@@ -107,6 +135,7 @@ pub fn evaluate(
             }
         }
     }
+    out.resources = table.values.into_iter().collect();
     diags.dedup();
     let mut secrets = Vec::new();
     for v in out.vars.values() {
@@ -132,6 +161,7 @@ fn base_scope<'a>(config: &'a Config, out: &'a Evaluated, table: &'a ResourceTab
         resources: table,
         count_index: None,
         each: None,
+        instance_cache: None,
     }
 }
 
@@ -318,6 +348,7 @@ fn check_validations(
         resources: &table,
         count_index: None,
         each: None,
+        instance_cache: None,
     };
     for validation in &variable.validations {
         let condition = match scope.eval(&validation.condition) {
@@ -382,6 +413,7 @@ fn resource_value(
         return Value::Unknown;
     };
     let mut instances = Vec::with_capacity(keys.len());
+    let cache = super::eval::InstanceCache::default();
     for (key, each_value) in keys {
         let instance_scope = Scope {
             count_index: match &key {
@@ -392,28 +424,31 @@ fn resource_value(
                 InstanceKey::Key(k) => Some((Value::String(k.clone()), each_value)),
                 _ => None,
             },
+            instance_cache: Some(&cache),
             ..base_scope(config, out, table)
         };
         let object = eval_body(&instance_scope, resource, diags);
         instances.push((key, object));
     }
-    let value = match resource.repetition {
-        Repetition::Single => instances.first().map_or(Value::Unknown, |(_, v)| v.clone()),
-        Repetition::Count(_) => Value::List(instances.iter().map(|(_, v)| v.clone()).collect()),
+    match resource.repetition {
+        Repetition::Single => {
+            out.single.insert(resource.addr.clone());
+            instances
+                .into_iter()
+                .next()
+                .map_or(Value::Unknown, |(_, v)| v)
+        }
+        Repetition::Count(_) => Value::List(instances.into_iter().map(|(_, v)| v).collect()),
         Repetition::ForEach(_) => Value::Map(
             instances
-                .iter()
+                .into_iter()
                 .filter_map(|(k, v)| match k {
-                    InstanceKey::Key(k) => Some((k.clone(), v.clone())),
+                    InstanceKey::Key(k) => Some((k, v)),
                     _ => None,
                 })
                 .collect(),
         ),
-    };
-    for (key, object) in instances {
-        out.instances.insert(resource.addr.instance(key), object);
     }
-    value
 }
 
 /// The instance keys of a resource, with `each.value` for each; `None` if not known yet.

@@ -5,6 +5,11 @@
 //! `%{ ... }` template sequences, which may nest further strings and braces),
 //! heredocs and comments are single opaque tokens that the formatter copies
 //! (almost) byte-for-byte. The lexer is iterative and never panics.
+//!
+//! As in the HCL specification (and Terraform), a quoted string may not
+//! contain a raw line break outside a `${ ... }` / `%{ ... }` sequence; such a
+//! string is reported as unterminated at its opening quote. (`hcl-edit` is
+//! more lenient and accepts raw line breaks in quoted strings.)
 
 use super::FormatError;
 

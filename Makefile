@@ -1,0 +1,40 @@
+# The two commands a newcomer types: `make demo` and `make test`.
+SHELL := /bin/bash
+HIVE := target/release/hive
+FUZZ_SECONDS ?= 60
+
+.PHONY: demo test setup build check unit fuzz bench
+
+## Build hive and show it on the examples.
+demo: setup build
+	@echo "== hive validate: the example cluster (three VMs on a NAT bridge)"
+	$(HIVE) -C examples/cluster validate
+	@echo "== hive validate: a CI pipeline of local commands"
+	$(HIVE) -C examples/pipeline validate
+	@echo "== hive fmt --check: the examples are in canonical form"
+	$(HIVE) -C examples/cluster fmt --check && $(HIVE) -C examples/pipeline fmt --check
+	@echo "== what a mistake looks like"
+	-$(HIVE) -C tests/fixtures/invalid/unknown_attribute validate
+	@echo "(booting the cluster arrives with the libvirt provider; see README)"
+
+## Install what the tests need, then run every tier.
+test: setup check unit fuzz
+
+setup:
+	bash lab/setup.sh
+
+build:
+	cargo build --release
+
+check:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --workspace -- -D warnings
+
+unit:
+	cargo test --workspace
+
+fuzz:
+	bash lab/fuzz.sh $(FUZZ_SECONDS)
+
+bench:
+	cargo bench --bench validate

@@ -1,0 +1,3 @@
+instance "node" {
+  depends_on = ["bridge.lan"]
+}

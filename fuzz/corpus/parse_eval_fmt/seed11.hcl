@@ -1,0 +1,4 @@
+instance "node" {
+  cpus = 2
+  cpus = 4
+}

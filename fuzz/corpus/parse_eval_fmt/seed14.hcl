@@ -1,0 +1,3 @@
+volume "data" {
+  for_each = ["a", "b"]
+}

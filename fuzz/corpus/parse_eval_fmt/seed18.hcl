@@ -1,0 +1,6 @@
+instance "node" {
+  lifecycle {
+    ignore_changes = [memroy]
+    prevent_destory = true
+  }
+}

@@ -1,0 +1,3 @@
+variable "nodes" {
+  type = nmber
+}

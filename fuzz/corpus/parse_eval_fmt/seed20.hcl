@@ -1,0 +1,5 @@
+instance "node" {
+  cloud_init {
+    user_data = file("user-data.yaml")
+  }
+}

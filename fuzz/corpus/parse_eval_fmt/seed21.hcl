@@ -1,0 +1,3 @@
+instance {
+  cpus = 2
+}

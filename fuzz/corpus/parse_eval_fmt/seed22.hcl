@@ -1,0 +1,3 @@
+bridge "lan" {
+  nat = true
+}

@@ -1,0 +1,7 @@
+variable "nodes" {
+  default = 3
+}
+
+instance "node" {
+  count = var.node
+}

@@ -1,0 +1,3 @@
+instance "node" {
+  ip = "10.0.0.5"
+}

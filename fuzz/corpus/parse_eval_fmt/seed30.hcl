@@ -1,0 +1,4 @@
+instance "node" {
+  cpu    = 2
+  memroy = "1GiB"
+}

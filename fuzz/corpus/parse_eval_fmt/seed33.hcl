@@ -1,0 +1,5 @@
+instance "node" {
+  netwrk {
+    bridge = bridge.lan
+  }
+}

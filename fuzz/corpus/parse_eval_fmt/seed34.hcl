@@ -1,0 +1,7 @@
+instance "node" {
+  cloud_init {
+    user_data = <<EOT
+#cloud-config
+runcmd: []
+  }
+}

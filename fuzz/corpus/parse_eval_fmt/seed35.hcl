@@ -1,0 +1,3 @@
+instance "node" {
+  memory = "1GiB
+}

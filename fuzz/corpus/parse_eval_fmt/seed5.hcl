@@ -1,0 +1,4 @@
+instance "node" {
+  count    = 2
+  for_each = toset(["a"])
+}

@@ -1,0 +1,7 @@
+instance "node" {
+  count = 2
+}
+
+output "ip" {
+  value = instance.node["a"].ip
+}

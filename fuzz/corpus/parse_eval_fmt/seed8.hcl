@@ -1,0 +1,7 @@
+instance "node" {
+  count = 3
+}
+
+output "ip" {
+  value = instance.node.ip
+}
