@@ -8,7 +8,12 @@ cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp corpus/parse_eval_fmt/* "$work/"
+# Seed the corpus with every configuration the project already has.
+i=0
+for f in ../tests/fixtures/*/*/*.hcl ../examples/*/*.hcl; do
+  i=$((i + 1))
+  cp "$f" "$work/seed$i"
+done
 status=0
 cargo fuzz run -s none parse_eval_fmt "$work" -- \
   -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \

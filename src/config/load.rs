@@ -66,6 +66,21 @@ pub fn load_dir(dir: &Path) -> Loaded {
 }
 
 fn config_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
+    let paths = files_with_suffix(dir, &[FILE_SUFFIX])?;
+    if paths.is_empty() {
+        return Err(Diagnostic::error(format!(
+            "no configuration files (*{FILE_SUFFIX}) in {}",
+            dir.display()
+        )));
+    }
+    Ok(paths)
+}
+
+/// The regular files in `dir` whose names end with one of `suffixes`, sorted.
+pub fn files_with_suffix(
+    dir: &Path,
+    suffixes: &[&str],
+) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Diagnostic::error(format!(
             "cannot read the configuration directory {}: {e}",
@@ -79,16 +94,10 @@ fn config_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Diagnostic> {
             p.is_file()
                 && p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(FILE_SUFFIX))
+                    .is_some_and(|n| suffixes.iter().any(|s| n.ends_with(s)))
         })
         .collect();
     paths.sort();
-    if paths.is_empty() {
-        return Err(Diagnostic::error(format!(
-            "no configuration files (*{FILE_SUFFIX}) in {}",
-            dir.display()
-        )));
-    }
     Ok(paths)
 }
 

@@ -16,7 +16,7 @@ use hive_sdk::Type;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use load::{load_dir, parse_file, Loaded, MAX_FILE_SIZE};
+pub use load::{files_with_suffix, load_dir, parse_file, Loaded, MAX_FILE_SIZE};
 
 /// An expression as written, with the file it came from.
 #[derive(Debug, Clone)]

@@ -22,21 +22,7 @@ pub fn files_to_format(dir: &Path, named: &[PathBuf]) -> Result<Vec<PathBuf>, Di
     if !named.is_empty() {
         return Ok(named.to_vec());
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Diagnostic::error(format!("cannot read the directory {}: {e}", dir.display()))
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(".hive.hcl") || n.ends_with(".hivevars.hcl"))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
+    crate::config::files_with_suffix(dir, &[".hive.hcl", ".hivevars.hcl"])
 }
 
 /// Formats one file's contents; a file that cannot be tokenised is an error at its position.

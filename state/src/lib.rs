@@ -67,7 +67,9 @@ pub enum FormatError {
 impl std::fmt::Display for FormatError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FormatError::Syntax(e) => write!(f, "the state is not valid JSON of hive's format: {e}"),
+            FormatError::Syntax(e) => {
+                write!(f, "the state is not valid JSON of hive's format: {e}")
+            }
             FormatError::UnsupportedVersion(v) => write!(
                 f,
                 "the state has format version {v}; this hive reads version {FORMAT_VERSION}"
@@ -133,7 +135,10 @@ mod tests {
     #[test]
     fn other_versions_and_garbage_are_refused() {
         let future = r#"{"version": 2, "lineage": "x", "serial": 1}"#;
-        assert_eq!(State::from_json(future), Err(FormatError::UnsupportedVersion(2)));
+        assert_eq!(
+            State::from_json(future),
+            Err(FormatError::UnsupportedVersion(2))
+        );
         assert!(matches!(State::from_json("{"), Err(FormatError::Syntax(_))));
     }
 }

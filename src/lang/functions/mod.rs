@@ -300,11 +300,9 @@ fn number_arg(fname: &str, args: &[Value], i: usize) -> Result<f64, FnError> {
     }
 }
 
-/// Argument `i` as a whole number that fits an i64.
-fn integer_arg(fname: &str, args: &[Value], i: usize) -> Result<i64, FnError> {
+/// Argument `i` as a whole number strictly between `-limit` and `limit`.
+fn whole_number_arg(fname: &str, args: &[Value], i: usize, limit: f64) -> Result<f64, FnError> {
     let n = number_arg(fname, args, i)?;
-    // 2^63 is exactly representable; every whole f64 below it in magnitude fits an i64.
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     if n.fract() != 0.0 {
         return Err(fail(
             Some(i),
@@ -315,13 +313,25 @@ fn integer_arg(fname: &str, args: &[Value], i: usize) -> Result<i64, FnError> {
             ),
         ));
     }
-    if !(-LIMIT..LIMIT).contains(&n) {
+    if !(-limit..limit).contains(&n) {
         return Err(fail(
             Some(i),
             format!("{fname}: argument {} is too large", i + 1),
         ));
     }
-    Ok(n as i64)
+    Ok(n)
+}
+
+/// Argument `i` as a whole number that fits an i64.
+fn integer_arg(fname: &str, args: &[Value], i: usize) -> Result<i64, FnError> {
+    // 2^63 is exactly representable; every whole f64 below it in magnitude fits an i64.
+    whole_number_arg(fname, args, i, 9_223_372_036_854_775_808.0).map(|n| n as i64)
+}
+
+/// Argument `i` as a whole number that fits an i128 (IPv6 host numbers can exceed an i64).
+pub(super) fn big_integer_arg(fname: &str, args: &[Value], i: usize) -> Result<i128, FnError> {
+    // 2^127.
+    whole_number_arg(fname, args, i, 1.7014118346046923e38).map(|n| n as i128)
 }
 
 /// Argument `i` as the elements of a list or a set.

@@ -1,7 +1,6 @@
 //! IP network functions: `cidrhost`, `cidrsubnet`, `cidrnetmask` (IPv4 and IPv6).
 
-use super::{fail, integer_arg, number_arg, string_arg, FnContext, FnError};
-use hive_sdk::value::format_number;
+use super::{big_integer_arg, fail, integer_arg, string_arg, FnContext, FnError};
 use hive_sdk::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -67,30 +66,6 @@ fn full_mask(bits: u32) -> u128 {
 
 fn quote(text: &str) -> String {
     Value::string(text).to_string()
-}
-
-/// Argument `i` as a whole number that fits an i128 (IPv6 host numbers can exceed an i64).
-fn big_integer_arg(fname: &str, args: &[Value], i: usize) -> Result<i128, FnError> {
-    let n = number_arg(fname, args, i)?;
-    // 2^127.
-    const LIMIT: f64 = 1.7014118346046923e38;
-    if n.fract() != 0.0 {
-        return Err(fail(
-            Some(i),
-            format!(
-                "{fname}: argument {} must be a whole number, got {}",
-                i + 1,
-                format_number(n)
-            ),
-        ));
-    }
-    if !(-LIMIT..LIMIT).contains(&n) {
-        return Err(fail(
-            Some(i),
-            format!("{fname}: argument {} is too large", i + 1),
-        ));
-    }
-    Ok(n as i128)
 }
 
 /// `cidrhost(prefix, hostnum)`: the address numbered `hostnum` in the prefix; a negative number

@@ -1,3 +1,0 @@
-instance "node" {
-  depends_on = ["bridge.lan"]
-}

@@ -1,4 +1,0 @@
-instance "node" {
-  cpus = 2
-  cpus = 4
-}

@@ -1,3 +1,0 @@
-volume "data" {
-  for_each = ["a", "b"]
-}

@@ -1,3 +1,0 @@
-locals {
-  names = join(",", 3)
-}

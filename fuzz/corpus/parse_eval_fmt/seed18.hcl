@@ -1,6 +1,0 @@
-instance "node" {
-  lifecycle {
-    ignore_changes = [memroy]
-    prevent_destory = true
-  }
-}

@@ -1,4 +1,0 @@
-locals {
-  a = "${local.b}-x"
-  b = local.a
-}

@@ -1,3 +1,0 @@
-variable "nodes" {
-  type = nmber
-}

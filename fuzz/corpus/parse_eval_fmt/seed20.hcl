@@ -1,5 +1,0 @@
-instance "node" {
-  cloud_init {
-    user_data = file("user-data.yaml")
-  }
-}

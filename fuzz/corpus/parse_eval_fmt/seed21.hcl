@@ -1,3 +1,0 @@
-instance {
-  cpus = 2
-}

@@ -1,3 +1,0 @@
-bridge "lan" {
-  nat = true
-}

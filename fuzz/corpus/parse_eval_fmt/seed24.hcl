@@ -1,9 +1,0 @@
-variable "secret" {
-  type      = string
-  default   = "hunter2"
-  sensitive = true
-}
-
-output "secret" {
-  value = "token=${var.secret}"
-}

@@ -1,7 +1,0 @@
-variable "nodes" {
-  default = 3
-}
-
-instance "node" {
-  count = var.node
-}

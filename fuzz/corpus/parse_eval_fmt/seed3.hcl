@@ -1,3 +1,0 @@
-instance "node" {
-  ip = "10.0.0.5"
-}

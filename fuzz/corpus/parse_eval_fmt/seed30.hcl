@@ -1,4 +1,0 @@
-instance "node" {
-  cpu    = 2
-  memroy = "1GiB"
-}

@@ -1,1 +1,0 @@
-instnce "node" {}

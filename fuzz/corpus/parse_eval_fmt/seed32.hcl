@@ -1,3 +1,0 @@
-locals {
-  names = jion(",", ["a"])
-}

@@ -1,5 +1,0 @@
-instance "node" {
-  netwrk {
-    bridge = bridge.lan
-  }
-}

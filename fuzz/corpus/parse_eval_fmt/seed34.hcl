@@ -1,7 +1,0 @@
-instance "node" {
-  cloud_init {
-    user_data = <<EOT
-#cloud-config
-runcmd: []
-  }
-}

@@ -1,3 +1,0 @@
-instance "node" {
-  memory = "1GiB
-}

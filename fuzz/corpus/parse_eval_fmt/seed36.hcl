@@ -1,9 +1,0 @@
-variable "nodes" {
-  type    = number
-  default = "three"
-}
-
-variable "tags" {
-  type    = map(string)
-  default = { a = ["x"] }
-}

@@ -1,3 +1,0 @@
-instance "node" {
-  cpus = "two"
-}

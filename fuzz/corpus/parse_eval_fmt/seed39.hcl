@@ -1,7 +1,0 @@
-bridge "lan" {
-  cidr = "10.77.0.1/24"
-}
-
-instance "node" {
-  host = bridge.lan
-}

@@ -1,4 +1,0 @@
-instance "node" {
-  count    = 2
-  for_each = toset(["a"])
-}

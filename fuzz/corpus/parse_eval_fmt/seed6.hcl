@@ -1,7 +1,0 @@
-instance "node" {
-  count = 2
-}
-
-output "ip" {
-  value = instance.node["a"].ip
-}

@@ -1,3 +1,0 @@
-instance "node" {
-  count = -1
-}

@@ -1,7 +1,0 @@
-instance "node" {
-  count = 3
-}
-
-output "ip" {
-  value = instance.node.ip
-}
