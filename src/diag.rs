@@ -176,16 +176,14 @@ impl Diagnostics {
         self.items.extend(other);
     }
 
-    /// Drops repeats of the same problem at the same place (one per `count` instance, say).
+    /// Keeps the first diagnostic at each place: the same mistake evaluated for every `count`
+    /// instance is reported once, even when the message quotes the instance's value.
+    /// Diagnostics without a place are kept unless their summary repeats.
     pub fn dedup(&mut self) {
         let mut seen = std::collections::HashSet::new();
-        self.items.retain(|d| {
-            seen.insert((
-                d.summary.clone(),
-                d.span
-                    .as_ref()
-                    .map(|s| (s.file, s.range.start, s.range.end)),
-            ))
+        self.items.retain(|d| match &d.span {
+            Some(s) => seen.insert((String::new(), Some((s.file, s.range.start, s.range.end)))),
+            None => seen.insert((d.summary.clone(), None)),
         });
     }
 
@@ -237,6 +235,23 @@ impl IntoIterator for Diagnostics {
     fn into_iter(self) -> Self::IntoIter {
         self.items.into_iter()
     }
+}
+
+/// The largest character boundary of `text` at or before `offset`: parsers may report a
+/// position inside a multi-byte character.
+pub fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut at = offset.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The span of the one character at `offset` (empty at the end of the text).
+pub fn char_span(file: FileId, text: &str, offset: usize) -> Span {
+    let at = floor_char_boundary(text, offset);
+    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    Span::new(file, at..end)
 }
 
 /// `Did you mean "x"?` for the candidate closest to `name`, if one is close enough to be a typo.

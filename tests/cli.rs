@@ -169,3 +169,53 @@ locals {
         .current_dir(dir.path()));
     assert!(!json.stdout.contains("hunter2"), "{}", json.stdout);
 }
+
+/// Every way the review found a secret leaking into an error: a sensitive value that fails its
+/// type check, a key derived from a secret, a secret passed into a template, and the keys of a
+/// sensitive map.
+#[test]
+fn derived_secrets_never_appear_in_errors() {
+    // (configuration, extra files, arguments)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            "variable \"pin\" {\n  type      = number\n  sensitive = true\n}\n",
+            &[],
+            &["-var", "pin=hunter2"],
+        ),
+        (
+            "variable \"pw\" {\n  default   = \"hunter2\"\n  sensitive = true\n}\nlocals {\n  l = [1]\n  x = local.l[upper(var.pw)]\n}\n",
+            &[],
+            &[],
+        ),
+        (
+            "variable \"pw\" {\n  default   = \"hunter2\"\n  sensitive = true\n}\nlocals {\n  x = templatefile(\"t.tpl\", { pw = var.pw })\n}\n",
+            &[("t.tpl", "${tonumber(upper(pw))}")],
+            &[],
+        ),
+        (
+            "variable \"users\" {\n  default   = { alice_hunter2 = \"x\" }\n  sensitive = true\n}\nlocals {\n  a = var.users.bob\n  b = var.users[\"carol\"]\n}\n",
+            &[],
+            &[],
+        ),
+    ];
+    for (config, extra, args) in cases {
+        let mut files = vec![("main.hive.hcl", *config)];
+        files.extend(extra.iter().copied());
+        let dir = config_dir(&files);
+        for json in [false, true] {
+            let mut cmd = hive();
+            cmd.arg("validate").args(*args).current_dir(dir.path());
+            if json {
+                cmd.arg("-json");
+            }
+            let r = run(&mut cmd);
+            assert_eq!(r.code, 1, "{config}\n{}", r.stderr);
+            let all = format!("{}{}", r.stdout, r.stderr).to_lowercase();
+            assert!(
+                !all.contains("hunter2"),
+                "secret shown for:\n{config}\n{all}"
+            );
+        }
+    }
+}

@@ -111,7 +111,10 @@ fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
             .filter(|rest| !rest.starts_with('-'))
             .and_then(|rest| {
                 let name = rest.split('=').next().unwrap_or(rest);
-                (name.len() > 1 && longs.contains(name)).then(|| format!("--{rest}"))
+                // hive's only short options are -C, -h and -V: any longer word is a long
+                // option, so a mistyped one still gets clap's "did you mean".
+                let is_long = longs.contains(name) || !name.starts_with('C');
+                (name.len() > 1 && is_long).then(|| format!("--{rest}"))
             });
         out.push(rewritten.unwrap_or(arg));
     }

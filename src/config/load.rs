@@ -5,7 +5,7 @@ use super::{
     span_of, typeexpr, Attribute, Block, Body, Config, Expr, IgnoreChanges, Lifecycle, Local,
     Output, Repetition, Resource, Settings, Validation, Variable,
 };
-use crate::diag::{did_you_mean, Diagnostic, Diagnostics, FileId, Sources, Span};
+use crate::diag::{char_span, did_you_mean, Diagnostic, Diagnostics, FileId, Sources, Span};
 use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{self as syntax, BlockLabel, Structure};
 use hive_sdk::addr::{is_identifier, ResourceAddr};
@@ -135,31 +135,44 @@ pub(crate) fn parse_source(
             let at = e.utf8_error().valid_up_to();
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             // In the lossy text the bad byte became U+FFFD at the same offset.
+            let span = char_span(0, &lossy, at);
             let file = sources.add(name.to_string(), path, Arc::from(lossy));
             return Err(Diagnostic::error(format!("{name} is not valid UTF-8"))
                 .detail("configuration files must be UTF-8 text")
-                .at(Span::new(file, at..at + 1))
+                .at(Span::new(file, span.range))
                 .label("invalid byte here"));
         }
     };
     let text: Arc<str> = Arc::from(text);
     let file = sources.add(name.to_string(), path, text.clone());
-    hcl_edit::parser::parse_body(&text)
-        .map(|body| (file, body))
-        .map_err(|e| syntax_error(file, &text, &e))
+    // The lexer's errors (an unclosed string, heredoc or comment) point at where the trouble
+    // starts; the parser would report where it noticed. The parser also accepts a quoted
+    // string that runs over a line break, which HCL forbids.
+    if let Err(e) = super::fmt::lexical_check(&text) {
+        return Err(lexical_error(file, &text, &e));
+    }
+    let mut body =
+        hcl_edit::parser::parse_body(&text).map_err(|e| syntax_error(file, &text, &e))?;
+    super::templates::normalize(&mut body, &text);
+    Ok((file, body))
+}
+
+fn lexical_error(file: FileId, text: &str, e: &super::fmt::FormatError) -> Diagnostic {
+    let d = Diagnostic::error(e.message.clone()).at(char_span(file, text, e.offset));
+    if e.message.contains("string") {
+        d.label("the string starts here")
+            .help("close it with \"; for text over several lines use a heredoc: <<-EOT ... EOT")
+    } else if e.message.contains("heredoc") {
+        d.label("the heredoc starts here")
+            .help("end it with its delimiter alone on a line")
+    } else {
+        d.label("it starts here")
+    }
 }
 
 fn syntax_error(file: FileId, text: &str, e: &hcl_edit::parser::Error) -> Diagnostic {
-    let at = e.location().offset().min(text.len());
-    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    let span = char_span(file, text, e.location().offset());
     let message = e.message().trim();
-    if let Some(quote) = unterminated_string(text, at) {
-        return Diagnostic::error("unterminated string")
-            .detail("this string has no closing quote on its line")
-            .at(Span::new(file, quote..quote + 1))
-            .label("the string starts here")
-            .help("close it with \"; for text over several lines use a heredoc: <<-EOT ... EOT");
-    }
     let summary = if message.contains("nesting depth") {
         "expression nested too deeply"
     } else if message.contains("redefined attribute") {
@@ -169,42 +182,8 @@ fn syntax_error(file: FileId, text: &str, e: &hcl_edit::parser::Error) -> Diagno
     };
     Diagnostic::error(summary)
         .detail(message.to_string())
-        .at(Span::new(file, at..end))
+        .at(span)
         .label(message.lines().next().unwrap_or("here").to_string())
-}
-
-/// The offset of a quote that opens a string never closed on the line holding `at`, if any.
-fn unterminated_string(text: &str, at: usize) -> Option<usize> {
-    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("");
-    let mut open: Option<usize> = None;
-    let mut chars = line.char_indices().peekable();
-    // Interpolations nest strings: track the braces of `${ }` opened inside the string.
-    let mut depth: Vec<(usize, usize)> = Vec::new();
-    let mut braces = 0usize;
-    while let Some((i, c)) = chars.next() {
-        match (open, c) {
-            (None, '#') => break,
-            (None, '/') if chars.peek().map(|p| p.1) == Some('/') => break,
-            (None, '"') => open = Some(i),
-            (None, '{') => braces += 1,
-            (None, '}') if depth.last().is_some_and(|d| d.0 == braces) => {
-                open = depth.pop().map(|d| d.1);
-            }
-            (None, '}') => braces = braces.saturating_sub(1),
-            (Some(_), '\\') => {
-                chars.next();
-            }
-            (Some(_), '"') => open = None,
-            (Some(quote), '$') if chars.peek().map(|p| p.1) == Some('{') => {
-                chars.next();
-                depth.push((braces, quote));
-                open = None;
-            }
-            _ => {}
-        }
-    }
-    open.filter(|_| depth.is_empty()).map(|i| line_start + i)
 }
 
 struct Decoder<'a> {
@@ -892,14 +871,15 @@ impl Decoder<'_> {
             }
         }
         let repetition = match (count, for_each) {
-            (Some(_), Some(f)) => {
+            (Some(c), Some(f)) => {
                 self.error(
                     Diagnostic::error(format!("{context} sets both count and for_each"))
                         .detail("a resource is repeated either by count or by for_each, not both")
                         .at(span_of(file, &f.key))
                         .label("remove this or count"),
                 );
-                Repetition::Single
+                // Go on as if only count were set, so references are not reported again.
+                Repetition::Count(Self::expr(file, c))
             }
             (Some(c), None) => Repetition::Count(Self::expr(file, c)),
             (None, Some(f)) => Repetition::ForEach(Self::expr(file, f)),

@@ -5,6 +5,7 @@
 
 pub mod fmt;
 mod load;
+mod templates;
 pub mod typeexpr;
 pub mod vars;
 

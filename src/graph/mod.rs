@@ -43,15 +43,19 @@ impl From<Subject> for Node {
 pub struct ConfigGraph {
     pub graph: DiGraph<Node, Span>,
     pub index: HashMap<Node, NodeIndex>,
+    /// References to variables, locals or resources that are not declared. They make no
+    /// edge; the walk reports them, even in branches evaluation never reaches.
+    pub undeclared: Vec<Reference>,
 }
 
 impl ConfigGraph {
-    /// Builds the graph. References to things that do not exist make no edge: the evaluator
-    /// reports them with a suggestion.
+    /// Builds the graph. References to things that do not exist make no edge and are kept in
+    /// `undeclared`.
     pub fn build(config: &Config) -> ConfigGraph {
         let mut g = ConfigGraph {
             graph: DiGraph::new(),
             index: HashMap::new(),
+            undeclared: Vec::new(),
         };
         for name in config.variables.keys() {
             g.add(Node::Var(name.clone()));
@@ -95,11 +99,14 @@ impl ConfigGraph {
             return;
         };
         for expr in exprs {
-            for Reference { subject, span } in references(expr.file, &expr.expr) {
-                if let Some(&to) = self.index.get(&Node::from(subject)) {
-                    if !self.graph.contains_edge(from_index, to) {
-                        self.graph.add_edge(from_index, to, span);
+            for reference in references(expr.file, &expr.expr) {
+                match self.index.get(&Node::from(reference.subject.clone())) {
+                    Some(&to) => {
+                        if !self.graph.contains_edge(from_index, to) {
+                            self.graph.add_edge(from_index, to, reference.span);
+                        }
                     }
+                    None => self.undeclared.push(reference),
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! fault.
 
 use super::functions::{self, FnContext};
+use super::refs::Subject;
 use crate::config::{span_of, Expr};
 use crate::diag::{did_you_mean, Diagnostic, FileId};
 use hcl_edit::expr::{
@@ -64,16 +65,41 @@ impl Scope<'_> {
 
 const UNKNOWN: Value = Value::Unknown;
 
+/// The error for a reference to something not declared; `candidates` are the declared names
+/// of the same sort (variables, locals, or resources of the same kind).
+pub fn undeclared<'n>(
+    subject: &Subject,
+    span: crate::diag::Span,
+    candidates: impl Iterator<Item = &'n str>,
+) -> Diagnostic {
+    match subject {
+        Subject::Var(name) => Diagnostic::error(format!("undeclared input variable \"{name}\""))
+            .detail(format!("there is no variable \"{name}\" block"))
+            .at(span)
+            .help_opt(
+                did_you_mean(name, candidates)
+                    .or_else(|| Some(format!("declare it: variable \"{name}\" {{}}"))),
+            ),
+        Subject::Local(name) => Diagnostic::error(format!("undeclared local value \"{name}\""))
+            .at(span)
+            .help_opt(did_you_mean(name, candidates)),
+        Subject::Resource(addr) => {
+            Diagnostic::error(format!("reference to undeclared resource {addr}"))
+                .detail(format!(
+                    "there is no {} \"{}\" block in this configuration",
+                    addr.kind, addr.name
+                ))
+                .at(span)
+                .help_opt(did_you_mean(&addr.name, candidates))
+        }
+    }
+}
+
 pub struct Evaluator<'s, 'a> {
     scope: &'s Scope<'a>,
     file: FileId,
     /// Names bound by `for` expressions and templates, innermost last.
     bindings: Vec<(String, Value)>,
-    /// Inside a `<<-` heredoc: the indent the parser stripped from its top-level lines, which
-    /// lines inside its directives must lose too.
-    heredoc_indent: Option<usize>,
-    /// How deep inside template directives the renderer is.
-    directive_depth: usize,
 }
 
 impl<'s, 'a> Evaluator<'s, 'a> {
@@ -82,8 +108,6 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             scope,
             file,
             bindings: Vec::new(),
-            heredoc_indent: None,
-            directive_depth: 0,
         }
     }
 
@@ -163,12 +187,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 })
             }
             Expression::StringTemplate(t) => self.template(t),
-            Expression::HeredocTemplate(h) => {
-                let outer = self.heredoc_indent.replace(h.indent().unwrap_or(0));
-                let result = self.template(&h.template);
-                self.heredoc_indent = outer;
-                result
-            }
+            Expression::HeredocTemplate(h) => self.template(&h.template),
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.variable(v),
             Expression::Conditional(c) => {
@@ -324,22 +343,19 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         match name {
             "var" => match scope.vars.get(attr_name) {
                 Some(v) => Ok((Cow::Borrowed(v), rest)),
-                None => Err(self
-                    .err(first, format!("undeclared input variable \"{attr_name}\""))
-                    .detail(format!("there is no variable \"{attr_name}\" block"))
-                    .help_opt(
-                        did_you_mean(attr_name, scope.vars.keys().map(String::as_str))
-                            .or_else(|| Some(format!("declare it: variable \"{attr_name}\" {{}}"))),
-                    )),
+                None => Err(undeclared(
+                    &Subject::Var(attr_name.to_string()),
+                    span_of(self.file, first),
+                    scope.vars.keys().map(String::as_str),
+                )),
             },
             "local" => match scope.locals.get(attr_name) {
                 Some(v) => Ok((Cow::Borrowed(v), rest)),
-                None => Err(self
-                    .err(first, format!("undeclared local value \"{attr_name}\""))
-                    .help_opt(did_you_mean(
-                        attr_name,
-                        scope.locals.keys().map(String::as_str),
-                    ))),
+                None => Err(undeclared(
+                    &Subject::Local(attr_name.to_string()),
+                    span_of(self.file, first),
+                    scope.locals.keys().map(String::as_str),
+                )),
             },
             "count" => match (attr_name, &scope.count_index) {
                 ("index", Some(i)) => Ok((Cow::Borrowed(i), rest)),
@@ -394,12 +410,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 .keys()
                 .filter(|a| a.kind == kind)
                 .map(|a| a.name.as_str());
-            return Err(self
-                .err(name_op, format!("reference to undeclared resource {addr}"))
-                .detail(format!(
-                    "there is no {kind} \"{name}\" block in this configuration"
-                ))
-                .help_opt(did_you_mean(name, same_kind)));
+            return Err(undeclared(
+                &Subject::Resource(addr.clone()),
+                span_of(self.file, name_op),
+                same_kind,
+            ));
         };
         let next = rest.first();
         match (repetition, next.map(|op| op.value())) {
@@ -506,7 +521,9 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             }
             match op.value() {
                 TraversalOperator::GetAttr(attr) => {
-                    value = self.step(value, |this, v| this.get_attr(v, attr.as_str(), op))?;
+                    let hide = *sensitive;
+                    value =
+                        self.step(value, |this, v| this.get_attr(v, attr.as_str(), op, hide))?;
                 }
                 TraversalOperator::Index(key_expr) => {
                     let key = self.eval(key_expr)?;
@@ -515,11 +532,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     if key.is_unknown() {
                         return Ok(Cow::Owned(Value::Unknown));
                     }
-                    value = self.step(value, |this, v| this.index(v, &key, key_expr))?;
+                    let hide = *sensitive;
+                    value = self.step(value, |this, v| this.index(v, &key, key_expr, hide))?;
                 }
                 TraversalOperator::LegacyIndex(n) => {
                     let key = Value::Number(*n.value() as f64);
-                    value = self.step(value, |this, v| this.index(v, &key, op))?;
+                    let hide = *sensitive;
+                    value = self.step(value, |this, v| this.index(v, &key, op, hide))?;
                 }
                 TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
                     let full = matches!(op.value(), TraversalOperator::FullSplat(_));
@@ -566,24 +585,29 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         }
     }
 
+    /// `hide`: the value or the key is sensitive, so the error must not list keys or quote
+    /// the key.
     fn get_attr<'x>(
         &mut self,
         value: &'x Value,
         name: &str,
         at: &impl hcl_edit::Span,
+        hide: bool,
     ) -> Result<&'x Value, Diagnostic> {
         match value {
             Value::Map(entries) => entries.get(name).ok_or_else(|| {
-                self.err(at, format!("no attribute \"{name}\""))
-                    .detail(if entries.is_empty() {
-                        "the object has no attributes".to_string()
-                    } else {
-                        format!(
-                            "the object has: {}",
-                            entries.keys().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    })
+                let e = self.err(at, format!("no attribute \"{name}\""));
+                if hide {
+                    e.detail("the object is sensitive: its attributes are not shown")
+                } else if entries.is_empty() {
+                    e.detail("the object has no attributes")
+                } else {
+                    e.detail(format!(
+                        "the object has: {}",
+                        entries.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
                     .help_opt(did_you_mean(name, entries.keys().map(String::as_str)))
+                }
             }),
             Value::Unknown => Ok(&UNKNOWN),
             Value::Null => Err(self.err(at, format!("cannot read \"{name}\" of a null value"))),
@@ -607,19 +631,35 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         value: &'x Value,
         key: &Value,
         at: &impl hcl_edit::Span,
+        hide: bool,
     ) -> Result<&'x Value, Diagnostic> {
+        let shown_key = if hide {
+            "(sensitive)".to_string()
+        } else {
+            key.to_string()
+        };
         match value {
             Value::List(items) => {
-                let index = match Type::Number.convert(key.clone()) {
-                    Ok(Value::Number(n)) if n.fract() == 0.0 && n >= 0.0 => n as usize,
+                let n = match Type::Number.convert(key.clone()) {
+                    Ok(Value::Number(n)) if n.fract() == 0.0 && n >= 0.0 => n,
                     _ => {
                         return Err(self.err(
                             at,
-                            format!("a list index must be a whole number, got {key}"),
+                            format!("a list index must be a whole number, got {shown_key}"),
                         ))
                     }
                 };
-                items.get(index).ok_or_else(|| {
+                let found = if n < items.len() as f64 {
+                    items.get(n as usize)
+                } else {
+                    None
+                };
+                found.ok_or_else(|| {
+                    let index = if hide {
+                        shown_key.clone()
+                    } else {
+                        format_number(n)
+                    };
                     self.err(
                         at,
                         format!(
@@ -642,6 +682,11 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     }
                 };
                 entries.get(&name).ok_or_else(|| {
+                    if hide {
+                        return self
+                            .err(at, "no element with that key")
+                            .detail("the map or the key is sensitive: neither is shown");
+                    }
                     self.err(at, format!("no element with key \"{name}\""))
                         .detail(format!(
                             "the keys are: {}",
@@ -933,12 +978,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         for element in t.iter() {
             match element {
                 Element::Literal(lit) => {
-                    let dedented;
-                    let mut text: &str = lit.as_str();
-                    if let (Some(n @ 1..), 1..) = (self.heredoc_indent, self.directive_depth) {
-                        dedented = dedent_after_newlines(text, n);
-                        text = &dedented;
-                    }
+                    let text: &str = lit.as_str();
                     if strip_next {
                         out.push_str(text.trim_start());
                     } else {
@@ -1067,10 +1107,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         sensitive: &mut bool,
     ) -> Result<bool, Diagnostic> {
         let mut part = String::new();
-        self.directive_depth += 1;
-        let known = self.render(t, &mut part, sensitive);
-        self.directive_depth -= 1;
-        let known = known?;
+        let known = self.render(t, &mut part, sensitive)?;
         let part = if trim_start { part.trim_start() } else { &part };
         let part = if trim_end { part.trim_end() } else { part };
         out.push_str(part);
@@ -1113,21 +1150,6 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     }
 }
 
-/// Removes up to `n` spaces at the start of every line but the first.
-fn dedent_after_newlines(text: &str, n: usize) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-            let spaces = line.len() - line.trim_start_matches(' ').len();
-            out.push_str(&line[spaces.min(n)..]);
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
-}
-
 fn trim_end_in_place(s: &mut String) {
     let len = s.trim_end().len();
     s.truncate(len);
@@ -1152,6 +1174,37 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 /// Renders a template file for `templatefile()`: its own variables only, no access to the
 /// configuration's.
 fn render_template_file(
+    scope: &Scope<'_>,
+    src: &str,
+    path: &Path,
+    vars: &BTreeMap<String, Value>,
+) -> Result<Value, String> {
+    thread_local! {
+        static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+    /// Templates may include templates; deeper than this is a template including itself.
+    const MAX_TEMPLATE_DEPTH: usize = 8;
+    let depth = DEPTH.with(|d| d.get());
+    if depth >= MAX_TEMPLATE_DEPTH {
+        return Err(format!(
+            "{}: templatefile calls nest more than {MAX_TEMPLATE_DEPTH} deep (does the template include itself?)",
+            path.display()
+        ));
+    }
+    DEPTH.with(|d| d.set(depth + 1));
+    let result = render_template_source(scope, src, path, vars);
+    DEPTH.with(|d| d.set(depth));
+    match result {
+        // Report runaway nesting once, from the outermost call, not once per level.
+        Err(e) if depth == 0 && e.contains("templatefile calls nest more than") => Err(format!(
+            "{}: templatefile calls nest more than {MAX_TEMPLATE_DEPTH} deep (does the template include itself?)",
+            path.display()
+        )),
+        other => other,
+    }
+}
+
+fn render_template_source(
     scope: &Scope<'_>,
     src: &str,
     path: &Path,

@@ -19,7 +19,10 @@ pub enum Subject {
 #[derive(Debug, Clone)]
 pub struct Reference {
     pub subject: Subject,
+    /// The whole reference: `local.name`.
     pub span: Span,
+    /// Only the name part: `.name`, where "undeclared" errors point.
+    pub name_span: Span,
 }
 
 /// Every reference in `expr`, in source order. Names bound by `for` expressions and template
@@ -139,8 +142,13 @@ impl Walker {
             }
             _ => return,
         };
-        let span = span_of(self.file, &t.expr).to(&span_of(self.file, &t.operators[0]));
-        self.out.push(Reference { subject, span });
+        let name_span = span_of(self.file, &t.operators[0]);
+        let span = span_of(self.file, &t.expr).to(&name_span);
+        self.out.push(Reference {
+            subject,
+            span,
+            name_span,
+        });
     }
 
     fn template(&mut self, t: &Template) {

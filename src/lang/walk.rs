@@ -9,6 +9,7 @@ use crate::config::vars::{RawValue, VarInput, VarSource};
 use crate::config::{Body, Config, Expr, Repetition, Resource, Variable};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::graph::{ConfigGraph, Node};
+use crate::lang::refs::Subject;
 use hcl_edit::expr::Expression;
 use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use hive_sdk::schema::{Mode, Nesting, Schema, KINDS};
@@ -75,10 +76,33 @@ pub fn evaluate(
     let mut diags = Diagnostics::default();
     let mut out = Evaluated {
         vars: input_variables(config, inputs, missing, &mut diags),
+        // Locals on a dependency cycle are never evaluated: they stay unknown.
+        locals: config
+            .locals
+            .keys()
+            .map(|k| (k.clone(), Value::Unknown))
+            .collect(),
         ..Evaluated::default()
     };
     let graph = ConfigGraph::build(config);
     diags.extend(graph.cycles());
+    for reference in &graph.undeclared {
+        let candidates: Vec<&str> = match &reference.subject {
+            Subject::Var(_) => config.variables.keys().map(String::as_str).collect(),
+            Subject::Local(_) => config.locals.keys().map(String::as_str).collect(),
+            Subject::Resource(addr) => config
+                .resources
+                .keys()
+                .filter(|a| a.kind == addr.kind)
+                .map(|a| a.name.as_str())
+                .collect(),
+        };
+        diags.push(super::eval::undeclared(
+            &reference.subject,
+            reference.name_span.clone(),
+            candidates.into_iter(),
+        ));
+    }
     let order = graph.evaluation_order();
     let mut table = ResourceTable {
         declared: config
@@ -114,7 +138,7 @@ pub fn evaluate(
                     continue;
                 };
                 let scope = base_scope(config, &out, &table);
-                check_depends_on(config, &output.depends_on, &mut diags);
+                check_depends_on(&output.depends_on, &mut diags);
                 let value = match scope.eval(&output.value) {
                     Ok(v) => v,
                     Err(d) => {
@@ -140,6 +164,14 @@ pub fn evaluate(
     let mut secrets = Vec::new();
     for v in out.vars.values() {
         v.sensitive_texts(&mut secrets);
+    }
+    // A value that failed its type check is unknown now, but its text must stay hidden too.
+    for input in inputs {
+        if let (Some(v), RawValue::Text(text)) = (config.variables.get(&input.name), &input.value) {
+            if v.sensitive {
+                secrets.push(text.clone());
+            }
+        }
     }
     diags.redact(&secrets);
     (out, diags)
@@ -228,7 +260,9 @@ fn input_variables(
                 ),
             },
         };
-        let value = raw.and_then(|v| typed_value(variable, v, chosen.get(name.as_str())));
+        // Marked before conversion, so a conversion error cannot quote a secret.
+        let value = raw.map(|v| v.mark_sensitive_if(variable.sensitive));
+        let value = value.and_then(|v| typed_value(variable, v, chosen.get(name.as_str())));
         let value = match value {
             Ok(v) => v,
             Err(d) => {
@@ -270,11 +304,15 @@ fn input_value(
                         variable.name,
                         source_name(Some(&input))
                     ))
-                    .detail(format!(
-                        "a {} is written as an expression: {}",
-                        variable.ty,
-                        e.message()
-                    ))
+                    .detail(if variable.sensitive {
+                        format!("a {} is written as an expression", variable.ty)
+                    } else {
+                        format!(
+                            "a {} is written as an expression: {}",
+                            variable.ty,
+                            e.message()
+                        )
+                    })
                 })?;
                 scope
                     .eval(&Expr {
@@ -287,7 +325,11 @@ fn input_value(
                             variable.name,
                             source_name(Some(&input))
                         ))
-                        .detail(d.summary)
+                        .detail(if variable.sensitive {
+                            "(details hidden: the variable is sensitive)".to_string()
+                        } else {
+                            d.summary
+                        })
                     })
             }
         },
@@ -390,7 +432,7 @@ fn resource_value(
     table: &ResourceTable,
     diags: &mut Diagnostics,
 ) -> Value {
-    check_depends_on(config, &resource.depends_on, diags);
+    check_depends_on(&resource.depends_on, diags);
     let scope = base_scope(config, out, table);
     let keys = match instance_keys(&scope, resource) {
         Ok(keys) => keys,
@@ -399,6 +441,18 @@ fn resource_value(
             None
         }
     };
+    // A body with no instances (count = 0, an empty for_each) is still checked once, as
+    // Terraform does: a typo must not wait until the resource is switched on.
+    if keys.as_ref().is_some_and(Vec::is_empty) {
+        let probe = Scope {
+            count_index: matches!(resource.repetition, Repetition::Count(_))
+                .then_some(Value::Unknown),
+            each: matches!(resource.repetition, Repetition::ForEach(_))
+                .then_some((Value::Unknown, Value::Unknown)),
+            ..base_scope(config, out, table)
+        };
+        eval_body(&probe, resource, diags);
+    }
     let Some(keys) = keys else {
         // Not known yet: check the body once with unknown count.index / each.
         let probe = Scope {
@@ -460,7 +514,7 @@ fn instance_keys(
         Repetition::Single => Ok(Some(vec![(InstanceKey::None, Value::Null)])),
         Repetition::Count(expr) => {
             let value = scope.eval(expr)?;
-            if value.contains_sensitive() {
+            if matches!(value, Value::Sensitive(_)) {
                 return Err(Diagnostic::error("count cannot be sensitive")
                     .detail("the number of instances is shown in every plan")
                     .at(expr.span()));
@@ -507,7 +561,13 @@ fn instance_keys(
         }
         Repetition::ForEach(expr) => {
             let value = scope.eval(expr)?;
-            if value.contains_sensitive() {
+            // Keys name the instances and show in every plan; the values may be secret.
+            let sensitive_keys = match &value {
+                Value::Sensitive(_) => true,
+                Value::Set(items) => items.iter().any(|i| matches!(i, Value::Sensitive(_))),
+                _ => false,
+            };
+            if sensitive_keys {
                 return Err(Diagnostic::error("for_each cannot be sensitive")
                     .detail("its keys are part of every instance's address, shown in every plan")
                     .at(expr.span()));
@@ -575,34 +635,20 @@ fn instance_keys(
     }
 }
 
-fn check_depends_on(config: &Config, depends_on: &[Expr], diags: &mut Diagnostics) {
+/// `depends_on` may name only resources (undeclared ones are reported with the graph's other
+/// undeclared references).
+fn check_depends_on(depends_on: &[Expr], diags: &mut Diagnostics) {
     for expr in depends_on {
         let refs = crate::lang::refs::references(expr.file, &expr.expr);
-        match refs.first().map(|r| &r.subject) {
-            Some(crate::lang::refs::Subject::Resource(addr)) => {
-                if !config.resources.contains_key(addr) {
-                    let same_kind = config
-                        .resources
-                        .keys()
-                        .filter(|a| a.kind == addr.kind)
-                        .map(|a| a.name.as_str());
-                    diags.push(
-                        Diagnostic::error(format!(
-                            "depends_on refers to undeclared resource {addr}"
-                        ))
-                        .at(expr.span())
-                        .help_opt(crate::diag::did_you_mean(&addr.name, same_kind)),
-                    );
-                }
-            }
-            _ => diags.push(
+        if !matches!(refs.first().map(|r| &r.subject), Some(Subject::Resource(_))) {
+            diags.push(
                 Diagnostic::error("depends_on takes only references to resources")
                     .detail(format!(
                         "each element must name a resource of kind {}",
                         KINDS.join(", ")
                     ))
                     .at(expr.span()),
-            ),
+            );
         }
     }
 }
@@ -642,7 +688,8 @@ fn eval_block_body(
             None if matches!(a.mode, Mode::Computed | Mode::OptionalComputed) => Value::Unknown,
             None => Value::Null,
         };
-        object.insert(a.name.to_string(), value.mark_sensitive_if(a.sensitive));
+        let sensitive = a.sensitive && !value.is_null();
+        object.insert(a.name.to_string(), value.mark_sensitive_if(sensitive));
     }
     for b in &schema.blocks {
         let inner_context = format!("{context}.{}", b.name);

@@ -1,7 +1,7 @@
 //! `hive fmt`: which files are not in canonical form, and what they would become.
 
 use crate::config::fmt::format_source;
-use crate::diag::{Diagnostic, Sources, Span};
+use crate::diag::{char_span, Diagnostic, Sources, Span};
 use std::path::{Path, PathBuf};
 
 pub struct FileResult {
@@ -35,21 +35,15 @@ pub fn format_file(path: &Path, sources: &mut Sources) -> Result<FileResult, Dia
     }
     let original = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        let file = sources.add(
-            name.clone(),
-            path,
-            String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
-        );
-        Diagnostic::error(format!("{name} is not valid UTF-8")).at(Span::new(file, at..at + 1))
+        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let span = char_span(0, &lossy, at);
+        let file = sources.add(name.clone(), path, lossy.into());
+        Diagnostic::error(format!("{name} is not valid UTF-8")).at(Span::new(file, span.range))
     })?;
     let formatted = format_source(&original).map_err(|e| {
         let file = sources.add(name.clone(), path, original.clone().into());
-        let end = original[e.offset.min(original.len())..]
-            .chars()
-            .next()
-            .map_or(e.offset, |c| e.offset + c.len_utf8());
         Diagnostic::error(format!("cannot format {name}: {}", e.message))
-            .at(Span::new(file, e.offset.min(original.len())..end))
+            .at(char_span(file, &original, e.offset))
     })?;
     Ok(FileResult {
         path: path.to_path_buf(),

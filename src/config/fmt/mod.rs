@@ -46,6 +46,13 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
+/// Checks that the source splits into HCL tokens: every string, heredoc and block comment is
+/// closed (a quoted string may not run past the end of its line). The configuration loader
+/// runs this too, so `hive validate` and `hive fmt` agree on what is well-formed.
+pub fn lexical_check(src: &str) -> Result<(), FormatError> {
+    lexer::lex(src.strip_prefix('\u{feff}').unwrap_or(src)).map(|_| ())
+}
+
 /// Formats HCL source into canonical form. Returns Err with a message and a byte offset if the input cannot be tokenised (unterminated string, heredoc or block comment); never panics on any input.
 pub fn format_source(src: &str) -> Result<String, FormatError> {
     // A leading byte order mark is kept as is (and not treated as a token).

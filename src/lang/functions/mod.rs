@@ -39,10 +39,11 @@ pub struct Function {
     /// Minimum and maximum number of arguments (max None = variadic).
     pub min_args: usize,
     pub max_args: Option<usize>,
-    /// If true the function is called even when some argument contains unknown values nested
-    /// inside a collection (e.g. length of a list whose elements are unknown). A top-level
-    /// unknown argument always yields Value::Unknown without calling.
-    pub tolerates_unknown_elements: bool,
+    /// The function looks only at the shape of its collection arguments (`length`, `keys`,
+    /// `concat`, `lookup`...): it is called even when elements are unknown, and elements keep
+    /// their sensitive marks, so `length(list_with_a_secret)` is not itself sensitive. A
+    /// top-level unknown argument always yields Value::Unknown without calling.
+    pub structural: bool,
     pub call: fn(&FnContext, Vec<Value>) -> Result<Value, FnError>,
 }
 
@@ -51,14 +52,14 @@ const fn func(
     name: &'static str,
     min_args: usize,
     max_args: Option<usize>,
-    tolerates_unknown_elements: bool,
+    structural: bool,
     call: fn(&FnContext, Vec<Value>) -> Result<Value, FnError>,
 ) -> Function {
     Function {
         name,
         min_args,
         max_args,
-        tolerates_unknown_elements,
+        structural,
         call,
     }
 }
@@ -136,32 +137,38 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Calls `f` with evaluated arguments: checks the argument count, returns `Value::Unknown` if
-/// any argument is unknown (at the top level, or anywhere unless the function tolerates unknown
-/// elements), strips sensitive marks from the arguments and marks the result sensitive if any
-/// argument was.
+/// any argument is unknown (at the top level, or anywhere unless the function is structural),
+/// strips sensitive marks from the arguments (only the top-level ones for structural
+/// functions) and marks the result sensitive if a stripped mark was there.
 pub fn call(f: &Function, ctx: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
     check_arity(f, args.len())?;
-    let sensitive = args.iter().any(Value::contains_sensitive);
-    let unknown = if f.tolerates_unknown_elements {
+    let unknown = if f.structural {
         args.iter().any(Value::is_unknown)
     } else {
         args.iter().any(|a| !a.is_wholly_known())
     };
+    let any_sensitive = args.iter().any(Value::contains_sensitive);
     if unknown {
-        return Ok(Value::Unknown.mark_sensitive_if(sensitive));
+        return Ok(Value::Unknown.mark_sensitive_if(any_sensitive));
     }
-    let mut secrets = Vec::new();
-    if sensitive {
-        for a in &args {
-            sensitive_texts(a, false, &mut secrets);
-        }
-    }
-    let args = args.into_iter().map(|a| a.unmark_deep().0).collect();
+    let mut sensitive = false;
+    let args = args
+        .into_iter()
+        .map(|a| {
+            let (a, marked) = if f.structural {
+                a.unmark()
+            } else {
+                a.unmark_deep()
+            };
+            sensitive |= marked;
+            a
+        })
+        .collect();
     match (f.call)(ctx, args) {
         Ok(result) => Ok(result.mark_sensitive_if(sensitive)),
-        // The function saw the arguments unmarked: an error that quotes a sensitive part must
-        // not be shown.
-        Err(mut e) if secrets.iter().any(|s| e.message.contains(s.as_str())) => {
+        // The function saw the arguments unmarked and its message may quote them, or a value
+        // derived from them: never show it.
+        Err(mut e) if any_sensitive => {
             e.message = format!(
                 "{}: invalid arguments (details hidden because they include a sensitive value)",
                 f.name
@@ -169,46 +176,6 @@ pub fn call(f: &Function, ctx: &FnContext, args: Vec<Value>) -> Result<Value, Fn
             Err(e)
         }
         Err(e) => Err(e),
-    }
-}
-
-/// Collects how the sensitive parts of a value could appear in an error message: strings as
-/// they are and JSON-escaped, numbers and bools as written, and the keys of sensitive maps.
-fn sensitive_texts(v: &Value, inside: bool, out: &mut Vec<String>) {
-    match v {
-        Value::Sensitive(inner) => sensitive_texts(inner, true, out),
-        Value::String(s) if inside => add_string_texts(s, out),
-        Value::Number(n) if inside => out.push(hive_sdk::value::format_number(*n)),
-        Value::Bool(b) if inside => out.push(b.to_string()),
-        Value::List(items) | Value::Set(items) => {
-            for item in items {
-                sensitive_texts(item, inside, out);
-            }
-        }
-        Value::Map(entries) => {
-            for (k, item) in entries {
-                if inside {
-                    add_string_texts(k, out);
-                }
-                sensitive_texts(item, inside, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn add_string_texts(s: &str, out: &mut Vec<String>) {
-    if s.is_empty() {
-        return;
-    }
-    out.push(s.to_string());
-    let quoted = Value::string(s).to_string();
-    let escaped = quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or(&quoted);
-    if escaped != s {
-        out.push(escaped.to_string());
     }
 }
 
@@ -510,9 +477,15 @@ mod tests {
             call_fn("join", vec![s("-"), list(vec![s("a"), secret(s("b"))])]),
             Ok(secret(s("a-b")))
         );
+        // Structural functions keep element marks in place: the length of a list holding a
+        // secret is not itself a secret, and the elements it returns stay marked.
         assert_eq!(
             call_fn("length", vec![list(vec![secret(s("a"))])]),
-            Ok(secret(n(1.0)))
+            Ok(n(1.0))
+        );
+        assert_eq!(
+            call_fn("element", vec![list(vec![secret(s("a"))]), n(0.0)]),
+            Ok(secret(s("a")))
         );
         assert_eq!(call_fn("upper", vec![s("a")]), Ok(s("A")));
     }
@@ -546,10 +519,7 @@ mod tests {
                 "lookup",
                 vec![secret(Value::map([("private", n(1.0))])), s("other")]
             ),
-            Err(fail(
-                Some(1),
-                "lookup: no key \"other\" in the map and no default"
-            ))
+            Err(fail(Some(1), hidden("lookup")))
         );
         // A short secret can hide an error that merely contains it: hiding too much is safe.
         assert_eq!(
@@ -560,13 +530,11 @@ mod tests {
             call_fn("format", vec![s("%d"), list(vec![secret(s("pw"))])]).unwrap_err(),
             fail(Some(1), hidden("format"))
         );
-        // Errors that quote nothing sensitive keep their details.
+        // Any failure with a sensitive argument hides its details: a message may quote a value
+        // derived from the secret, which no check for the secret's own text would catch.
         assert_eq!(
             call_fn("join", vec![s(","), secret(n(7.0))]),
-            Err(fail(
-                Some(1),
-                "join: argument 2 must be a list of strings, got number"
-            ))
+            Err(fail(Some(1), hidden("join")))
         );
     }
 
