@@ -1,144 +1,15 @@
 //! hive's state: what hive has created, as recorded between commands.
 //!
-//! This crate knows nothing of configurations, graphs or the command line. It defines the
-//! versioned file format (SPEC section 4); backends, locking and the journal arrive with the
-//! engine.
+//! # Layout
+//! - [`model`]: the state and its versioned JSON format (SPEC section 4).
+//! - [`file`]: the local backend: a snapshot plus an fsynced append-only journal, so recording
+//!   one finished step costs the size of that step, not of the whole state.
+//! - [`lock`]: the lock every writing command takes, which says who holds it.
+//!
+//! This crate knows nothing of configurations, graphs or the command line.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+pub mod file;
+pub mod lock;
+pub mod model;
 
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct State {
-    pub version: u32,
-    /// Fixed when the state is created; a saved plan or a backup from another lineage is
-    /// refused.
-    pub lineage: String,
-    /// Bumped on every write.
-    pub serial: u64,
-    #[serde(default)]
-    pub outputs: BTreeMap<String, OutputState>,
-    #[serde(default)]
-    pub resources: Vec<ResourceState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutputState {
-    pub value: serde_json::Value,
-    #[serde(default)]
-    pub sensitive: bool,
-}
-
-/// Where an object is in its life, as far as hive knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Created and ready.
-    Ready,
-    /// A step on it failed: the next apply replaces it.
-    Tainted,
-    /// Creation began and was not seen to finish: the next refresh adopts or removes it.
-    Creating,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceState {
-    /// The instance address, `instance.node[0]`.
-    pub address: String,
-    pub kind: String,
-    pub driver: String,
-    /// The backend's own id for the object (domain UUID, container name...).
-    pub id: Option<String>,
-    pub attributes: serde_json::Value,
-    /// Addresses this object depended on when it was created: destroy order comes from here.
-    #[serde(default)]
-    pub dependencies: Vec<String>,
-    pub status: Status,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum FormatError {
-    Syntax(String),
-    UnsupportedVersion(u32),
-}
-
-impl std::fmt::Display for FormatError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FormatError::Syntax(e) => {
-                write!(f, "the state is not valid JSON of hive's format: {e}")
-            }
-            FormatError::UnsupportedVersion(v) => write!(
-                f,
-                "the state has format version {v}; this hive reads version {FORMAT_VERSION}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for FormatError {}
-
-impl State {
-    pub fn new(lineage: String) -> State {
-        State {
-            version: FORMAT_VERSION,
-            lineage,
-            serial: 0,
-            outputs: BTreeMap::new(),
-            resources: Vec::new(),
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        // A State holds only strings, numbers and JSON values: serialising cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
-    }
-
-    pub fn from_json(text: &str) -> Result<State, FormatError> {
-        #[derive(Deserialize)]
-        struct Version {
-            version: u32,
-        }
-        let v: Version =
-            serde_json::from_str(text).map_err(|e| FormatError::Syntax(e.to_string()))?;
-        if v.version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion(v.version));
-        }
-        serde_json::from_str(text).map_err(|e| FormatError::Syntax(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_round_trips_through_json() {
-        let mut s = State::new("6f1c".into());
-        s.serial = 4;
-        s.resources.push(ResourceState {
-            address: "instance.node[0]".into(),
-            kind: "instance".into(),
-            driver: "libvirt".into(),
-            id: Some("uuid".into()),
-            attributes: serde_json::json!({ "memory": "1GiB" }),
-            dependencies: vec!["bridge.lan".into()],
-            status: Status::Creating,
-        });
-        let text = s.to_json();
-        assert!(text.contains("\"status\": \"creating\""));
-        assert_eq!(State::from_json(&text), Ok(s));
-    }
-
-    #[test]
-    fn other_versions_and_garbage_are_refused() {
-        let future = r#"{"version": 2, "lineage": "x", "serial": 1}"#;
-        assert_eq!(
-            State::from_json(future),
-            Err(FormatError::UnsupportedVersion(2))
-        );
-        assert!(matches!(State::from_json("{"), Err(FormatError::Syntax(_))));
-    }
-}
+pub use model::{OutputState, ResourceState, State, Status, FORMAT_VERSION};

@@ -5,10 +5,12 @@
 //! - [`types`]: types of values and conversion between them.
 //! - [`schema`]: the schema of each resource kind (attributes, blocks, what is computed).
 //! - [`addr`]: addresses of resources and resource instances (`instance.node[0]`).
+//! - [`provider`]: the provider interface the engine calls.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
 pub mod addr;
+pub mod provider;
 pub mod schema;
 pub mod types;
 pub mod value;

@@ -1,0 +1,152 @@
+//! The provider interface: the one narrow door between the engine and a backend.
+//!
+//! A provider implements some resource kinds for one driver (`command`/`local`,
+//! `instance`/`libvirt`...). It sees evaluated values only, never HCL or the state file. Its
+//! methods block (backends like libvirt have blocking APIs); the engine runs them on worker
+//! threads and passes a [`Cancel`] token so long waits can stop when the user insists.
+
+use crate::value::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Set when the user asked a second time to stop: in-flight operations should give up.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The object a request is about.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    /// Its address, `instance.node[0]`, for messages and backend tags.
+    pub address: &'a str,
+    pub kind: &'a str,
+    /// The state's lineage, for backend tags: objects hive made for this state carry it.
+    pub lineage: &'a str,
+}
+
+/// A proposed change, for the provider to refine.
+pub struct PlanRequest<'a> {
+    pub target: Target<'a>,
+    /// The evaluated configuration (may hold unknown values).
+    pub config: &'a Value,
+    /// What is recorded, when the object exists.
+    pub prior: Option<&'a Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanResponse {
+    /// The attributes the object will have: the configuration's, and for computed ones the
+    /// recorded value where the provider knows it will not change, unknown otherwise.
+    pub planned: Value,
+    /// Attributes whose change cannot be made in place.
+    pub requires_replace: Vec<String>,
+}
+
+pub struct ApplyRequest<'a> {
+    pub target: Target<'a>,
+    /// The configuration, now fully known.
+    pub config: &'a Value,
+    /// The recorded attributes: `None` for a create.
+    pub prior: Option<&'a Value>,
+    pub cancel: &'a Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyResponse {
+    /// The object's attributes as the backend now has them.
+    pub state: Value,
+    /// The backend's own id for it.
+    pub id: String,
+}
+
+pub struct ReadRequest<'a> {
+    pub target: Target<'a>,
+    pub id: &'a str,
+    pub prior: &'a Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadResponse {
+    /// The object no longer exists.
+    Gone,
+    /// The object as it is now.
+    Found(Value),
+}
+
+pub struct DeleteRequest<'a> {
+    pub target: Target<'a>,
+    pub id: &'a str,
+    pub prior: &'a Value,
+    pub cancel: &'a Cancel,
+}
+
+/// A backend failure: its own message, and what hive was doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderError {
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+pub trait Provider: Send + Sync {
+    /// The driver name (`local`, `libvirt`, `lxd`...).
+    fn driver(&self) -> &'static str;
+
+    /// The resource kinds it implements.
+    fn kinds(&self) -> &'static [&'static str];
+
+    /// Problems with a configuration that the schema cannot express (a bad combination of
+    /// attributes); checked before planning. Each is a message naming the attribute.
+    fn validate(&self, _kind: &str, _config: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Refines the engine's proposal; the default accepts it.
+    fn plan(
+        &self,
+        _request: &PlanRequest<'_>,
+        proposal: PlanResponse,
+    ) -> Result<PlanResponse, ProviderError> {
+        Ok(proposal)
+    }
+
+    fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError>;
+
+    fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError>;
+
+    fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError>;
+
+    fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
+
+    /// Adopts an object made elsewhere, by the backend's id.
+    fn import(&self, kind: &str, id: &str) -> Result<Value, ProviderError> {
+        let _ = id;
+        Err(ProviderError::new(format!(
+            "the {} driver cannot import {kind} resources",
+            self.driver()
+        )))
+    }
+}

@@ -1,0 +1,448 @@
+//! The local state backend: `state.json` (a snapshot), `state.json.journal` (what happened
+//! since), `state.json.backup` (the snapshot before the last one).
+//!
+//! Recording a step appends one checksummed line to the journal and fsyncs it: its cost is the
+//! size of that step. At the end of a command the journal is folded into a new snapshot
+//! (written to a temporary file, fsynced, renamed). Every file is 0600. A damaged snapshot or a
+//! damaged journal line is reported, never used; only a torn *last* journal line (a write cut
+//! off by a crash) is dropped, and the caller is told.
+
+use crate::model::{FormatError, OutputState, ResourceState, State};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// One recorded change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Entry {
+    Put {
+        resource: ResourceState,
+    },
+    Remove {
+        address: String,
+    },
+    Outputs {
+        outputs: BTreeMap<String, OutputState>,
+    },
+}
+
+#[derive(Debug)]
+pub enum StateError {
+    Io {
+        doing: String,
+        error: std::io::Error,
+    },
+    Corrupt {
+        file: PathBuf,
+        why: String,
+    },
+    Format {
+        file: PathBuf,
+        error: FormatError,
+    },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Io { doing, error } => write!(f, "{doing}: {error}"),
+            StateError::Corrupt { file, why } => write!(
+                f,
+                "the state file {} is damaged: {why}; hive will not use it (the previous snapshot is in {}.backup)",
+                file.display(),
+                strip_journal(file).display()
+            ),
+            StateError::Format { file, error } => write!(f, "{}: {error}", file.display()),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn strip_journal(file: &Path) -> PathBuf {
+    let s = file.to_string_lossy();
+    PathBuf::from(s.strip_suffix(".journal").unwrap_or(&s).to_string())
+}
+
+fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> StateError {
+    let doing = doing.into();
+    move |error| StateError::Io { doing, error }
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// `None` when there is no state yet.
+    pub state: Option<State>,
+    /// Journal entries replayed on top of the snapshot (a previous command did not finish).
+    pub replayed: usize,
+    /// The journal's last line was cut off by a crash and was dropped.
+    pub torn_tail: bool,
+}
+
+pub struct FileBackend {
+    path: PathBuf,
+}
+
+impl FileBackend {
+    pub fn new(path: impl Into<PathBuf>) -> FileBackend {
+        FileBackend { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".journal")
+    }
+
+    pub fn backup_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".backup")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".lock")
+    }
+
+    /// Reads the snapshot and replays the journal over it.
+    pub fn load(&self) -> Result<Loaded, StateError> {
+        let mut state = match std::fs::read_to_string(&self.path) {
+            Ok(text) => Some(decode_snapshot(&self.path, &text)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(format!("reading {}", self.path.display()))(e)),
+        };
+        let journal = self.journal_path();
+        let file = match File::open(&journal) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Loaded {
+                    state,
+                    replayed: 0,
+                    torn_tail: false,
+                })
+            }
+            Err(e) => return Err(io(format!("reading {}", journal.display()))(e)),
+        };
+        let lines: Vec<Vec<u8>> = BufReader::new(file)
+            .split(b'\n')
+            .collect::<Result<_, _>>()
+            .map_err(io(format!("reading {}", journal.display())))?;
+        let mut replayed = 0;
+        let mut torn_tail = false;
+        let count = lines.len();
+        for (i, line) in lines.into_iter().enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let entry = match decode_line(&line) {
+                Ok(entry) => entry,
+                // A crash can cut off only the write in progress: the last line.
+                Err(_) if i + 1 == count => {
+                    torn_tail = true;
+                    break;
+                }
+                Err(why) => {
+                    return Err(StateError::Corrupt {
+                        file: journal.clone(),
+                        why: format!("line {}: {why}", i + 1),
+                    })
+                }
+            };
+            let target = state.as_mut().ok_or_else(|| StateError::Corrupt {
+                file: journal.clone(),
+                why: "a journal without a snapshot to apply it to".into(),
+            })?;
+            (entry.1).apply(target);
+            target.serial = entry.0;
+            replayed += 1;
+        }
+        Ok(Loaded {
+            state,
+            replayed,
+            torn_tail,
+        })
+    }
+
+    /// Writes `state` as the new snapshot: temporary file, fsync, rename, directory fsync. The
+    /// previous snapshot becomes the backup and the journal is removed.
+    pub fn write_snapshot(&self, state: &State) -> Result<(), StateError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io(format!(
+                "creating the state directory {}",
+                dir.display()
+            )))?;
+        }
+        let text = encode_snapshot(state);
+        let tmp = with_suffix(&self.path, ".tmp");
+        let mut file = create_private(&tmp, true)?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io(format!("writing {}", tmp.display())))?;
+        if self.path.exists() {
+            std::fs::copy(&self.path, self.backup_path())
+                .map_err(io("keeping the previous state as a backup"))?;
+        }
+        std::fs::rename(&tmp, &self.path)
+            .map_err(io(format!("replacing {}", self.path.display())))?;
+        sync_dir(&self.path);
+        match std::fs::remove_file(self.journal_path()) {
+            Ok(()) => sync_dir(&self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing the folded journal")(e)),
+        }
+        Ok(())
+    }
+
+    /// Opens the journal for appending; `serial` is the state's serial now.
+    pub fn open_journal(&self, serial: u64) -> Result<Journal, StateError> {
+        let path = self.journal_path();
+        let file = create_private(&path, false)?;
+        Ok(Journal { file, path, serial })
+    }
+}
+
+/// The append-only record of steps since the last snapshot.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    serial: u64,
+}
+
+impl Journal {
+    /// Records one change durably; returns the state's new serial.
+    pub fn append(&mut self, entry: &Entry) -> Result<u64, StateError> {
+        self.serial += 1;
+        let line = encode_line(self.serial, entry);
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .map_err(io(format!("recording a step in {}", self.path.display())))?;
+        Ok(self.serial)
+    }
+
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+}
+
+impl Entry {
+    pub fn apply(self, state: &mut State) {
+        match self {
+            Entry::Put { resource } => state.put(resource),
+            Entry::Remove { address } => {
+                state.remove(&address);
+            }
+            Entry::Outputs { outputs } => state.outputs = outputs,
+        }
+    }
+}
+
+/// A journal line: `SHA256HEX SERIAL JSON\n`, the digest covering `SERIAL JSON`.
+fn encode_line(serial: u64, entry: &Entry) -> String {
+    let payload = format!(
+        "{serial} {}",
+        serde_json::to_string(entry).unwrap_or_default()
+    );
+    format!("{} {payload}\n", hex(&Sha256::digest(payload.as_bytes())))
+}
+
+fn decode_line(line: &[u8]) -> Result<(u64, Entry), String> {
+    let line = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
+    let (digest, payload) = line.split_once(' ').ok_or("no checksum")?;
+    if hex(&Sha256::digest(payload.as_bytes())) != digest {
+        return Err("checksum mismatch".into());
+    }
+    let (serial, json) = payload.split_once(' ').ok_or("no serial")?;
+    let serial = serial.parse().map_err(|_| "bad serial".to_string())?;
+    let entry = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    Ok((serial, entry))
+}
+
+/// The snapshot is the state's JSON with a `checksum` over the rest of it.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    #[serde(flatten)]
+    state: State,
+    checksum: String,
+}
+
+fn encode_snapshot(state: &State) -> String {
+    let body = serde_json::to_string_pretty(state).unwrap_or_default();
+    let snapshot = Snapshot {
+        state: state.clone(),
+        checksum: format!("sha256:{}", hex(&Sha256::digest(body.as_bytes()))),
+    };
+    serde_json::to_string_pretty(&snapshot).unwrap_or_default() + "\n"
+}
+
+fn decode_snapshot(path: &Path, text: &str) -> Result<State, StateError> {
+    // The version is checked first so a newer format gets a clear message.
+    State::from_json_version_only(text).map_err(|error| StateError::Format {
+        file: path.to_path_buf(),
+        error,
+    })?;
+    let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+        file: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let body = serde_json::to_string_pretty(&snapshot.state).unwrap_or_default();
+    let expected = format!("sha256:{}", hex(&Sha256::digest(body.as_bytes())));
+    if snapshot.checksum != expected {
+        return Err(StateError::Corrupt {
+            file: path.to_path_buf(),
+            why: "its checksum does not match its contents (edited by hand, or torn)".into(),
+        });
+    }
+    Ok(snapshot.state)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Opens a file readable only by its owner; `truncate` for a fresh file, else append.
+fn create_private(path: &Path, truncate: bool) -> Result<File, StateError> {
+    let mut options = OpenOptions::new();
+    options.create(true).mode(0o600);
+    if truncate {
+        options.write(true).truncate(true);
+    } else {
+        options.append(true);
+    }
+    options
+        .open(path)
+        .map_err(io(format!("opening {}", path.display())))
+}
+
+/// Makes a rename or removal in the state's directory durable.
+fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A new lineage: 16 random bytes from the kernel, as hex.
+pub fn new_lineage() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    hex(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn resource(address: &str) -> ResourceState {
+        ResourceState {
+            address: address.into(),
+            kind: "command".into(),
+            driver: "local".into(),
+            id: Some(address.into()),
+            attributes: serde_json::json!({ "x": 1.5, "s": "a\"b" }),
+            dependencies: vec![],
+            status: Status::Ready,
+        }
+    }
+
+    fn backend() -> (tempfile::TempDir, FileBackend) {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("state.json"));
+        (dir, b)
+    }
+
+    #[test]
+    fn journal_replays_over_the_snapshot_and_compaction_folds_it() {
+        let (_dir, b) = backend();
+        let mut state = State::new(new_lineage());
+        b.write_snapshot(&state).unwrap();
+        let mut j = b.open_journal(state.serial).unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.a"),
+        })
+        .unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.b"),
+        })
+        .unwrap();
+        j.append(&Entry::Remove {
+            address: "command.a".into(),
+        })
+        .unwrap();
+        let loaded = b.load().unwrap();
+        assert_eq!(loaded.replayed, 3);
+        let replayed = loaded.state.unwrap();
+        assert_eq!(replayed.serial, 3);
+        assert_eq!(replayed.resources.keys().collect::<Vec<_>>(), ["command.b"]);
+        state = replayed;
+        b.write_snapshot(&state).unwrap();
+        assert!(!b.journal_path().exists());
+        assert!(b.backup_path().exists());
+        let mode = std::fs::metadata(b.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(b.load().unwrap().state.unwrap(), state);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_reported() {
+        let (_dir, b) = backend();
+        b.write_snapshot(&State::new("l".into())).unwrap();
+        let mut j = b.open_journal(0).unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.a"),
+        })
+        .unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(b.journal_path())
+            .unwrap();
+        f.write_all(b"3f2a 2 {\"op\":\"put\",\"reso").unwrap();
+        let loaded = b.load().unwrap();
+        assert!(loaded.torn_tail);
+        assert_eq!(loaded.replayed, 1);
+    }
+
+    #[test]
+    fn damage_in_the_middle_or_in_the_snapshot_is_refused() {
+        let (_dir, b) = backend();
+        b.write_snapshot(&State::new("l".into())).unwrap();
+        let mut j = b.open_journal(0).unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.a"),
+        })
+        .unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.b"),
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(b.journal_path()).unwrap();
+        std::fs::write(b.journal_path(), text.replacen("command.a", "command.z", 1)).unwrap();
+        let err = b.load().unwrap_err().to_string();
+        assert!(err.contains("line 1: checksum mismatch"), "{err}");
+
+        std::fs::remove_file(b.journal_path()).unwrap();
+        let snap = std::fs::read_to_string(b.path()).unwrap();
+        std::fs::write(b.path(), snap.replace("\"serial\": 0", "\"serial\": 7")).unwrap();
+        let err = b.load().unwrap_err().to_string();
+        assert!(err.contains("checksum does not match"), "{err}");
+    }
+}

@@ -1,0 +1,297 @@
+//! The state lock. Every command that writes state takes it; the lock file says who holds it
+//! (id, user, host, pid, command, time), so a refused command can say why.
+//!
+//! The lock is an exclusive `flock` on `state.json.lock`, which the kernel drops when the
+//! holder dies, plus the holder's details written in the file. An empty, unlocked file is a
+//! free lock. A file with details that nobody holds is a stale lock: its holder died without
+//! cleaning up. It is reported with the `hive force-unlock ID` to run, never broken silently.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    /// When it was taken, RFC 3339 in UTC.
+    pub created: String,
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ID {}, taken by {}@{} (pid {}) running `{}` at {}",
+            self.id, self.user, self.host, self.pid, self.command, self.created
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum LockError {
+    /// A running process holds it.
+    Held(LockInfo),
+    /// Its holder died without releasing it.
+    Stale(LockInfo),
+    Io(String),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Held(info) => write!(f, "the state is locked: {info}"),
+            LockError::Stale(info) => write!(
+                f,
+                "the state has a stale lock: {info}; that process is gone. If no hive command is running on this state, remove the lock with:\n  hive force-unlock {}",
+                info.id
+            ),
+            LockError::Io(e) => write!(f, "cannot lock the state: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+/// A held lock; dropping it releases it.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+    pub info: LockInfo,
+}
+
+impl Lock {
+    /// Takes the lock at `path` for `command`, waiting up to `timeout` for a running holder.
+    pub fn acquire(path: &Path, command: &str, timeout: Duration) -> Result<Lock, LockError> {
+        let deadline = Instant::now() + timeout;
+        let mut file = open(path)?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        let info = read_info(&mut file).unwrap_or_else(|| unknown_holder(path));
+                        return Err(LockError::Held(info));
+                    }
+                    // Polling: flock has no timed wait.
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(LockError::Io(format!("{}: {e}", path.display())))
+                }
+            }
+        }
+        if let Some(previous) = read_info(&mut file) {
+            let _ = file.unlock();
+            return Err(LockError::Stale(previous));
+        }
+        let info = LockInfo {
+            id: short_id(),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            host: hostname(),
+            pid: std::process::id(),
+            command: command.to_string(),
+            created: rfc3339_now(),
+        };
+        write_info(&mut file, Some(&info)).map_err(|e| LockError::Io(e.to_string()))?;
+        Ok(Lock { file, info })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Emptied, not removed: removing would let a waiter lock an unlinked file while a
+        // newcomer locks a new one.
+        let _ = write_info(&mut self.file, None);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Removes a lock whose holder is gone, if `id` names it.
+pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, LockError> {
+    let mut file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let info = read_info(&mut file).unwrap_or_else(|| unknown_holder(path));
+            return Err(LockError::Io(format!(
+                "the lock is held by a running process ({info}); stop it instead"
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(LockError::Io(format!("{}: {e}", path.display())))
+        }
+    }
+    let result = match read_info(&mut file) {
+        None => Err(LockError::Io("the state is not locked".into())),
+        Some(info) if info.id != id => Err(LockError::Io(format!(
+            "the lock's ID is {}, not {id}: check which lock you mean",
+            info.id
+        ))),
+        Some(info) => write_info(&mut file, None)
+            .map(|()| info)
+            .map_err(|e| LockError::Io(e.to_string())),
+    };
+    let _ = file.unlock();
+    result
+}
+
+fn open(path: &Path) -> Result<File, LockError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| LockError::Io(format!("{}: {e}", dir.display())))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| LockError::Io(format!("{}: {e}", path.display())))
+}
+
+fn read_info(file: &mut File) -> Option<LockInfo> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    if text.trim().is_empty() {
+        return None;
+    }
+    serde_json::from_str(&text).ok()
+}
+
+fn write_info(file: &mut File, info: Option<&LockInfo>) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.rewind()?;
+    if let Some(info) = info {
+        file.write_all(
+            serde_json::to_string_pretty(info)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+    }
+    file.sync_data()
+}
+
+fn unknown_holder(path: &Path) -> LockInfo {
+    LockInfo {
+        id: "?".into(),
+        user: "?".into(),
+        host: "?".into(),
+        pid: 0,
+        command: format!("(no details in {})", PathBuf::from(path).display()),
+        created: "?".into(),
+    }
+}
+
+fn short_id() -> String {
+    crate::file::new_lineage()[..12].to_string()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Now as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_305_600), "2026-11-22T00:00:00Z");
+    }
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.lock");
+        let first = Lock::acquire(&path, "hive apply", Duration::ZERO).unwrap();
+        match Lock::acquire(&path, "hive plan", Duration::ZERO) {
+            Err(LockError::Held(info)) => {
+                assert_eq!(info, first.info);
+                assert_eq!(info.pid, std::process::id());
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        drop(first);
+        let again = Lock::acquire(&path, "hive plan", Duration::ZERO).unwrap();
+        assert_eq!(again.info.command, "hive plan");
+    }
+
+    #[test]
+    fn a_dead_holders_lock_is_stale_until_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.lock");
+        // What a holder killed with -9 leaves: its details, and no flock.
+        let dead = LockInfo {
+            id: "0123456789ab".into(),
+            user: "ci".into(),
+            host: hostname(),
+            pid: 999_999,
+            command: "hive apply".into(),
+            created: rfc3339(0),
+        };
+        std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
+        match Lock::acquire(&path, "hive plan", Duration::ZERO) {
+            Err(e @ LockError::Stale(_)) => {
+                let text = e.to_string();
+                assert!(text.contains("hive force-unlock 0123456789ab"), "{text}");
+                assert!(text.contains("pid 999999"), "{text}");
+            }
+            other => panic!("expected Stale, got {other:?}"),
+        }
+        assert!(force_unlock(&path, "wrong").is_err());
+        assert_eq!(force_unlock(&path, "0123456789ab").unwrap(), dead);
+        Lock::acquire(&path, "hive plan", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_running_holder_cannot_be_forced_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.lock");
+        let held = Lock::acquire(&path, "hive apply", Duration::ZERO).unwrap();
+        let err = force_unlock(&path, &held.info.id).unwrap_err().to_string();
+        assert!(err.contains("running process"), "{err}");
+    }
+}
