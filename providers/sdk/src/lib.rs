@@ -13,6 +13,7 @@ pub mod addr;
 pub mod provider;
 pub mod schema;
 pub mod types;
+pub mod units;
 pub mod value;
 
 pub use types::Type;

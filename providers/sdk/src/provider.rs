@@ -31,6 +31,8 @@ pub struct Target<'a> {
     pub kind: &'a str,
     /// The state's lineage, for backend tags: objects hive made for this state carry it.
     pub lineage: &'a str,
+    /// The configuration directory: relative paths in attributes resolve against it.
+    pub base_dir: &'a std::path::Path,
 }
 
 /// A proposed change, for the provider to refine.
@@ -110,6 +112,15 @@ impl std::fmt::Display for ProviderError {
 }
 
 impl std::error::Error for ProviderError {}
+
+/// A fresh random identifier (32 hex digits) for objects whose backend has no id of its own.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 pub trait Provider: Send + Sync {
     /// The driver name (`local`, `libvirt`, `lxd`...).
