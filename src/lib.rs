@@ -14,7 +14,9 @@
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod engine;
 pub mod graph;
 pub mod lang;
 pub mod ops;
+pub mod plan;
 pub mod render;

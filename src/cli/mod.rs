@@ -2,6 +2,8 @@
 //! print through `render`.
 
 mod fmt;
+mod progress;
+mod run;
 mod validate;
 
 use crate::ops::validate::VarOptions;
@@ -37,6 +39,12 @@ enum Command {
     Validate(validate::Args),
     /// Rewrite configuration files in canonical form.
     Fmt(fmt::Args),
+    /// Show what apply would do.
+    Plan(run::PlanCommand),
+    /// Make the infrastructure match the configuration.
+    Apply(run::ApplyCommand),
+    /// Destroy everything the state records.
+    Destroy(run::ApplyCommand),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -85,6 +93,9 @@ pub fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Validate(args) => validate::run(&ctx, args),
         Command::Fmt(args) => fmt::run(&ctx, args),
+        Command::Plan(args) => run::plan(&ctx, args),
+        Command::Apply(args) => run::apply(&ctx, args, false),
+        Command::Destroy(args) => run::apply(&ctx, args, true),
     };
     ExitCode::from(code)
 }

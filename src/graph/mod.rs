@@ -181,6 +181,62 @@ impl ConfigGraph {
         vec![start, start]
     }
 
+    /// For each resource, the resources it depends on, directly or through locals.
+    pub fn resource_dependencies(&self) -> HashMap<ResourceAddr, Vec<ResourceAddr>> {
+        let mut out = HashMap::new();
+        for (node, &start) in &self.index {
+            let Node::Resource(addr) = node else { continue };
+            let mut found = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut stack: Vec<NodeIndex> = self.graph.neighbors(start).collect();
+            while let Some(n) = stack.pop() {
+                if !seen.insert(n) {
+                    continue;
+                }
+                match &self.graph[n] {
+                    Node::Resource(dep) => found.push(dep.clone()),
+                    Node::Local(_) | Node::Var(_) => stack.extend(self.graph.neighbors(n)),
+                    Node::Output(_) => {}
+                }
+            }
+            found.sort();
+            found.dedup();
+            out.insert(addr.clone(), found);
+        }
+        out
+    }
+
+    /// Locals a resource's configuration depends on (through other locals), in the order to
+    /// evaluate them.
+    pub fn local_dependencies(&self, resource: &ResourceAddr) -> Vec<String> {
+        let Some(&start) = self.index.get(&Node::Resource(resource.clone())) else {
+            return Vec::new();
+        };
+        let mut needed = std::collections::HashSet::new();
+        let mut stack: Vec<NodeIndex> = self.graph.neighbors(start).collect();
+        while let Some(n) = stack.pop() {
+            if let Node::Local(_) = &self.graph[n] {
+                if needed.insert(n) {
+                    stack.extend(self.graph.neighbors(n));
+                }
+            }
+        }
+        self.evaluation_order()
+            .into_iter()
+            .filter_map(|node| match node {
+                Node::Local(name)
+                    if self
+                        .index
+                        .get(&Node::Local(name.clone()))
+                        .is_some_and(|i| needed.contains(i)) =>
+                {
+                    Some(name)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Nodes in an order where everything comes after what it refers to. Nodes on a cycle are
     /// left out (their values stay unknown), so problems elsewhere are still found.
     pub fn evaluation_order(&self) -> Vec<Node> {

@@ -68,10 +68,42 @@ impl Evaluated {
     }
 }
 
+/// What happens to each resource instance once its configuration is evaluated: validation
+/// takes the configuration as the value references see ([`ConfigOnly`]); planning compares it
+/// with the state and returns the planned value.
+pub trait InstanceHook {
+    fn instance(
+        &mut self,
+        resource: &Resource,
+        key: &InstanceKey,
+        config: Value,
+        diags: &mut Diagnostics,
+    ) -> Value;
+
+    /// A resource whose instances cannot be known yet (its count or for_each is unknown).
+    fn unexpanded(&mut self, _resource: &Resource, _diags: &mut Diagnostics) {}
+}
+
+/// The hook of `hive validate`: an instance is what its configuration says.
+pub struct ConfigOnly;
+
+impl InstanceHook for ConfigOnly {
+    fn instance(
+        &mut self,
+        _: &Resource,
+        _: &InstanceKey,
+        config: Value,
+        _: &mut Diagnostics,
+    ) -> Value {
+        config
+    }
+}
+
 pub fn evaluate(
     config: &Config,
     inputs: &[VarInput],
     missing: MissingVars,
+    hook: &mut dyn InstanceHook,
 ) -> (Evaluated, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut out = Evaluated {
@@ -104,14 +136,7 @@ pub fn evaluate(
         ));
     }
     let order = graph.evaluation_order();
-    let mut table = ResourceTable {
-        declared: config
-            .resources
-            .iter()
-            .map(|(addr, r)| (addr.clone(), repetition_kind(r)))
-            .collect(),
-        values: HashMap::with_capacity(config.resources.len()),
-    };
+    let mut table = resource_table(config, HashMap::with_capacity(config.resources.len()));
     for node in order {
         match node {
             Node::Var(_) => {}
@@ -130,7 +155,7 @@ pub fn evaluate(
                 let Some(resource) = config.resources.get(&addr) else {
                     continue;
                 };
-                let value = resource_value(config, resource, &mut out, &table, &mut diags);
+                let value = resource_value(config, resource, &mut out, &table, hook, &mut diags);
                 table.values.insert(addr, value);
             }
             Node::Output(name) => {
@@ -430,6 +455,7 @@ fn resource_value(
     resource: &Resource,
     out: &mut Evaluated,
     table: &ResourceTable,
+    hook: &mut dyn InstanceHook,
     diags: &mut Diagnostics,
 ) -> Value {
     check_depends_on(&resource.depends_on, diags);
@@ -464,6 +490,7 @@ fn resource_value(
         };
         eval_body(&probe, resource, diags);
         out.unexpanded.push(resource.addr.clone());
+        hook.unexpanded(resource, diags);
         return Value::Unknown;
     };
     let mut instances = Vec::with_capacity(keys.len());
@@ -482,6 +509,7 @@ fn resource_value(
             ..base_scope(config, out, table)
         };
         let object = eval_body(&instance_scope, resource, diags);
+        let object = hook.instance(resource, &key, object, diags);
         instances.push((key, object));
     }
     match resource.repetition {
@@ -502,6 +530,116 @@ fn resource_value(
                 })
                 .collect(),
         ),
+    }
+}
+
+/// Evaluates the configuration of one instance again, with the values known now (during
+/// apply, after what it refers to was created). `locals` must already reflect those values.
+pub fn eval_instance(
+    config: &Config,
+    resource: &Resource,
+    key: &InstanceKey,
+    vars: &BTreeMap<String, Value>,
+    locals: &BTreeMap<String, Value>,
+    table: &ResourceTable,
+) -> (Value, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let scope = Scope {
+        dir: &config.dir,
+        vars,
+        locals,
+        resources: table,
+        count_index: None,
+        each: None,
+        instance_cache: None,
+    };
+    let each_value = match (&resource.repetition, key) {
+        (Repetition::ForEach(_), InstanceKey::Key(k)) => match instance_keys(&scope, resource) {
+            Ok(Some(keys)) => keys
+                .into_iter()
+                .find(|(kk, _)| matches!(kk, InstanceKey::Key(x) if x == k))
+                .map(|(_, v)| v),
+            Ok(None) => Some(Value::Unknown),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        },
+        _ => None,
+    };
+    let scope = Scope {
+        count_index: match key {
+            InstanceKey::Index(i) => Some(Value::Number(*i as f64)),
+            _ => None,
+        },
+        each: match key {
+            InstanceKey::Key(k) => {
+                Some((Value::String(k.clone()), each_value.unwrap_or(Value::Null)))
+            }
+            _ => None,
+        },
+        ..scope
+    };
+    let value = eval_body(&scope, resource, &mut diags);
+    (value, diags)
+}
+
+/// Evaluates one local value with the values known now.
+pub fn eval_local(
+    config: &Config,
+    name: &str,
+    vars: &BTreeMap<String, Value>,
+    locals: &BTreeMap<String, Value>,
+    table: &ResourceTable,
+) -> Result<Value, Diagnostic> {
+    let Some(local) = config.locals.get(name) else {
+        return Ok(Value::Unknown);
+    };
+    Scope {
+        dir: &config.dir,
+        vars,
+        locals,
+        resources: table,
+        count_index: None,
+        each: None,
+        instance_cache: None,
+    }
+    .eval(&local.expr)
+}
+
+/// Evaluates one output with the values known now.
+pub fn eval_output(
+    config: &Config,
+    name: &str,
+    vars: &BTreeMap<String, Value>,
+    locals: &BTreeMap<String, Value>,
+    table: &ResourceTable,
+) -> Result<Value, Diagnostic> {
+    let Some(output) = config.outputs.get(name) else {
+        return Ok(Value::Unknown);
+    };
+    let value = Scope {
+        dir: &config.dir,
+        vars,
+        locals,
+        resources: table,
+        count_index: None,
+        each: None,
+        instance_cache: None,
+    }
+    .eval(&output.value)?;
+    Ok(value.mark_sensitive_if(output.sensitive))
+}
+
+/// The table of declared resources, with the given values.
+pub fn resource_table(config: &Config, values: HashMap<ResourceAddr, Value>) -> ResourceTable {
+    ResourceTable {
+        declared: config
+            .resources
+            .iter()
+            .map(|(addr, r)| (addr.clone(), repetition_kind(r)))
+            .collect(),
+        values,
     }
 }
 

@@ -1,4 +1,7 @@
 //! Operations: what each command does, as functions that return data (never print).
 
+pub mod apply;
 pub mod fmt;
+pub mod plan;
+pub mod state;
 pub mod validate;

@@ -3,7 +3,7 @@
 use crate::config::vars::{self, VarInput};
 use crate::config::{load_dir, Config};
 use crate::diag::{Diagnostics, Sources};
-use crate::lang::walk::{evaluate, Evaluated, MissingVars};
+use crate::lang::walk::{evaluate, ConfigOnly, Evaluated, MissingVars};
 use std::path::{Path, PathBuf};
 
 /// Where input variable values come from.
@@ -62,7 +62,7 @@ pub fn validate(dir: &Path, options: &VarOptions) -> Validated {
         }
     };
     let inputs = gather_inputs(options, &mut config.sources, &mut diagnostics);
-    let (evaluated, eval_diags) = evaluate(&config, &inputs, MissingVars::Unknown);
+    let (evaluated, eval_diags) = evaluate(&config, &inputs, MissingVars::Unknown, &mut ConfigOnly);
     diagnostics.extend(eval_diags);
     Validated {
         sources: config.sources.clone(),

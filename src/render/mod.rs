@@ -2,3 +2,4 @@
 //! `cli` write to the terminal.
 
 pub mod diag;
+pub mod plan;

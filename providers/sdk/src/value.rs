@@ -247,6 +247,70 @@ impl Value {
     }
 }
 
+/// The lossless JSON form used in state and plan files: plain JSON for plain values, and
+/// `{"$set": [...]}`, `{"$unknown": true}`, `{"$sensitive": ...}` for what JSON cannot say.
+/// A map key that starts with `$` is written with one more `$`.
+pub mod tagged {
+    use super::Value;
+    use serde_json::{json, Map, Value as J};
+
+    pub fn to_json(v: &Value) -> J {
+        match v {
+            Value::Set(items) => json!({ "$set": items.iter().map(to_json).collect::<Vec<_>>() }),
+            Value::Unknown => json!({ "$unknown": true }),
+            Value::Sensitive(inner) => json!({ "$sensitive": to_json(inner) }),
+            Value::List(items) => J::Array(items.iter().map(to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = if k.starts_with('$') {
+                            format!("${k}")
+                        } else {
+                            k.clone()
+                        };
+                        (key, to_json(v))
+                    })
+                    .collect(),
+            ),
+            plain => plain.to_json(),
+        }
+    }
+
+    pub fn from_json(j: &J) -> Value {
+        match j {
+            J::Array(items) => Value::List(items.iter().map(from_json).collect()),
+            J::Object(map) => from_object(map),
+            plain => Value::from_json(plain),
+        }
+    }
+
+    fn from_object(map: &Map<String, J>) -> Value {
+        if map.len() == 1 {
+            if let Some(J::Array(items)) = map.get("$set") {
+                return Value::Set(items.iter().map(from_json).collect());
+            }
+            if map.get("$unknown") == Some(&J::Bool(true)) {
+                return Value::Unknown;
+            }
+            if let Some(inner) = map.get("$sensitive") {
+                return Value::Sensitive(Box::new(from_json(inner)));
+            }
+        }
+        Value::Map(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = k
+                        .strip_prefix('$')
+                        .filter(|r| r.starts_with('$'))
+                        .unwrap_or(k);
+                    (key.to_string(), from_json(v))
+                })
+                .collect(),
+        )
+    }
+}
+
 fn unmark_all(items: Vec<Value>) -> (Vec<Value>, bool) {
     let mut any = false;
     let items = items
@@ -353,6 +417,26 @@ mod tests {
             v.to_string(),
             r#"{ a = (sensitive), b = (known after apply), c = 3 }"#
         );
+    }
+
+    #[test]
+    fn tagged_json_round_trips_everything() {
+        let v = Value::map([
+            ("$weird", Value::string("k")),
+            (
+                "set",
+                Value::set(vec![Value::Number(2.0), Value::Number(1.5)]),
+            ),
+            ("u", Value::Unknown),
+            (
+                "s",
+                Value::List(vec![Value::string("x").mark_sensitive_if(true)]),
+            ),
+            ("n", Value::Null),
+        ]);
+        let j = tagged::to_json(&v);
+        assert_eq!(j["$$weird"], "k");
+        assert_eq!(tagged::from_json(&j), v);
     }
 
     #[test]

@@ -1,0 +1,226 @@
+//! `hive plan`, `hive apply` and `hive destroy`.
+
+use super::progress::Lines;
+use super::{Context, VarArgs};
+use crate::engine::registry::Registry;
+use crate::ops::apply::{run, RunOptions, RunResult, Then};
+use crate::ops::plan::PlanOptions;
+use crate::plan::Plan;
+use crate::render::diag::{render_text, Style};
+use crate::render::plan::{inline, render_plan};
+use hive_sdk::addr::Target;
+use std::io::{BufRead, Write};
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    vars: VarArgs,
+    /// Ask the backends what exists before planning (default true).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    refresh: bool,
+    /// Plan only this resource or instance and what it needs (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    targets: Vec<String>,
+    /// Replace this instance even if nothing changed (repeatable).
+    #[arg(long = "replace", value_name = "ADDR")]
+    replace: Vec<String>,
+    /// Wait this long for the state lock (e.g. 30s) instead of failing at once.
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "0s")]
+    lock_timeout: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanCommand {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long = "detailed-exitcode")]
+    detailed_exitcode: bool,
+    /// Plan the destruction of everything in the state.
+    #[arg(long)]
+    destroy: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyCommand {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Do not ask for confirmation.
+    #[arg(long = "auto-approve")]
+    auto_approve: bool,
+    /// At most this many steps at once (default: the configuration's, or 10).
+    #[arg(long, value_name = "N")]
+    parallelism: Option<usize>,
+}
+
+fn options(
+    ctx: &Context,
+    args: &PlanArgs,
+    command: &str,
+    destroy: bool,
+) -> Result<RunOptions, String> {
+    let parse = |list: &[String]| -> Result<Vec<Target>, String> {
+        list.iter().map(|t| t.parse::<Target>()).collect()
+    };
+    let lock_timeout = hive_sdk::units::parse_duration(&args.lock_timeout)
+        .map_err(|e| format!("-lock-timeout: {e}"))?;
+    let _ = ctx;
+    Ok(RunOptions {
+        plan: PlanOptions {
+            vars: args.vars.options(),
+            refresh: args.refresh,
+            targets: parse(&args.targets)?,
+            replace: parse(&args.replace)?,
+            destroy,
+        },
+        lock_timeout,
+        parallelism: None,
+        command: command.to_string(),
+    })
+}
+
+fn report_diagnostics(ctx: &Context, result: &RunResult) {
+    for note in &result.recovered {
+        eprintln!("Note: {note}");
+    }
+    if !result.diagnostics.is_empty() {
+        let style = if ctx.color {
+            Style::Color
+        } else {
+            Style::Plain
+        };
+        eprint!(
+            "{}",
+            render_text(&result.diagnostics, &result.sources, style)
+        );
+    }
+}
+
+pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
+    let options = match options(ctx, &args.plan, "hive plan", args.destroy) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    let result = run(
+        &ctx.dir,
+        &Registry::standard(),
+        &options,
+        Then::Stop,
+        &mut Lines::default(),
+    );
+    report_diagnostics(ctx, &result);
+    let Some(plan) = result.plan.filter(|_| !result.diagnostics.has_errors()) else {
+        return 1;
+    };
+    print!("{}", render_plan(&plan));
+    if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    }
+}
+
+pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
+    let command = if destroy {
+        "hive destroy"
+    } else {
+        "hive apply"
+    };
+    let mut options = match options(ctx, &args.plan, command, destroy) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    options.parallelism = args.parallelism;
+    let auto_approve = args.auto_approve;
+    let mut confirm = |plan: &Plan| {
+        print!("{}", render_plan(plan));
+        if auto_approve {
+            return true;
+        }
+        ask(destroy)
+    };
+    let mut progress = Lines::default();
+    let result = run(
+        &ctx.dir,
+        &Registry::standard(),
+        &options,
+        Then::Confirm(&mut confirm),
+        &mut progress,
+    );
+    report_diagnostics(ctx, &result);
+    if result.diagnostics.has_errors() && result.report.is_none() {
+        return 1;
+    }
+    if result.declined {
+        println!("\n{} cancelled.", if destroy { "Destroy" } else { "Apply" });
+        return 1;
+    }
+    let Some(report) = result.report else {
+        if let Some(plan) = &result.plan {
+            print!("{}", render_plan(plan));
+        }
+        return u8::from(result.diagnostics.has_errors());
+    };
+    let verb = if destroy { "Destroy" } else { "Apply" };
+    if report.failed.is_empty() && !report.interrupted {
+        println!(
+            "\n{verb} complete! Resources: {} added, {} changed, {} destroyed.",
+            progress.added, progress.changed, progress.destroyed
+        );
+    } else {
+        println!(
+            "\n{verb} {}: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
+            if report.interrupted {
+                "interrupted"
+            } else {
+                "incomplete"
+            },
+            progress.added,
+            progress.changed,
+            progress.destroyed,
+            report.failed.len(),
+            report.skipped.len()
+        );
+        for (address, error) in &report.failed {
+            eprintln!("Error: {address}: {error}");
+        }
+    }
+    if !destroy && !report.outputs.is_empty() {
+        println!("\nOutputs:\n");
+        for (name, value) in report.outputs.iter().filter(|(_, v)| v.is_wholly_known()) {
+            println!("{name} = {}", inline(value));
+        }
+    }
+    if report.interrupted {
+        130
+    } else {
+        u8::from(!report.failed.is_empty() || result.diagnostics.has_errors())
+    }
+}
+
+/// Asks for `yes` on the terminal (or standard input).
+fn ask(destroy: bool) -> bool {
+    let what = if destroy {
+        "Do you really want to destroy all resources?\n  hive will destroy everything described above; there is no undo."
+    } else {
+        "Do you want to perform these actions?\n  hive will perform the actions described above."
+    };
+    print!("\n{what}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) => {
+            println!();
+            eprintln!("No answer on standard input: pass -auto-approve to apply without asking.");
+            false
+        }
+        Ok(_) => line.trim() == "yes",
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,776 @@
+//! Executing a plan: a walk over its steps, each starting as soon as what it depends on is
+//! done, under a global cap and per-host caps. Each step's configuration is evaluated just
+//! before it runs, with the values its dependencies produced. Every step is recorded in the
+//! state journal: the intent before a create, the result after.
+
+use super::registry::Registry;
+use super::{Event, Hook, StepKind};
+use crate::config::Config;
+use crate::diag::Diagnostics;
+use crate::graph::ConfigGraph;
+use crate::lang::refs::{references, Subject};
+use crate::lang::walk::{eval_instance, eval_local, eval_output, resource_table, Evaluated};
+use crate::plan::{Action, Change, Plan};
+use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr, Target};
+use hive_sdk::provider::{
+    ApplyRequest, Cancel, DeleteRequest, Provider, ProviderError, Target as ProviderTarget,
+};
+use hive_sdk::value::tagged;
+use hive_sdk::Value;
+use hive_state::file::{Entry, FileBackend, Journal, StateError};
+use hive_state::{OutputState, ResourceState, State, Status};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct ApplyInput<'a> {
+    /// The configuration, for evaluating steps; `None` when only deleting (destroy).
+    pub config: Option<&'a Config>,
+    /// What the plan's evaluation produced: variables, locals, planned resource values.
+    pub evaluated: Option<&'a Evaluated>,
+    pub plan: &'a Plan,
+    pub registry: &'a Registry,
+    /// The (refreshed) state the plan was made from.
+    pub state: State,
+    pub backend: &'a FileBackend,
+    pub parallelism: usize,
+}
+
+pub struct ApplyReport {
+    pub state: State,
+    pub completed: usize,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<String>,
+    /// The user interrupted: some steps did not run.
+    pub interrupted: bool,
+    pub outputs: BTreeMap<String, Value>,
+    pub diagnostics: Diagnostics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StepState {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+struct Step {
+    change: usize,
+    kind: StepKind,
+    deps: Vec<usize>,
+    dependants: Vec<usize>,
+    /// The host whose `max_parallel` applies, if any.
+    host: Option<String>,
+}
+
+/// A provider call ready to run on a worker thread: the object's new attributes and id, or
+/// nothing for a delete.
+type ProviderCall = Box<dyn FnOnce() -> Result<Option<(Value, String)>, ProviderError> + Send>;
+
+/// What a finished provider call sends back.
+struct Outcome {
+    step: usize,
+    result: Result<Option<(Value, String)>, ProviderError>,
+    elapsed: Duration,
+}
+
+/// Address of the old object of a create-before-destroy replacement while both exist.
+pub fn deposed_address(address: &str) -> String {
+    format!("{address}#deposed")
+}
+
+pub fn apply(input: ApplyInput<'_>, hook: &mut dyn Hook) -> Result<ApplyReport, StateError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| StateError::Io {
+            doing: "starting the apply runtime".into(),
+            error,
+        })?;
+    runtime.block_on(Walk::new(input)?.run(hook))
+}
+
+struct Walk<'a> {
+    input: ApplyInput<'a>,
+    steps: Vec<Step>,
+    status: Vec<StepState>,
+    remaining: Vec<usize>,
+    journal: Journal,
+    state: State,
+    table: HashMap<ResourceAddr, Value>,
+    locals: BTreeMap<String, Value>,
+    graph: Option<ConfigGraph>,
+    local_deps: HashMap<ResourceAddr, Vec<String>>,
+    host_limits: HashMap<String, usize>,
+    host_running: HashMap<String, usize>,
+    cancel: Cancel,
+    report: ApplyReport,
+    started_at: HashMap<usize, Instant>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(input: ApplyInput<'a>) -> Result<Walk<'a>, StateError> {
+        let journal = input.backend.open_journal(input.state.serial)?;
+        let state = input.state.clone();
+        let graph = input.config.map(ConfigGraph::build);
+        let table = input
+            .evaluated
+            .map(|e| {
+                e.resources
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let locals = input
+            .evaluated
+            .map(|e| e.locals.clone())
+            .unwrap_or_default();
+        let mut walk = Walk {
+            steps: Vec::new(),
+            status: Vec::new(),
+            remaining: Vec::new(),
+            journal,
+            report: ApplyReport {
+                state: State::new(state.lineage.clone()),
+                completed: 0,
+                failed: Vec::new(),
+                skipped: Vec::new(),
+                interrupted: false,
+                outputs: BTreeMap::new(),
+                diagnostics: Diagnostics::default(),
+            },
+            state,
+            table,
+            locals,
+            graph,
+            local_deps: HashMap::new(),
+            host_limits: HashMap::new(),
+            host_running: HashMap::new(),
+            cancel: Cancel::default(),
+            started_at: HashMap::new(),
+            input,
+        };
+        walk.build_steps();
+        Ok(walk)
+    }
+
+    /// Turns changes into steps with their ordering.
+    fn build_steps(&mut self) {
+        let plan = self.input.plan;
+        let mut create_step: HashMap<&str, usize> = HashMap::new();
+        let mut delete_step: HashMap<&str, usize> = HashMap::new();
+        for (i, change) in plan.changes.iter().enumerate() {
+            let host = self.host_of(change);
+            let mut push = |kind| {
+                self.steps.push(Step {
+                    change: i,
+                    kind,
+                    deps: Vec::new(),
+                    dependants: Vec::new(),
+                    host: host.clone(),
+                });
+                self.steps.len() - 1
+            };
+            match change.action {
+                Action::NoOp => {}
+                Action::Create => {
+                    create_step.insert(&change.address, push(StepKind::Create));
+                }
+                Action::Update => {
+                    create_step.insert(&change.address, push(StepKind::Update));
+                }
+                Action::Delete => {
+                    delete_step.insert(&change.address, push(StepKind::Delete));
+                }
+                Action::DeleteThenCreate => {
+                    let d = push(StepKind::Delete);
+                    let c = push(StepKind::Create);
+                    delete_step.insert(&change.address, d);
+                    create_step.insert(&change.address, c);
+                }
+                Action::CreateThenDelete => {
+                    let c = push(StepKind::Create);
+                    let d = push(StepKind::DeleteDeposed);
+                    create_step.insert(&change.address, c);
+                    delete_step.insert(&change.address, d);
+                }
+            }
+        }
+        // Recorded dependencies of what exists, for destroy order.
+        let recorded: HashMap<&str, &[String]> = self
+            .input
+            .state
+            .resources
+            .values()
+            .map(|r| (r.address.as_str(), r.dependencies.as_slice()))
+            .collect();
+        let mut edges = Vec::new();
+        for (s, step) in self.steps.iter().enumerate() {
+            let change = &plan.changes[step.change];
+            match step.kind {
+                StepKind::Create | StepKind::Update => {
+                    // After what it refers to is created or updated...
+                    for dep in &change.dependencies {
+                        if let Some(&d) = create_step.get(dep.as_str()) {
+                            edges.push((s, d));
+                        }
+                    }
+                    // ...and, when replacing, after the old object is gone.
+                    if change.action == Action::DeleteThenCreate {
+                        if let Some(&d) = delete_step.get(change.address.as_str()) {
+                            edges.push((s, d));
+                        }
+                    }
+                }
+                StepKind::Delete => {
+                    // After everything that depends on it is destroyed.
+                    for (other, deps) in &recorded {
+                        if deps.iter().any(|d| d == &change.address) {
+                            if let Some(&d) = delete_step.get(other) {
+                                if d != s {
+                                    edges.push((s, d));
+                                }
+                            }
+                        }
+                    }
+                }
+                StepKind::DeleteDeposed => {
+                    // After the new object exists and what depends on it moved over.
+                    if let Some(&c) = create_step.get(change.address.as_str()) {
+                        edges.push((s, c));
+                    }
+                    for other in &plan.changes {
+                        if other.dependencies.iter().any(|d| d == &change.address) {
+                            if let Some(&c) = create_step.get(other.address.as_str()) {
+                                edges.push((s, c));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (from, to) in edges {
+            if !self.steps[from].deps.contains(&to) {
+                self.steps[from].deps.push(to);
+                self.steps[to].dependants.push(from);
+            }
+        }
+        self.status = vec![StepState::Waiting; self.steps.len()];
+        self.remaining = self.steps.iter().map(|s| s.deps.len()).collect();
+    }
+
+    /// The host resource an instance names with `host = host.X`, and that host's cap.
+    fn host_of(&mut self, change: &Change) -> Option<String> {
+        let config = self.input.config?;
+        let addr = parse_instance(&change.address)?;
+        let resource = config.resources.get(&addr.resource)?;
+        let attr = resource.body.attributes.get("host")?;
+        let host = references(attr.expr.file, &attr.expr.expr)
+            .into_iter()
+            .find_map(|r| match r.subject {
+                Subject::Resource(a) if a.kind == "host" => Some(a),
+                _ => None,
+            })?;
+        let limit = self
+            .input
+            .evaluated
+            .and_then(|e| e.resources.get(&host))
+            .and_then(|v| v.as_map())
+            .and_then(|m| m.get("max_parallel"))
+            .and_then(Value::as_number)
+            .filter(|n| *n >= 1.0);
+        let name = host.to_string();
+        if let Some(limit) = limit {
+            self.host_limits.insert(name.clone(), limit as usize);
+        }
+        Some(name)
+    }
+
+    async fn run(mut self, hook: &mut dyn Hook) -> Result<ApplyReport, StateError> {
+        let mut ready: VecDeque<usize> = (0..self.steps.len())
+            .filter(|&s| self.remaining[s] == 0)
+            .collect();
+        let mut running = tokio::task::JoinSet::new();
+        let parallelism = self.input.parallelism.max(1);
+        let mut interrupts = 0;
+        loop {
+            if interrupts == 0 {
+                self.start_ready(&mut ready, &mut running, parallelism, hook)?;
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                joined = running.join_next() => {
+                    let Some(joined) = joined else { break };
+                    let outcome = joined.unwrap_or_else(|e| Outcome {
+                        step: usize::MAX,
+                        result: Err(ProviderError::new(format!("a step panicked: {e}"))),
+                        elapsed: Duration::ZERO,
+                    });
+                    self.finish(outcome, &mut ready, hook)?;
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    interrupts += 1;
+                    self.report.interrupted = true;
+                    if interrupts == 1 {
+                        hook.event(&Event::Interrupted { running: running.len() });
+                    } else {
+                        self.cancel.cancel();
+                        hook.event(&Event::Abandoning { running: running.len() });
+                    }
+                }
+            }
+        }
+        self.finish_outputs()?;
+        self.report.state = self.state;
+        Ok(self.report)
+    }
+
+    /// Starts every ready step the caps allow.
+    fn start_ready(
+        &mut self,
+        ready: &mut VecDeque<usize>,
+        running: &mut tokio::task::JoinSet<Outcome>,
+        parallelism: usize,
+        hook: &mut dyn Hook,
+    ) -> Result<(), StateError> {
+        let mut deferred = VecDeque::new();
+        while running.len() < parallelism {
+            let Some(s) = ready.pop_front() else { break };
+            if let Some(host) = &self.steps[s].host {
+                let limit = self.host_limits.get(host).copied().unwrap_or(usize::MAX);
+                if self.host_running.get(host).copied().unwrap_or(0) >= limit {
+                    deferred.push_back(s);
+                    continue;
+                }
+            }
+            match self.prepare(s)? {
+                Ok(call) => {
+                    if let Some(host) = &self.steps[s].host {
+                        *self.host_running.entry(host.clone()).or_default() += 1;
+                    }
+                    self.status[s] = StepState::Running;
+                    let change = &self.input.plan.changes[self.steps[s].change];
+                    hook.event(&Event::Started {
+                        address: change.address.clone(),
+                        kind: self.steps[s].kind,
+                    });
+                    self.started_at.insert(s, Instant::now());
+                    running.spawn_blocking(move || {
+                        let started = Instant::now();
+                        let result = call();
+                        Outcome {
+                            step: s,
+                            result,
+                            elapsed: started.elapsed(),
+                        }
+                    });
+                }
+                Err(error) => {
+                    self.status[s] = StepState::Running;
+                    self.finish(
+                        Outcome {
+                            step: s,
+                            result: Err(ProviderError::new(error)),
+                            elapsed: Duration::ZERO,
+                        },
+                        ready,
+                        hook,
+                    )?;
+                }
+            }
+        }
+        deferred.extend(ready.drain(..));
+        *ready = deferred;
+        Ok(())
+    }
+
+    /// Evaluates a step's configuration and records its intent; returns the provider call to
+    /// run, or why the step cannot run.
+    fn prepare(&mut self, s: usize) -> Result<Result<ProviderCall, String>, StateError> {
+        let step_kind = self.steps[s].kind;
+        let plan: &'a Plan = self.input.plan;
+        let change = &plan.changes[self.steps[s].change];
+        let Some(provider) = self.input.registry.get(&change.kind, &change.driver) else {
+            return Ok(Err(format!(
+                "no provider for {} resources with driver \"{}\"",
+                change.kind, change.driver
+            )));
+        };
+        let address = change.address.clone();
+        let kind = change.kind.clone();
+        let lineage = self.state.lineage.clone();
+        let base_dir: PathBuf = self
+            .input
+            .config
+            .map_or_else(|| PathBuf::from("."), |c| c.dir.clone());
+        let cancel = self.cancel.clone();
+        match step_kind {
+            StepKind::Create | StepKind::Update => {
+                let config = match self.evaluate(change) {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let prior = change.before.clone().map(|p| p.unmark_deep().0);
+                if step_kind == StepKind::Create {
+                    if change.action == Action::CreateThenDelete {
+                        if let Some(old) = self.state.resource(&address).cloned() {
+                            self.record(Entry::Put {
+                                resource: ResourceState {
+                                    address: deposed_address(&address),
+                                    ..old
+                                },
+                            })?;
+                        }
+                    }
+                    // The intent first: a crash from here on leaves a record to act on.
+                    self.record(Entry::Put {
+                        resource: ResourceState {
+                            address: address.clone(),
+                            kind: kind.clone(),
+                            driver: change.driver.clone(),
+                            id: None,
+                            attributes: tagged::to_json(&config),
+                            dependencies: change.dependencies.clone(),
+                            status: Status::Creating,
+                        },
+                    })?;
+                }
+                let plain = config.unmark_deep().0;
+                Ok(Ok(call_apply(
+                    provider, address, kind, lineage, base_dir, plain, prior, cancel, step_kind,
+                )))
+            }
+            StepKind::Delete | StepKind::DeleteDeposed => {
+                let prior = change.before.clone().unwrap_or(Value::Null).unmark_deep().0;
+                let id = change.id.clone().unwrap_or_default();
+                Ok(Ok(Box::new(move || {
+                    provider
+                        .delete(&DeleteRequest {
+                            target: ProviderTarget {
+                                address: &address,
+                                kind: &kind,
+                                lineage: &lineage,
+                                base_dir: &base_dir,
+                            },
+                            id: &id,
+                            prior: &prior,
+                            cancel: &cancel,
+                        })
+                        .map(|()| None)
+                })))
+            }
+        }
+    }
+
+    /// The configuration of a change's instance, evaluated now.
+    fn evaluate(&mut self, change: &Change) -> Result<Value, String> {
+        let (Some(config), Some(evaluated)) = (self.input.config, self.input.evaluated) else {
+            return Err("no configuration to evaluate".into());
+        };
+        let addr = parse_instance(&change.address)
+            .ok_or_else(|| format!("bad address {}", change.address))?;
+        let resource = config
+            .resources
+            .get(&addr.resource)
+            .ok_or_else(|| format!("{} is not in the configuration", addr.resource))?;
+        let graph = self.graph.as_ref().ok_or("no dependency graph")?;
+        let local_names = self
+            .local_deps
+            .entry(addr.resource.clone())
+            .or_insert_with(|| graph.local_dependencies(&addr.resource))
+            .clone();
+        let table = resource_table(config, std::mem::take(&mut self.table));
+        for name in local_names {
+            if let Ok(v) = eval_local(config, &name, &evaluated.vars, &self.locals, &table) {
+                self.locals.insert(name, v);
+            }
+        }
+        let (value, diags) = eval_instance(
+            config,
+            resource,
+            &addr.key,
+            &evaluated.vars,
+            &self.locals,
+            &table,
+        );
+        self.table = table.values;
+        let value = configured_part(resource.schema, value);
+        if let Some(d) = diags.items.into_iter().find(|d| d.is_error()) {
+            return Err(format!("evaluating its configuration: {}", d.summary));
+        }
+        if !value.is_wholly_known() {
+            return Err(
+                "its configuration still holds values that are only known after apply".into(),
+            );
+        }
+        Ok(value)
+    }
+
+    /// Records one change in the journal and in the state in memory.
+    fn record(&mut self, entry: Entry) -> Result<(), StateError> {
+        let serial = self.journal.append(&entry)?;
+        entry.apply(&mut self.state);
+        self.state.serial = serial;
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        outcome: Outcome,
+        ready: &mut VecDeque<usize>,
+        hook: &mut dyn Hook,
+    ) -> Result<(), StateError> {
+        let s = outcome.step;
+        if s >= self.steps.len() {
+            self.report
+                .failed
+                .push(("?".into(), "a step failed unexpectedly".into()));
+            return Ok(());
+        }
+        if let Some(host) = &self.steps[s].host {
+            if let Some(n) = self.host_running.get_mut(host) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        let kind = self.steps[s].kind;
+        let plan: &'a Plan = self.input.plan;
+        let change = &plan.changes[self.steps[s].change];
+        let address = change.address.clone();
+        match outcome.result {
+            Ok(result) => {
+                match (kind, result) {
+                    (StepKind::Create | StepKind::Update, Some((new_state, id))) => {
+                        let config_marks = change.after.clone().unwrap_or(Value::Null);
+                        let value = remark(new_state, &config_marks);
+                        self.record(Entry::Put {
+                            resource: ResourceState {
+                                address: address.clone(),
+                                kind: change.kind.clone(),
+                                driver: change.driver.clone(),
+                                id: Some(id),
+                                attributes: tagged::to_json(&value),
+                                dependencies: change.dependencies.clone(),
+                                status: Status::Ready,
+                            },
+                        })?;
+                        if let Some(addr) = parse_instance(&address) {
+                            set_instance(&mut self.table, &addr, value);
+                        }
+                    }
+                    (StepKind::Delete, _) => self.record(Entry::Remove {
+                        address: address.clone(),
+                    })?,
+                    (StepKind::DeleteDeposed, _) => self.record(Entry::Remove {
+                        address: deposed_address(&address),
+                    })?,
+                    (_, None) => {}
+                }
+                self.status[s] = StepState::Done;
+                self.report.completed += 1;
+                hook.event(&Event::Finished {
+                    address,
+                    kind,
+                    elapsed: outcome.elapsed,
+                });
+                for &d in &self.steps[s].dependants.clone() {
+                    self.remaining[d] = self.remaining[d].saturating_sub(1);
+                    if self.remaining[d] == 0 && self.status[d] == StepState::Waiting {
+                        ready.push_back(d);
+                    }
+                }
+            }
+            Err(error) => {
+                let abandoned = self.cancel.is_cancelled();
+                // A failed create or update leaves an object that must be replaced; an
+                // abandoned create keeps its "creating" record for the next refresh.
+                if matches!(kind, StepKind::Create | StepKind::Update) && !abandoned {
+                    if let Some(mut record) = self.state.resource(&address).cloned() {
+                        record.status = Status::Tainted;
+                        self.record(Entry::Put { resource: record })?;
+                    }
+                }
+                self.status[s] = StepState::Failed;
+                let message = if abandoned {
+                    format!("abandoned: {}", error.message)
+                } else {
+                    error.message
+                };
+                hook.event(&Event::Failed {
+                    address: address.clone(),
+                    kind,
+                    error: message.clone(),
+                    elapsed: outcome.elapsed,
+                });
+                self.report.failed.push((address.clone(), message));
+                self.skip_dependants(s, &address, hook);
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_dependants(&mut self, s: usize, because: &str, hook: &mut dyn Hook) {
+        let mut stack = self.steps[s].dependants.clone();
+        while let Some(d) = stack.pop() {
+            if self.status[d] != StepState::Waiting {
+                continue;
+            }
+            self.status[d] = StepState::Skipped;
+            let change = &self.input.plan.changes[self.steps[d].change];
+            hook.event(&Event::Skipped {
+                address: change.address.clone(),
+                kind: self.steps[d].kind,
+                because: because.to_string(),
+            });
+            self.report.skipped.push(change.address.clone());
+            stack.extend(self.steps[d].dependants.iter().copied());
+        }
+    }
+
+    /// Outputs evaluated with the final values, recorded in the state.
+    fn finish_outputs(&mut self) -> Result<(), StateError> {
+        let (Some(config), Some(evaluated)) = (self.input.config, self.input.evaluated) else {
+            if self.input.plan.destroy && !self.state.outputs.is_empty() {
+                self.record(Entry::Outputs {
+                    outputs: BTreeMap::new(),
+                })?;
+            }
+            return Ok(());
+        };
+        let table = resource_table(config, std::mem::take(&mut self.table));
+        if let Some(graph) = &self.graph {
+            for node in graph.evaluation_order() {
+                if let crate::graph::Node::Local(name) = node {
+                    if let Ok(v) = eval_local(config, &name, &evaluated.vars, &self.locals, &table)
+                    {
+                        self.locals.insert(name, v);
+                    }
+                }
+            }
+        }
+        let mut outputs = BTreeMap::new();
+        let mut recorded = BTreeMap::new();
+        for name in config.outputs.keys() {
+            let value = eval_output(config, name, &evaluated.vars, &self.locals, &table)
+                .unwrap_or(Value::Unknown);
+            if value.is_wholly_known() {
+                recorded.insert(
+                    name.clone(),
+                    OutputState {
+                        value: tagged::to_json(&value),
+                        sensitive: value.contains_sensitive(),
+                    },
+                );
+            }
+            outputs.insert(name.clone(), value);
+        }
+        self.table = table.values;
+        if recorded != self.state.outputs {
+            self.record(Entry::Outputs { outputs: recorded })?;
+        }
+        self.report.outputs = outputs;
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call_apply(
+    provider: Arc<dyn Provider>,
+    address: String,
+    kind: String,
+    lineage: String,
+    base_dir: PathBuf,
+    config: Value,
+    prior: Option<Value>,
+    cancel: Cancel,
+    step: StepKind,
+) -> ProviderCall {
+    Box::new(move || {
+        let request = ApplyRequest {
+            target: ProviderTarget {
+                address: &address,
+                kind: &kind,
+                lineage: &lineage,
+                base_dir: &base_dir,
+            },
+            config: &config,
+            prior: if step == StepKind::Update {
+                prior.as_ref()
+            } else {
+                None
+            },
+            cancel: &cancel,
+        };
+        let response = if step == StepKind::Update {
+            provider.update(&request)
+        } else {
+            provider.create(&request)
+        }?;
+        Ok(Some((response.state, response.id)))
+    })
+}
+
+/// Puts back the sensitive marks the configuration had on the backend's answer, attribute by
+/// attribute, so secrets stay secret in the state and in every output.
+fn remark(state: Value, marks: &Value) -> Value {
+    let (Value::Map(mut entries), Some(marked)) = (state.clone(), marks.as_map()) else {
+        return state;
+    };
+    for (k, v) in entries.iter_mut() {
+        if marked.get(k).is_some_and(Value::contains_sensitive) {
+            *v = std::mem::take(v).mark_sensitive_if(true);
+        }
+    }
+    Value::Map(entries)
+}
+
+/// The attributes the configuration sets: computed ones (unknown until the backend answers)
+/// are the provider's to fill, not its input.
+fn configured_part(schema: &hive_sdk::schema::Schema, value: Value) -> Value {
+    use hive_sdk::schema::Mode;
+    let Value::Map(mut entries) = value else {
+        return value;
+    };
+    for a in &schema.attributes {
+        let drop = match a.mode {
+            Mode::Computed => true,
+            Mode::OptionalComputed => entries.get(a.name).is_some_and(Value::is_unknown),
+            _ => false,
+        };
+        if drop {
+            entries.remove(a.name);
+        }
+    }
+    Value::Map(entries)
+}
+
+pub fn parse_instance(address: &str) -> Option<InstanceAddr> {
+    match address.parse::<Target>().ok()? {
+        Target::Instance(i) => Some(i),
+        Target::Resource(r) => Some(r.instance(InstanceKey::None)),
+    }
+}
+
+/// Replaces one instance's value inside its resource's value.
+fn set_instance(table: &mut HashMap<ResourceAddr, Value>, addr: &InstanceAddr, value: Value) {
+    let Some(slot) = table.get_mut(&addr.resource) else {
+        return;
+    };
+    match (slot, &addr.key) {
+        (Value::List(items), InstanceKey::Index(i)) => {
+            if let Some(item) = items.get_mut(*i) {
+                *item = value;
+            }
+        }
+        (Value::Map(entries), InstanceKey::Key(k)) => {
+            entries.insert(k.clone(), value);
+        }
+        (slot, InstanceKey::None) => *slot = value,
+        _ => {}
+    }
+}

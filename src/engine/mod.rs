@@ -1,0 +1,77 @@
+//! The engine: executes a plan through the providers, recording every step in the state.
+//!
+//! It never prints: progress reaches the CLI as [`Event`]s through a [`Hook`].
+
+pub mod apply;
+pub mod registry;
+
+use std::time::Duration;
+
+/// What a step does to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Create,
+    Update,
+    Delete,
+    /// Destroying the old object of a create-before-destroy replacement.
+    DeleteDeposed,
+}
+
+impl StepKind {
+    /// (doing, done): `creating` / `created`...
+    pub fn words(self) -> (&'static str, &'static str) {
+        match self {
+            StepKind::Create => ("creating", "created"),
+            StepKind::Update => ("updating", "updated"),
+            StepKind::Delete => ("destroying", "destroyed"),
+            StepKind::DeleteDeposed => (
+                "destroying the replaced object",
+                "destroyed the replaced object",
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        address: String,
+        kind: StepKind,
+    },
+    Finished {
+        address: String,
+        kind: StepKind,
+        elapsed: Duration,
+    },
+    Failed {
+        address: String,
+        kind: StepKind,
+        error: String,
+        elapsed: Duration,
+    },
+    /// Not attempted because something it depends on failed.
+    Skipped {
+        address: String,
+        kind: StepKind,
+        because: String,
+    },
+    /// The first interrupt: no new steps start.
+    Interrupted {
+        running: usize,
+    },
+    /// The second interrupt: running steps are told to give up.
+    Abandoning {
+        running: usize,
+    },
+}
+
+pub trait Hook {
+    fn event(&mut self, event: &Event);
+}
+
+/// A hook that ignores everything (for tests and JSON-less library use).
+pub struct Silent;
+
+impl Hook for Silent {
+    fn event(&mut self, _: &Event) {}
+}

@@ -1,0 +1,165 @@
+//! `hive plan`, `hive apply` and `hive destroy` as one sequence: load, lock, read the state,
+//! plan, (confirm, apply, record).
+
+use super::plan::{make_plan, PlanOptions, Planned};
+use super::state::{open_state, state_path};
+use crate::config::load_dir;
+use crate::diag::{Diagnostic, Diagnostics, Sources};
+use crate::engine::apply::{apply, ApplyInput, ApplyReport};
+use crate::engine::registry::Registry;
+use crate::engine::Hook;
+use crate::plan::Plan;
+use hive_state::file::new_lineage;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub plan: PlanOptions,
+    pub lock_timeout: Duration,
+    /// Global cap on concurrent steps (`-parallelism`); the configuration's or 10 if unset.
+    pub parallelism: Option<usize>,
+    /// The command as the lock records it.
+    pub command: String,
+}
+
+pub struct RunResult {
+    pub diagnostics: Diagnostics,
+    pub sources: Sources,
+    pub plan: Option<Plan>,
+    pub report: Option<ApplyReport>,
+    /// The user said no at the prompt.
+    pub declined: bool,
+    /// Messages about recovery from an interrupted command.
+    pub recovered: Vec<String>,
+}
+
+/// What to do once the plan exists.
+pub enum Then<'h> {
+    /// Stop: `hive plan`.
+    Stop,
+    /// Show the plan and ask; `true` means go on.
+    Confirm(&'h mut dyn FnMut(&Plan) -> bool),
+}
+
+pub fn run(
+    dir: &Path,
+    registry: &Registry,
+    options: &RunOptions,
+    then: Then<'_>,
+    hook: &mut dyn Hook,
+) -> RunResult {
+    let mut result = RunResult {
+        diagnostics: Diagnostics::default(),
+        sources: Sources::default(),
+        plan: None,
+        report: None,
+        declined: false,
+        recovered: Vec::new(),
+    };
+    let (config, load_diags) = match load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err((sources, diags)) => {
+            result.sources = sources;
+            result.diagnostics = diags;
+            return result;
+        }
+    };
+    result.diagnostics.extend(load_diags);
+    result.sources = config.sources.clone();
+    if result.diagnostics.has_errors() {
+        return result;
+    }
+    let path = match state_path(dir, Some(&config)) {
+        Ok(p) => p,
+        Err(d) => {
+            result.diagnostics.push(d);
+            return result;
+        }
+    };
+    let opened = match open_state(path, Some(&options.command), options.lock_timeout) {
+        Ok(o) => o,
+        Err(d) => {
+            result.diagnostics.push(d);
+            return result;
+        }
+    };
+    result.recovered = opened.recovered.clone();
+    let lineage = opened
+        .state
+        .as_ref()
+        .map_or_else(new_lineage, |s| s.lineage.clone());
+    let parallelism = options
+        .parallelism
+        .or_else(|| configured_parallelism(&config))
+        .unwrap_or(10);
+    let planned = make_plan(
+        config,
+        opened.state.as_ref(),
+        &lineage,
+        registry,
+        &options.plan,
+        &mut result.diagnostics,
+    );
+    let Some(Planned {
+        config,
+        evaluated,
+        plan,
+        refreshed,
+    }) = planned
+    else {
+        return result;
+    };
+    result.sources = config.sources.clone();
+    result.plan = Some(plan.clone());
+    let Then::Confirm(confirm) = then else {
+        return result;
+    };
+    // Nothing to do still folds a journal left by an interrupted command into the snapshot.
+    if !plan.has_changes() {
+        if !opened.recovered.is_empty() {
+            if let Err(e) = opened.backend.write_snapshot(&refreshed) {
+                result
+                    .diagnostics
+                    .push(Diagnostic::error(format!("writing the state: {e}")));
+            }
+        }
+        return result;
+    }
+    if !confirm(&plan) {
+        result.declined = true;
+        return result;
+    }
+    let input = ApplyInput {
+        config: Some(&config),
+        evaluated: Some(&evaluated),
+        plan: &plan,
+        registry,
+        state: refreshed,
+        backend: &opened.backend,
+        parallelism,
+    };
+    match apply(input, hook) {
+        Ok(report) => {
+            if let Err(e) = opened.backend.write_snapshot(&report.state) {
+                result.diagnostics.push(Diagnostic::error(format!(
+                    "folding the journal into the state snapshot: {e}; the journal keeps every step and the next command recovers it"
+                )));
+            }
+            result.report = Some(report);
+        }
+        Err(e) => result.diagnostics.push(Diagnostic::error(format!(
+            "recording the state: {e}; steps done so far are in the journal"
+        ))),
+    }
+    drop(opened.lock);
+    result
+}
+
+fn configured_parallelism(config: &crate::config::Config) -> Option<usize> {
+    let expr = config.settings.parallelism.as_ref()?;
+    match &expr.expr {
+        hcl_edit::expr::Expression::Number(n) => n.value().as_u64().map(|n| n.max(1) as usize),
+        _ => None,
+    }
+}

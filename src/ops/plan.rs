@@ -1,0 +1,287 @@
+//! `hive plan`: refresh what the state records, evaluate the configuration against it, and
+//! decide what to do with every instance.
+
+use super::validate::{gather_inputs, VarOptions};
+use crate::config::{load_dir, Config};
+use crate::diag::{Diagnostic, Diagnostics, Sources};
+use crate::engine::registry::Registry;
+use crate::graph::ConfigGraph;
+use crate::lang::eval::values_equal;
+use crate::lang::walk::{evaluate, Evaluated, MissingVars};
+use crate::plan::planner::Planner;
+use crate::plan::{Action, Change, Plan, PLAN_FORMAT_VERSION};
+use hive_sdk::addr::{ResourceAddr, Target};
+use hive_sdk::provider::{ReadRequest, ReadResponse, Target as ProviderTarget};
+use hive_sdk::value::tagged;
+use hive_state::{State, Status};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub vars: VarOptions,
+    /// Ask the providers what exists before diffing (`-refresh=false` turns it off).
+    pub refresh: bool,
+    pub targets: Vec<Target>,
+    pub replace: Vec<Target>,
+    /// Plan the destruction of everything in the state.
+    pub destroy: bool,
+}
+
+/// A plan and everything applying it needs.
+pub struct Planned {
+    pub config: Config,
+    pub evaluated: Evaluated,
+    pub plan: Plan,
+    /// The state after refresh: what apply starts from.
+    pub refreshed: State,
+}
+
+/// Loads the configuration: the first step of every command that evaluates it.
+pub fn load(dir: &Path) -> Result<(Config, Diagnostics), (Sources, Diagnostics)> {
+    load_dir(dir)
+}
+
+pub fn make_plan(
+    config: Config,
+    state: Option<&State>,
+    lineage: &str,
+    registry: &Registry,
+    options: &PlanOptions,
+    diags: &mut Diagnostics,
+) -> Option<Planned> {
+    let mut config = config;
+    let inputs = gather_inputs(&options.vars, &mut config.sources, diags);
+    let empty = State::new(lineage.to_string());
+    let recorded = state.unwrap_or(&empty);
+    let (refreshed, drift) = if options.refresh {
+        refresh(recorded, registry, &config.dir, diags)
+    } else {
+        (recorded.clone(), HashMap::new())
+    };
+    let mut planner = Planner {
+        registry,
+        state: &refreshed,
+        drift: &drift,
+        replace: &options.replace,
+        lineage,
+        base_dir: &config.dir,
+        changes: BTreeMap::new(),
+    };
+    let missing = if options.destroy {
+        MissingVars::Unknown
+    } else {
+        MissingVars::Error
+    };
+    let (evaluated, eval_diags) = evaluate(&config, &inputs, missing, &mut planner);
+    diags.extend(eval_diags);
+    let mut changes = std::mem::take(&mut planner.changes);
+    if diags.has_errors() {
+        return None;
+    }
+    let resource_deps = ConfigGraph::build(&config).resource_dependencies();
+    link_dependencies(&mut changes, &resource_deps);
+    // What the state has and the configuration no longer does.
+    for record in refreshed.resources.values() {
+        if changes.contains_key(&record.address) {
+            continue;
+        }
+        let declared = crate::engine::apply::parse_instance(&record.address)
+            .is_some_and(|a| config.resources.contains_key(&a.resource));
+        changes.insert(
+            record.address.clone(),
+            Change {
+                address: record.address.clone(),
+                kind: record.kind.clone(),
+                driver: record.driver.clone(),
+                action: Action::Delete,
+                reasons: vec![if record.address.ends_with("#deposed") {
+                    "replaced by a new object".to_string()
+                } else if declared {
+                    "its count or for_each no longer includes it".to_string()
+                } else {
+                    "no longer in configuration".to_string()
+                }],
+                before: Some(tagged::from_json(&record.attributes)),
+                after: None,
+                replace_because: Vec::new(),
+                dependencies: record.dependencies.clone(),
+                id: record.id.clone(),
+            },
+        );
+    }
+    if options.destroy {
+        for change in changes.values_mut() {
+            let exists = refreshed.resources.contains_key(&change.address);
+            change.action = if exists { Action::Delete } else { Action::NoOp };
+            change.reasons = if exists {
+                vec!["destroying everything".into()]
+            } else {
+                vec![]
+            };
+            change.after = None;
+        }
+    }
+    if !options.targets.is_empty() {
+        restrict_to_targets(&mut changes, &options.targets, options.destroy, &refreshed);
+    }
+    let outputs = evaluated.outputs.clone();
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        lineage: state.map(|s| s.lineage.clone()),
+        serial: state.map_or(0, |s| s.serial),
+        variables: evaluated.vars.clone(),
+        destroy: options.destroy,
+        changes: changes.into_values().collect(),
+        outputs,
+        prior_outputs: refreshed
+            .outputs
+            .iter()
+            .map(|(k, o)| {
+                (
+                    k.clone(),
+                    tagged::from_json(&o.value).mark_sensitive_if(o.sensitive),
+                )
+            })
+            .collect(),
+    };
+    Some(Planned {
+        config,
+        evaluated,
+        plan,
+        refreshed,
+    })
+}
+
+/// Asks each object's provider what exists now. Objects gone are dropped (and will be created
+/// again); objects changed outside hive take their new attributes.
+fn refresh(
+    state: &State,
+    registry: &Registry,
+    dir: &Path,
+    diags: &mut Diagnostics,
+) -> (State, HashMap<String, String>) {
+    let mut refreshed = state.clone();
+    let mut drift = HashMap::new();
+    for record in state.resources.values() {
+        if record.status == Status::Creating {
+            continue;
+        }
+        let Some(provider) = registry.get(&record.kind, &record.driver) else {
+            continue;
+        };
+        let prior = tagged::from_json(&record.attributes);
+        let plain = prior.clone().unmark_deep().0;
+        let id = record.id.clone().unwrap_or_default();
+        let answer = provider.read(&ReadRequest {
+            target: ProviderTarget {
+                address: &record.address,
+                kind: &record.kind,
+                lineage: &state.lineage,
+                base_dir: dir,
+            },
+            id: &id,
+            prior: &plain,
+        });
+        match answer {
+            Ok(ReadResponse::Found(now)) => {
+                if !values_equal(&now, &plain) {
+                    drift.insert(
+                        record.address.clone(),
+                        "drifted: changed outside hive".into(),
+                    );
+                    let mut updated = record.clone();
+                    updated.attributes = tagged::to_json(&now);
+                    refreshed.put(updated);
+                }
+            }
+            Ok(ReadResponse::Gone) => {
+                drift.insert(
+                    record.address.clone(),
+                    "drifted: deleted outside hive".into(),
+                );
+                refreshed.remove(&record.address);
+            }
+            Err(e) => diags.push(Diagnostic::error(format!(
+                "refreshing {}: {}",
+                record.address, e.message
+            ))),
+        }
+    }
+    (refreshed, drift)
+}
+
+/// Fills each change's dependencies with the instances of the resources it refers to.
+fn link_dependencies(
+    changes: &mut BTreeMap<String, Change>,
+    resource_deps: &HashMap<ResourceAddr, Vec<ResourceAddr>>,
+) {
+    let mut instances: HashMap<ResourceAddr, Vec<String>> = HashMap::new();
+    for address in changes.keys() {
+        if let Some(a) = crate::engine::apply::parse_instance(address) {
+            instances
+                .entry(a.resource)
+                .or_default()
+                .push(address.clone());
+        }
+    }
+    for (address, change) in changes.iter_mut() {
+        let Some(a) = crate::engine::apply::parse_instance(address) else {
+            continue;
+        };
+        let mut deps: Vec<String> = resource_deps
+            .get(&a.resource)
+            .into_iter()
+            .flatten()
+            .flat_map(|r| instances.get(r).cloned().unwrap_or_default())
+            .collect();
+        deps.sort();
+        deps.dedup();
+        change.dependencies = deps;
+    }
+}
+
+/// `-target`: keep the targeted instances and what they need (for destroy: what needs them);
+/// everything else is left alone.
+fn restrict_to_targets(
+    changes: &mut BTreeMap<String, Change>,
+    targets: &[Target],
+    destroy: bool,
+    state: &State,
+) {
+    let mut keep: HashSet<String> = changes
+        .keys()
+        .filter(|a| {
+            crate::engine::apply::parse_instance(a)
+                .is_some_and(|addr| targets.iter().any(|t| t.matches(&addr)))
+        })
+        .cloned()
+        .collect();
+    let mut stack: Vec<String> = keep.iter().cloned().collect();
+    while let Some(address) = stack.pop() {
+        let next: Vec<String> = if destroy {
+            state
+                .resources
+                .values()
+                .filter(|r| r.dependencies.contains(&address))
+                .map(|r| r.address.clone())
+                .collect()
+        } else {
+            changes
+                .get(&address)
+                .map(|c| c.dependencies.clone())
+                .unwrap_or_default()
+        };
+        for n in next {
+            if keep.insert(n.clone()) {
+                stack.push(n);
+            }
+        }
+    }
+    for (address, change) in changes.iter_mut() {
+        if !keep.contains(address) {
+            change.action = Action::NoOp;
+            change.reasons.clear();
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The plan: what apply will do, as data. `hive plan -out F` saves it; `render::plan` prints
+//! it; the engine executes exactly it.
+
+pub mod planner;
+
+use hive_sdk::value::tagged;
+use hive_sdk::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Replace: destroy the old object, then create the new one.
+    DeleteThenCreate,
+    /// Replace with `create_before_destroy`: create the new one, then destroy the old.
+    CreateThenDelete,
+    Delete,
+}
+
+impl Action {
+    pub fn deletes(self) -> bool {
+        matches!(
+            self,
+            Action::Delete | Action::DeleteThenCreate | Action::CreateThenDelete
+        )
+    }
+
+    pub fn creates(self) -> bool {
+        matches!(
+            self,
+            Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete
+        )
+    }
+
+    /// The symbol plans show: `+`, `~`, `-/+`, `+/-`, `-`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::DeleteThenCreate => "-/+",
+            Action::CreateThenDelete => "+/-",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// What happens to one resource instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: String,
+    pub kind: String,
+    pub driver: String,
+    pub action: Action,
+    /// Why, in words: `tainted`, `requested with -replace`, `no longer in configuration`...
+    pub reasons: Vec<String>,
+    /// The recorded attributes (refreshed), if the object exists.
+    #[serde(with = "optional_value")]
+    pub before: Option<Value>,
+    /// The planned attributes (unknown where the backend decides), unless it is deleted.
+    #[serde(with = "optional_value")]
+    pub after: Option<Value>,
+    /// Attributes whose change forces the replacement.
+    pub replace_because: Vec<String>,
+    /// Instances this one refers to (they are created first, destroyed after).
+    pub dependencies: Vec<String>,
+    /// The backend's id of the existing object.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// The state the plan was made against: a saved plan is refused if it changed since.
+    pub lineage: Option<String>,
+    pub serial: u64,
+    /// The input variable values, so applying a saved plan uses the same ones.
+    #[serde(with = "value_map")]
+    pub variables: BTreeMap<String, Value>,
+    pub destroy: bool,
+    pub changes: Vec<Change>,
+    #[serde(with = "value_map")]
+    pub outputs: BTreeMap<String, Value>,
+    /// The outputs the state records, to show only what changes.
+    #[serde(with = "value_map", default)]
+    pub prior_outputs: BTreeMap<String, Value>,
+}
+
+impl Plan {
+    /// (to add, to change, to destroy), counting a replacement as one add and one destroy.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for c in &self.changes {
+            if c.action.creates() {
+                counts.0 += 1;
+            }
+            if c.action == Action::Update {
+                counts.1 += 1;
+            }
+            if c.action.deletes() {
+                counts.2 += 1;
+            }
+        }
+        counts
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+}
+
+mod optional_value {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().map(tagged::to_json).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Ok(Option::<serde_json::Value>::deserialize(d)?.map(|j| tagged::from_json(&j)))
+    }
+}
+
+mod value_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k, tagged::to_json(v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Value>, D::Error> {
+        let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| (k, tagged::from_json(&v)))
+            .collect())
+    }
+}

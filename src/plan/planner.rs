@@ -1,0 +1,276 @@
+//! Deciding what to do with each resource instance: the hook the evaluation walk calls once
+//! an instance's configuration is evaluated. It compares the configuration with the
+//! (refreshed) state, decides the action and its reasons, asks the provider to refine the
+//! proposal, and returns the planned value that references to the instance see.
+
+use super::{Action, Change};
+use crate::config::{IgnoreChanges, Resource};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::engine::registry::{driver_of, Registry};
+use crate::lang::eval::values_equal;
+use crate::lang::walk::InstanceHook;
+use hive_sdk::addr::{InstanceKey, Target};
+use hive_sdk::provider::{PlanRequest, PlanResponse, Target as ProviderTarget};
+use hive_sdk::schema::Mode;
+use hive_sdk::value::tagged;
+use hive_sdk::Value;
+use hive_state::{State, Status};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub struct Planner<'a> {
+    pub registry: &'a Registry,
+    /// The state after refresh.
+    pub state: &'a State,
+    /// Objects refresh found changed or gone, with what was seen.
+    pub drift: &'a HashMap<String, String>,
+    /// `-replace` targets.
+    pub replace: &'a [Target],
+    pub lineage: &'a str,
+    pub base_dir: &'a Path,
+    /// Every planned instance, by address.
+    pub changes: BTreeMap<String, Change>,
+}
+
+impl InstanceHook for Planner<'_> {
+    fn instance(
+        &mut self,
+        resource: &Resource,
+        key: &InstanceKey,
+        config: Value,
+        diags: &mut Diagnostics,
+    ) -> Value {
+        let address = resource.addr.instance(key.clone()).to_string();
+        let kind = resource.addr.kind.as_str();
+        let driver = driver_of(kind, &config);
+        let Some(provider) = self.registry.get(kind, &driver) else {
+            let drivers = self.registry.drivers_for(kind);
+            diags.push(
+                Diagnostic::error(format!(
+                    "no provider for {kind} resources with driver \"{driver}\" in this build"
+                ))
+                .detail(if drivers.is_empty() {
+                    format!("{kind} resources cannot be created yet")
+                } else {
+                    format!("drivers for {kind}: {}", drivers.join(", "))
+                })
+                .at(resource.span.clone()),
+            );
+            return config;
+        };
+        for problem in provider.validate(kind, &config) {
+            diags
+                .push(Diagnostic::error(format!("{address}: {problem}")).at(resource.span.clone()));
+        }
+        let record = self.state.resource(&address);
+        let prior = record
+            .filter(|r| r.status != Status::Creating)
+            .map(|r| tagged::from_json(&r.attributes));
+        let mut reasons = Vec::new();
+        let mut replace_because = Vec::new();
+        if record.is_some_and(|r| r.status == Status::Creating) {
+            reasons.push("its creation was interrupted".to_string());
+        }
+        if let Some(seen) = self.drift.get(&address) {
+            reasons.push(seen.clone());
+        }
+        let action = match &prior {
+            None => Action::Create,
+            Some(prior) => {
+                let changed = changed_attributes(resource, &config, prior);
+                replace_because = changed
+                    .iter()
+                    .filter(|name| forces_replacement(resource, name))
+                    .cloned()
+                    .collect();
+                let mut replace = !replace_because.is_empty();
+                match replace_because.as_slice() {
+                    [] => {}
+                    [one] => reasons.push(format!("{one} forces replacement")),
+                    [init @ .., last] => {
+                        reasons.push(format!("{} and {last} force replacement", init.join(", ")))
+                    }
+                }
+                if record.is_some_and(|r| r.status == Status::Tainted) {
+                    reasons.push("tainted: a step on it failed".to_string());
+                    replace = true;
+                }
+                let addr = resource.addr.instance(key.clone());
+                if self.replace.iter().any(|t| t.matches(&addr)) {
+                    reasons.push("requested with -replace".to_string());
+                    replace = true;
+                }
+                if replace && resource.lifecycle.create_before_destroy {
+                    Action::CreateThenDelete
+                } else if replace {
+                    Action::DeleteThenCreate
+                } else if !changed.is_empty() {
+                    Action::Update
+                } else {
+                    Action::NoOp
+                }
+            }
+        };
+        if action.deletes() && resource.lifecycle.prevent_destroy {
+            diags.push(
+                Diagnostic::error(format!(
+                    "{address} has lifecycle.prevent_destroy set, but this plan would destroy it"
+                ))
+                .detail(reasons.join("; "))
+                .at(resource.span.clone())
+                .help(
+                    "change the configuration so it is updated in place, or remove prevent_destroy",
+                ),
+            );
+        }
+        let planned = planned_value(resource, &config, prior.as_ref(), action);
+        let target = ProviderTarget {
+            address: &address,
+            kind,
+            lineage: self.lineage,
+            base_dir: self.base_dir,
+        };
+        let proposal = PlanResponse {
+            planned,
+            requires_replace: replace_because.clone(),
+        };
+        let refined = provider.plan(
+            &PlanRequest {
+                target,
+                config: &config,
+                prior: prior.as_ref(),
+            },
+            proposal.clone(),
+        );
+        let response = match refined {
+            Ok(r) => r,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(format!("planning {address}: {}", e.message))
+                        .at(resource.span.clone()),
+                );
+                proposal
+            }
+        };
+        let planned = response.planned.clone();
+        self.changes.insert(
+            address.clone(),
+            Change {
+                address,
+                kind: kind.to_string(),
+                driver,
+                action,
+                reasons,
+                before: prior,
+                after: Some(response.planned),
+                replace_because: response.requires_replace,
+                dependencies: Vec::new(),
+                id: record.and_then(|r| r.id.clone()),
+            },
+        );
+        planned
+    }
+
+    fn unexpanded(&mut self, resource: &Resource, diags: &mut Diagnostics) {
+        let what = match resource.repetition {
+            crate::config::Repetition::Count(_) => "count",
+            _ => "for_each",
+        };
+        diags.push(
+            Diagnostic::error(format!(
+                "the {what} of {} depends on values known only after apply",
+                resource.addr
+            ))
+            .detail("hive must know how many instances there are to plan them")
+            .at(resource.span.clone())
+            .help("apply what it depends on first, with -target, or make the value known"),
+        );
+    }
+}
+
+fn ignored(resource: &Resource, name: &str) -> bool {
+    match &resource.lifecycle.ignore_changes {
+        IgnoreChanges::None => false,
+        IgnoreChanges::All => true,
+        IgnoreChanges::Attributes(names) => names.iter().any(|n| n == name),
+    }
+}
+
+/// Attributes and blocks the configuration sets differently from what is recorded (an unknown
+/// configured value counts as different: it cannot be shown to be the same).
+fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec<String> {
+    let schema = resource.schema;
+    let names = schema
+        .attributes
+        .iter()
+        .filter(|a| a.mode != Mode::Computed)
+        .map(|a| a.name)
+        .chain(schema.blocks.iter().map(|b| b.name));
+    let mut changed = Vec::new();
+    for name in names {
+        if ignored(resource, name) {
+            continue;
+        }
+        let c = field(config, name);
+        let p = field(prior, name);
+        let optional_computed_unset = schema
+            .attribute(name)
+            .is_some_and(|a| a.mode == Mode::OptionalComputed)
+            && c.is_null();
+        if optional_computed_unset {
+            continue;
+        }
+        if !c.is_wholly_known() || !values_equal(&c, &p) {
+            changed.push(name.to_string());
+        }
+    }
+    changed
+}
+
+fn forces_replacement(resource: &Resource, name: &str) -> bool {
+    let schema = resource.schema;
+    schema.attribute(name).is_some_and(|a| a.forces_replacement)
+        || schema.block(name).is_some_and(|b| b.forces_replacement)
+}
+
+fn field(value: &Value, name: &str) -> Value {
+    value
+        .as_map()
+        .and_then(|m| m.get(name))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The attributes the object will have: configured ones as configured (recorded ones where
+/// changes are ignored), computed ones as recorded if the object is kept, unknown if it is
+/// created anew.
+fn planned_value(
+    resource: &Resource,
+    config: &Value,
+    prior: Option<&Value>,
+    action: Action,
+) -> Value {
+    let keeps_object = matches!(action, Action::NoOp | Action::Update);
+    let mut out = config.as_map().cloned().unwrap_or_default();
+    for a in &resource.schema.attributes {
+        let computed = a.mode == Mode::Computed
+            || (a.mode == Mode::OptionalComputed && field(config, a.name).is_null());
+        let value = match prior {
+            Some(p) if keeps_object && (computed || ignored(resource, a.name)) => field(p, a.name),
+            _ if computed => Value::Unknown,
+            _ => continue,
+        };
+        let sensitive = a.sensitive && !value.is_null();
+        out.insert(a.name.to_string(), value.mark_sensitive_if(sensitive));
+    }
+    if keeps_object {
+        if let Some(p) = prior {
+            for b in &resource.schema.blocks {
+                if ignored(resource, b.name) {
+                    out.insert(b.name.to_string(), field(p, b.name));
+                }
+            }
+        }
+    }
+    Value::Map(out)
+}
