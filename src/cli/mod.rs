@@ -2,8 +2,10 @@
 //! print through `render`.
 
 mod fmt;
+mod inspect;
 mod progress;
 mod run;
+mod state;
 mod validate;
 
 use crate::ops::validate::VarOptions;
@@ -45,6 +47,15 @@ enum Command {
     Apply(run::ApplyCommand),
     /// Destroy everything the state records.
     Destroy(run::ApplyCommand),
+    /// Show the state, or a saved plan.
+    Show(inspect::ShowArgs),
+    /// Show the outputs recorded by the last apply.
+    Output(inspect::OutputArgs),
+    /// Inspect or change the state by hand.
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Remove a stale state lock left by a command that died.
+    ForceUnlock(state::ForceUnlockArgs),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -64,6 +75,7 @@ impl VarArgs {
             vars: self.vars.clone(),
             var_files: self.var_files.clone(),
             env: std::env::vars().collect(),
+            saved: Vec::new(),
         }
     }
 }
@@ -96,6 +108,10 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => run::plan(&ctx, args),
         Command::Apply(args) => run::apply(&ctx, args, false),
         Command::Destroy(args) => run::apply(&ctx, args, true),
+        Command::Show(args) => inspect::show(&ctx, args),
+        Command::Output(args) => inspect::output(&ctx, args),
+        Command::State(command) => state::run(&ctx, command),
+        Command::ForceUnlock(args) => state::force_unlock(&ctx, args),
     };
     ExitCode::from(code)
 }

@@ -39,6 +39,9 @@ pub struct PlanCommand {
     /// Plan the destruction of everything in the state.
     #[arg(long)]
     destroy: bool,
+    /// Save the plan to FILE; `hive apply FILE` then does exactly it.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +54,9 @@ pub struct ApplyCommand {
     /// At most this many steps at once (default: the configuration's, or 10).
     #[arg(long, value_name = "N")]
     parallelism: Option<usize>,
+    /// A plan saved with `hive plan -out FILE`: applied exactly, without asking.
+    #[arg(value_name = "PLAN_FILE")]
+    plan_file: Option<std::path::PathBuf>,
 }
 
 fn options(
@@ -76,6 +82,7 @@ fn options(
         lock_timeout,
         parallelism: None,
         command: command.to_string(),
+        saved_plan: None,
     })
 }
 
@@ -116,6 +123,17 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
         return 1;
     };
     print!("{}", render_plan(&plan));
+    if let Some(out) = &args.out {
+        if let Err(e) = super::inspect::write_plan_file(out, &plan) {
+            eprintln!("Error: saving the plan to {}: {e}", out.display());
+            return 1;
+        }
+        println!(
+            "\nSaved the plan to {}. Apply exactly it with: hive apply {}",
+            out.display(),
+            out.display()
+        );
+    }
     if args.detailed_exitcode && plan.has_changes() {
         2
     } else {
@@ -137,7 +155,17 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         }
     };
     options.parallelism = args.parallelism;
-    let auto_approve = args.auto_approve;
+    if let Some(file) = &args.plan_file {
+        match super::inspect::read_plan_file(file) {
+            Ok(plan) => options.saved_plan = Some(plan),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        }
+    }
+    // A saved plan was already reviewed: it is applied without asking.
+    let auto_approve = args.auto_approve || args.plan_file.is_some();
     let mut confirm = |plan: &Plan| {
         print!("{}", render_plan(plan));
         if auto_approve {

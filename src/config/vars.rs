@@ -13,6 +13,8 @@ pub enum VarSource {
     Cli,
     File,
     Env,
+    /// A saved plan: exactly the values it was made with.
+    Plan,
 }
 
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub enum RawValue {
     Text(String),
     /// An expression from a variables file.
     Expr(Expr),
+    /// A value already evaluated (from a saved plan).
+    Value(hive_sdk::Value),
 }
 
 #[derive(Debug, Clone)]

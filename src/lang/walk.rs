@@ -242,12 +242,12 @@ fn input_variables(
                     "the variables file sets undeclared variable \"{}\"",
                     input.name
                 )),
-                VarSource::Env => continue,
+                VarSource::Env | VarSource::Plan => continue,
             };
             diags.push(
                 d.at_opt(match &input.value {
                     RawValue::Expr(e) => Some(e.span()),
-                    RawValue::Text(_) => None,
+                    RawValue::Text(_) | RawValue::Value(_) => None,
                 })
                 .help_opt(crate::diag::did_you_mean(&input.name, candidates)),
             );
@@ -309,6 +309,7 @@ fn source_name(input: Option<&&VarInput>) -> &'static str {
         Some(VarSource::Cli) => " (from -var)",
         Some(VarSource::File) => " (from the variables file)",
         Some(VarSource::Env) => " (from the environment)",
+        Some(VarSource::Plan) => " (from the saved plan)",
         None => "",
     }
 }
@@ -320,6 +321,7 @@ fn input_value(
 ) -> Result<Value, Diagnostic> {
     match &input.value {
         RawValue::Expr(e) => scope.eval(e),
+        RawValue::Value(v) => Ok(v.clone()),
         RawValue::Text(text) => match variable.ty {
             Type::Any | Type::String | Type::Number | Type::Bool => Ok(Value::String(text.clone())),
             _ => {
@@ -375,7 +377,7 @@ fn typed_value(
     variable.ty.convert(value).map_err(|e| {
         let at = match input.map(|i| &i.value) {
             Some(RawValue::Expr(expr)) => Some(expr.span()),
-            Some(RawValue::Text(_)) => None,
+            Some(RawValue::Text(_) | RawValue::Value(_)) => None,
             None => variable.default.as_ref().map(Expr::span),
         };
         Diagnostic::error(format!(

@@ -21,6 +21,8 @@ pub struct RunOptions {
     pub parallelism: Option<usize>,
     /// The command as the lock records it.
     pub command: String,
+    /// A saved plan to apply exactly (`hive apply F`).
+    pub saved_plan: Option<Plan>,
 }
 
 pub struct RunResult {
@@ -85,6 +87,15 @@ pub fn run(
         }
     };
     result.recovered = opened.recovered.clone();
+    let mut plan_options = options.plan.clone();
+    if let Some(saved) = &options.saved_plan {
+        if let Err(d) = check_not_stale(saved, opened.state.as_ref()) {
+            result.diagnostics.push(d);
+            return result;
+        }
+        plan_options.vars.saved = saved.variables.clone().into_iter().collect();
+        plan_options.destroy = saved.destroy;
+    }
     let lineage = opened
         .state
         .as_ref()
@@ -98,7 +109,7 @@ pub fn run(
         opened.state.as_ref(),
         &lineage,
         registry,
-        &options.plan,
+        &plan_options,
         &mut result.diagnostics,
     );
     let Some(Planned {
@@ -111,6 +122,16 @@ pub fn run(
         return result;
     };
     result.sources = config.sources.clone();
+    if let Some(saved) = &options.saved_plan {
+        if !same_changes(saved, &plan) {
+            result.diagnostics.push(
+                Diagnostic::error("the saved plan no longer matches the configuration")
+                    .detail("planning again with its variables gives different changes: the configuration or the infrastructure changed since it was saved")
+                    .help("make a new plan with hive plan -out FILE"),
+            );
+            return result;
+        }
+    }
     result.plan = Some(plan.clone());
     let Then::Confirm(confirm) = then else {
         return result;
@@ -154,6 +175,56 @@ pub fn run(
     }
     drop(opened.lock);
     result
+}
+
+/// A saved plan applies only to the state it was made against.
+fn check_not_stale(saved: &Plan, state: Option<&hive_state::State>) -> Result<(), Diagnostic> {
+    let now = state.map(|s| (s.lineage.clone(), s.serial));
+    let then = saved.lineage.clone().map(|l| (l, saved.serial));
+    let fresh = match (&now, &then) {
+        (None, None) => true,
+        (Some((l1, s1)), Some((l2, s2))) => l1 == l2 && s1 == s2,
+        (Some((_, serial)), None) => *serial == 0,
+        (None, Some(_)) => false,
+    };
+    if fresh {
+        return Ok(());
+    }
+    let describe = |x: &Option<(String, u64)>| match x {
+        Some((l, s)) => format!("lineage {l}, serial {s}"),
+        None => "no state".to_string(),
+    };
+    Err(
+        Diagnostic::error("the saved plan is stale: the state changed since it was made")
+            .detail(format!(
+                "the plan was made against {}; the state is now {}",
+                describe(&then),
+                describe(&now)
+            ))
+            .help("make a new plan with hive plan -out FILE"),
+    )
+}
+
+/// The same actions on the same instances with the same planned values.
+fn same_changes(a: &Plan, b: &Plan) -> bool {
+    let key = |p: &Plan| -> Vec<(String, crate::plan::Action)> {
+        p.changes
+            .iter()
+            .filter(|c| c.action != crate::plan::Action::NoOp)
+            .map(|c| (c.address.clone(), c.action))
+            .collect()
+    };
+    key(a) == key(b)
+        && a.changes
+            .iter()
+            .zip(&b.changes)
+            .all(|(x, y)| match (&x.after, &y.after) {
+                (Some(p), Some(q)) => {
+                    crate::lang::eval::values_equal(p, q) || x.action == crate::plan::Action::NoOp
+                }
+                (None, None) => true,
+                _ => x.action == crate::plan::Action::NoOp,
+            })
 }
 
 fn configured_parallelism(config: &crate::config::Config) -> Option<usize> {

@@ -67,6 +67,7 @@ pub fn make_plan(
         lineage,
         base_dir: &config.dir,
         changes: BTreeMap::new(),
+        destroying: options.destroy,
     };
     let missing = if options.destroy {
         MissingVars::Unknown

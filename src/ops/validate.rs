@@ -15,6 +15,8 @@ pub struct VarOptions {
     pub var_files: Vec<PathBuf>,
     /// The process environment (`HIVE_VAR_*` are taken from it).
     pub env: Vec<(String, String)>,
+    /// Values from a saved plan: they override everything else.
+    pub saved: Vec<(String, hive_sdk::Value)>,
 }
 
 pub struct Validated {
@@ -46,6 +48,11 @@ pub fn gather_inputs(
         }
     }
     inputs.extend(vars::from_env(options.env.iter().cloned()));
+    inputs.extend(options.saved.iter().map(|(name, value)| VarInput {
+        name: name.clone(),
+        source: vars::VarSource::Plan,
+        value: vars::RawValue::Value(value.clone()),
+    }));
     inputs
 }
 

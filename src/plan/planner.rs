@@ -30,6 +30,8 @@ pub struct Planner<'a> {
     pub base_dir: &'a Path,
     /// Every planned instance, by address.
     pub changes: BTreeMap<String, Change>,
+    /// Planning a destroy: instances that cannot be known yet need not be.
+    pub destroying: bool,
 }
 
 impl InstanceHook for Planner<'_> {
@@ -172,6 +174,9 @@ impl InstanceHook for Planner<'_> {
     }
 
     fn unexpanded(&mut self, resource: &Resource, diags: &mut Diagnostics) {
+        if self.destroying {
+            return;
+        }
         let what = match resource.repetition {
             crate::config::Repetition::Count(_) => "count",
             _ => "for_each",

@@ -1,0 +1,254 @@
+//! `hive show`, `hive output`, and reading and writing saved plan files.
+
+use super::Context;
+use crate::config::load_dir;
+use crate::ops::state::{open_state, state_path};
+use crate::plan::{Plan, PLAN_FORMAT_VERSION};
+use crate::render::plan::{inline, render_plan};
+use hive_sdk::value::tagged;
+use hive_sdk::Value;
+use hive_state::State;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A saved plan to show instead of the state.
+    file: Option<PathBuf>,
+    /// Print JSON (sensitive values redacted).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// One output; all of them if not given.
+    name: Option<String>,
+    /// Print JSON: the inventory a CI job reads.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Saved plans contain variable values, secrets included: only their owner may read them.
+pub fn write_plan_file(path: &Path, plan: &Plan) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(plan).map_err(std::io::Error::other)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+pub fn read_plan_file(path: &Path) -> Result<Plan, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading the plan file {}: {e}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a hive plan file: {e}", path.display()))?;
+    if plan.format_version != PLAN_FORMAT_VERSION {
+        return Err(format!(
+            "{} has plan format {}; this hive reads {PLAN_FORMAT_VERSION}",
+            path.display(),
+            plan.format_version
+        ));
+    }
+    Ok(plan)
+}
+
+/// The state without taking the lock (reading only).
+pub fn read_state(ctx: &Context) -> Result<Option<State>, String> {
+    let config = load_dir(&ctx.dir).ok().map(|(c, _)| c);
+    let path = state_path(&ctx.dir, config.as_ref()).map_err(|d| d.summary)?;
+    let opened = open_state(path, None, Duration::ZERO).map_err(|d| d.summary)?;
+    Ok(opened.state)
+}
+
+/// JSON for people's tools: sensitive values replaced by a marker, unknown ones by null.
+pub fn redacted_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Sensitive(_) => serde_json::Value::String("(sensitive)".into()),
+        Value::Unknown => serde_json::Value::Null,
+        Value::List(items) | Value::Set(items) => items.iter().map(redacted_json).collect(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| (k.clone(), redacted_json(v)))
+            .collect(),
+        plain => plain.to_json(),
+    }
+}
+
+pub fn show(ctx: &Context, args: &ShowArgs) -> u8 {
+    if let Some(file) = &args.file {
+        let plan = match read_plan_file(file) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        };
+        if args.json {
+            let changes: Vec<serde_json::Value> = plan
+                .changes
+                .iter()
+                .filter(|c| c.action != crate::plan::Action::NoOp)
+                .map(|c| {
+                    serde_json::json!({
+                        "address": c.address,
+                        "action": c.action,
+                        "reasons": c.reasons,
+                        "before": c.before.as_ref().map(redacted_json),
+                        "after": c.after.as_ref().map(redacted_json),
+                        "replace_because": c.replace_because,
+                    })
+                })
+                .collect();
+            let (add, change, destroy) = plan.counts();
+            println!(
+                "{:#}",
+                serde_json::json!({
+                    "format_version": "1.0",
+                    "lineage": plan.lineage,
+                    "serial": plan.serial,
+                    "changes": changes,
+                    "summary": { "add": add, "change": change, "destroy": destroy },
+                })
+            );
+        } else {
+            print!("{}", render_plan(&plan));
+        }
+        return 0;
+    }
+    let state = match read_state(ctx) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    let Some(state) = state else {
+        if args.json {
+            println!("{{\"format_version\":\"1.0\",\"resources\":[],\"outputs\":{{}}}}");
+        } else {
+            println!("The state is empty: nothing has been applied.");
+        }
+        return 0;
+    };
+    if args.json {
+        let resources: Vec<serde_json::Value> = state
+            .resources
+            .values()
+            .map(|r| {
+                serde_json::json!({
+                    "address": r.address,
+                    "kind": r.kind,
+                    "driver": r.driver,
+                    "id": r.id,
+                    "status": r.status,
+                    "dependencies": r.dependencies,
+                    "attributes": redacted_json(&tagged::from_json(&r.attributes)),
+                })
+            })
+            .collect();
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "format_version": "1.0",
+                "lineage": state.lineage,
+                "serial": state.serial,
+                "resources": resources,
+                "outputs": outputs_json(&state),
+            })
+        );
+        return 0;
+    }
+    for r in state.resources.values() {
+        let status = match r.status {
+            hive_state::Status::Ready => String::new(),
+            other => format!(
+                " ({})",
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ),
+        };
+        println!("# {}{status}", r.address);
+        print_attributes(&tagged::from_json(&r.attributes));
+        println!();
+    }
+    if !state.outputs.is_empty() {
+        println!("Outputs:\n");
+        print_outputs(&state);
+    }
+    0
+}
+
+fn print_attributes(v: &Value) {
+    let Some(entries) = v.as_map() else { return };
+    let width = entries.keys().map(String::len).max().unwrap_or(0);
+    for (k, v) in entries.iter().filter(|(_, v)| !v.is_null()) {
+        println!("  {k:<width$} = {}", inline(v));
+    }
+}
+
+fn output_value(o: &hive_state::OutputState) -> Value {
+    tagged::from_json(&o.value).mark_sensitive_if(o.sensitive)
+}
+
+fn outputs_json(state: &State) -> serde_json::Value {
+    state
+        .outputs
+        .iter()
+        .map(|(k, o)| {
+            (
+                k.clone(),
+                serde_json::json!({ "value": redacted_json(&output_value(o)), "sensitive": o.sensitive }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn print_outputs(state: &State) {
+    let width = state.outputs.keys().map(String::len).max().unwrap_or(0);
+    for (k, o) in &state.outputs {
+        println!("{k:<width$} = {}", inline(&output_value(o)));
+    }
+}
+
+pub fn output(ctx: &Context, args: &OutputArgs) -> u8 {
+    let state = match read_state(ctx) {
+        Ok(s) => s.unwrap_or_else(|| State::new(String::new())),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    match &args.name {
+        None if args.json => println!("{:#}", outputs_json(&state)),
+        None => print_outputs(&state),
+        Some(name) => {
+            let Some(o) = state.outputs.get(name) else {
+                let known: Vec<&str> = state.outputs.keys().map(String::as_str).collect();
+                eprintln!(
+                    "Error: no output \"{name}\"{}",
+                    crate::diag::did_you_mean(name, known.iter().copied())
+                        .map(|h| format!(": {h}"))
+                        .unwrap_or_default()
+                );
+                return 1;
+            };
+            let value = output_value(o);
+            if args.json {
+                println!("{}", redacted_json(&value));
+            } else {
+                println!("{}", inline(&value));
+            }
+        }
+    }
+    0
+}
