@@ -4,6 +4,7 @@ mod support;
 
 mod adversarial;
 mod cli;
+mod engine;
 mod examples;
 mod fixtures;
 mod fmt;

@@ -113,6 +113,19 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), String> {
             let to_t: Target = to.parse()?;
             let moves: Vec<(String, String)> = match (&from_t, &to_t) {
                 (Target::Instance(f), Target::Instance(t)) => vec![(f.to_string(), t.to_string())],
+                // A resource without count or for_each is its one instance.
+                (Target::Instance(f), Target::Resource(t)) => {
+                    vec![(
+                        f.to_string(),
+                        t.instance(hive_sdk::addr::InstanceKey::None).to_string(),
+                    )]
+                }
+                (Target::Resource(f), Target::Instance(t)) => {
+                    vec![(
+                        f.instance(hive_sdk::addr::InstanceKey::None).to_string(),
+                        t.to_string(),
+                    )]
+                }
                 (Target::Resource(f), Target::Resource(t)) => state
                     .resources
                     .keys()
@@ -121,11 +134,6 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), String> {
                         (&inst.resource == f).then(|| (a.clone(), t.instance(inst.key).to_string()))
                     })
                     .collect(),
-                _ => {
-                    return Err(
-                        "move a resource to a resource, or an instance to an instance".into(),
-                    )
-                }
             };
             if moves.is_empty() {
                 return Err(format!("no object {from} in the state"));

@@ -715,18 +715,29 @@ fn call_apply(
     })
 }
 
-/// Puts back the sensitive marks the configuration had on the backend's answer, attribute by
-/// attribute, so secrets stay secret in the state and in every output.
+/// Puts back the sensitive marks the configuration had on the backend's answer, at the same
+/// places, so secrets stay secret in the state and in every output while their neighbours
+/// stay readable.
 fn remark(state: Value, marks: &Value) -> Value {
-    let (Value::Map(mut entries), Some(marked)) = (state.clone(), marks.as_map()) else {
-        return state;
-    };
-    for (k, v) in entries.iter_mut() {
-        if marked.get(k).is_some_and(Value::contains_sensitive) {
-            *v = std::mem::take(v).mark_sensitive_if(true);
+    match (state, marks) {
+        (state, Value::Sensitive(_)) => state.mark_sensitive_if(true),
+        (Value::Map(mut entries), Value::Map(marked)) => {
+            for (k, v) in entries.iter_mut() {
+                if let Some(m) = marked.get(k) {
+                    *v = remark(std::mem::take(v), m);
+                }
+            }
+            Value::Map(entries)
         }
+        (Value::List(items), Value::List(marked)) if items.len() == marked.len() => Value::List(
+            items
+                .into_iter()
+                .zip(marked)
+                .map(|(v, m)| remark(v, m))
+                .collect(),
+        ),
+        (state, _) => state,
     }
-    Value::Map(entries)
 }
 
 /// The attributes the configuration sets: computed ones (unknown until the backend answers)

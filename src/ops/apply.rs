@@ -151,6 +151,15 @@ pub fn run(
         result.declined = true;
         return result;
     }
+    // The journal applies to a snapshot: a first apply writes the empty one first.
+    if opened.state.is_none() {
+        if let Err(e) = opened.backend.write_snapshot(&refreshed) {
+            result
+                .diagnostics
+                .push(Diagnostic::error(format!("creating the state: {e}")));
+            return result;
+        }
+    }
     let input = ApplyInput {
         config: Some(&config),
         evaluated: Some(&evaluated),

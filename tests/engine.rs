@@ -1,0 +1,600 @@
+//! The engine end to end through the real `hive` binary, with `command` resources whose
+//! scripts leave evidence in files: what ran, in which order, how many at once.
+
+use crate::support::{hive, run, Run};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A configuration directory for one test.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(config: &str) -> Lab {
+        let lab = Lab {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        lab.write(config);
+        lab
+    }
+
+    fn write(&self, config: &str) {
+        std::fs::write(self.path().join("main.hive.hcl"), config).expect("write config");
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn hive(&self, args: &[&str]) -> Run {
+        run(hive().args(args).current_dir(self.path()))
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        hive()
+            .args(args)
+            .current_dir(self.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hive starts")
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap_or_default()
+    }
+
+    fn lines(&self, name: &str) -> Vec<String> {
+        self.read(name).lines().map(str::to_string).collect()
+    }
+
+    fn state_addresses(&self) -> Vec<String> {
+        self.hive(&["state", "list"])
+            .stdout
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Polls until `name` exists with at least `lines` lines, or fails after a deadline.
+    fn wait_for_lines(&self, name: &str, lines: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.lines(name).len() < lines {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never reached {lines} lines"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Error text with the report's wrapping undone.
+fn flat(text: &str) -> String {
+    text.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+}
+
+const CHAIN: &str = r#"
+variable "version" {
+  default = "1"
+}
+
+command "base" {
+  run      = "echo create base >> order.log"
+  destroy  = "echo destroy base >> order.log"
+  triggers = { version = var.version }
+}
+
+command "app" {
+  count    = 2
+  run      = "echo create app${count.index} >> order.log"
+  destroy  = "echo destroy app${count.index} >> order.log"
+  triggers = { base = command.base.id }
+}
+
+command "independent" {
+  run = "echo create independent >> order.log"
+}
+
+output "base_id" {
+  value = command.base.id
+}
+"#;
+
+#[test]
+fn apply_does_what_the_plan_said_and_a_second_plan_is_empty() {
+    let lab = Lab::new(CHAIN);
+    let plan = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("Plan: 4 to add, 0 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    let order = lab.lines("order.log");
+    assert_eq!(order.len(), 4, "{order:?}");
+    let pos = |s: &str| order.iter().position(|l| l == s).unwrap_or(usize::MAX);
+    assert!(pos("create base") < pos("create app0"), "{order:?}");
+    assert!(pos("create base") < pos("create app1"), "{order:?}");
+    let again = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    let state = lab.state_addresses();
+    assert_eq!(
+        state,
+        [
+            "command.app[0]",
+            "command.app[1]",
+            "command.base",
+            "command.independent"
+        ]
+    );
+}
+
+#[test]
+fn a_changed_trigger_replaces_destroying_before_creating() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    std::fs::remove_file(lab.path().join("order.log")).expect("rm");
+    let plan = lab.hive(&["plan", "-detailed-exitcode", "-var", "version=2"]);
+    assert_eq!(plan.code, 2);
+    assert!(
+        plan.stdout
+            .contains("# command.base must be replaced (triggers forces replacement)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("-/+ command \"base\""),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("} # forces replacement"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 3 to add, 0 to change, 3 to destroy."),
+        "{}",
+        plan.stdout
+    );
+    ok(&lab.hive(&["apply", "-auto-approve", "-var", "version=2"]));
+    let order = lab.lines("order.log");
+    let pos = |s: &str| order.iter().position(|l| l == s).unwrap_or(usize::MAX);
+    // Dependants go first, then the base is destroyed, created, and the dependants again.
+    assert!(pos("destroy app0") < pos("destroy base"), "{order:?}");
+    assert!(pos("destroy app1") < pos("destroy base"), "{order:?}");
+    assert!(pos("destroy base") < pos("create base"), "{order:?}");
+    assert!(pos("create base") < pos("create app0"), "{order:?}");
+    assert!(
+        !order.contains(&"create independent".to_string()),
+        "{order:?}"
+    );
+    let again = lab.hive(&["plan", "-detailed-exitcode", "-var", "version=2"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+}
+
+#[test]
+fn destroy_goes_in_reverse_dependency_order_from_the_state() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    // The configuration no longer says what depended on what: the state does.
+    lab.write("");
+    std::fs::remove_file(lab.path().join("order.log")).expect("rm");
+    lab.write("# emptied\n");
+    let r = lab.hive(&["destroy", "-auto-approve"]);
+    ok(&r);
+    let order = lab.lines("order.log");
+    let pos = |s: &str| order.iter().position(|l| l == s).unwrap_or(usize::MAX);
+    assert!(pos("destroy app0") < pos("destroy base"), "{order:?}");
+    assert!(pos("destroy app1") < pos("destroy base"), "{order:?}");
+    assert!(lab.state_addresses().is_empty());
+    assert!(
+        r.stdout
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 4 destroyed."),
+        "{}",
+        r.stdout
+    );
+}
+
+const FAILING: &str = r#"
+variable "fail" {
+  default = true
+}
+
+command "a" {
+  run = var.fail ? "echo cannot reach the lab >&2; exit 7" : "echo a >> done.log"
+}
+
+command "b" {
+  run   = "echo b >> done.log"
+  input = command.a.id
+}
+
+command "c" {
+  run = "echo c >> done.log"
+}
+"#;
+
+#[test]
+fn a_failure_skips_dependants_keeps_independent_work_and_the_next_apply_finishes() {
+    let lab = Lab::new(FAILING);
+    let r = lab.hive(&["apply", "-auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("command.a: creating failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("exited with code 7:\ncannot reach the lab"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("command.b: not created because command.a failed"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lab.lines("done.log"), ["c"]);
+    // The state records exactly what exists: c, and a as tainted.
+    assert_eq!(lab.state_addresses(), ["command.a", "command.c"]);
+    let show = lab.hive(&["show"]);
+    assert!(
+        show.stdout.contains("# command.a (tainted)"),
+        "{}",
+        show.stdout
+    );
+    let plan = lab.hive(&["plan", "-var", "fail=false"]);
+    assert!(plan.stdout.contains("tainted"), "{}", plan.stdout);
+    ok(&lab.hive(&["apply", "-auto-approve", "-var", "fail=false"]));
+    let mut done = lab.lines("done.log");
+    done.sort();
+    assert_eq!(done, ["a", "b", "c"]);
+    let again = lab.hive(&["plan", "-detailed-exitcode", "-var", "fail=false"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+}
+
+/// Commands in a chain; each records that it started, then waits for its own go file
+/// (`go0`, `go1`...), so a test decides exactly which steps may finish.
+fn slow_chain(n: usize) -> String {
+    let mut out = String::new();
+    for i in 0..n {
+        let dep = if i == 0 {
+            String::new()
+        } else {
+            format!("  input = command.c{}.id\n", i - 1)
+        };
+        out.push_str(&format!(
+            "command \"c{i}\" {{\n  run = \"echo $$ >> pids.log; echo c{i} >> started.log; while [ ! -e go{i} ]; do sleep 0.05; done; echo c{i} >> done.log\"\n{dep}}}\n\n"
+        ));
+    }
+    out
+}
+
+#[test]
+fn kill_9_at_any_point_loses_nothing_and_the_next_apply_finishes() {
+    for kill_after in [1, 3] {
+        let lab = Lab::new(&slow_chain(5));
+        // The first steps may finish; the next one is held running when hive is killed.
+        for i in 0..kill_after {
+            std::fs::write(lab.path().join(format!("go{i}")), "").expect("go");
+        }
+        let mut child = lab.spawn(&["apply", "-auto-approve"]);
+        lab.wait_for_lines("started.log", kill_after + 1);
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        // A crash takes the running command down too (killing only hive would leave it
+        // running, and it would finish on its own: the retry below then runs it again).
+        for pid in lab.lines("pids.log") {
+            if let Ok(pid) = pid.parse::<i32>() {
+                // SAFETY: signalling processes this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+
+        // The lock is stale and says how to remove it.
+        let blocked = lab.hive(&["plan"]);
+        assert_eq!(blocked.code, 1);
+        let said = flat(&blocked.stderr);
+        assert!(said.contains("stale lock"), "{said}");
+        let id = said
+            .split("hive force-unlock ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("force-unlock id")
+            .to_string();
+        ok(&lab.hive(&["force-unlock", &id]));
+
+        // The state loads and says exactly what is missing or interrupted.
+        let plan = lab.hive(&["plan"]);
+        ok(&plan);
+        let interrupted =
+            format!("# command.c{kill_after} will be created (its creation was interrupted)");
+        assert!(plan.stdout.contains(&interrupted), "{}", plan.stdout);
+        let expected = format!(
+            "Plan: {} to add, 0 to change, 0 to destroy.",
+            5 - kill_after
+        );
+        assert!(plan.stdout.contains(&expected), "{}", plan.stdout);
+
+        for i in 0..5 {
+            std::fs::write(lab.path().join(format!("go{i}")), "").expect("go");
+        }
+        ok(&lab.hive(&["apply", "-auto-approve"]));
+        let done = lab.lines("done.log");
+        let expected: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+        assert_eq!(done, expected, "each command completed exactly once");
+        assert_eq!(lab.state_addresses().len(), 5);
+        let again = lab.hive(&["plan", "-detailed-exitcode"]);
+        assert_eq!(again.code, 0, "{}", again.stdout);
+    }
+}
+
+#[test]
+fn a_second_apply_is_refused_naming_the_holder_or_waits_with_lock_timeout() {
+    let lab = Lab::new(&slow_chain(1));
+    let mut first = lab.spawn(&["apply", "-auto-approve"]);
+    lab.wait_for_lines("started.log", 1);
+    let second = lab.hive(&["apply", "-auto-approve"]);
+    assert_eq!(second.code, 1);
+    let said = flat(&second.stderr);
+    assert!(said.contains("the state is locked"), "{said}");
+    assert!(said.contains("running `hive apply`"), "{said}");
+    assert!(said.contains(&format!("(pid {})", first.id())), "{said}");
+    // With a timeout it waits for the first to finish.
+    let waiting = lab.spawn(&["plan", "-lock-timeout=60s"]);
+    std::fs::write(lab.path().join("go0"), "").expect("go");
+    assert!(first.wait().expect("first").success());
+    let out = waiting.wait_with_output().expect("waiting");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn saved_plans_apply_exactly_and_stale_ones_are_refused() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["plan", "-out", "first.plan"]));
+    ok(&lab.hive(&["plan", "-out", "second.plan"]));
+    let mode = std::fs::metadata(lab.path().join("first.plan")).expect("plan file");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    let shown = lab.hive(&["show", "first.plan"]);
+    assert!(shown.stdout.contains("Plan: 4 to add"), "{}", shown.stdout);
+    ok(&lab.hive(&["apply", "first.plan"]));
+    assert_eq!(lab.lines("order.log").len(), 4);
+    let stale = lab.hive(&["apply", "second.plan"]);
+    assert_eq!(stale.code, 1);
+    assert!(
+        stale.stderr.contains("the saved plan is stale"),
+        "{}",
+        stale.stderr
+    );
+    assert_eq!(
+        lab.lines("order.log").len(),
+        4,
+        "a stale plan must do nothing"
+    );
+}
+
+#[test]
+fn state_rm_forgets_and_state_mv_renames() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    ok(&lab.hive(&["state", "rm", "command.independent"]));
+    assert!(!lab
+        .state_addresses()
+        .contains(&"command.independent".to_string()));
+    let plan = lab.hive(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("# command.independent will be created"),
+        "{}",
+        plan.stdout
+    );
+    ok(&lab.hive(&["state", "mv", "command.app", "command.web"]));
+    let addresses = lab.state_addresses();
+    assert!(
+        addresses.contains(&"command.web[0]".to_string()),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.contains(&"command.web[1]".to_string()),
+        "{addresses:?}"
+    );
+    let refused = lab.hive(&["state", "mv", "command.web[0]", "command.base"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("already in the state"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn sensitive_values_never_show_in_plan_apply_show_or_output() {
+    let config = r#"
+variable "token" {
+  type      = string
+  sensitive = true
+}
+
+command "login" {
+  run   = "echo logged in"
+  input = { token = var.token, user = "ci" }
+}
+
+output "token" {
+  value     = var.token
+  sensitive = true
+}
+
+output "user" {
+  value = command.login.input.user
+}
+"#;
+    let lab = Lab::new(config);
+    let secret = "hunter2-secret";
+    let var = format!("token={secret}");
+    let mut everything = String::new();
+    for args in [
+        vec!["plan", "-var", &var],
+        vec!["apply", "-auto-approve", "-var", &var],
+        vec!["show"],
+        vec!["show", "-json"],
+        vec!["output"],
+        vec!["output", "-json"],
+        vec!["output", "token"],
+        vec!["state", "show", "command.login"],
+    ] {
+        let r = lab.hive(&args);
+        assert!(r.code == 0, "{args:?}: {}\n{}", r.stdout, r.stderr);
+        everything.push_str(&r.stdout);
+        everything.push_str(&r.stderr);
+    }
+    assert!(!everything.contains(secret), "secret shown:\n{everything}");
+    assert!(everything.contains("(sensitive)"), "{everything}");
+    let user = lab.hive(&["output", "user"]);
+    assert_eq!(user.stdout.trim(), "\"ci\"");
+}
+
+#[test]
+fn target_limits_the_plan_and_replace_forces_one() {
+    let lab = Lab::new(CHAIN);
+    let r = lab.hive(&["apply", "-auto-approve", "-target", "command.app[1]"]);
+    ok(&r);
+    let mut order = lab.lines("order.log");
+    order.sort();
+    assert_eq!(order, ["create app1", "create base"]);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    std::fs::remove_file(lab.path().join("order.log")).expect("rm");
+    let plan = lab.hive(&["plan", "-replace", "command.independent"]);
+    assert!(
+        plan.stdout.contains("requested with -replace"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn prevent_destroy_blocks_and_ignore_changes_is_honoured() {
+    let config = |run: &str, keep: bool| {
+        format!(
+            "command \"db\" {{\n  run   = \"{run}\"\n  input = \"{run}\"\n  lifecycle {{\n    prevent_destroy = {keep}\n    ignore_changes  = [input]\n  }}\n}}\n"
+        )
+    };
+    let lab = Lab::new(&config("echo one", true));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    lab.write(&config("echo two", true));
+    let blocked = lab.hive(&["plan"]);
+    assert_eq!(blocked.code, 1);
+    assert!(
+        blocked.stderr.contains("prevent_destroy"),
+        "{}",
+        blocked.stderr
+    );
+    let destroy = lab.hive(&["destroy", "-auto-approve"]);
+    assert_eq!(destroy.code, 1, "{}", destroy.stdout);
+    // input changed too, but it is ignored: only run (which replaces) shows.
+    lab.write(&config("echo two", false));
+    let plan = lab.hive(&["plan"]);
+    assert!(
+        plan.stdout.contains("run forces replacement"),
+        "{}",
+        plan.stdout
+    );
+    lab.write(&config("echo one", false).replace("input = \"echo one\"", "input = \"other\""));
+    let quiet = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stdout);
+}
+
+/// Commands that record when they start and end, to measure how many ran at once.
+fn overlapping(n: usize, extra: &str, host: bool) -> String {
+    let mut out = String::from(extra);
+    for i in 0..n {
+        let host = if host { "  host = host.lab\n" } else { "" };
+        out.push_str(&format!(
+            "command \"p{i}\" {{\n  run = \"echo start >> events.log; sleep 0.3; echo end >> events.log\"\n{host}}}\n\n"
+        ));
+    }
+    out
+}
+
+fn max_overlap(lab: &Lab) -> usize {
+    let mut now = 0usize;
+    let mut max = 0;
+    for line in lab.lines("events.log") {
+        if line == "start" {
+            now += 1;
+            max = max.max(now);
+        } else {
+            now = now.saturating_sub(1);
+        }
+    }
+    max
+}
+
+#[test]
+fn parallelism_and_per_host_max_parallel_bound_concurrent_steps() {
+    let lab = Lab::new(&overlapping(6, "", false));
+    ok(&lab.hive(&["apply", "-auto-approve", "-parallelism", "2"]));
+    assert_eq!(max_overlap(&lab), 2);
+    let lab = Lab::new(&overlapping(6, "", false));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    assert!(
+        max_overlap(&lab) > 2,
+        "default parallelism ran {} at once",
+        max_overlap(&lab)
+    );
+    let lab = Lab::new(&overlapping(
+        4,
+        "host \"lab\" {\n  max_parallel = 1\n}\n\n",
+        true,
+    ));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    assert_eq!(max_overlap(&lab), 1);
+}
+
+#[test]
+fn an_interrupt_lets_running_steps_finish_records_them_and_exits_130() {
+    let lab = Lab::new(&slow_chain(3));
+    let mut child = lab.spawn(&["apply", "-auto-approve"]);
+    lab.wait_for_lines("started.log", 1);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    for i in 0..3 {
+        std::fs::write(lab.path().join(format!("go{i}")), "").expect("go");
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(lab.lines("done.log"), ["c0"]);
+    assert_eq!(lab.state_addresses(), ["command.c0"]);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    assert_eq!(lab.lines("done.log"), ["c0", "c1", "c2"]);
+}
