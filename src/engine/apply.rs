@@ -8,6 +8,7 @@ use super::{Event, Hook, StepKind};
 use crate::config::Config;
 use crate::diag::Diagnostics;
 use crate::graph::ConfigGraph;
+use crate::lang::eval::ResourceTable;
 use crate::lang::refs::{references, Subject};
 use crate::lang::walk::{eval_instance, eval_local, eval_output, resource_table, Evaluated};
 use crate::plan::{Action, Change, Plan};
@@ -100,9 +101,12 @@ struct Walk<'a> {
     remaining: Vec<usize>,
     journal: Journal,
     state: State,
-    table: HashMap<ResourceAddr, Value>,
+    /// Every declared resource and its value as far as known now.
+    table: ResourceTable,
     locals: BTreeMap<String, Value>,
     graph: Option<ConfigGraph>,
+    /// The graph's evaluation order, computed once.
+    order: Vec<crate::graph::Node>,
     local_deps: HashMap<ResourceAddr, Vec<String>>,
     host_limits: HashMap<String, usize>,
     host_running: HashMap<String, usize>,
@@ -116,7 +120,11 @@ impl<'a> Walk<'a> {
         let journal = input.backend.open_journal(input.state.serial)?;
         let state = input.state.clone();
         let graph = input.config.map(ConfigGraph::build);
-        let table = input
+        let order = graph
+            .as_ref()
+            .map(ConfigGraph::evaluation_order)
+            .unwrap_or_default();
+        let values: HashMap<ResourceAddr, Value> = input
             .evaluated
             .map(|e| {
                 e.resources
@@ -125,6 +133,13 @@ impl<'a> Walk<'a> {
                     .collect()
             })
             .unwrap_or_default();
+        let table = match input.config {
+            Some(config) => resource_table(config, values),
+            None => ResourceTable {
+                declared: HashMap::new(),
+                values,
+            },
+        };
         let locals = input
             .evaluated
             .map(|e| e.locals.clone())
@@ -147,6 +162,7 @@ impl<'a> Walk<'a> {
             table,
             locals,
             graph,
+            order,
             local_deps: HashMap::new(),
             host_limits: HashMap::new(),
             host_running: HashMap::new(),
@@ -327,6 +343,7 @@ impl<'a> Walk<'a> {
             }
         }
         self.finish_outputs()?;
+        self.journal.sync()?;
         self.report.state = self.state;
         Ok(self.report)
     }
@@ -340,7 +357,8 @@ impl<'a> Walk<'a> {
         hook: &mut dyn Hook,
     ) -> Result<(), StateError> {
         let mut deferred = VecDeque::new();
-        while running.len() < parallelism {
+        let mut starting = Vec::new();
+        while running.len() + starting.len() < parallelism {
             let Some(s) = ready.pop_front() else { break };
             if let Some(host) = &self.steps[s].host {
                 let limit = self.host_limits.get(host).copied().unwrap_or(usize::MAX);
@@ -361,15 +379,7 @@ impl<'a> Walk<'a> {
                         kind: self.steps[s].kind,
                     });
                     self.started_at.insert(s, Instant::now());
-                    running.spawn_blocking(move || {
-                        let started = Instant::now();
-                        let result = call();
-                        Outcome {
-                            step: s,
-                            result,
-                            elapsed: started.elapsed(),
-                        }
-                    });
+                    starting.push((s, call));
                 }
                 Err(error) => {
                     self.status[s] = StepState::Running;
@@ -384,6 +394,21 @@ impl<'a> Walk<'a> {
                     )?;
                 }
             }
+        }
+        // Every intent (and earlier result) is on disk before its backend call begins.
+        if !starting.is_empty() {
+            self.journal.sync()?;
+        }
+        for (s, call) in starting {
+            running.spawn_blocking(move || {
+                let started = Instant::now();
+                let result = call();
+                Outcome {
+                    step: s,
+                    result,
+                    elapsed: started.elapsed(),
+                }
+            });
         }
         deferred.extend(ready.drain(..));
         *ready = deferred;
@@ -480,14 +505,14 @@ impl<'a> Walk<'a> {
             .get(&addr.resource)
             .ok_or_else(|| format!("{} is not in the configuration", addr.resource))?;
         let graph = self.graph.as_ref().ok_or("no dependency graph")?;
+        let order = &self.order;
         let local_names = self
             .local_deps
             .entry(addr.resource.clone())
-            .or_insert_with(|| graph.local_dependencies(&addr.resource))
+            .or_insert_with(|| graph.local_dependencies(&addr.resource, order))
             .clone();
-        let table = resource_table(config, std::mem::take(&mut self.table));
         for name in local_names {
-            if let Ok(v) = eval_local(config, &name, &evaluated.vars, &self.locals, &table) {
+            if let Ok(v) = eval_local(config, &name, &evaluated.vars, &self.locals, &self.table) {
                 self.locals.insert(name, v);
             }
         }
@@ -497,9 +522,8 @@ impl<'a> Walk<'a> {
             &addr.key,
             &evaluated.vars,
             &self.locals,
-            &table,
+            &self.table,
         );
-        self.table = table.values;
         let value = configured_part(resource.schema, value);
         if let Some(d) = diags.items.into_iter().find(|d| d.is_error()) {
             return Err(format!("evaluating its configuration: {}", d.summary));
@@ -560,7 +584,7 @@ impl<'a> Walk<'a> {
                             },
                         })?;
                         if let Some(addr) = parse_instance(&address) {
-                            set_instance(&mut self.table, &addr, value);
+                            set_instance(&mut self.table.values, &addr, value);
                         }
                     }
                     (StepKind::Delete, _) => self.record(Entry::Remove {
@@ -642,21 +666,18 @@ impl<'a> Walk<'a> {
             }
             return Ok(());
         };
-        let table = resource_table(config, std::mem::take(&mut self.table));
-        if let Some(graph) = &self.graph {
-            for node in graph.evaluation_order() {
-                if let crate::graph::Node::Local(name) = node {
-                    if let Ok(v) = eval_local(config, &name, &evaluated.vars, &self.locals, &table)
-                    {
-                        self.locals.insert(name, v);
-                    }
+        let table = &self.table;
+        for node in &self.order {
+            if let crate::graph::Node::Local(name) = node {
+                if let Ok(v) = eval_local(config, name, &evaluated.vars, &self.locals, table) {
+                    self.locals.insert(name.clone(), v);
                 }
             }
         }
         let mut outputs = BTreeMap::new();
         let mut recorded = BTreeMap::new();
         for name in config.outputs.keys() {
-            let value = eval_output(config, name, &evaluated.vars, &self.locals, &table)
+            let value = eval_output(config, name, &evaluated.vars, &self.locals, table)
                 .unwrap_or(Value::Unknown);
             if value.is_wholly_known() {
                 recorded.insert(
@@ -669,7 +690,6 @@ impl<'a> Walk<'a> {
             }
             outputs.insert(name.clone(), value);
         }
-        self.table = table.values;
         if recorded != self.state.outputs {
             self.record(Entry::Outputs { outputs: recorded })?;
         }

@@ -207,31 +207,27 @@ impl ConfigGraph {
     }
 
     /// Locals a resource's configuration depends on (through other locals), in the order to
-    /// evaluate them.
-    pub fn local_dependencies(&self, resource: &ResourceAddr) -> Vec<String> {
+    /// evaluate them; `order` is [`ConfigGraph::evaluation_order`], computed once by the caller.
+    pub fn local_dependencies(&self, resource: &ResourceAddr, order: &[Node]) -> Vec<String> {
         let Some(&start) = self.index.get(&Node::Resource(resource.clone())) else {
             return Vec::new();
         };
         let mut needed = std::collections::HashSet::new();
         let mut stack: Vec<NodeIndex> = self.graph.neighbors(start).collect();
         while let Some(n) = stack.pop() {
-            if let Node::Local(_) = &self.graph[n] {
-                if needed.insert(n) {
+            if let Node::Local(name) = &self.graph[n] {
+                if needed.insert(name.clone()) {
                     stack.extend(self.graph.neighbors(n));
                 }
             }
         }
-        self.evaluation_order()
-            .into_iter()
+        if needed.is_empty() {
+            return Vec::new();
+        }
+        order
+            .iter()
             .filter_map(|node| match node {
-                Node::Local(name)
-                    if self
-                        .index
-                        .get(&Node::Local(name.clone()))
-                        .is_some_and(|i| needed.contains(i)) =>
-                {
-                    Some(name)
-                }
+                Node::Local(name) if needed.contains(name) => Some(name.clone()),
                 _ => None,
             })
             .collect()

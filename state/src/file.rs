@@ -1,8 +1,10 @@
 //! The local state backend: `state.json` (a snapshot), `state.json.journal` (what happened
 //! since), `state.json.backup` (the snapshot before the last one).
 //!
-//! Recording a step appends one checksummed line to the journal and fsyncs it: its cost is the
-//! size of that step. At the end of a command the journal is folded into a new snapshot
+//! Recording a step appends one checksummed line to the journal: its cost is the size of that
+//! step. Lines reach the kernel at once (a killed hive loses nothing); they are fsynced in
+//! groups, always before the next backend call starts (what a power loss may take back is
+//! only the record of steps whose effects the next refresh finds anyway). At the end of a command the journal is folded into a new snapshot
 //! (written to a temporary file, fsynced, renamed). Every file is 0600. A damaged snapshot or a
 //! damaged journal line is reported, never used; only a torn *last* journal line (a write cut
 //! off by a crash) is dropped, and the caller is told.
@@ -203,7 +205,12 @@ impl FileBackend {
     pub fn open_journal(&self, serial: u64) -> Result<Journal, StateError> {
         let path = self.journal_path();
         let file = create_private(&path, false)?;
-        Ok(Journal { file, path, serial })
+        Ok(Journal {
+            file,
+            path,
+            serial,
+            unsynced: false,
+        })
     }
 }
 
@@ -212,18 +219,32 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     serial: u64,
+    unsynced: bool,
 }
 
 impl Journal {
-    /// Records one change durably; returns the state's new serial.
+    /// Records one change; returns the state's new serial. The line reaches the kernel at
+    /// once, so a killed process loses nothing; [`Journal::sync`] makes it survive a power
+    /// loss too.
     pub fn append(&mut self, entry: &Entry) -> Result<u64, StateError> {
         self.serial += 1;
         let line = encode_line(self.serial, entry);
         self.file
             .write_all(line.as_bytes())
-            .and_then(|()| self.file.sync_data())
             .map_err(io(format!("recording a step in {}", self.path.display())))?;
+        self.unsynced = true;
         Ok(self.serial)
+    }
+
+    /// Forces what was appended to disk (one fsync however many entries wait).
+    pub fn sync(&mut self) -> Result<(), StateError> {
+        if self.unsynced {
+            self.file
+                .sync_data()
+                .map_err(io(format!("syncing {}", self.path.display())))?;
+            self.unsynced = false;
+        }
+        Ok(())
     }
 
     pub fn serial(&self) -> u64 {

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 /// Output kept in the state per stream; the rest is cut (state files must stay small).
 const MAX_OUTPUT: usize = 1 << 20;
-/// How often a running command is checked for exit, timeout and cancellation.
-const POLL: Duration = Duration::from_millis(20);
+/// How often a running command is checked for exit, timeout and cancellation: quickly at
+/// first (most commands are short), backing off to this.
+const MAX_POLL: Duration = Duration::from_millis(50);
 
 pub struct CommandProvider;
 
@@ -162,6 +163,7 @@ fn run(
     let stdout = child.stdout.take().map(reader);
     let stderr = child.stderr.take().map(reader);
     let started = Instant::now();
+    let mut poll = Duration::from_micros(250);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -181,7 +183,8 @@ fn run(
                 "the command was interrupted".to_string()
             }));
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(MAX_POLL);
     };
     let stdout = stdout.map(join).unwrap_or_default();
     let stderr = stderr.map(join).unwrap_or_default();
