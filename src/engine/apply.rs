@@ -329,6 +329,16 @@ impl<'a> Walk<'a> {
                         elapsed: Duration::ZERO,
                     });
                     self.finish(outcome, &mut ready, hook)?;
+                    // Take every other step that finished meanwhile, so the next round starts
+                    // all that became ready with one journal sync.
+                    while let Some(joined) = running.try_join_next() {
+                        let outcome = joined.unwrap_or_else(|e| Outcome {
+                            step: usize::MAX,
+                            result: Err(ProviderError::new(format!("a step panicked: {e}"))),
+                            elapsed: Duration::ZERO,
+                        });
+                        self.finish(outcome, &mut ready, hook)?;
+                    }
                 }
                 _ = tokio::signal::ctrl_c() => {
                     interrupts += 1;

@@ -40,6 +40,8 @@ pub struct Evaluated {
     pub unexpanded: Vec<ResourceAddr>,
     /// Resources with neither count nor for_each (their value is one object, not a map).
     pub single: std::collections::BTreeSet<ResourceAddr>,
+    /// For each resource, the resources it depends on (directly or through locals).
+    pub resource_deps: HashMap<ResourceAddr, Vec<ResourceAddr>>,
     pub outputs: BTreeMap<String, Value>,
 }
 
@@ -117,7 +119,9 @@ pub fn evaluate(
         ..Evaluated::default()
     };
     let graph = ConfigGraph::build(config);
+    out.resource_deps = graph.resource_dependencies();
     diags.extend(graph.cycles());
+
     for reference in &graph.undeclared {
         let candidates: Vec<&str> = match &reference.subject {
             Subject::Var(_) => config.variables.keys().map(String::as_str).collect(),

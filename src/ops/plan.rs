@@ -5,7 +5,7 @@ use super::validate::{gather_inputs, VarOptions};
 use crate::config::{load_dir, Config};
 use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::engine::registry::Registry;
-use crate::graph::ConfigGraph;
+
 use crate::lang::eval::values_equal;
 use crate::lang::walk::{evaluate, Evaluated, MissingVars};
 use crate::plan::planner::Planner;
@@ -80,8 +80,7 @@ pub fn make_plan(
     if diags.has_errors() {
         return None;
     }
-    let resource_deps = ConfigGraph::build(&config).resource_dependencies();
-    link_dependencies(&mut changes, &resource_deps);
+    link_dependencies(&mut changes, &evaluated.resource_deps);
     // What the state has and the configuration no longer does.
     for record in refreshed.resources.values() {
         if changes.contains_key(&record.address) {

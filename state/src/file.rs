@@ -285,42 +285,43 @@ fn decode_line(line: &[u8]) -> Result<(u64, Entry), String> {
     Ok((serial, entry))
 }
 
-/// The snapshot is the state's JSON with a `checksum` over the rest of it.
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    #[serde(flatten)]
-    state: State,
-    checksum: String,
-}
+/// The snapshot is the state's JSON with one more last member, `"checksum"`, a digest of the
+/// JSON as it reads without that member. Checking it needs one hash of the file's bytes, not a
+/// second serialisation of the state.
+const CHECKSUM_MEMBER: &str = ",\n  \"checksum\": \"sha256:";
 
 fn encode_snapshot(state: &State) -> String {
     let body = serde_json::to_string_pretty(state).unwrap_or_default();
-    let snapshot = Snapshot {
-        state: state.clone(),
-        checksum: format!("sha256:{}", hex(&Sha256::digest(body.as_bytes()))),
-    };
-    serde_json::to_string_pretty(&snapshot).unwrap_or_default() + "\n"
+    let digest = hex(&Sha256::digest(body.as_bytes()));
+    // `body` ends with the closing brace of the object.
+    let open = body.strip_suffix('}').unwrap_or(&body).trim_end();
+    format!("{open}{CHECKSUM_MEMBER}{digest}\"\n}}\n")
 }
 
 fn decode_snapshot(path: &Path, text: &str) -> Result<State, StateError> {
+    let corrupt = |why: &str| StateError::Corrupt {
+        file: path.to_path_buf(),
+        why: why.to_string(),
+    };
     // The version is checked first so a newer format gets a clear message.
     State::from_json_version_only(text).map_err(|error| StateError::Format {
         file: path.to_path_buf(),
         error,
     })?;
-    let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
-        file: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
-    let body = serde_json::to_string_pretty(&snapshot.state).unwrap_or_default();
-    let expected = format!("sha256:{}", hex(&Sha256::digest(body.as_bytes())));
-    if snapshot.checksum != expected {
-        return Err(StateError::Corrupt {
-            file: path.to_path_buf(),
-            why: "its checksum does not match its contents (edited by hand, or torn)".into(),
-        });
+    let at = text
+        .rfind(CHECKSUM_MEMBER)
+        .ok_or_else(|| corrupt("it has no checksum"))?;
+    let recorded = text[at + CHECKSUM_MEMBER.len()..]
+        .split('"')
+        .next()
+        .unwrap_or_default();
+    let body = format!("{}\n}}", &text[..at]);
+    if hex(&Sha256::digest(body.as_bytes())) != recorded {
+        return Err(corrupt(
+            "its checksum does not match its contents (edited by hand, or torn)",
+        ));
     }
-    Ok(snapshot.state)
+    serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))
 }
 
 fn hex(bytes: &[u8]) -> String {
