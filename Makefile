@@ -13,9 +13,16 @@ demo: setup build
 	$(HIVE) -C examples/pipeline validate
 	@echo "== hive fmt --check: the examples are in canonical form"
 	$(HIVE) -C examples/cluster fmt --check && $(HIVE) -C examples/pipeline fmt --check
-	@echo "== what a mistake looks like"
+		@echo "== what a mistake looks like"
 	-$(HIVE) -C tests/fixtures/invalid/unknown_attribute validate
-	@echo "(booting the cluster arrives with the libvirt provider; see README)"
+	@echo "== hive apply: the pipeline of local commands, for real"
+	$(HIVE) -C examples/pipeline apply -auto-approve
+	$(HIVE) -C examples/pipeline output -json
+	@echo "== a second plan has nothing to do"
+	$(HIVE) -C examples/pipeline plan -detailed-exitcode
+	$(HIVE) -C examples/pipeline destroy -auto-approve
+	@echo "(booting the VM cluster arrives with the libvirt provider; see README)"
+
 
 ## Install what the tests need, then run every tier.
 test: setup check unit fuzz
@@ -38,3 +45,5 @@ fuzz:
 
 bench:
 	cargo bench --bench validate
+	cargo bench --bench engine
+

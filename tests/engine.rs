@@ -598,3 +598,77 @@ fn an_interrupt_lets_running_steps_finish_records_them_and_exits_130() {
     ok(&lab.hive(&["apply", "-auto-approve"]));
     assert_eq!(lab.lines("done.log"), ["c0", "c1", "c2"]);
 }
+
+#[test]
+fn graph_prints_instances_and_their_dependencies_as_dot() {
+    let lab = Lab::new(CHAIN);
+    let r = lab.hive(&["graph"]);
+    ok(&r);
+    assert!(r.stdout.starts_with("digraph hive {"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("\"command.app[0]\" -> \"command.base\";"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("\"command.app[1]\" -> \"command.base\";"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("\"command.independent\" ->"),
+        "{}",
+        r.stdout
+    );
+    let planned = lab.hive(&["graph", "-plan"]);
+    ok(&planned);
+    assert!(
+        planned
+            .stdout
+            .contains("\"command.base\" [label = \"+ command.base\\ncreate\""),
+        "{}",
+        planned.stdout
+    );
+}
+
+#[test]
+fn json_output_is_one_event_per_line_without_values() {
+    let config = format!(
+        "{CHAIN}\nvariable \"secret\" {{\n  default   = \"hunter2-json\"\n  sensitive = true\n}}\n\ncommand \"s\" {{\n  input = var.secret\n}}\n"
+    );
+    let lab = Lab::new(&config);
+    let refused = lab.hive(&["apply", "-json"]);
+    assert_eq!(refused.code, 1, "-json without -auto-approve cannot ask");
+    for args in [
+        vec!["plan", "-json"],
+        vec!["apply", "-json", "-auto-approve"],
+    ] {
+        let r = lab.hive(&args);
+        ok(&r);
+        assert!(!r.stdout.contains("hunter2-json"));
+        let types: Vec<String> = r
+            .stdout
+            .lines()
+            .map(|l| {
+                let event: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+                assert!(
+                    event["@message"].is_string() && event["@timestamp"].is_string(),
+                    "{l}"
+                );
+                event["type"].as_str().unwrap_or_default().to_string()
+            })
+            .collect();
+        assert_eq!(types.first().map(String::as_str), Some("version"));
+        assert_eq!(types.iter().filter(|t| *t == "planned_change").count(), 5);
+        assert!(types.contains(&"change_summary".to_string()));
+        if args[0] == "apply" {
+            assert_eq!(
+                types.iter().filter(|t| *t == "apply_complete").count(),
+                5,
+                "{types:?}"
+            );
+            assert_eq!(types.last().map(String::as_str), Some("outputs"));
+        }
+    }
+}

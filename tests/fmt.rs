@@ -190,11 +190,17 @@ fn config() -> impl Strategy<Value = String> {
 fn meaning(text: &str) -> (String, Vec<String>) {
     let dir = config_dir(&[("main.hive.hcl", text)]);
     let r = validate(dir.path(), &VarOptions::default());
-        let diags = r.diagnostics.items.iter().map(|d| d.summary.clone()).collect();
+    let diags = r
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| d.summary.clone())
+        .collect();
     // What the configuration means: every value it evaluates to (ordered maps only).
-    let values = r.evaluated.map(|e| format!("{:?}", (e.vars, e.locals, e.resources, e.outputs)));
+    let values = r
+        .evaluated
+        .map(|e| format!("{:?}", (e.vars, e.locals, e.resources, e.outputs)));
     (values.unwrap_or_default(), diags)
-
 }
 
 proptest! {

@@ -2,6 +2,7 @@
 //! print through `render`.
 
 mod fmt;
+mod graph;
 mod inspect;
 mod progress;
 mod run;
@@ -56,6 +57,8 @@ enum Command {
     State(state::StateCommand),
     /// Remove a stale state lock left by a command that died.
     ForceUnlock(state::ForceUnlockArgs),
+    /// Print the dependency graph of resource instances as DOT.
+    Graph(graph::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -112,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::Output(args) => inspect::output(&ctx, args),
         Command::State(command) => state::run(&ctx, command),
         Command::ForceUnlock(args) => state::force_unlock(&ctx, args),
+        Command::Graph(args) => graph::run_graph(&ctx, args),
     };
     ExitCode::from(code)
 }

@@ -1,66 +1,128 @@
-//! Progress of an apply as people see it: plain lines a CI log can read
-//! (`instance.node[0]: creating...`, `instance.node[0]: created in 12.3s`).
+//! Progress of an apply as people and programs see it: on a terminal, one live line per
+//! running step with its elapsed time (indicatif); otherwise plain lines a CI log can read
+//! (`instance.node[0]: creating...`, `instance.node[0]: created in 12.3s`); with `-json`, one
+//! JSON event per line.
 
 use crate::engine::{Event, Hook, StepKind};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::io::Write;
+use std::time::Duration;
 
-/// Prints events as lines on stdout and counts what was done.
-#[derive(Default)]
-pub struct Lines {
+pub enum Mode {
+    Lines,
+    Json,
+    Bars(MultiProgress),
+}
+
+/// Shows events and counts what was done.
+pub struct Progress {
+    mode: Mode,
+    bars: HashMap<String, ProgressBar>,
     pub added: usize,
     pub changed: usize,
     pub destroyed: usize,
 }
 
-impl Hook for Lines {
-    fn event(&mut self, event: &Event) {
-        let line = match event {
-            Event::Started { address, kind } => format!("{address}: {}...", kind.words().0),
-            Event::Finished {
-                address,
-                kind,
-                elapsed,
-            } => {
-                match kind {
-                    StepKind::Create => self.added += 1,
-                    StepKind::Update => self.changed += 1,
-                    StepKind::Delete | StepKind::DeleteDeposed => self.destroyed += 1,
-                }
-                format!(
-                    "{address}: {} in {:.1}s",
-                    kind.words().1,
-                    elapsed.as_secs_f64()
-                )
-            }
-            Event::Failed {
-                address,
-                kind,
-                error,
-                elapsed,
-            } => format!(
-                "{address}: {} failed after {:.1}s: {error}",
-                kind.words().0,
-                elapsed.as_secs_f64()
-            ),
-            Event::Skipped {
-                address,
-                kind,
-                because,
-            } => format!(
-                "{address}: not {} because {because} failed",
-                kind.words().1
-            ),
-            Event::Interrupted { running } => format!(
-                "Interrupt received: no new steps start; waiting for {running} running step{} to finish (interrupt again to abandon them)",
-                if *running == 1 { "" } else { "s" }
-            ),
-            Event::Abandoning { running } => format!(
-                "Second interrupt: abandoning {running} running step{}; they are recorded as interrupted",
-                if *running == 1 { "" } else { "s" }
-            ),
+impl Progress {
+    pub fn new(json: bool) -> Progress {
+        use std::io::IsTerminal;
+        let mode = if json {
+            Mode::Json
+        } else if std::io::stdout().is_terminal() {
+            Mode::Bars(MultiProgress::new())
+        } else {
+            Mode::Lines
         };
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
+        Progress {
+            mode,
+            bars: HashMap::new(),
+            added: 0,
+            changed: 0,
+            destroyed: 0,
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.mode {
+            Mode::Bars(multi) => {
+                let _ = multi.println(line);
+            }
+            _ => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            }
+        }
+    }
+}
+
+fn text(event: &Event) -> String {
+    match event {
+        Event::Started { address, kind } => format!("{address}: {}...", kind.words().0),
+        Event::Finished {
+            address,
+            kind,
+            elapsed,
+        } => format!("{address}: {} in {:.1}s", kind.words().1, elapsed.as_secs_f64()),
+        Event::Failed {
+            address,
+            kind,
+            error,
+            elapsed,
+        } => format!(
+            "{address}: {} failed after {:.1}s: {error}",
+            kind.words().0,
+            elapsed.as_secs_f64()
+        ),
+        Event::Skipped {
+            address,
+            kind,
+            because,
+        } => format!("{address}: not {} because {because} failed", kind.words().1),
+        Event::Interrupted { running } => format!(
+            "Interrupt received: no new steps start; waiting for {running} running step{} to finish (interrupt again to abandon them)",
+            if *running == 1 { "" } else { "s" }
+        ),
+        Event::Abandoning { running } => format!(
+            "Second interrupt: abandoning {running} running step{}; they are recorded as interrupted",
+            if *running == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+impl Hook for Progress {
+    fn event(&mut self, event: &Event) {
+        if let Event::Finished { kind, .. } = event {
+            match kind {
+                StepKind::Create => self.added += 1,
+                StepKind::Update => self.changed += 1,
+                StepKind::Delete | StepKind::DeleteDeposed => self.destroyed += 1,
+            }
+        }
+        match &self.mode {
+            Mode::Json => println!("{}", crate::render::events::event(event)),
+            Mode::Lines => self.say(&text(event)),
+            Mode::Bars(multi) => match event {
+                Event::Started { address, kind } => {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_message(format!("{address}: {}", kind.words().0));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    self.bars.insert(address.clone(), bar);
+                }
+                Event::Finished { address, .. } | Event::Failed { address, .. } => {
+                    if let Some(bar) = self.bars.remove(address) {
+                        bar.finish_and_clear();
+                        multi.remove(&bar);
+                    }
+                    self.say(&text(event));
+                }
+                _ => self.say(&text(event)),
+            },
+        }
     }
 }

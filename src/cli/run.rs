@@ -1,12 +1,13 @@
 //! `hive plan`, `hive apply` and `hive destroy`.
 
-use super::progress::Lines;
+use super::progress::Progress;
 use super::{Context, VarArgs};
 use crate::engine::registry::Registry;
 use crate::ops::apply::{run, RunOptions, RunResult, Then};
 use crate::ops::plan::PlanOptions;
 use crate::plan::Plan;
 use crate::render::diag::{render_text, Style};
+use crate::render::events;
 use crate::render::plan::{inline, render_plan};
 use hive_sdk::addr::Target;
 use std::io::{BufRead, Write};
@@ -27,6 +28,9 @@ pub struct PlanArgs {
     /// Wait this long for the state lock (e.g. 30s) instead of failing at once.
     #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "0s")]
     lock_timeout: String,
+    /// Print line-delimited JSON events instead of text (see the README).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,7 +90,13 @@ fn options(
     })
 }
 
-fn report_diagnostics(ctx: &Context, result: &RunResult) {
+fn report_diagnostics(ctx: &Context, result: &RunResult, json: bool) {
+    if json {
+        for d in &result.diagnostics.items {
+            println!("{}", events::diagnostic(d, &result.sources));
+        }
+        return;
+    }
     for note in &result.recovered {
         eprintln!("Note: {note}");
     }
@@ -111,18 +121,29 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
             return 1;
         }
     };
+    let json = args.plan.json;
+    if json {
+        println!("{}", events::version());
+    }
     let result = run(
         &ctx.dir,
         &Registry::standard(),
         &options,
         Then::Stop,
-        &mut Lines::default(),
+        &mut Progress::new(json),
     );
-    report_diagnostics(ctx, &result);
+    report_diagnostics(ctx, &result, json);
     let Some(plan) = result.plan.filter(|_| !result.diagnostics.has_errors()) else {
         return 1;
     };
-    print!("{}", render_plan(&plan));
+    if json {
+        for line in events::plan_lines(&plan) {
+            println!("{line}");
+        }
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+
     if let Some(out) = &args.out {
         if let Err(e) = super::inspect::write_plan_file(out, &plan) {
             eprintln!("Error: saving the plan to {}: {e}", out.display());
@@ -166,14 +187,28 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     }
     // A saved plan was already reviewed: it is applied without asking.
     let auto_approve = args.auto_approve || args.plan_file.is_some();
+    let json = args.plan.json;
+    if json && !auto_approve {
+        eprintln!("Error: -json needs -auto-approve (a JSON stream cannot ask for confirmation)");
+        return 1;
+    }
+    if json {
+        println!("{}", events::version());
+    }
     let mut confirm = |plan: &Plan| {
+        if json {
+            for line in events::plan_lines(plan) {
+                println!("{line}");
+            }
+            return true;
+        }
         print!("{}", render_plan(plan));
         if auto_approve {
             return true;
         }
         ask(destroy)
     };
-    let mut progress = Lines::default();
+    let mut progress = Progress::new(json);
     let result = run(
         &ctx.dir,
         &Registry::standard(),
@@ -181,7 +216,7 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         Then::Confirm(&mut confirm),
         &mut progress,
     );
-    report_diagnostics(ctx, &result);
+    report_diagnostics(ctx, &result, json);
     if result.diagnostics.has_errors() && result.report.is_none() {
         return 1;
     }
@@ -191,10 +226,35 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     }
     let Some(report) = result.report else {
         if let Some(plan) = &result.plan {
-            print!("{}", render_plan(plan));
+            if json {
+                for line in events::plan_lines(plan) {
+                    println!("{line}");
+                }
+            } else {
+                print!("{}", render_plan(plan));
+            }
         }
         return u8::from(result.diagnostics.has_errors());
     };
+    if json {
+        println!(
+            "{}",
+            events::change_summary(
+                "apply",
+                progress.added,
+                progress.changed,
+                progress.destroyed
+            )
+        );
+        if !destroy {
+            println!("{}", events::outputs(&report.outputs));
+        }
+        return if report.interrupted {
+            130
+        } else {
+            u8::from(!report.failed.is_empty())
+        };
+    }
     let verb = if destroy { "Destroy" } else { "Apply" };
     if report.failed.is_empty() && !report.interrupted {
         println!(

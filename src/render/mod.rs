@@ -2,4 +2,8 @@
 //! `cli` write to the terminal.
 
 pub mod diag;
+pub mod events;
+
+pub mod graph;
+
 pub mod plan;
