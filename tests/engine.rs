@@ -672,3 +672,110 @@ fn json_output_is_one_event_per_line_without_values() {
         }
     }
 }
+
+#[test]
+fn create_before_destroy_makes_the_new_object_first() {
+    let config = |v: &str| {
+        format!(
+            "command \"svc\" {{\n  run     = \"echo create {v} >> order.log\"\n  destroy = \"echo destroy {v} >> order.log\"\n  lifecycle {{\n    create_before_destroy = true\n  }}\n}}\n"
+        )
+    };
+    let lab = Lab::new(&config("v1"));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    lab.write(&config("v2"));
+    let plan = lab.hive(&["plan"]);
+    assert!(
+        plan.stdout.contains("+/- command \"svc\""),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("the new one is created first"),
+        "{}",
+        plan.stdout
+    );
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    assert_eq!(
+        lab.lines("order.log"),
+        ["create v1", "create v2", "destroy v1"]
+    );
+    assert_eq!(lab.state_addresses(), ["command.svc"]);
+    let again = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+}
+
+#[test]
+fn multi_line_strings_change_as_a_unified_diff() {
+    let config = |line: &str| {
+        format!("command \"init\" {{\n  input = <<-EOT\n    #cloud-config\n    packages:\n      - {line}\n    runcmd: []\n  EOT\n}}\n")
+    };
+    let lab = Lab::new(&config("curl"));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    lab.write(&config("wget"));
+    let plan = lab.hive(&["plan"]);
+    assert!(plan.stdout.contains("~ input = <<-EOT"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("@@ -1,4 +1,4 @@"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("-  - curl"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("+  - wget"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn destroy_target_takes_what_depends_on_it_too() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["apply", "-auto-approve", "-refresh=false"]));
+    std::fs::remove_file(lab.path().join("order.log")).expect("rm");
+    ok(&lab.hive(&["destroy", "-auto-approve", "-target", "command.base"]));
+    let mut order = lab.lines("order.log");
+    order.sort();
+    assert_eq!(order, ["destroy app0", "destroy app1", "destroy base"]);
+    assert_eq!(lab.state_addresses(), ["command.independent"]);
+}
+
+#[test]
+fn a_second_interrupt_abandons_running_steps_and_records_them_as_interrupted() {
+    let lab = Lab::new(&slow_chain(2));
+    let mut child = lab.spawn(&["apply", "-auto-approve"]);
+    lab.wait_for_lines("started.log", 1);
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hive did not stop on the second interrupt"
+        );
+        // SAFETY: as above; repeated until hive has seen the second one.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    // The command itself was stopped, not left running.
+    let command_pid: i32 = lab.lines("pids.log")[0].parse().expect("pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // SAFETY: signal 0 only checks whether the process exists.
+    while unsafe { libc::kill(command_pid, 0) } == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned command is still running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(lab.lines("done.log").is_empty());
+    let plan = lab.hive(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("# command.c0 will be created (its creation was interrupted)"),
+        "{}",
+        plan.stdout
+    );
+}
