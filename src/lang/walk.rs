@@ -215,10 +215,20 @@ fn repetition_kind(r: &Resource) -> RepetitionKind {
 }
 
 fn base_scope<'a>(config: &'a Config, out: &'a Evaluated, table: &'a ResourceTable) -> Scope<'a> {
+    plain_scope(config, &out.vars, &out.locals, table)
+}
+
+/// A scope with no instance context (`count.index`, `each`).
+fn plain_scope<'a>(
+    config: &'a Config,
+    vars: &'a BTreeMap<String, Value>,
+    locals: &'a BTreeMap<String, Value>,
+    table: &'a ResourceTable,
+) -> Scope<'a> {
     Scope {
         dir: &config.dir,
-        vars: &out.vars,
-        locals: &out.locals,
+        vars,
+        locals,
         resources: table,
         count_index: None,
         each: None,
@@ -414,15 +424,7 @@ fn check_validations(
         declared: HashMap::new(),
         values: HashMap::new(),
     };
-    let scope = Scope {
-        dir: &config.dir,
-        vars: &only_this,
-        locals: &empty,
-        resources: &table,
-        count_index: None,
-        each: None,
-        instance_cache: None,
-    };
+    let scope = plain_scope(config, &only_this, &empty, &table);
     for validation in &variable.validations {
         let condition = match scope.eval(&validation.condition) {
             Ok(c) => c.unmark().0,
@@ -550,15 +552,7 @@ pub fn eval_instance(
     table: &ResourceTable,
 ) -> (Value, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let scope = Scope {
-        dir: &config.dir,
-        vars,
-        locals,
-        resources: table,
-        count_index: None,
-        each: None,
-        instance_cache: None,
-    };
+    let scope = plain_scope(config, vars, locals, table);
     let each_value = match (&resource.repetition, key) {
         (Repetition::ForEach(_), InstanceKey::Key(k)) => match instance_keys(&scope, resource) {
             Ok(Some(keys)) => keys
@@ -601,16 +595,7 @@ pub fn eval_local(
     let Some(local) = config.locals.get(name) else {
         return Ok(Value::Unknown);
     };
-    Scope {
-        dir: &config.dir,
-        vars,
-        locals,
-        resources: table,
-        count_index: None,
-        each: None,
-        instance_cache: None,
-    }
-    .eval(&local.expr)
+    plain_scope(config, vars, locals, table).eval(&local.expr)
 }
 
 /// Evaluates one output with the values known now.
@@ -624,16 +609,7 @@ pub fn eval_output(
     let Some(output) = config.outputs.get(name) else {
         return Ok(Value::Unknown);
     };
-    let value = Scope {
-        dir: &config.dir,
-        vars,
-        locals,
-        resources: table,
-        count_index: None,
-        each: None,
-        instance_cache: None,
-    }
-    .eval(&output.value)?;
+    let value = plain_scope(config, vars, locals, table).eval(&output.value)?;
     Ok(value.mark_sensitive_if(output.sensitive))
 }
 

@@ -153,15 +153,7 @@ impl State {
     }
 
     pub fn from_json(text: &str) -> Result<State, FormatError> {
-        #[derive(Deserialize)]
-        struct Version {
-            version: u32,
-        }
-        let v: Version =
-            serde_json::from_str(text).map_err(|e| FormatError::Syntax(e.to_string()))?;
-        if v.version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion(v.version));
-        }
+        State::from_json_version_only(text)?;
         serde_json::from_str(text).map_err(|e| FormatError::Syntax(e.to_string()))
     }
 }
