@@ -190,24 +190,13 @@ impl Diagnostics {
     /// Replaces every occurrence of a secret in the diagnostics' texts with `(sensitive)`: a
     /// last line of defence for messages that quote a value.
     pub fn redact(&mut self, secrets: &[String]) {
-        let secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 3).collect();
-        if secrets.is_empty() {
-            return;
-        }
-        let scrub = |text: &mut String| {
-            for secret in &secrets {
-                if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), "(sensitive)");
-                }
-            }
-        };
         for d in &mut self.items {
-            scrub(&mut d.summary);
+            redact_text(&mut d.summary, secrets);
             for text in [&mut d.detail, &mut d.label, &mut d.help]
                 .into_iter()
                 .flatten()
             {
-                scrub(text);
+                redact_text(text, secrets);
             }
         }
     }
@@ -252,6 +241,16 @@ pub fn char_span(file: FileId, text: &str, offset: usize) -> Span {
     let at = floor_char_boundary(text, offset);
     let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
     Span::new(file, at..end)
+}
+
+/// Replaces every occurrence of a secret in `text` with `(sensitive)`. Secrets shorter than
+/// three characters are left alone: replacing them would garble messages and hide nothing.
+pub fn redact_text(text: &mut String, secrets: &[String]) {
+    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), "(sensitive)");
+        }
+    }
 }
 
 /// `Did you mean "x"?` for the candidate closest to `name`, if one is close enough to be a typo.

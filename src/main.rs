@@ -5,6 +5,12 @@ use std::process::ExitCode;
 const STACK_SIZE: usize = 64 * 1024 * 1024;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`hive show | head`) instead of failing on every write after that.
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let worker = std::thread::Builder::new()
         .name("hive".into())
         .stack_size(STACK_SIZE)

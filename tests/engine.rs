@@ -779,3 +779,226 @@ fn a_second_interrupt_abandons_running_steps_and_records_them_as_interrupted() {
         plan.stdout
     );
 }
+
+// ---- regressions from review ----------------------------------------------------------
+
+#[test]
+fn a_create_first_dependant_makes_its_dependency_create_first_too() {
+    let config = r#"
+variable "v" {
+  default = "1"
+}
+command "a" {
+  triggers = { v = var.v }
+  run      = "echo create a-${var.v} >> order.log"
+  destroy  = "echo destroy a-${var.v} >> order.log"
+}
+command "b" {
+  triggers = { a = command.a.id }
+  run      = "echo create b >> order.log"
+  destroy  = "echo destroy b >> order.log"
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+"#;
+    let lab = Lab::new(config);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    std::fs::remove_file(lab.path().join("order.log")).expect("rm");
+    let r = lab.hive(&["apply", "-auto-approve", "-var", "v=2"]);
+    ok(&r);
+    assert!(
+        r.stdout.contains("2 added, 0 changed, 2 destroyed"),
+        "{}",
+        r.stdout
+    );
+    let order = lab.lines("order.log");
+    let pos = |s: &str| order.iter().position(|l| l == s).unwrap_or(usize::MAX);
+    assert!(pos("create a-2") < pos("create b"), "{order:?}");
+    assert!(pos("create b") < pos("destroy b"), "{order:?}");
+    assert!(pos("destroy b") < pos("destroy a-1"), "{order:?}");
+    let again = lab.hive(&["plan", "-detailed-exitcode", "-var", "v=2"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+}
+
+#[test]
+fn prevent_destroy_also_guards_shrinking_counts_and_destroy_but_not_untargeted_plans() {
+    let config = r#"
+variable "n" {
+  default = 2
+}
+command "db" {
+  count = var.n
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+command "web" {
+  input = var.n
+}
+"#;
+    let lab = Lab::new(config);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    let shrink = lab.hive(&["plan", "-var", "n=1"]);
+    assert_eq!(shrink.code, 1);
+    assert!(
+        shrink
+            .stderr
+            .contains("command.db[1] has lifecycle.prevent_destroy"),
+        "{}",
+        shrink.stderr
+    );
+    let destroy = lab.hive(&["destroy", "-auto-approve"]);
+    assert_eq!(destroy.code, 1);
+    assert_eq!(lab.state_addresses().len(), 3, "nothing may be destroyed");
+    ok(&lab.hive(&["plan", "-var", "n=1", "-target", "command.web"]));
+}
+
+#[test]
+fn output_changes_are_applied_and_destroy_clears_outputs() {
+    let lab = Lab::new("command \"a\" {\n  run = \"echo hi\"\n}\n");
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    lab.write("command \"a\" {\n  run = \"echo hi\"\n}\n\noutput \"o\" {\n  value = command.a.stdout\n}\n");
+    let plan = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    assert_eq!(lab.hive(&["output", "o"]).stdout.trim(), "\"hi\\n\"");
+    ok(&lab.hive(&["destroy", "-auto-approve"]));
+    assert_eq!(lab.hive(&["output"]).stdout.trim(), "");
+}
+
+#[test]
+fn a_targeted_apply_keeps_outputs_it_did_not_touch() {
+    let config = r#"
+variable "v" {
+  default = "1"
+}
+command "a" {
+  input = var.v
+}
+command "b" {
+  triggers = { v = var.v }
+  run      = "echo b"
+}
+output "b_id" {
+  value = command.b.id
+}
+"#;
+    let lab = Lab::new(config);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    let before = lab.hive(&["output", "b_id"]).stdout;
+    ok(&lab.hive(&[
+        "apply",
+        "-auto-approve",
+        "-var",
+        "v=2",
+        "-target",
+        "command.a",
+    ]));
+    assert_eq!(lab.hive(&["output", "b_id"]).stdout, before);
+}
+
+#[test]
+fn secrets_echoed_by_commands_or_in_their_errors_stay_hidden() {
+    let config = r#"
+variable "pw" {
+  default   = "hunter2-pw"
+  sensitive = true
+}
+command "ok" {
+  run = "set -x; true ${var.pw}"
+}
+command "bad" {
+  run = "echo using admin:${var.pw} >&2; exit 1"
+}
+"#;
+    let lab = Lab::new(config);
+    let mut all = String::new();
+    for args in [
+        vec!["apply", "-auto-approve"],
+        vec!["apply", "-auto-approve", "-json"],
+        vec!["show"],
+        vec!["show", "-json"],
+        vec!["state", "show", "command.ok"],
+    ] {
+        let r = lab.hive(&args);
+        all.push_str(&r.stdout);
+        all.push_str(&r.stderr);
+    }
+    assert!(!all.contains("hunter2-pw"), "{all}");
+    assert!(all.contains("exited with code 1"), "{all}");
+}
+
+#[test]
+fn ignored_attributes_keep_their_recorded_value_when_the_object_is_updated() {
+    let config = r#"
+variable "script" {
+  default = "echo v1"
+}
+variable "note" {
+  default = "n1"
+}
+command "a" {
+  run   = var.script
+  input = { note = var.note }
+  lifecycle {
+    ignore_changes = [run]
+  }
+}
+"#;
+    let lab = Lab::new(config);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    ok(&lab.hive(&[
+        "apply",
+        "-auto-approve",
+        "-var",
+        "script=echo v2",
+        "-var",
+        "note=n2",
+    ]));
+    let shown = flat(&lab.hive(&["state", "show", "command.a"]).stdout);
+    assert!(shown.contains("run = \"echo v1\""), "{shown}");
+    assert!(shown.contains("note = \"n2\""), "{shown}");
+}
+
+#[test]
+fn saved_targeted_plans_apply() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["plan", "-target", "command.independent", "-out", "t.plan"]));
+    ok(&lab.hive(&["apply", "t.plan"]));
+    assert_eq!(lab.state_addresses(), ["command.independent"]);
+}
+
+#[test]
+fn new_depends_on_changes_the_recorded_destroy_order() {
+    let plain = "command \"a\" {\n  destroy = \"sleep 0.2; echo destroy a >> order.log\"\n}\n\ncommand \"b\" {\n  destroy = \"echo destroy b >> order.log\"\n}\n";
+    let lab = Lab::new(plain);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    lab.write(&plain.replace(
+        "command \"b\" {\n",
+        "command \"b\" {\n  depends_on = [command.a]\n",
+    ));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    ok(&lab.hive(&["destroy", "-auto-approve"]));
+    assert_eq!(lab.lines("order.log"), ["destroy b", "destroy a"]);
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let lab = Lab::new(CHAIN);
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    let mut child = hive()
+        .arg("show")
+        .current_dir(lab.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("internal error"),
+        "{stderr}"
+    );
+}

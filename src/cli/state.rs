@@ -81,11 +81,18 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), String> {
             }
         }
         StateCommand::Rm { addresses } => {
-            let targets = parse_targets(addresses)?;
+            // Exact addresses (`command.a#deposed-…` too) or resource/instance targets.
+            let (exact, patterns): (Vec<&String>, Vec<&String>) = addresses
+                .iter()
+                .partition(|a| state.resources.contains_key(*a));
+            let targets: Vec<Target> = patterns
+                .iter()
+                .map(|a| a.parse::<Target>())
+                .collect::<Result<_, _>>()?;
             let doomed: Vec<String> = state
                 .resources
                 .keys()
-                .filter(|a| targets.iter().any(|t| matches(t, a)))
+                .filter(|a| exact.contains(a) || targets.iter().any(|t| matches(t, a)))
                 .cloned()
                 .collect();
             if doomed.is_empty() {
@@ -150,6 +157,12 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), String> {
                 }
                 r.address = t.clone();
                 state.put(r);
+                // What depended on the old address depends on the new one.
+                for other in state.resources.values_mut() {
+                    for dep in other.dependencies.iter_mut().filter(|d| *d == f) {
+                        *dep = t.clone();
+                    }
+                }
                 println!("Moved {f} to {t}");
             }
             state.serial += 1;

@@ -78,9 +78,20 @@ struct Outcome {
     elapsed: Duration,
 }
 
-/// Address of the old object of a create-before-destroy replacement while both exist.
-pub fn deposed_address(address: &str) -> String {
-    format!("{address}#deposed")
+/// Address of the old object of a create-before-destroy replacement while both exist; the
+/// old object's id keeps two of them apart (a retry after a failed create).
+pub fn deposed_address(address: &str, id: &str) -> String {
+    let short: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    format!("{address}#deposed-{short}")
+}
+
+/// The instance address an object belongs to: `command.a` for `command.a#deposed-1f2e`.
+pub fn base_address(address: &str) -> &str {
+    address.split('#').next().unwrap_or(address)
 }
 
 pub fn apply(input: ApplyInput<'_>, hook: &mut dyn Hook) -> Result<ApplyReport, StateError> {
@@ -111,6 +122,11 @@ struct Walk<'a> {
     host_limits: HashMap<String, usize>,
     host_running: HashMap<String, usize>,
     cancel: Cancel,
+    /// The `#deposed-…` address each create-before-destroy change moved its old object to.
+    deposed: HashMap<usize, String>,
+    /// The texts of sensitive values: never shown in an error, marked wherever a backend's
+    /// answer repeats them.
+    secrets: Vec<String>,
     report: ApplyReport,
     started_at: HashMap<usize, Instant>,
 }
@@ -167,9 +183,21 @@ impl<'a> Walk<'a> {
             host_limits: HashMap::new(),
             host_running: HashMap::new(),
             cancel: Cancel::default(),
+            deposed: HashMap::new(),
+            secrets: Vec::new(),
             started_at: HashMap::new(),
             input,
         };
+        for v in walk.input.plan.variables.values() {
+            v.sensitive_texts(&mut walk.secrets);
+        }
+        if let Some(e) = walk.input.evaluated {
+            for v in e.vars.values() {
+                v.sensitive_texts(&mut walk.secrets);
+            }
+        }
+        walk.secrets.sort();
+        walk.secrets.dedup();
         walk.build_steps();
         Ok(walk)
     }
@@ -178,7 +206,10 @@ impl<'a> Walk<'a> {
     fn build_steps(&mut self) {
         let plan = self.input.plan;
         let mut create_step: HashMap<&str, usize> = HashMap::new();
-        let mut delete_step: HashMap<&str, usize> = HashMap::new();
+        // The steps that delete an old object, by the base address it belongs to (its own
+        // delete, and the deletes of replaced objects kept as `#deposed-…`).
+        let mut deletes_of: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut own_delete: HashMap<usize, usize> = HashMap::new();
         for (i, change) in plan.changes.iter().enumerate() {
             let host = self.host_of(change);
             let mut push = |kind| {
@@ -191,42 +222,50 @@ impl<'a> Walk<'a> {
                 });
                 self.steps.len() - 1
             };
+            let base = base_address(&change.address);
             match change.action {
                 Action::NoOp => {}
-                Action::Create => {
-                    create_step.insert(&change.address, push(StepKind::Create));
-                }
-                Action::Update => {
-                    create_step.insert(&change.address, push(StepKind::Update));
+                Action::Create | Action::Update => {
+                    let kind = if change.action == Action::Create {
+                        StepKind::Create
+                    } else {
+                        StepKind::Update
+                    };
+                    create_step.insert(&change.address, push(kind));
                 }
                 Action::Delete => {
-                    delete_step.insert(&change.address, push(StepKind::Delete));
+                    let d = push(StepKind::Delete);
+                    deletes_of.entry(base).or_default().push(d);
+                    own_delete.insert(i, d);
                 }
                 Action::DeleteThenCreate => {
                     let d = push(StepKind::Delete);
                     let c = push(StepKind::Create);
-                    delete_step.insert(&change.address, d);
+                    deletes_of.entry(base).or_default().push(d);
+                    own_delete.insert(i, d);
                     create_step.insert(&change.address, c);
                 }
                 Action::CreateThenDelete => {
                     let c = push(StepKind::Create);
                     let d = push(StepKind::DeleteDeposed);
                     create_step.insert(&change.address, c);
-                    delete_step.insert(&change.address, d);
+                    deletes_of.entry(base).or_default().push(d);
                 }
             }
         }
-        // Recorded dependencies of what exists, for destroy order.
-        let recorded: HashMap<&str, &[String]> = self
+        // What each existing object depended on when it was made: old objects go in the
+        // reverse of that order.
+        let recorded: Vec<(&str, &[String])> = self
             .input
             .state
             .resources
             .values()
-            .map(|r| (r.address.as_str(), r.dependencies.as_slice()))
+            .map(|r| (base_address(&r.address), r.dependencies.as_slice()))
             .collect();
         let mut edges = Vec::new();
         for (s, step) in self.steps.iter().enumerate() {
             let change = &plan.changes[step.change];
+            let base = base_address(&change.address);
             match step.kind {
                 StepKind::Create | StepKind::Update => {
                     // After what it refers to is created or updated...
@@ -237,32 +276,30 @@ impl<'a> Walk<'a> {
                     }
                     // ...and, when replacing, after the old object is gone.
                     if change.action == Action::DeleteThenCreate {
-                        if let Some(&d) = delete_step.get(change.address.as_str()) {
+                        if let Some(&d) = own_delete.get(&step.change) {
                             edges.push((s, d));
                         }
                     }
                 }
-                StepKind::Delete => {
-                    // After everything that depends on it is destroyed.
+                StepKind::Delete | StepKind::DeleteDeposed => {
+                    // After the old objects that depend on it are gone.
                     for (other, deps) in &recorded {
-                        if deps.iter().any(|d| d == &change.address) {
-                            if let Some(&d) = delete_step.get(other) {
-                                if d != s {
-                                    edges.push((s, d));
-                                }
+                        if *other != base && deps.iter().any(|d| base_address(d) == base) {
+                            for &d in deletes_of.get(other).into_iter().flatten() {
+                                edges.push((s, d));
                             }
                         }
                     }
-                }
-                StepKind::DeleteDeposed => {
-                    // After the new object exists and what depends on it moved over.
-                    if let Some(&c) = create_step.get(change.address.as_str()) {
-                        edges.push((s, c));
-                    }
-                    for other in &plan.changes {
-                        if other.dependencies.iter().any(|d| d == &change.address) {
-                            if let Some(&c) = create_step.get(other.address.as_str()) {
-                                edges.push((s, c));
+                    if step.kind == StepKind::DeleteDeposed {
+                        // After the new object exists and what depends on it moved over.
+                        if let Some(&c) = create_step.get(change.address.as_str()) {
+                            edges.push((s, c));
+                        }
+                        for other in &plan.changes {
+                            if other.dependencies.iter().any(|d| d == &change.address) {
+                                if let Some(&c) = create_step.get(other.address.as_str()) {
+                                    edges.push((s, c));
+                                }
                             }
                         }
                     }
@@ -352,10 +389,34 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+        if interrupts == 0 {
+            self.fail_unreachable(hook);
+        }
         self.finish_outputs()?;
         self.journal.sync()?;
         self.report.state = self.state;
         Ok(self.report)
+    }
+
+    /// Steps still waiting when nothing runs can never start (their order is circular): they
+    /// are failures, never silently dropped.
+    fn fail_unreachable(&mut self, hook: &mut dyn Hook) {
+        let plan: &'a Plan = self.input.plan;
+        for s in 0..self.steps.len() {
+            if self.status[s] != StepState::Waiting {
+                continue;
+            }
+            self.status[s] = StepState::Failed;
+            let address = plan.changes[self.steps[s].change].address.clone();
+            let error = "it waits on steps that wait on it (an ordering cycle between replacements); nothing was done to it".to_string();
+            hook.event(&Event::Failed {
+                address: address.clone(),
+                kind: self.steps[s].kind,
+                error: error.clone(),
+                elapsed: Duration::ZERO,
+            });
+            self.report.failed.push((address, error));
+        }
     }
 
     /// Starts every ready step the caps allow.
@@ -455,9 +516,15 @@ impl<'a> Walk<'a> {
                 if step_kind == StepKind::Create {
                     if change.action == Action::CreateThenDelete {
                         if let Some(old) = self.state.resource(&address).cloned() {
+                            let id = old
+                                .id
+                                .clone()
+                                .unwrap_or_else(|| self.state.serial.to_string());
+                            let deposed = deposed_address(&address, &id);
+                            self.deposed.insert(self.steps[s].change, deposed.clone());
                             self.record(Entry::Put {
                                 resource: ResourceState {
-                                    address: deposed_address(&address),
+                                    address: deposed,
                                     ..old
                                 },
                             })?;
@@ -534,7 +601,7 @@ impl<'a> Walk<'a> {
             &self.locals,
             &self.table,
         );
-        let value = configured_part(resource.schema, value);
+        let value = keep_ignored(resource, change, configured_part(resource.schema, value));
         if let Some(d) = diags.items.into_iter().find(|d| d.is_error()) {
             return Err(format!("evaluating its configuration: {}", d.summary));
         }
@@ -581,7 +648,10 @@ impl<'a> Walk<'a> {
                 match (kind, result) {
                     (StepKind::Create | StepKind::Update, Some((new_state, id))) => {
                         let config_marks = change.after.clone().unwrap_or(Value::Null);
-                        let value = remark(new_state, &config_marks);
+                        let value = remark(
+                            new_state.mark_strings_containing(&self.secrets),
+                            &config_marks,
+                        );
                         self.record(Entry::Put {
                             resource: ResourceState {
                                 address: address.clone(),
@@ -600,9 +670,12 @@ impl<'a> Walk<'a> {
                     (StepKind::Delete, _) => self.record(Entry::Remove {
                         address: address.clone(),
                     })?,
-                    (StepKind::DeleteDeposed, _) => self.record(Entry::Remove {
-                        address: deposed_address(&address),
-                    })?,
+                    (StepKind::DeleteDeposed, _) => {
+                        let deposed = self.deposed.get(&self.steps[s].change).cloned();
+                        if let Some(deposed) = deposed {
+                            self.record(Entry::Remove { address: deposed })?;
+                        }
+                    }
                     (_, None) => {}
                 }
                 self.status[s] = StepState::Done;
@@ -630,11 +703,12 @@ impl<'a> Walk<'a> {
                     }
                 }
                 self.status[s] = StepState::Failed;
-                let message = if abandoned {
+                let mut message = if abandoned {
                     format!("abandoned: {}", error.message)
                 } else {
                     error.message
                 };
+                crate::diag::redact_text(&mut message, &self.secrets);
                 hook.event(&Event::Failed {
                     address: address.clone(),
                     kind,
@@ -668,14 +742,19 @@ impl<'a> Walk<'a> {
 
     /// Outputs evaluated with the final values, recorded in the state.
     fn finish_outputs(&mut self) -> Result<(), StateError> {
-        let (Some(config), Some(evaluated)) = (self.input.config, self.input.evaluated) else {
-            if self.input.plan.destroy && !self.state.outputs.is_empty() {
+        let configured = (self.input.config, self.input.evaluated);
+        let (Some(config), Some(evaluated)) = configured else {
+            return Ok(());
+        };
+        // Nothing is left to describe after a destroy.
+        if self.input.plan.destroy {
+            if !self.state.outputs.is_empty() {
                 self.record(Entry::Outputs {
                     outputs: BTreeMap::new(),
                 })?;
             }
             return Ok(());
-        };
+        }
         let table = &self.table;
         for node in &self.order {
             if let crate::graph::Node::Local(name) = node {
@@ -697,6 +776,10 @@ impl<'a> Walk<'a> {
                         sensitive: value.contains_sensitive(),
                     },
                 );
+            } else if let Some(previous) = self.state.outputs.get(name) {
+                // Not known yet (what it reads was not applied, say with -target): the last
+                // known value stays until it is.
+                recorded.insert(name.clone(), previous.clone());
             }
             outputs.insert(name.clone(), value);
         }
@@ -770,6 +853,32 @@ fn remark(state: Value, marks: &Value) -> Value {
     }
 }
 
+/// Attributes under `lifecycle { ignore_changes }` keep what the plan kept (the recorded
+/// value) when the object is updated in place: the configuration's new value is ignored.
+fn keep_ignored(resource: &crate::config::Resource, change: &Change, value: Value) -> Value {
+    use crate::config::IgnoreChanges;
+    if change.action != Action::Update {
+        return value;
+    }
+    let Some(planned) = change.after.as_ref().and_then(Value::as_map) else {
+        return value;
+    };
+    let Value::Map(mut entries) = value else {
+        return value;
+    };
+    let ignored: Vec<String> = match &resource.lifecycle.ignore_changes {
+        IgnoreChanges::None => Vec::new(),
+        IgnoreChanges::All => entries.keys().cloned().collect(),
+        IgnoreChanges::Attributes(names) => names.clone(),
+    };
+    for name in ignored {
+        if let Some(kept) = planned.get(&name) {
+            entries.insert(name, kept.clone());
+        }
+    }
+    Value::Map(entries)
+}
+
 /// The attributes the configuration sets: computed ones (unknown until the backend answers)
 /// are the provider's to fill, not its input.
 fn configured_part(schema: &hive_sdk::schema::Schema, value: Value) -> Value {
@@ -791,7 +900,7 @@ fn configured_part(schema: &hive_sdk::schema::Schema, value: Value) -> Value {
 }
 
 pub fn parse_instance(address: &str) -> Option<InstanceAddr> {
-    match address.parse::<Target>().ok()? {
+    match base_address(address).parse::<Target>().ok()? {
         Target::Instance(i) => Some(i),
         Target::Resource(r) => Some(r.instance(InstanceKey::None)),
     }

@@ -95,6 +95,18 @@ pub fn run(
         }
         plan_options.vars.saved = saved.variables.clone().into_iter().collect();
         plan_options.destroy = saved.destroy;
+        plan_options.refresh = saved.refresh;
+        let parse = |list: &[String]| -> Vec<hive_sdk::addr::Target> {
+            list.iter().filter_map(|t| t.parse().ok()).collect()
+        };
+        plan_options.targets = parse(&saved.targets);
+        plan_options.replace = parse(&saved.replace);
+        plan_options.refresh = saved.refresh;
+        let parse = |list: &[String]| -> Vec<hive_sdk::addr::Target> {
+            list.iter().filter_map(|t| t.parse().ok()).collect()
+        };
+        plan_options.targets = parse(&saved.targets);
+        plan_options.replace = parse(&saved.replace);
     }
     let lineage = opened
         .state
@@ -136,9 +148,14 @@ pub fn run(
     let Then::Confirm(confirm) = then else {
         return result;
     };
+    // Objects kept as they are still take the dependencies the configuration now gives them:
+    // destroy order comes from these.
+    let mut refreshed = refreshed;
+    let dependencies_moved = sync_dependencies(&mut refreshed, &plan);
     // Nothing to do still folds a journal left by an interrupted command into the snapshot.
     if !plan.has_changes() {
-        if !opened.recovered.is_empty() {
+        if !opened.recovered.is_empty() || dependencies_moved {
+            refreshed.serial += 1;
             if let Err(e) = opened.backend.write_snapshot(&refreshed) {
                 result
                     .diagnostics
@@ -184,6 +201,24 @@ pub fn run(
     }
     drop(opened.lock);
     result
+}
+
+/// Updates the recorded dependencies of objects the plan keeps; returns whether any moved.
+fn sync_dependencies(state: &mut hive_state::State, plan: &Plan) -> bool {
+    let mut moved = false;
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.action == crate::plan::Action::NoOp)
+    {
+        if let Some(record) = state.resources.get_mut(&change.address) {
+            if record.dependencies != change.dependencies && change.after.is_some() {
+                record.dependencies = change.dependencies.clone();
+                moved = true;
+            }
+        }
+    }
+    moved
 }
 
 /// A saved plan applies only to the state it was made against.

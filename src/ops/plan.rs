@@ -95,7 +95,7 @@ pub fn make_plan(
                 kind: record.kind.clone(),
                 driver: record.driver.clone(),
                 action: Action::Delete,
-                reasons: vec![if record.address.ends_with("#deposed") {
+                reasons: vec![if record.address.contains("#deposed") {
                     "replaced by a new object".to_string()
                 } else if declared {
                     "its count or for_each no longer includes it".to_string()
@@ -120,11 +120,18 @@ pub fn make_plan(
                 vec![]
             };
             change.after = None;
+            change.replace_because.clear();
         }
     }
+    propagate_create_before_destroy(&mut changes, &refreshed);
     if !options.targets.is_empty() {
         restrict_to_targets(&mut changes, &options.targets, options.destroy, &refreshed);
     }
+    check_prevent_destroy(&config, &changes, diags);
+    if diags.has_errors() {
+        return None;
+    }
+
     let outputs = evaluated.outputs.clone();
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -144,6 +151,9 @@ pub fn make_plan(
                 )
             })
             .collect(),
+        targets: options.targets.iter().map(ToString::to_string).collect(),
+        replace: options.replace.iter().map(ToString::to_string).collect(),
+        refresh: options.refresh,
     };
     Some(Planned {
         config,
@@ -151,6 +161,72 @@ pub fn make_plan(
         plan,
         refreshed,
     })
+}
+
+/// A resource replaced destroy-first under a dependant replaced create-first would have to be
+/// both gone before and present after that dependant's new object: like Terraform, it is
+/// replaced create-first too.
+fn propagate_create_before_destroy(changes: &mut BTreeMap<String, Change>, state: &State) {
+    loop {
+        let create_first: Vec<(String, Vec<String>)> = changes
+            .values()
+            .filter(|c| c.action == Action::CreateThenDelete)
+            .map(|c| {
+                let mut deps = c.dependencies.clone();
+                if let Some(r) = state.resource(&c.address) {
+                    deps.extend(r.dependencies.iter().cloned());
+                }
+                (c.address.clone(), deps)
+            })
+            .collect();
+        let mut changed = false;
+        for change in changes.values_mut() {
+            if change.action != Action::DeleteThenCreate {
+                continue;
+            }
+            if let Some((dependant, _)) = create_first
+                .iter()
+                .find(|(_, deps)| deps.iter().any(|d| d == &change.address))
+            {
+                change.action = Action::CreateThenDelete;
+                change.reasons.push(format!(
+                    "created first because {dependant}, which depends on it, is replaced that way"
+                ));
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// `lifecycle { prevent_destroy = true }` refuses any plan that destroys the object: a
+/// replacement, a count or for_each that shrinks, `hive destroy`.
+fn check_prevent_destroy(
+    config: &Config,
+    changes: &BTreeMap<String, Change>,
+    diags: &mut Diagnostics,
+) {
+    for change in changes.values().filter(|c| c.action.deletes()) {
+        let Some(addr) = crate::engine::apply::parse_instance(&change.address) else {
+            continue;
+        };
+        let Some(resource) = config.resources.get(&addr.resource) else {
+            continue;
+        };
+        if resource.lifecycle.prevent_destroy {
+            diags.push(
+                Diagnostic::error(format!(
+                    "{} has lifecycle.prevent_destroy set, but this plan would destroy it",
+                    change.address
+                ))
+                .detail(change.reasons.join("; "))
+                .at(resource.span.clone())
+                .help("change the configuration so it is kept, or remove prevent_destroy first"),
+            );
+        }
+    }
 }
 
 /// Asks each object's provider what exists now. Objects gone are dropped (and will be created

@@ -55,6 +55,12 @@ pub fn open_state(
     let loaded = backend
         .load()
         .map_err(|e| Diagnostic::error(format!("reading the state: {e}")))?;
+    // A writer cuts a torn last line off first, so what it appends follows whole lines.
+    if loaded.torn_tail && lock.is_some() {
+        backend
+            .truncate_journal(loaded.journal_good_len)
+            .map_err(|e| Diagnostic::error(format!("repairing the state journal: {e}")))?;
+    }
     let mut recovered = Vec::new();
     if loaded.replayed > 0 {
         recovered.push(format!(

@@ -90,6 +90,18 @@ pub struct Plan {
     /// The outputs the state records, to show only what changes.
     #[serde(with = "value_map", default)]
     pub prior_outputs: BTreeMap<String, Value>,
+    /// How it was made (`-target`, `-replace`, `-refresh`): a saved plan is checked by
+    /// planning again the same way.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub replace: Vec<String>,
+    #[serde(default = "yes")]
+    pub refresh: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Plan {
@@ -110,8 +122,26 @@ impl Plan {
         counts
     }
 
+    /// Resource changes, or outputs that will read differently.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes.iter().any(|c| c.action != Action::NoOp) || self.outputs_change()
+    }
+
+    pub fn outputs_change(&self) -> bool {
+        if self.destroy {
+            return !self.prior_outputs.is_empty();
+        }
+        let known = |v: &Value| v.is_wholly_known();
+        self.outputs
+            .iter()
+            .any(|(k, v)| match self.prior_outputs.get(k) {
+                Some(p) => known(v) && !crate::lang::eval::values_equal(p, v),
+                None => known(v),
+            })
+            || self
+                .prior_outputs
+                .keys()
+                .any(|k| !self.outputs.contains_key(k))
     }
 }
 

@@ -113,18 +113,7 @@ impl InstanceHook for Planner<'_> {
                 }
             }
         };
-        if action.deletes() && resource.lifecycle.prevent_destroy {
-            diags.push(
-                Diagnostic::error(format!(
-                    "{address} has lifecycle.prevent_destroy set, but this plan would destroy it"
-                ))
-                .detail(reasons.join("; "))
-                .at(resource.span.clone())
-                .help(
-                    "change the configuration so it is updated in place, or remove prevent_destroy",
-                ),
-            );
-        }
+
         let planned = planned_value(resource, &config, prior.as_ref(), action);
         let target = ProviderTarget {
             address: &address,

@@ -26,7 +26,9 @@ pub fn render_plan(plan: &Plan) -> String {
         .iter()
         .filter(|c| c.action != Action::NoOp)
         .collect();
-    if changes.is_empty() {
+    if changes.is_empty() && plan.outputs_change() {
+        out.push_str("No changes to the infrastructure; applying records new output values.\n");
+    } else if changes.is_empty() {
         out.push_str("No changes. The infrastructure matches the configuration.\n");
     } else {
         out.push_str("hive will perform the following actions:\n\n");

@@ -53,12 +53,18 @@ impl std::fmt::Display for StateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StateError::Io { doing, error } => write!(f, "{doing}: {error}"),
-            StateError::Corrupt { file, why } => write!(
-                f,
-                "the state file {} is damaged: {why}; hive will not use it (the previous snapshot is in {}.backup)",
-                file.display(),
-                strip_journal(file).display()
-            ),
+            StateError::Corrupt { file, why } => {
+                write!(
+                    f,
+                    "the state file {} is damaged: {why}; hive will not use it",
+                    file.display()
+                )?;
+                let backup = PathBuf::from(format!("{}.backup", strip_journal(file).display()));
+                if backup.exists() {
+                    write!(f, " (the previous snapshot is in {})", backup.display())?;
+                }
+                Ok(())
+            }
             StateError::Format { file, error } => write!(f, "{}: {error}", file.display()),
         }
     }
@@ -85,6 +91,9 @@ pub struct Loaded {
     pub replayed: usize,
     /// The journal's last line was cut off by a crash and was dropped.
     pub torn_tail: bool,
+    /// Bytes of the journal that hold whole lines: a writer truncates it to this before
+    /// appending, so a torn line never ends up in the middle.
+    pub journal_good_len: u64,
 }
 
 pub struct FileBackend {
@@ -127,6 +136,7 @@ impl FileBackend {
                     state,
                     replayed: 0,
                     torn_tail: false,
+                    journal_good_len: 0,
                 })
             }
             Err(e) => return Err(io(format!("reading {}", journal.display()))(e)),
@@ -137,11 +147,13 @@ impl FileBackend {
             .map_err(io(format!("reading {}", journal.display())))?;
         let mut replayed = 0;
         let mut torn_tail = false;
+        let mut good_len = 0u64;
         let count = lines.len();
         for (i, line) in lines.into_iter().enumerate() {
             if line.is_empty() {
                 continue;
             }
+            let line_len = line.len() as u64 + 1;
             let entry = match decode_line(&line) {
                 Ok(entry) => entry,
                 // A crash can cut off only the write in progress: the last line.
@@ -163,11 +175,13 @@ impl FileBackend {
             (entry.1).apply(target);
             target.serial = entry.0;
             replayed += 1;
+            good_len += line_len;
         }
         Ok(Loaded {
             state,
             replayed,
             torn_tail,
+            journal_good_len: good_len,
         })
     }
 
@@ -199,6 +213,18 @@ impl FileBackend {
             Err(e) => return Err(io("removing the folded journal")(e)),
         }
         Ok(())
+    }
+
+    /// Cuts a torn last line off the journal (the caller holds the lock).
+    pub fn truncate_journal(&self, len: u64) -> Result<(), StateError> {
+        let path = self.journal_path();
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io(format!("opening {}", path.display())))?;
+        file.set_len(len)
+            .and_then(|()| file.sync_all())
+            .map_err(io(format!("cutting the torn line off {}", path.display())))
     }
 
     /// Opens the journal for appending; `serial` is the state's serial now.
@@ -441,6 +467,35 @@ mod tests {
         let loaded = b.load().unwrap();
         assert!(loaded.torn_tail);
         assert_eq!(loaded.replayed, 1);
+    }
+
+    #[test]
+    fn a_writer_cuts_a_torn_tail_before_appending() {
+        let (_dir, b) = backend();
+        b.write_snapshot(&State::new("l".into())).unwrap();
+        let mut j = b.open_journal(0).unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.a"),
+        })
+        .unwrap();
+        drop(j);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(b.journal_path())
+            .unwrap();
+        f.write_all(b"3f2a 2 {\"op\":\"put\",\"reso").unwrap();
+        let loaded = b.load().unwrap();
+        assert!(loaded.torn_tail);
+        b.truncate_journal(loaded.journal_good_len).unwrap();
+        let mut j = b.open_journal(1).unwrap();
+        j.append(&Entry::Put {
+            resource: resource("command.b"),
+        })
+        .unwrap();
+        let again = b.load().unwrap();
+        assert!(!again.torn_tail);
+        assert_eq!(again.replayed, 2);
+        assert_eq!(again.state.unwrap().resources.len(), 2);
     }
 
     #[test]

@@ -118,6 +118,41 @@ impl Value {
         }
     }
 
+    /// Marks sensitive every string that contains one of `secrets`: a backend's answer that
+    /// echoes a secret (a command's output, an error text) stays secret.
+    pub fn mark_strings_containing(self, secrets: &[String]) -> Value {
+        if secrets.is_empty() {
+            return self;
+        }
+        match self {
+            Value::String(s) => {
+                let found = secrets
+                    .iter()
+                    .any(|secret| secret.len() >= 3 && s.contains(secret.as_str()));
+                Value::String(s).mark_sensitive_if(found)
+            }
+            Value::List(items) => Value::List(
+                items
+                    .into_iter()
+                    .map(|v| v.mark_strings_containing(secrets))
+                    .collect(),
+            ),
+            Value::Set(items) => Value::Set(
+                items
+                    .into_iter()
+                    .map(|v| v.mark_strings_containing(secrets))
+                    .collect(),
+            ),
+            Value::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.mark_strings_containing(secrets)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// True if this value or anything inside it is sensitive.
     pub fn contains_sensitive(&self) -> bool {
         match self {
