@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs libvirt and QEMU (from Debian 12, as LAB.md prescribes), starts virtlogd and
+# libvirtd without systemd, and waits until qemu:///system answers. Idempotent.
+set -euo pipefail
+log() { printf 'lab: %s\n' "$*" >&2; }
+
+packages=(qemu-system-x86 libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
+  dnsmasq-base iptables bridge-utils openssh-client cloud-image-utils genisoimage
+  busybox-static dropbear-bin cpio kmod)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # The machine image carries qemu-utils from backports, which conflicts with Debian 12's
+  # QEMU: take all of QEMU from Debian 12.
+  apt-get install -y -qq --allow-downgrades qemu-utils/bookworm "${missing[@]}" >/dev/null
+fi
+
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  pgrep -x virtlogd >/dev/null || /usr/sbin/virtlogd -d
+  pgrep -x libvirtd >/dev/null || /usr/sbin/libvirtd -d
+  for _ in $(seq 100); do
+    virsh -c qemu:///system version >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
+virsh -c qemu:///system version >/dev/null || { log "libvirtd did not start"; exit 1; }
+log "libvirt ready: $(virsh -c qemu:///system version | awk '/Running hypervisor/ {print $3, $4}')"
