@@ -93,6 +93,10 @@ impl Provider for LocalHost {
         self.create(request)
     }
 
+    fn refreshes(&self) -> bool {
+        false
+    }
+
     fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
         Ok(ReadResponse::Found(request.prior.clone()))
     }

@@ -79,7 +79,7 @@ pub fn run(
             return result;
         }
     };
-    let opened = match open_state(path, Some(&options.command), options.lock_timeout) {
+    let mut opened = match open_state(path, Some(&options.command), options.lock_timeout) {
         Ok(o) => o,
         Err(d) => {
             result.diagnostics.push(d);
@@ -116,9 +116,10 @@ pub fn run(
         .parallelism
         .or_else(|| configured_parallelism(&config))
         .unwrap_or(10);
+    let had_state = opened.state.is_some();
     let planned = make_plan(
         config,
-        opened.state.as_ref(),
+        opened.state.take(),
         &lineage,
         registry,
         &plan_options,
@@ -133,25 +134,64 @@ pub fn run(
     else {
         return result;
     };
+    // The rest of the command's life is short: what it built is not freed piece by piece
+    // (for large configurations that costs more than planning).
+    let config = std::mem::ManuallyDrop::new(config);
+    let evaluated = std::mem::ManuallyDrop::new(evaluated);
     result.sources = config.sources.clone();
+    let report = finish_run(
+        &config,
+        &evaluated,
+        &plan,
+        refreshed,
+        options,
+        then,
+        &opened,
+        had_state,
+        registry,
+        parallelism,
+        hook,
+        &mut result,
+    );
+    result.report = report;
+    result.plan = Some(plan);
+    drop(opened.lock);
+    result
+}
+
+/// After planning: check a saved plan, confirm, apply, fold the journal.
+#[allow(clippy::too_many_arguments)]
+fn finish_run(
+    config: &crate::config::Config,
+    evaluated: &crate::lang::walk::Evaluated,
+    plan: &Plan,
+    refreshed: hive_state::State,
+    options: &RunOptions,
+    then: Then<'_>,
+    opened: &super::state::OpenState,
+    had_state: bool,
+    registry: &Registry,
+    parallelism: usize,
+    hook: &mut dyn Hook,
+    result: &mut RunResult,
+) -> Option<ApplyReport> {
     if let Some(saved) = &options.saved_plan {
-        if !same_changes(saved, &plan) {
+        if !same_changes(saved, plan) {
             result.diagnostics.push(
                 Diagnostic::error("the saved plan no longer matches the configuration")
                     .detail("planning again with its variables gives different changes: the configuration or the infrastructure changed since it was saved")
                     .help("make a new plan with hive plan -out FILE"),
             );
-            return result;
+            return None;
         }
     }
-    result.plan = Some(plan.clone());
     let Then::Confirm(confirm) = then else {
-        return result;
+        return None;
     };
     // Objects kept as they are still take the dependencies the configuration now gives them:
     // destroy order comes from these.
     let mut refreshed = refreshed;
-    let dependencies_moved = sync_dependencies(&mut refreshed, &plan);
+    let dependencies_moved = sync_dependencies(&mut refreshed, plan);
     // Nothing to do still folds a journal left by an interrupted command into the snapshot.
     if !plan.has_changes() {
         if !opened.recovered.is_empty() || dependencies_moved {
@@ -162,25 +202,25 @@ pub fn run(
                     .push(Diagnostic::error(format!("writing the state: {e}")));
             }
         }
-        return result;
+        return None;
     }
-    if !confirm(&plan) {
+    if !confirm(plan) {
         result.declined = true;
-        return result;
+        return None;
     }
     // The journal applies to a snapshot: a first apply writes the empty one first.
-    if opened.state.is_none() {
+    if !had_state {
         if let Err(e) = opened.backend.write_snapshot(&refreshed) {
             result
                 .diagnostics
                 .push(Diagnostic::error(format!("creating the state: {e}")));
-            return result;
+            return None;
         }
     }
     let input = ApplyInput {
-        config: Some(&config),
-        evaluated: Some(&evaluated),
-        plan: &plan,
+        config: Some(config),
+        evaluated: Some(evaluated),
+        plan,
         registry,
         state: refreshed,
         backend: &opened.backend,
@@ -193,14 +233,15 @@ pub fn run(
                     "folding the journal into the state snapshot: {e}; the journal keeps every step and the next command recovers it"
                 )));
             }
-            result.report = Some(report);
+            Some(report)
         }
-        Err(e) => result.diagnostics.push(Diagnostic::error(format!(
-            "recording the state: {e}; steps done so far are in the journal"
-        ))),
+        Err(e) => {
+            result.diagnostics.push(Diagnostic::error(format!(
+                "recording the state: {e}; steps done so far are in the journal"
+            )));
+            None
+        }
     }
-    drop(opened.lock);
-    result
 }
 
 /// Updates the recorded dependencies of objects the plan keeps; returns whether any moved.

@@ -44,7 +44,7 @@ pub fn load(dir: &Path) -> Result<(Config, Diagnostics), (Sources, Diagnostics)>
 
 pub fn make_plan(
     config: Config,
-    state: Option<&State>,
+    state: Option<State>,
     lineage: &str,
     registry: &Registry,
     options: &PlanOptions,
@@ -52,12 +52,12 @@ pub fn make_plan(
 ) -> Option<Planned> {
     let mut config = config;
     let inputs = gather_inputs(&options.vars, &mut config.sources, diags);
-    let empty = State::new(lineage.to_string());
-    let recorded = state.unwrap_or(&empty);
+    let recorded_from = state.as_ref().map(|s| (s.lineage.clone(), s.serial));
+    let recorded = state.unwrap_or_else(|| State::new(lineage.to_string()));
     let (refreshed, drift) = if options.refresh {
         refresh(recorded, registry, &config.dir, diags)
     } else {
-        (recorded.clone(), HashMap::new())
+        (recorded, HashMap::new())
     };
     let mut planner = Planner {
         registry,
@@ -135,8 +135,8 @@ pub fn make_plan(
     let outputs = evaluated.outputs.clone();
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
-        lineage: state.map(|s| s.lineage.clone()),
-        serial: state.map_or(0, |s| s.serial),
+        lineage: recorded_from.as_ref().map(|(l, _)| l.clone()),
+        serial: recorded_from.map_or(0, |(_, s)| s),
         variables: evaluated.vars.clone(),
         destroy: options.destroy,
         changes: changes.into_values().collect(),
@@ -232,17 +232,26 @@ fn check_prevent_destroy(
 /// Asks each object's provider what exists now. Objects gone are dropped (and will be created
 /// again); objects changed outside hive take their new attributes.
 fn refresh(
-    state: &State,
+    state: State,
     registry: &Registry,
     dir: &Path,
     diags: &mut Diagnostics,
 ) -> (State, HashMap<String, String>) {
-    let mut refreshed = state.clone();
     let mut drift = HashMap::new();
-    for record in state.resources.values() {
-        if record.status == Status::Creating {
-            continue;
-        }
+    let mut refreshed = state;
+    let records: Vec<hive_state::ResourceState> = refreshed
+        .resources
+        .values()
+        .filter(|r| r.status != Status::Creating)
+        .filter(|r| {
+            registry
+                .get(&r.kind, &r.driver)
+                .is_some_and(|p| p.refreshes())
+        })
+        .cloned()
+        .collect();
+    let lineage = refreshed.lineage.clone();
+    for record in &records {
         let Some(provider) = registry.get(&record.kind, &record.driver) else {
             continue;
         };
@@ -253,7 +262,7 @@ fn refresh(
             target: ProviderTarget {
                 address: &record.address,
                 kind: &record.kind,
-                lineage: &state.lineage,
+                lineage: &lineage,
                 base_dir: dir,
             },
             id: &id,

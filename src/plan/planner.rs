@@ -131,7 +131,7 @@ impl InstanceHook for Planner<'_> {
                 config: &config,
                 prior: prior.as_ref(),
             },
-            proposal.clone(),
+            proposal,
         );
         let response = match refined {
             Ok(r) => r,
@@ -140,7 +140,10 @@ impl InstanceHook for Planner<'_> {
                     Diagnostic::error(format!("planning {address}: {}", e.message))
                         .at(resource.span.clone()),
                 );
-                proposal
+                PlanResponse {
+                    planned: config.clone(),
+                    requires_replace: replace_because,
+                }
             }
         };
         let planned = response.planned.clone();
@@ -205,8 +208,8 @@ fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec
         if ignored(resource, name) {
             continue;
         }
-        let c = field(config, name);
-        let p = field(prior, name);
+        let c = field_ref(config, name);
+        let p = field_ref(prior, name);
         let optional_computed_unset = schema
             .attribute(name)
             .is_some_and(|a| a.mode == Mode::OptionalComputed)
@@ -214,7 +217,7 @@ fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec
         if optional_computed_unset {
             continue;
         }
-        if !c.is_wholly_known() || !values_equal(&c, &p) {
+        if !c.is_wholly_known() || !values_equal(c, p) {
             changed.push(name.to_string());
         }
     }
@@ -225,6 +228,11 @@ fn forces_replacement(resource: &Resource, name: &str) -> bool {
     let schema = resource.schema;
     schema.attribute(name).is_some_and(|a| a.forces_replacement)
         || schema.block(name).is_some_and(|b| b.forces_replacement)
+}
+
+fn field_ref<'v>(value: &'v Value, name: &str) -> &'v Value {
+    const NULL: Value = Value::Null;
+    value.as_map().and_then(|m| m.get(name)).unwrap_or(&NULL)
 }
 
 fn field(value: &Value, name: &str) -> Value {

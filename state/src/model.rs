@@ -138,8 +138,23 @@ impl State {
         self.resources.remove(address)
     }
 
-    /// Checks only the format version of a state document.
+    /// Checks only the format version of a state document. hive writes `version` first, so
+    /// it is read from the head of the text; anything else is parsed in full.
     pub fn from_json_version_only(text: &str) -> Result<u32, FormatError> {
+        let head = text.trim_start().strip_prefix('{').map(str::trim_start);
+        if let Some(rest) = head.and_then(|h| h.strip_prefix("\"version\":")) {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let Ok(version) = digits.parse::<u32>() {
+                if version != FORMAT_VERSION {
+                    return Err(FormatError::UnsupportedVersion(version));
+                }
+                return Ok(version);
+            }
+        }
         #[derive(Deserialize)]
         struct Version {
             version: u32,

@@ -88,6 +88,10 @@ impl Provider for CommandProvider {
         })
     }
 
+    fn refreshes(&self) -> bool {
+        false
+    }
+
     fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
         // Nothing outside the state: what was recorded is what exists.
         Ok(ReadResponse::Found(request.prior.clone()))

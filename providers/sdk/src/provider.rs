@@ -150,6 +150,13 @@ pub trait Provider: Send + Sync {
 
     fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError>;
 
+    /// Whether its objects exist outside hive, so refresh must ask about them. A provider
+    /// whose objects live only in the state (a command's record) says no, and saves the
+    /// asking.
+    fn refreshes(&self) -> bool {
+        true
+    }
+
     fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
 
     /// Adopts an object made elsewhere, by the backend's id.
