@@ -370,3 +370,106 @@ fn restrict_to_targets(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::registry::Registry;
+    use hive_sdk::provider::{
+        ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest,
+        ReadResponse,
+    };
+    use hive_sdk::Value;
+    use hive_state::ResourceState;
+    use std::sync::Arc;
+
+    /// A backend whose objects can vanish or change behind hive's back.
+    struct Drifting {
+        gone: &'static [&'static str],
+        changed: &'static [&'static str],
+    }
+
+    impl Provider for Drifting {
+        fn driver(&self) -> &'static str {
+            "local"
+        }
+        fn kinds(&self) -> &'static [&'static str] {
+            &["command"]
+        }
+        fn create(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+            Err(ProviderError::new("not in this test"))
+        }
+        fn update(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+            Err(ProviderError::new("not in this test"))
+        }
+        fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+            if self.gone.contains(&request.target.address) {
+                return Ok(ReadResponse::Gone);
+            }
+            let mut now = request.prior.clone();
+            if self.changed.contains(&request.target.address) {
+                if let Value::Map(m) = &mut now {
+                    m.insert("input".into(), Value::string("edited by hand"));
+                }
+            }
+            Ok(ReadResponse::Found(now))
+        }
+        fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    fn recorded(address: &str) -> ResourceState {
+        ResourceState {
+            address: address.into(),
+            kind: "command".into(),
+            driver: "local".into(),
+            id: Some(address.into()),
+            attributes: serde_json::json!({ "input": "wanted", "id": address }),
+            dependencies: vec![],
+            status: hive_state::Status::Ready,
+        }
+    }
+
+    #[test]
+    fn refresh_finds_objects_deleted_or_changed_outside_hive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = "command \"kept\" {\n  input = \"wanted\"\n}\n\ncommand \"gone\" {\n  input = \"wanted\"\n}\n\ncommand \"edited\" {\n  input = \"wanted\"\n}\n";
+        std::fs::write(dir.path().join("main.hive.hcl"), config).expect("write");
+        let (config, mut diags) = match load_dir(dir.path()) {
+            Ok(loaded) => loaded,
+            Err((_, d)) => panic!("{d:?}"),
+        };
+        let mut state = State::new("l".into());
+        for a in ["command.kept", "command.gone", "command.edited"] {
+            state.put(recorded(a));
+        }
+        let registry = Registry::with(vec![Arc::new(Drifting {
+            gone: &["command.gone"],
+            changed: &["command.edited"],
+        })]);
+        let options = PlanOptions {
+            refresh: true,
+            ..PlanOptions::default()
+        };
+        let planned = make_plan(config, Some(state), "l", &registry, &options, &mut diags)
+            .unwrap_or_else(|| panic!("{diags:?}"));
+        let change = |a: &str| {
+            planned
+                .plan
+                .changes
+                .iter()
+                .find(|c| c.address == a)
+                .cloned()
+                .unwrap_or_else(|| panic!("no change for {a}"))
+        };
+        assert_eq!(change("command.kept").action, Action::NoOp);
+        let gone = change("command.gone");
+        assert_eq!(gone.action, Action::Create);
+        assert_eq!(gone.reasons, ["drifted: deleted outside hive"]);
+        let edited = change("command.edited");
+        assert_eq!(edited.action, Action::Update);
+        assert_eq!(edited.reasons, ["drifted: changed outside hive"]);
+        assert!(!planned.refreshed.resources.contains_key("command.gone"));
+    }
+}
