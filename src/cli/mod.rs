@@ -3,6 +3,7 @@
 
 mod fmt;
 mod graph;
+mod import;
 mod inspect;
 mod progress;
 mod run;
@@ -59,6 +60,8 @@ enum Command {
     ForceUnlock(state::ForceUnlockArgs),
     /// Print the dependency graph of resource instances as DOT.
     Graph(graph::Args),
+    /// Adopt an object made outside hive as ADDR.
+    Import(import::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::State(command) => state::run(&ctx, command),
         Command::ForceUnlock(args) => state::force_unlock(&ctx, args),
         Command::Graph(args) => graph::run_graph(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
     };
     ExitCode::from(code)
 }

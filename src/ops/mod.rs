@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod fmt;
+pub mod import;
 pub mod plan;
 pub mod state;
 pub mod validate;

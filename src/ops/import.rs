@@ -1,0 +1,185 @@
+//! `hive import ADDR ID`: adopt an object made outside hive. The address must be declared in
+//! the configuration (so hive knows its kind and driver) and not yet in the state.
+
+use super::state::{open_state, state_path};
+use super::validate::{validate, VarOptions};
+use crate::diag::Diagnostic;
+use crate::engine::registry::{driver_of, Registry};
+use hive_sdk::addr::Target;
+use hive_sdk::value::tagged;
+use hive_state::file::new_lineage;
+use hive_state::{ResourceState, State, Status};
+use std::path::Path;
+use std::time::Duration;
+
+/// Imports the object with backend id `id` as `address`; returns the recorded address.
+pub fn import(
+    dir: &Path,
+    registry: &Registry,
+    address: &str,
+    id: &str,
+    vars: &VarOptions,
+    lock_timeout: Duration,
+) -> Result<String, Diagnostic> {
+    let target: Target = address.parse().map_err(Diagnostic::error)?;
+    let validated = validate(dir, vars);
+    if validated.diagnostics.has_errors() {
+        return Err(Diagnostic::error("the configuration is not valid")
+            .help("run hive validate and fix what it reports first"));
+    }
+    let (Some(config), Some(evaluated)) = (validated.config, validated.evaluated) else {
+        return Err(Diagnostic::error("the configuration could not be read"));
+    };
+    let instance = match target {
+        Target::Instance(i) => i,
+        Target::Resource(r) => r.instance(hive_sdk::addr::InstanceKey::None),
+    };
+    if !config.resources.contains_key(&instance.resource) {
+        return Err(Diagnostic::error(format!(
+            "{} is not declared in the configuration",
+            instance.resource
+        ))
+        .help(format!(
+            "declare it first (a {} \"{}\" block), then import into it",
+            instance.resource.kind, instance.resource.name
+        )));
+    }
+    let known = evaluated.instances();
+    let Some((_, config_value)) = known.iter().find(|(a, _)| a == &instance) else {
+        return Err(Diagnostic::error(format!(
+            "{instance} is not an instance the configuration declares (check its count or for_each key)"
+        )));
+    };
+    let kind = instance.resource.kind.clone();
+    let driver = driver_of(&kind, config_value);
+    let provider = registry.get(&kind, &driver).ok_or_else(|| {
+        Diagnostic::error(format!(
+            "no provider for {kind} resources with driver \"{driver}\" in this build"
+        ))
+    })?;
+    let path = state_path(dir, Some(&config))?;
+    let opened = open_state(path, Some("hive import"), lock_timeout)?;
+    let mut state = opened
+        .state
+        .clone()
+        .unwrap_or_else(|| State::new(new_lineage()));
+    let recorded = instance.to_string();
+    if state.resource(&recorded).is_some() {
+        return Err(
+            Diagnostic::error(format!("{recorded} is already in the state"))
+                .help("remove it first with hive state rm, or import into another address"),
+        );
+    }
+    let attributes = provider
+        .import(&kind, id)
+        .map_err(|e| Diagnostic::error(format!("importing {id} as {recorded}: {}", e.message)))?;
+    state.put(ResourceState {
+        address: recorded.clone(),
+        kind,
+        driver,
+        id: Some(id.to_string()),
+        attributes: tagged::to_json(&attributes),
+        dependencies: Vec::new(),
+        status: Status::Ready,
+    });
+    state.serial += 1;
+    opened
+        .backend
+        .write_snapshot(&state)
+        .map_err(|e| Diagnostic::error(format!("writing the state: {e}")))?;
+    Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_sdk::provider::{
+        ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest,
+        ReadResponse,
+    };
+    use hive_sdk::Value;
+    use std::sync::Arc;
+
+    /// A backend that knows one object made elsewhere.
+    struct Elsewhere;
+
+    impl Provider for Elsewhere {
+        fn driver(&self) -> &'static str {
+            "local"
+        }
+        fn kinds(&self) -> &'static [&'static str] {
+            &["command"]
+        }
+        fn create(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+            Err(ProviderError::new("unused"))
+        }
+        fn update(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+            Err(ProviderError::new("unused"))
+        }
+        fn read(&self, r: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+            Ok(ReadResponse::Found(r.prior.clone()))
+        }
+        fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        fn import(&self, _: &str, id: &str) -> Result<Value, ProviderError> {
+            match id {
+                "vm-42" => Ok(Value::map([
+                    ("input", Value::string("made by hand")),
+                    ("id", Value::string(id)),
+                ])),
+                other => Err(ProviderError::new(format!("no object {other}"))),
+            }
+        }
+    }
+
+    #[test]
+    fn import_adopts_a_declared_instance_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("main.hive.hcl"),
+            "command \"legacy\" {\n  count = 2\n  input = \"made by hand\"\n}\n",
+        )
+        .expect("write");
+        let registry = Registry::with(vec![Arc::new(Elsewhere)]);
+        let vars = VarOptions::default();
+        let run =
+            |addr: &str, id: &str| import(dir.path(), &registry, addr, id, &vars, Duration::ZERO);
+        assert_eq!(
+            run("command.legacy[1]", "vm-42"),
+            Ok("command.legacy[1]".to_string())
+        );
+        let again = run("command.legacy[1]", "vm-42").unwrap_err();
+        assert!(
+            again.summary.contains("already in the state"),
+            "{}",
+            again.summary
+        );
+        let missing = run("command.legacy[0]", "vm-7").unwrap_err();
+        assert!(
+            missing.summary.contains("no object vm-7"),
+            "{}",
+            missing.summary
+        );
+        let undeclared = run("command.other", "vm-42").unwrap_err();
+        assert!(
+            undeclared.summary.contains("not declared"),
+            "{}",
+            undeclared.summary
+        );
+        let out_of_range = run("command.legacy[5]", "vm-42").unwrap_err();
+        assert!(
+            out_of_range.summary.contains("count or for_each"),
+            "{}",
+            out_of_range.summary
+        );
+        let state = hive_state::file::FileBackend::new(dir.path().join(".hive/state.json"))
+            .load()
+            .expect("load")
+            .state
+            .expect("state");
+        let r = state.resource("command.legacy[1]").expect("imported");
+        assert_eq!(r.id.as_deref(), Some("vm-42"));
+        assert_eq!(state.resources.len(), 1);
+    }
+}
