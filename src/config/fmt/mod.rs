@@ -161,6 +161,9 @@ struct Line {
     item_start: bool,
     /// The line is a complete single-line top-level attribute.
     single_attr: bool,
+    /// Where a trailing line comment (`# ...`, `// ...`) after code starts in `text`: such
+    /// comments line up within a run of aligned attributes, as `terraform fmt` does.
+    trailing_comment: Option<usize>,
 }
 
 /// An open bracket, for indentation.
@@ -295,6 +298,7 @@ impl<'a> Builder<'a> {
         let mut multiline = false;
         let mut last_code: Option<Role> = None;
         let mut first_code: Option<Token> = None;
+        let mut trailing_comment = None;
         for (j, &t) in toks.iter().enumerate() {
             let idx = start + j;
             let role = self.classify(idx);
@@ -302,6 +306,13 @@ impl<'a> Builder<'a> {
                 let next_is_number = toks.get(j + 1).is_some_and(|n| n.kind == Kind::Number);
                 if space_between(prev_role, role, next_is_number) || self.would_merge(prev_tok, t) {
                     text.push(' ');
+                }
+            }
+            let last = j + 1 == toks.len();
+            if role == Role::Comment && last && first_code.is_some() {
+                let body = self.text(t);
+                if body.starts_with('#') || body.starts_with("//") {
+                    trailing_comment = Some(text.len());
                 }
             }
             multiline |= push_token(&mut text, t.kind, self.text(t));
@@ -336,6 +347,7 @@ impl<'a> Builder<'a> {
             ends_run,
             item_start,
             single_attr: item_start && key.is_some() && self.indents.is_empty() && !multiline,
+            trailing_comment,
         }
     }
 
@@ -583,10 +595,11 @@ fn render(lines: &[Line], size_hint: usize) -> String {
         pending_blank = blank_after[idx];
     }
 
-    // Alignment of `=` in runs of attribute lines.
+    // Alignment of `=` in runs of attribute lines, then of their trailing comments.
     let mut pad = vec![0usize; lines.len()];
+    let mut comment_pad = vec![0usize; lines.len()];
     let mut run: Vec<usize> = Vec::new();
-    let flush = |run: &mut Vec<usize>, pad: &mut [usize]| {
+    let flush = |run: &mut Vec<usize>, pad: &mut [usize], comment_pad: &mut [usize]| {
         let width = run
             .iter()
             .filter_map(|&i| lines[i].key.map(|(_, w)| w))
@@ -597,6 +610,22 @@ fn render(lines: &[Line], size_hint: usize) -> String {
                 pad[i] = width - w;
             }
         }
+        // Width of the code before each trailing comment, once `=` is aligned.
+        let code_width = |i: usize| {
+            lines[i].trailing_comment.map(|at| {
+                pad[i]
+                    + lines[i]
+                        .text
+                        .get(..at)
+                        .map_or(at, |code| code.chars().count())
+            })
+        };
+        let column = run.iter().filter_map(|&i| code_width(i)).max().unwrap_or(0);
+        for &i in run.iter() {
+            if let Some(w) = code_width(i) {
+                comment_pad[i] = column - w;
+            }
+        }
         run.clear();
     };
     for entry in &seq {
@@ -604,30 +633,41 @@ fn render(lines: &[Line], size_hint: usize) -> String {
             Some(idx) if lines[*idx].key.is_some() => {
                 let line = &lines[*idx];
                 if run.first().is_some_and(|&f| lines[f].indent != line.indent) {
-                    flush(&mut run, &mut pad);
+                    flush(&mut run, &mut pad, &mut comment_pad);
                 }
                 run.push(*idx);
                 if line.ends_run {
-                    flush(&mut run, &mut pad);
+                    flush(&mut run, &mut pad, &mut comment_pad);
                 }
             }
-            _ => flush(&mut run, &mut pad),
+            _ => flush(&mut run, &mut pad, &mut comment_pad),
         }
     }
-    flush(&mut run, &mut pad);
+    flush(&mut run, &mut pad, &mut comment_pad);
 
     let mut out = String::with_capacity(size_hint + size_hint / 8 + 16);
     for entry in &seq {
         if let Some(idx) = *entry {
             let line = &lines[idx];
             out.extend(std::iter::repeat_n(' ', line.indent * 2));
+            // The line's text in up to three parts: key, the rest of the code, a comment;
+            // padding goes between them.
+            let comment_at = line
+                .trailing_comment
+                .filter(|_| comment_pad[idx] > 0)
+                .unwrap_or(line.text.len());
+            let (code, comment) = line.text.split_at(comment_at.min(line.text.len()));
             match line.key {
-                Some((len, _)) if pad[idx] > 0 => {
-                    out.push_str(line.text.get(..len).unwrap_or_default());
+                Some((len, _)) if pad[idx] > 0 && len <= code.len() => {
+                    out.push_str(&code[..len]);
                     out.extend(std::iter::repeat_n(' ', pad[idx]));
-                    out.push_str(line.text.get(len..).unwrap_or_default());
+                    out.push_str(&code[len..]);
                 }
-                _ => out.push_str(&line.text),
+                _ => out.push_str(code),
+            }
+            if !comment.is_empty() {
+                out.extend(std::iter::repeat_n(' ', comment_pad[idx]));
+                out.push_str(comment);
             }
         }
         out.push('\n');

@@ -675,3 +675,12 @@ fn jiggle(src: &str, seed: &mut u64) -> String {
     }
     out
 }
+
+#[test]
+fn trailing_comments_line_up_within_a_run_of_attributes() {
+    let input = "host \"hv2\" {\n  address = \"10.0.0.12\" # remote host\n  user = \"root\"\n  max_parallel = 4 # per-host cap\n}\n";
+    let expected = "host \"hv2\" {\n  address      = \"10.0.0.12\" # remote host\n  user         = \"root\"\n  max_parallel = 4           # per-host cap\n}\n";
+    let once = format_source(input).unwrap();
+    assert_eq!(once, expected);
+    assert_eq!(format_source(&once).unwrap(), once);
+}
