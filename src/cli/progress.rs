@@ -57,40 +57,6 @@ impl Progress {
     }
 }
 
-fn text(event: &Event) -> String {
-    match event {
-        Event::Started { address, kind } => format!("{address}: {}...", kind.words().0),
-        Event::Finished {
-            address,
-            kind,
-            elapsed,
-        } => format!("{address}: {} in {:.1}s", kind.words().1, elapsed.as_secs_f64()),
-        Event::Failed {
-            address,
-            kind,
-            error,
-            elapsed,
-        } => format!(
-            "{address}: {} failed after {:.1}s: {error}",
-            kind.words().0,
-            elapsed.as_secs_f64()
-        ),
-        Event::Skipped {
-            address,
-            kind,
-            because,
-        } => format!("{address}: not {} because {because} failed", kind.words().1),
-        Event::Interrupted { running } => format!(
-            "Interrupt received: no new steps start; waiting for {running} running step{} to finish (interrupt again to abandon them)",
-            if *running == 1 { "" } else { "s" }
-        ),
-        Event::Abandoning { running } => format!(
-            "Second interrupt: abandoning {running} running step{}; they are recorded as interrupted",
-            if *running == 1 { "" } else { "s" }
-        ),
-    }
-}
-
 impl Hook for Progress {
     fn event(&mut self, event: &Event) {
         if let Event::Finished { kind, .. } = event {
@@ -102,7 +68,7 @@ impl Hook for Progress {
         }
         match &self.mode {
             Mode::Json => println!("{}", crate::render::events::event(event)),
-            Mode::Lines => self.say(&text(event)),
+            Mode::Lines => self.say(&crate::render::events::describe(event)),
             Mode::Bars(multi) => match event {
                 Event::Started { address, kind } => {
                     let bar = multi.add(ProgressBar::new_spinner());
@@ -119,9 +85,9 @@ impl Hook for Progress {
                         bar.finish_and_clear();
                         multi.remove(&bar);
                     }
-                    self.say(&text(event));
+                    self.say(&crate::render::events::describe(event));
                 }
-                _ => self.say(&text(event)),
+                _ => self.say(&crate::render::events::describe(event)),
             },
         }
     }

@@ -137,9 +137,7 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
         return 1;
     };
     if json {
-        for line in events::plan_lines(&plan) {
-            println!("{line}");
-        }
+        print_plan_events(&plan);
     } else {
         print!("{}", render_plan(&plan));
     }
@@ -200,9 +198,7 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     }
     let mut confirm = |plan: &Plan| {
         if json {
-            for line in events::plan_lines(plan) {
-                println!("{line}");
-            }
+            print_plan_events(plan);
             return true;
         }
         print!("{}", render_plan(plan));
@@ -230,9 +226,7 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     let Some(report) = result.report else {
         if let Some(plan) = &result.plan {
             if json {
-                for line in events::plan_lines(plan) {
-                    println!("{line}");
-                }
+                print_plan_events(plan);
             } else {
                 print!("{}", render_plan(plan));
             }
@@ -292,6 +286,12 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         130
     } else {
         u8::from(!report.failed.is_empty() || result.diagnostics.has_errors())
+    }
+}
+
+fn print_plan_events(plan: &Plan) {
+    for line in events::plan_lines(plan) {
+        println!("{line}");
     }
 }
 

@@ -10,7 +10,9 @@ use crate::diag::Diagnostics;
 use crate::graph::ConfigGraph;
 use crate::lang::eval::ResourceTable;
 use crate::lang::refs::{references, Subject};
-use crate::lang::walk::{eval_instance, eval_local, eval_output, resource_table, Evaluated};
+use crate::lang::walk::{
+    each_values, eval_instance, eval_local, eval_output, resource_table, Evaluated,
+};
 use crate::plan::{Action, Change, Plan};
 use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr, Target};
 use hive_sdk::provider::{
@@ -78,6 +80,15 @@ struct Outcome {
     elapsed: Duration,
 }
 
+/// A finished worker's outcome; a worker that panicked counts as a failed step.
+fn outcome_of(joined: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    joined.unwrap_or_else(|e| Outcome {
+        step: usize::MAX,
+        result: Err(ProviderError::new(format!("a step panicked: {e}"))),
+        elapsed: Duration::ZERO,
+    })
+}
+
 /// Address of the old object of a create-before-destroy replacement while both exist; the
 /// old object's id keeps two of them apart (a retry after a failed create).
 pub fn deposed_address(address: &str, id: &str) -> String {
@@ -124,6 +135,8 @@ struct Walk<'a> {
     cancel: Cancel,
     /// The `#deposed-…` address each create-before-destroy change moved its old object to.
     deposed: HashMap<usize, String>,
+    /// `each.value` of every for_each instance, by resource, once evaluated.
+    each_values: HashMap<ResourceAddr, HashMap<String, Value>>,
     /// The texts of sensitive values: never shown in an error, marked wherever a backend's
     /// answer repeats them.
     secrets: Vec<String>,
@@ -184,6 +197,7 @@ impl<'a> Walk<'a> {
             host_running: HashMap::new(),
             cancel: Cancel::default(),
             deposed: HashMap::new(),
+            each_values: HashMap::new(),
             secrets: Vec::new(),
             started_at: HashMap::new(),
             input,
@@ -360,21 +374,11 @@ impl<'a> Walk<'a> {
             tokio::select! {
                 joined = running.join_next() => {
                     let Some(joined) = joined else { break };
-                    let outcome = joined.unwrap_or_else(|e| Outcome {
-                        step: usize::MAX,
-                        result: Err(ProviderError::new(format!("a step panicked: {e}"))),
-                        elapsed: Duration::ZERO,
-                    });
-                    self.finish(outcome, &mut ready, hook)?;
+                    self.finish(outcome_of(joined), &mut ready, hook)?;
                     // Take every other step that finished meanwhile, so the next round starts
                     // all that became ready with one journal sync.
                     while let Some(joined) = running.try_join_next() {
-                        let outcome = joined.unwrap_or_else(|e| Outcome {
-                            step: usize::MAX,
-                            result: Err(ProviderError::new(format!("a step panicked: {e}"))),
-                            elapsed: Duration::ZERO,
-                        });
-                        self.finish(outcome, &mut ready, hook)?;
+                        self.finish(outcome_of(joined), &mut ready, hook)?;
                     }
                 }
                 _ = tokio::signal::ctrl_c() => {
@@ -593,10 +597,15 @@ impl<'a> Walk<'a> {
                 self.locals.insert(name, v);
             }
         }
+        let each_value = match &addr.key {
+            InstanceKey::Key(k) => self.each_value(config, evaluated, resource, k)?,
+            _ => Value::Null,
+        };
         let (value, diags) = eval_instance(
             config,
             resource,
             &addr.key,
+            each_value,
             &evaluated.vars,
             &self.locals,
             &self.table,
@@ -611,6 +620,30 @@ impl<'a> Walk<'a> {
             );
         }
         Ok(value)
+    }
+
+    /// `each.value` of a for_each instance. The for_each is evaluated once per resource: all
+    /// its instances start only after everything it refers to exists, so the first
+    /// evaluation is final, and a resource with many keys is not evaluated once per key.
+    fn each_value(
+        &mut self,
+        config: &Config,
+        evaluated: &Evaluated,
+        resource: &crate::config::Resource,
+        key: &str,
+    ) -> Result<Value, String> {
+        if !self.each_values.contains_key(&resource.addr) {
+            let values = each_values(config, resource, &evaluated.vars, &self.locals, &self.table)
+                .map_err(|d| format!("evaluating its for_each: {}", d.summary))?
+                .unwrap_or_default();
+            self.each_values.insert(resource.addr.clone(), values);
+        }
+        Ok(self
+            .each_values
+            .get(&resource.addr)
+            .and_then(|values| values.get(key))
+            .cloned()
+            .unwrap_or(Value::Unknown))
     }
 
     /// Records one change in the journal and in the state in memory.

@@ -860,27 +860,14 @@ impl<'s, 'a> Evaluator<'s, 'a> {
     fn for_expr(&mut self, f: &ForExpr) -> Result<Value, Diagnostic> {
         let collection = self.eval(&f.intro.collection_expr)?;
         let (collection, sensitive) = collection.unmark();
-        let pairs: Vec<(Value, Value)> = match collection {
-            Value::Unknown => return Ok(Value::Unknown),
-            Value::List(items) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Number(i as f64), v))
-                .collect(),
-            Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-            Value::Map(entries) => entries
-                .into_iter()
-                .map(|(k, v)| (Value::String(k), v))
-                .collect(),
-            other => {
-                return Err(self.err(
-                    &f.intro.collection_expr,
-                    format!(
-                        "a for expression needs a list, set or map, got {}",
-                        other.type_name()
-                    ),
-                ))
-            }
+        let Some(pairs) = iteration_pairs(collection).map_err(|got| {
+            self.err(
+                &f.intro.collection_expr,
+                format!("a for expression needs a list, set or map, got {got}"),
+            )
+        })?
+        else {
+            return Ok(Value::Unknown);
         };
         let key_var = f.intro.key_var.as_ref().map(|k| k.as_str().to_string());
         let value_var = f.intro.value_var.as_str().to_string();
@@ -1054,27 +1041,14 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 let collection = self.eval(&f.collection_expr)?;
                 let (collection, s) = collection.unmark();
                 *sensitive |= s;
-                let pairs: Vec<(Value, Value)> = match collection {
-                    Value::Unknown => return Ok(false),
-                    Value::List(items) => items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, v)| (Value::Number(i as f64), v))
-                        .collect(),
-                    Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
-                    Value::Map(entries) => entries
-                        .into_iter()
-                        .map(|(k, v)| (Value::String(k), v))
-                        .collect(),
-                    other => {
-                        return Err(self.err(
-                            &f.collection_expr,
-                            format!(
-                                "a for directive needs a list, set or map, got {}",
-                                other.type_name()
-                            ),
-                        ))
-                    }
+                let Some(pairs) = iteration_pairs(collection).map_err(|got| {
+                    self.err(
+                        &f.collection_expr,
+                        format!("a for directive needs a list, set or map, got {got}"),
+                    )
+                })?
+                else {
+                    return Ok(false);
                 };
                 let mut known = true;
                 for (k, v) in pairs {
@@ -1148,6 +1122,25 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 .help("convert it first, e.g. join(\",\", list) or jsonencode(value)")),
         }
     }
+}
+
+/// What `for` iterates over, as (key, value) pairs: list index, set element or map key.
+/// `Ok(None)` when the collection is unknown; `Err` names the type that cannot be iterated.
+fn iteration_pairs(collection: Value) -> Result<Option<Vec<(Value, Value)>>, &'static str> {
+    Ok(Some(match collection {
+        Value::Unknown => return Ok(None),
+        Value::List(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (Value::Number(i as f64), v))
+            .collect(),
+        Value::Set(items) => items.into_iter().map(|v| (v.clone(), v)).collect(),
+        Value::Map(entries) => entries
+            .into_iter()
+            .map(|(k, v)| (Value::String(k), v))
+            .collect(),
+        other => return Err(other.type_name()),
+    }))
 }
 
 fn trim_end_in_place(s: &mut String) {

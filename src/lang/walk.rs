@@ -478,25 +478,11 @@ fn resource_value(
     // A body with no instances (count = 0, an empty for_each) is still checked once, as
     // Terraform does: a typo must not wait until the resource is switched on.
     if keys.as_ref().is_some_and(Vec::is_empty) {
-        let probe = Scope {
-            count_index: matches!(resource.repetition, Repetition::Count(_))
-                .then_some(Value::Unknown),
-            each: matches!(resource.repetition, Repetition::ForEach(_))
-                .then_some((Value::Unknown, Value::Unknown)),
-            ..base_scope(config, out, table)
-        };
-        eval_body(&probe, resource, diags);
+        probe_body(config, resource, out, table, diags);
     }
     let Some(keys) = keys else {
         // Not known yet: check the body once with unknown count.index / each.
-        let probe = Scope {
-            count_index: matches!(resource.repetition, Repetition::Count(_))
-                .then_some(Value::Unknown),
-            each: matches!(resource.repetition, Repetition::ForEach(_))
-                .then_some((Value::Unknown, Value::Unknown)),
-            ..base_scope(config, out, table)
-        };
-        eval_body(&probe, resource, diags);
+        probe_body(config, resource, out, table, diags);
         out.unexpanded.push(resource.addr.clone());
         hook.unexpanded(resource, diags);
         return Value::Unknown;
@@ -541,44 +527,67 @@ fn resource_value(
     }
 }
 
+/// Checks a resource body once with `count.index` / `each` unknown: for resources whose
+/// instances are not known yet, or that have none.
+fn probe_body(
+    config: &Config,
+    resource: &Resource,
+    out: &Evaluated,
+    table: &ResourceTable,
+    diags: &mut Diagnostics,
+) {
+    let probe = Scope {
+        count_index: matches!(resource.repetition, Repetition::Count(_)).then_some(Value::Unknown),
+        each: matches!(resource.repetition, Repetition::ForEach(_))
+            .then_some((Value::Unknown, Value::Unknown)),
+        ..base_scope(config, out, table)
+    };
+    eval_body(&probe, resource, diags);
+}
+
+/// The `each.value` of every instance of a `for_each` resource, by key, evaluated with the
+/// values known now; `None` while the for_each itself is unknown.
+pub fn each_values(
+    config: &Config,
+    resource: &Resource,
+    vars: &BTreeMap<String, Value>,
+    locals: &BTreeMap<String, Value>,
+    table: &ResourceTable,
+) -> Result<Option<HashMap<String, Value>>, Diagnostic> {
+    let scope = plain_scope(config, vars, locals, table);
+    Ok(instance_keys(&scope, resource)?.map(|keys| {
+        keys.into_iter()
+            .filter_map(|(k, v)| match k {
+                InstanceKey::Key(k) => Some((k, v)),
+                _ => None,
+            })
+            .collect()
+    }))
+}
+
 /// Evaluates the configuration of one instance again, with the values known now (during
-/// apply, after what it refers to was created). `locals` must already reflect those values.
+/// apply, after what it refers to was created). `locals` must already reflect those values;
+/// `each_value` is the instance's `each.value` (see [`each_values`]).
 pub fn eval_instance(
     config: &Config,
     resource: &Resource,
     key: &InstanceKey,
+    each_value: Value,
     vars: &BTreeMap<String, Value>,
     locals: &BTreeMap<String, Value>,
     table: &ResourceTable,
 ) -> (Value, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let scope = plain_scope(config, vars, locals, table);
-    let each_value = match (&resource.repetition, key) {
-        (Repetition::ForEach(_), InstanceKey::Key(k)) => match instance_keys(&scope, resource) {
-            Ok(Some(keys)) => keys
-                .into_iter()
-                .find(|(kk, _)| matches!(kk, InstanceKey::Key(x) if x == k))
-                .map(|(_, v)| v),
-            Ok(None) => Some(Value::Unknown),
-            Err(d) => {
-                diags.push(d);
-                None
-            }
-        },
-        _ => None,
-    };
     let scope = Scope {
         count_index: match key {
             InstanceKey::Index(i) => Some(Value::Number(*i as f64)),
             _ => None,
         },
         each: match key {
-            InstanceKey::Key(k) => {
-                Some((Value::String(k.clone()), each_value.unwrap_or(Value::Null)))
-            }
+            InstanceKey::Key(k) => Some((Value::String(k.clone()), each_value)),
             _ => None,
         },
-        ..scope
+        ..plain_scope(config, vars, locals, table)
     };
     let value = eval_body(&scope, resource, &mut diags);
     (value, diags)

@@ -10,6 +10,7 @@ use crate::engine::registry::Registry;
 use crate::engine::Hook;
 use crate::plan::Plan;
 use hive_state::file::new_lineage;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -292,24 +293,27 @@ fn check_not_stale(saved: &Plan, state: Option<&hive_state::State>) -> Result<()
 
 /// The same actions on the same instances with the same planned values.
 fn same_changes(a: &Plan, b: &Plan) -> bool {
-    let key = |p: &Plan| -> Vec<(String, crate::plan::Action)> {
+    use crate::plan::{Action, Change};
+    // What each plan does, by address: its action and the planned attributes.
+    let doing = |p: &Plan| -> BTreeMap<String, Change> {
         p.changes
             .iter()
-            .filter(|c| c.action != crate::plan::Action::NoOp)
-            .map(|c| (c.address.clone(), c.action))
+            .filter(|c| c.action != Action::NoOp)
+            .map(|c| (c.address.clone(), c.clone()))
             .collect()
     };
-    key(a) == key(b)
-        && a.changes
-            .iter()
-            .zip(&b.changes)
-            .all(|(x, y)| match (&x.after, &y.after) {
-                (Some(p), Some(q)) => {
-                    crate::lang::eval::values_equal(p, q) || x.action == crate::plan::Action::NoOp
-                }
-                (None, None) => true,
-                _ => x.action == crate::plan::Action::NoOp,
+    let (a, b) = (doing(a), doing(b));
+    a.len() == b.len()
+        && a.iter().all(|(address, x)| {
+            b.get(address).is_some_and(|y| {
+                x.action == y.action
+                    && match (&x.after, &y.after) {
+                        (Some(p), Some(q)) => crate::lang::eval::values_equal(p, q),
+                        (None, None) => true,
+                        _ => false,
+                    }
             })
+        })
 }
 
 fn configured_parallelism(config: &crate::config::Config) -> Option<usize> {

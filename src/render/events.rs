@@ -126,10 +126,11 @@ fn step_action(kind: StepKind) -> &'static str {
 }
 
 pub fn event(e: &Event) -> J {
+    let message = describe(e);
     match e {
         Event::Started { address, kind } => line(
             "apply_start",
-            format!("{address}: {}...", kind.words().0),
+            message,
             json!({ "hook": { "address": address, "action": step_action(*kind) } }),
         ),
         Event::Finished {
@@ -138,11 +139,7 @@ pub fn event(e: &Event) -> J {
             elapsed,
         } => line(
             "apply_complete",
-            format!(
-                "{address}: {} in {:.1}s",
-                kind.words().1,
-                elapsed.as_secs_f64()
-            ),
+            message,
             json!({ "hook": { "address": address, "action": step_action(*kind), "elapsed_seconds": elapsed.as_secs_f64() } }),
         ),
         Event::Failed {
@@ -152,7 +149,7 @@ pub fn event(e: &Event) -> J {
             elapsed,
         } => line(
             "apply_errored",
-            format!("{address}: {} failed: {error}", kind.words().0),
+            message,
             json!({ "hook": { "address": address, "action": step_action(*kind), "error": error, "elapsed_seconds": elapsed.as_secs_f64() } }),
         ),
         Event::Skipped {
@@ -161,18 +158,54 @@ pub fn event(e: &Event) -> J {
             because,
         } => line(
             "apply_skipped",
-            format!("{address}: not {} because {because} failed", kind.words().1),
+            message,
             json!({ "hook": { "address": address, "action": step_action(*kind), "because": because } }),
         ),
         Event::Interrupted { running } => line(
             "interrupted",
-            "Interrupt received: no new steps start".into(),
+            message,
             json!({ "running": running, "abandoning": false }),
         ),
         Event::Abandoning { running } => line(
             "interrupted",
-            "Second interrupt: abandoning running steps".into(),
+            message,
             json!({ "running": running, "abandoning": true }),
+        ),
+    }
+}
+
+/// One line describing an event, as plain progress output prints it and as JSON events
+/// carry it in `@message`.
+pub fn describe(event: &Event) -> String {
+    match event {
+        Event::Started { address, kind } => format!("{address}: {}...", kind.words().0),
+        Event::Finished {
+            address,
+            kind,
+            elapsed,
+        } => format!("{address}: {} in {:.1}s", kind.words().1, elapsed.as_secs_f64()),
+        Event::Failed {
+            address,
+            kind,
+            error,
+            elapsed,
+        } => format!(
+            "{address}: {} failed after {:.1}s: {error}",
+            kind.words().0,
+            elapsed.as_secs_f64()
+        ),
+        Event::Skipped {
+            address,
+            kind,
+            because,
+        } => format!("{address}: not {} because {because} failed", kind.words().1),
+        Event::Interrupted { running } => format!(
+            "Interrupt received: no new steps start; waiting for {running} running step{} to finish (interrupt again to abandon them)",
+            if *running == 1 { "" } else { "s" }
+        ),
+        Event::Abandoning { running } => format!(
+            "Second interrupt: abandoning {running} running step{}; they are recorded as interrupted",
+            if *running == 1 { "" } else { "s" }
         ),
     }
 }
