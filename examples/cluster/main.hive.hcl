@@ -37,8 +37,8 @@ bridge "lan" {
 image "tiny" {
   host    = host.local
   format  = "kernel"
-  kernel  = "/var/cache/hive-test/tiny/vmlinuz"
-  initrd  = "/var/cache/hive-test/tiny/initrd.img"
+  kernel  = "/var/cache/hive-test/tiny/current/vmlinuz"
+  initrd  = "/var/cache/hive-test/tiny/current/initrd.img"
   cmdline = "console=ttyS0 quiet"
 }
 

@@ -614,10 +614,10 @@ impl<'a> Walk<'a> {
         if let Some(d) = diags.items.into_iter().find(|d| d.is_error()) {
             return Err(format!("evaluating its configuration: {}", d.summary));
         }
-        if !value.is_wholly_known() {
-            return Err(
-                "its configuration still holds values that are only known after apply".into(),
-            );
+        if let Some(path) = value.first_unknown() {
+            return Err(format!(
+                "its configuration still holds values that are only known after apply ({path})"
+            ));
         }
         Ok(value)
     }

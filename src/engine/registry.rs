@@ -17,6 +17,7 @@ impl Registry {
             providers: vec![
                 Arc::new(hive_provider_command::CommandProvider),
                 Arc::new(LocalHost),
+                Arc::new(hive_provider_libvirt::LibvirtProvider::new()),
             ],
         }
     }

@@ -814,7 +814,9 @@ fn eval_block_body(
                     }
                 }
             }
-            None if matches!(a.mode, Mode::Computed | Mode::OptionalComputed) => Value::Unknown,
+            // Unset optional-computed attributes stay null here: the planner fills them from
+            // the recorded object, or marks them known after apply.
+            None if a.mode == Mode::Computed => Value::Unknown,
             None => Value::Null,
         };
         let sensitive = a.sensitive && !value.is_null();

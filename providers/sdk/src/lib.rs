@@ -6,10 +6,12 @@
 //! - [`schema`]: the schema of each resource kind (attributes, blocks, what is computed).
 //! - [`addr`]: addresses of resources and resource instances (`instance.node[0]`).
 //! - [`provider`]: the provider interface the engine calls.
+//! - [`identity`]: the SSH key pair hive logs into guests with.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
 pub mod addr;
+pub mod identity;
 pub mod provider;
 pub mod schema;
 pub mod types;

@@ -278,6 +278,8 @@ fn image() -> Schema {
             computed("id", Type::String),
             computed("size", Type::Number),
             computed("path", Type::String),
+            computed("kernel_path", Type::String),
+            computed("initrd_path", Type::String),
         ],
         vec![],
     )
@@ -353,6 +355,7 @@ fn instance() -> Schema {
             optional("wait_for", Type::String).about("\"none\", \"running\", \"ip\", \"ssh\""),
             optional("wait_timeout", Type::String),
             optional("power", Type::String).about("\"running\" or \"stopped\""),
+            optional("ssh_user", Type::String).about("who `hive ssh` logs in as (default root)"),
             optional_computed("name", Type::String).replaces(),
             computed("id", Type::String),
             computed("ip", Type::String),

@@ -182,6 +182,23 @@ impl Value {
         }
     }
 
+    /// Where the first unknown part is (`network[0].bridge.name`), for error messages.
+    pub fn first_unknown(&self) -> Option<String> {
+        match self {
+            Value::Unknown => Some(String::new()),
+            Value::Sensitive(inner) => inner.first_unknown(),
+            Value::List(items) | Value::Set(items) => {
+                items.iter().enumerate().find_map(|(i, v)| {
+                    v.first_unknown().map(|rest| format!("[{i}]{}", dotted(&rest)))
+                })
+            }
+            Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+                v.first_unknown().map(|rest| format!("{k}{}", dotted(&rest)))
+            }),
+            _ => None,
+        }
+    }
+
     /// The name of the value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -360,6 +377,14 @@ fn unmark_all(items: Vec<Value>) -> (Vec<Value>, bool) {
 }
 
 /// Integers print without a fraction (`3`, not `3.0`), as users write them.
+fn dotted(rest: &str) -> String {
+    if rest.is_empty() || rest.starts_with('[') {
+        rest.to_string()
+    } else {
+        format!(".{rest}")
+    }
+}
+
 pub fn format_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{}", n as i64)

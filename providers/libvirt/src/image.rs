@@ -1,0 +1,336 @@
+//! `image`: a disk image (qcow2 or raw) or a kernel (`kernel`, `initrd`, `cmdline`) for direct
+//! kernel boot, fetched from a path, `file://` or `http(s)://` URL, verified against `sha256`,
+//! and cached once per host in hive's pool under a name made of its digest. Every volume and
+//! instance built on it shares the one copy.
+
+use crate::host::{Connections, Host};
+use crate::pool::{self, Pool};
+use crate::{attr_str, object};
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+};
+use hive_sdk::Value;
+use sha2::Digest;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+pub fn validate(config: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let format = attr_str(config, "format");
+    match format {
+        None | Some("qcow2") | Some("raw") => {
+            if attr_str(config, "source").is_none() {
+                problems.push("source is required (a path, file:// or http(s):// URL)".into());
+            }
+        }
+        Some("kernel") => {
+            if attr_str(config, "kernel").is_none() {
+                problems.push("format = \"kernel\" needs kernel (and usually initrd)".into());
+            }
+        }
+        Some(other) => problems.push(format!(
+            "format = \"{other}\": expected \"qcow2\", \"raw\" or \"kernel\" for the libvirt driver"
+        )),
+    }
+    if let Some(sum) = attr_str(config, "sha256") {
+        if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(format!("sha256 = \"{sum}\" is not 64 hexadecimal digits"));
+        }
+    }
+    problems
+}
+
+pub fn create(
+    connections: &Connections,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let site = connections.get(&Host::of(config))?;
+    let base = request.target.base_dir;
+    let mut state = object(config);
+    let id = if attr_str(config, "format") == Some("kernel") {
+        let kernel = attr_str(config, "kernel").unwrap_or_default();
+        let kernel_path = cache(&site, base, kernel, None, "kernel")?;
+        let initrd_path = match attr_str(config, "initrd") {
+            Some(initrd) => Value::String(cache(&site, base, initrd, None, "initrd")?),
+            None => Value::Null,
+        };
+        let size = file_len(Path::new(&kernel_path));
+        state.insert("kernel_path".into(), Value::String(kernel_path.clone()));
+        state.insert("initrd_path".into(), initrd_path);
+        state.insert("path".into(), Value::String(kernel_path.clone()));
+        state.insert("size".into(), Value::Number(size as f64));
+        file_name(&kernel_path)
+    } else {
+        let source = attr_str(config, "source").unwrap_or_default();
+        let path = cache(
+            &site,
+            base,
+            source,
+            attr_str(config, "sha256"),
+            attr_str(config, "format").unwrap_or("disk"),
+        )?;
+        let format = detect_format(Path::new(&path));
+        if let Some(declared) = attr_str(config, "format") {
+            if declared != format {
+                return Err(ProviderError::new(format!(
+                    "{source} is a {format} image, but format = \"{declared}\""
+                )));
+            }
+        }
+        state.insert("path".into(), Value::String(path.clone()));
+        state.insert(
+            "size".into(),
+            Value::Number(virtual_size(Path::new(&path)) as f64),
+        );
+        state.insert("kernel_path".into(), Value::Null);
+        state.insert("initrd_path".into(), Value::Null);
+        file_name(&path)
+    };
+    state.insert("id".into(), Value::String(id.clone()));
+    Ok(ApplyResponse {
+        state: Value::Map(state),
+        id,
+    })
+}
+
+pub fn read(
+    _connections: &Connections,
+    request: &ReadRequest<'_>,
+) -> Result<ReadResponse, ProviderError> {
+    let cached = ["path", "initrd_path"]
+        .iter()
+        .filter_map(|k| attr_str(request.prior, k))
+        .all(|p| Path::new(p).exists());
+    Ok(if cached {
+        ReadResponse::Found(request.prior.clone())
+    } else {
+        ReadResponse::Gone
+    })
+}
+
+/// Removes the cached copy unless something else on the host still uses it: another
+/// state's volumes or domains may be built on the same content.
+pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+    let site = connections.get(&Host::of(request.prior))?;
+    let pool = pool::open(&site)?;
+    let in_use = paths_in_use(&site.conn, &pool);
+    for key in ["path", "initrd_path"] {
+        let Some(path) = attr_str(request.prior, key) else {
+            continue;
+        };
+        if in_use.iter().any(|p| p == path) {
+            continue;
+        }
+        pool.delete(&file_name(path))?;
+    }
+    Ok(())
+}
+
+/// Every path a volume is backed by or a domain boots from or mounts.
+fn paths_in_use(conn: &virt::connect::Connect, pool: &Pool<'_>) -> Vec<String> {
+    let mut used = pool.backing_paths();
+    for domain in conn.list_all_domains(0).unwrap_or_default() {
+        let Ok(xml) = domain.xml_desc(0) else {
+            continue;
+        };
+        let Ok(doc) = roxmltree::Document::parse(&xml) else {
+            continue;
+        };
+        for node in doc.descendants() {
+            match node.tag_name().name() {
+                "kernel" | "initrd" => used.extend(node.text().map(str::to_string)),
+                "source" => used.extend(node.attribute("file").map(str::to_string)),
+                _ => {}
+            }
+        }
+    }
+    used
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Puts the content of `source` in the pool as `<what>-<sha256>` and returns its path. With
+/// an expected digest whose file is already cached, nothing is read at all.
+fn cache(
+    site: &crate::host::Site,
+    base: &Path,
+    source: &str,
+    expected: Option<&str>,
+    what: &str,
+) -> Result<String, ProviderError> {
+    let name_for = |digest: &str| format!("{what}-{digest}");
+    if let Some(sum) = expected {
+        let pool = pool::open(site)?;
+        let name = name_for(&sum.to_lowercase());
+        if pool.path_of(&name).exists() {
+            return Ok(pool.path_of(&name).to_string_lossy().into_owned());
+        }
+    }
+    let temp = pool::temp_path(what)?;
+    let fetched = fetch(source, base, &temp);
+    let digest = match fetched {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    if let Some(sum) = expected {
+        if !sum.eq_ignore_ascii_case(&digest) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(ProviderError::new(format!(
+                "{source}: sha256 mismatch: expected {}, got {digest}",
+                sum.to_lowercase()
+            )));
+        }
+    }
+    let pool = pool::open(site)?;
+    let name = name_for(&digest);
+    if pool.path_of(&name).exists() {
+        let _ = std::fs::remove_file(&temp);
+        return Ok(pool.path_of(&name).to_string_lossy().into_owned());
+    }
+    let path = pool.adopt_file(&temp, &name)?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+/// Copies `source` to `to`, returning the SHA-256 of what was copied.
+fn fetch(source: &str, base: &Path, to: &Path) -> Result<String, ProviderError> {
+    let mut out = std::fs::File::create(to)
+        .map_err(|e| ProviderError::new(format!("creating {}: {e}", to.display())))?;
+    let digest = if source.starts_with("http://") || source.starts_with("https://") {
+        let response = ureq::get(source).call().map_err(|e| match e {
+            ureq::Error::Status(code, r) => ProviderError::new(format!(
+                "downloading {source}: the server answered {code} {}",
+                r.status_text()
+            )),
+            other => ProviderError::new(format!("downloading {source}: {other}")),
+        })?;
+        copy_hashing(&mut response.into_reader(), &mut out)
+            .map_err(|e| ProviderError::new(format!("downloading {source}: {e}")))?
+    } else {
+        let path = local_path(source, base);
+        let mut input = std::fs::File::open(&path)
+            .map_err(|e| ProviderError::new(format!("reading image {}: {e}", path.display())))?;
+        copy_hashing(&mut input, &mut out)
+            .map_err(|e| ProviderError::new(format!("copying {}: {e}", path.display())))?
+    };
+    out.sync_all()
+        .map_err(|e| ProviderError::new(format!("writing {}: {e}", to.display())))?;
+    Ok(digest)
+}
+
+fn local_path(source: &str, base: &Path) -> PathBuf {
+    let plain = source.strip_prefix("file://").unwrap_or(source);
+    if let Some(rest) = plain.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    base.join(plain)
+}
+
+fn copy_hashing(input: &mut dyn Read, out: &mut dyn Write) -> std::io::Result<String> {
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
+
+fn header(path: &Path) -> [u8; 32] {
+    let mut head = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read(&mut head);
+    }
+    head
+}
+
+pub fn detect_format(path: &Path) -> &'static str {
+    if &header(path)[..4] == QCOW2_MAGIC {
+        "qcow2"
+    } else {
+        "raw"
+    }
+}
+
+/// The size the guest sees: a qcow2 header's, or a raw file's length.
+pub fn virtual_size(path: &Path) -> u64 {
+    let head = header(path);
+    if &head[..4] == QCOW2_MAGIC {
+        let mut size = [0u8; 8];
+        size.copy_from_slice(&head[24..32]);
+        u64::from_be_bytes(size)
+    } else {
+        file_len(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_sizes_come_from_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let raw = dir.path().join("disk.raw");
+        std::fs::write(&raw, vec![0u8; 4096]).expect("write");
+        assert_eq!(detect_format(&raw), "raw");
+        assert_eq!(virtual_size(&raw), 4096);
+        let mut q = QCOW2_MAGIC.to_vec();
+        q.extend_from_slice(&[0, 0, 0, 3]);
+        q.extend_from_slice(&[0u8; 16]);
+        q.extend_from_slice(&(10u64 << 30).to_be_bytes());
+        let qcow = dir.path().join("disk.qcow2");
+        std::fs::write(&qcow, &q).expect("write");
+        assert_eq!(detect_format(&qcow), "qcow2");
+        assert_eq!(virtual_size(&qcow), 10 << 30);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let bad = Value::map([("format", Value::string("vmdk"))]);
+        assert!(validate(&bad).iter().any(|p| p.contains("vmdk")));
+        let sum = Value::map([
+            ("source", Value::string("x.qcow2")),
+            ("sha256", Value::string("abc")),
+        ]);
+        assert!(validate(&sum).iter().any(|p| p.contains("64 hexadecimal")));
+    }
+
+    #[test]
+    fn fetch_hashes_what_it_copies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a"), b"hello").expect("write");
+        let to = dir.path().join("b");
+        let digest = fetch("a", dir.path(), &to).expect("fetch");
+        assert_eq!(
+            digest,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        let missing = fetch("file:///nonexistent/x", dir.path(), &to);
+        assert!(missing.is_err_and(|e| e.message.contains("/nonexistent/x")));
+    }
+}

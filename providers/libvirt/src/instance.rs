@@ -1,0 +1,824 @@
+//! `instance` with `driver = "libvirt"`: a domain with a root-disk overlay of its image (or a
+//! direct kernel boot), attached volumes, NICs, a NoCloud seed and a serial console logged
+//! to a file.
+//!
+//! Changes are made in place where libvirt can: `cpus`/`memory` by redefining the domain and
+//! restarting a running guest; volumes and NICs by hot-plugging (restarting if the guest
+//! refuses). A new image or new cloud-init data replaces the instance (the schema says so).
+
+use crate::host::{data_dir, Accel, Connections, Host, Site};
+use crate::pool::{self, Pool};
+use crate::seed::Seed;
+use crate::wait::{self, Guest, WaitFor};
+use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
+use crate::{attr, attr_str, lv, name_from_address, network, object, sha256_hex};
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse,
+    ProviderError, ReadRequest, ReadResponse,
+};
+use hive_sdk::schema::INSTANCE_TYPES;
+use hive_sdk::units::{parse_duration, parse_size};
+use hive_sdk::{identity, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use virt::domain::Domain;
+
+const DEFAULT_CPUS: u32 = 1;
+const DEFAULT_MEMORY_MIB: u64 = 512;
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+/// How long a guest gets to power off on ACPI before it is pulled.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+// virDomainXMLFlags / virDomainModificationImpact / virDomainMetadataType.
+const XML_INACTIVE: u32 = 2;
+const AFFECT_LIVE: u32 = 1;
+const AFFECT_CONFIG: u32 = 2;
+const METADATA_ELEMENT: i32 = 2;
+
+pub fn validate(config: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = WaitFor::parse(attr_str(config, "wait_for")) {
+        problems.push(e);
+    }
+    if let Some(t) = attr_str(config, "wait_timeout") {
+        if let Err(e) = parse_duration(t) {
+            problems.push(format!("wait_timeout: {e}"));
+        }
+    }
+    if let Err(e) = sizing(config) {
+        problems.push(e);
+    }
+    match attr_str(config, "power") {
+        None | Some("running") | Some("stopped") => {}
+        Some(other) => problems.push(format!(
+            "power = \"{other}\": expected \"running\" or \"stopped\""
+        )),
+    }
+    if let Some(image) = attr(config, "image").and_then(Value::as_str) {
+        problems.push(format!(
+            "image = \"{image}\": the libvirt driver boots image resources (image.NAME), not names"
+        ));
+    }
+    if let Some(size) = attr(config, "disk").and_then(|d| attr_str(d, "size")) {
+        if let Err(e) = parse_size(size) {
+            problems.push(format!("disk size: {e}"));
+        }
+    }
+    problems
+}
+
+/// (cpus, memory in MiB): `cpus`/`memory` override what `type` gives.
+pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
+    let (mut cpus, mut mib) = (DEFAULT_CPUS, DEFAULT_MEMORY_MIB);
+    if let Some(t) = attr_str(config, "type") {
+        let Some((_, c, m)) = INSTANCE_TYPES.iter().find(|(name, _, _)| *name == t) else {
+            let known: Vec<&str> = INSTANCE_TYPES.iter().map(|t| t.0).collect();
+            return Err(format!("type = \"{t}\": expected one of {}", known.join(", ")));
+        };
+        (cpus, mib) = (*c, *m);
+    }
+    if let Some(c) = attr(config, "cpus").and_then(Value::as_number) {
+        if c < 1.0 || c.fract() != 0.0 || c > 256.0 {
+            return Err(format!("cpus = {c}: expected a whole number from 1 to 256"));
+        }
+        cpus = c as u32;
+    }
+    if let Some(m) = attr_str(config, "memory") {
+        let bytes = parse_size(m).map_err(|e| format!("memory: {e}"))?;
+        if bytes < 64 << 20 {
+            return Err(format!("memory = \"{m}\": at least 64MiB"));
+        }
+        mib = bytes >> 20;
+    }
+    Ok((cpus, mib))
+}
+
+/// Notes that the plan cannot express as attributes are added by the engine's rendering;
+/// here only what must replace the object: nothing beyond the schema.
+pub fn plan(_request: &PlanRequest<'_>, proposal: PlanResponse) -> PlanResponse {
+    proposal
+}
+
+fn domain_name(config: &Value, address: &str) -> String {
+    attr_str(config, "name")
+        .map(str::to_string)
+        .unwrap_or_else(|| name_from_address(address))
+}
+
+fn console_path(name: &str) -> PathBuf {
+    data_dir().join("console").join(format!("{name}.log"))
+}
+
+fn root_disk_name(domain: &str) -> String {
+    format!("{domain}-root.qcow2")
+}
+
+/// A MAC address that is the same every time for one NIC of one instance of one state, so
+/// a create redone after a crash gets the same DHCP reservation.
+fn stable_mac(lineage: &str, address: &str, index: usize) -> String {
+    let digest = sha256_hex(format!("{lineage}\0{address}\0{index}").as_bytes());
+    format!(
+        "52:54:00:{}:{}:{}",
+        &digest[0..2],
+        &digest[2..4],
+        &digest[4..6]
+    )
+}
+
+/// The NICs of the configuration: (NIC, fixed IP, libvirt network for the reservation).
+fn nics(
+    site: &Site,
+    config: &Value,
+    lineage: &str,
+    address: &str,
+) -> Result<Vec<(Nic, Option<String>)>, ProviderError> {
+    let blocks = attr(config, "network")
+        .and_then(Value::as_items)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let bridge = attr(block, "bridge");
+        let source = match bridge {
+            Some(b) if b.as_map().is_some() => {
+                let name = attr_str(b, "name").unwrap_or_default().to_string();
+                match attr_str(b, "driver") {
+                    Some("libvirt") => NicSource::Network(name),
+                    _ => NicSource::Bridge(name),
+                }
+            }
+            // A name: a libvirt network, else a bridge device, that exists on the host.
+            Some(b) => {
+                let name = b.as_str().unwrap_or_default().to_string();
+                if site.conn.lookup_network_by_name(&name).is_ok() {
+                    NicSource::Network(name)
+                } else if Path::new("/sys/class/net").join(&name).join("bridge").exists() {
+                    NicSource::Bridge(name)
+                } else {
+                    return Err(ProviderError::new(format!(
+                        "network {i}: no libvirt network or bridge named {name:?} on {}",
+                        site.uri
+                    )));
+                }
+            }
+            None => NicSource::Network("default".into()),
+        };
+        let mac = attr_str(block, "mac")
+            .map(str::to_lowercase)
+            .unwrap_or_else(|| stable_mac(lineage, address, i));
+        let model = attr_str(block, "model").unwrap_or("virtio").to_string();
+        let ip = attr_str(block, "ip").map(str::to_string);
+        out.push((Nic { source, mac, model }, ip));
+    }
+    Ok(out)
+}
+
+/// Everything needed to define the domain, with the files it uses made in the pool.
+struct Built {
+    spec: DomainSpec,
+    reservations: Vec<(String, String, String)>,
+}
+
+fn build(
+    site: &Site,
+    pool: &Pool<'_>,
+    request: &ApplyRequest<'_>,
+    name: &str,
+    host: &Host,
+    public_key: &str,
+) -> Result<Built, ProviderError> {
+    let config = request.config;
+    let (vcpus, memory_mib) = sizing(config).map_err(ProviderError::new)?;
+    let image = attr(config, "image").ok_or_else(|| {
+        ProviderError::new("an instance with the libvirt driver needs image = image.NAME")
+    })?;
+    let disk_size = attr(config, "disk")
+        .and_then(|d| attr_str(d, "size"))
+        .map(parse_size)
+        .transpose()
+        .map_err(|e| ProviderError::new(format!("disk size: {e}")))?;
+    let mut disks = Vec::new();
+    let mut boot = Boot {
+        kernel: None,
+        initrd: None,
+        cmdline: None,
+    };
+    let root = root_disk_name(name);
+    if attr_str(image, "format") == Some("kernel") {
+        boot.kernel = attr_str(image, "kernel_path").map(str::to_string);
+        boot.initrd = attr_str(image, "initrd_path").map(str::to_string);
+        boot.cmdline = attr_str(image, "cmdline").map(str::to_string);
+        if let Some(size) = disk_size {
+            ensure_volume(pool, &root, size, None)?;
+            disks.push(root_disk(pool, &root));
+        }
+    } else {
+        let path = attr_str(image, "path").unwrap_or_default();
+        let format = crate::image::detect_format(Path::new(path));
+        let image_size = attr(image, "size").and_then(Value::as_number).unwrap_or(0.0) as u64;
+        let size = disk_size.unwrap_or(0).max(image_size);
+        ensure_volume(pool, &root, size, Some((path, format)))?;
+        disks.push(root_disk(pool, &root));
+    }
+    for (i, volume) in attr(config, "attach")
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let path = attr_str(volume, "path").ok_or_else(|| {
+            ProviderError::new(format!("attach[{i}] is not a volume with a path"))
+        })?;
+        disks.push(Disk {
+            path: path.to_string(),
+            format: "qcow2".into(),
+            target: String::new(),
+        });
+    }
+    for (i, d) in disks.iter_mut().enumerate() {
+        d.target = disk_target(i);
+    }
+    let cloud = attr(config, "cloud_init");
+    let mut ssh_keys: Vec<String> = cloud
+        .and_then(|c| attr(c, "ssh_authorized_keys"))
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    ssh_keys.push(public_key.to_string());
+    let seed = Seed {
+        instance_id: name.to_string(),
+        hostname: cloud
+            .and_then(|c| attr_str(c, "hostname"))
+            .unwrap_or(name)
+            .to_string(),
+        ssh_keys,
+        user_data: cloud.and_then(|c| attr_str(c, "user_data")).map(str::to_string),
+        network_config: cloud
+            .and_then(|c| attr_str(c, "network_config"))
+            .map(str::to_string),
+    };
+    let seed_path = seed.write(pool, name)?;
+    let mut reservations = Vec::new();
+    let mut nic_list = Vec::new();
+    for (nic, ip) in nics(site, config, request.target.lineage, request.target.address)? {
+        if let (Some(ip), NicSource::Network(net)) = (ip, &nic.source) {
+            reservations.push((net.clone(), nic.mac.clone(), ip));
+        }
+        nic_list.push(nic);
+    }
+    let console = console_path(name);
+    Ok(Built {
+        spec: DomainSpec {
+            name: name.to_string(),
+            uuid: None,
+            domain_type: host.accel.domain_type().to_string(),
+            memory_mib,
+            vcpus,
+            boot,
+            disks,
+            seed: Some(seed_path.to_string_lossy().into_owned()),
+            nics: nic_list,
+            console_log: console.to_string_lossy().into_owned(),
+            tag: Tag {
+                address: request.target.address.to_string(),
+                lineage: request.target.lineage.to_string(),
+                status: "creating".into(),
+            },
+        },
+        reservations,
+    })
+}
+
+fn disk_target(i: usize) -> String {
+    let letter = (b'a' + (i % 26) as u8) as char;
+    format!("vd{letter}")
+}
+
+fn root_disk(pool: &Pool<'_>, name: &str) -> Disk {
+    Disk {
+        path: pool.path_of(name).to_string_lossy().into_owned(),
+        format: "qcow2".into(),
+        target: String::new(),
+    }
+}
+
+/// The root disk: kept if it exists (an adopted or updated domain), made otherwise.
+fn ensure_volume(
+    pool: &Pool<'_>,
+    name: &str,
+    size: u64,
+    backing: Option<(&str, &str)>,
+) -> Result<(), ProviderError> {
+    if pool.lookup(name).is_some() {
+        return Ok(());
+    }
+    let xml = xml::volume_xml(name, size.max(1 << 20), backing);
+    pool.create_volume(&xml, &format!("root disk {name}"))?;
+    Ok(())
+}
+
+fn tag_of(domain: &Domain) -> Option<Tag> {
+    domain
+        .metadata(METADATA_ELEMENT, Some(xml::METADATA_NS), AFFECT_CONFIG)
+        .ok()
+        .and_then(|m| xml::parse_tag_text(&m))
+}
+
+fn facts(domain: &Domain, what: &str) -> Result<DomainFacts, ProviderError> {
+    let text = domain
+        .xml_desc(XML_INACTIVE)
+        .map_err(lv(format!("reading domain {what}")))?;
+    xml::parse_domain(&text).map_err(ProviderError::new)
+}
+
+pub fn create(
+    connections: &Connections,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let host = Host::of(config);
+    let site = connections.get(&host)?;
+    let name = domain_name(config, request.target.address);
+    if let Ok(existing) = site.conn.lookup_domain_by_name(&name) {
+        match tag_of(&existing) {
+            Some(tag)
+                if tag.lineage == request.target.lineage
+                    && tag.address == request.target.address =>
+            {
+                if tag.status == "ready" {
+                    // Made by an apply that crashed before recording it: adopt it.
+                    return converge(&site, &host, request, existing, &name, false);
+                }
+                // Its creation never finished: start again from nothing.
+                remove_domain(&site, &existing, &name)?;
+            }
+            Some(tag) => {
+                return Err(ProviderError::new(format!(
+                    "a domain named {name} already exists, made by hive for {} of another state (lineage {}); set name to another",
+                    tag.address, tag.lineage
+                )))
+            }
+            None => {
+                return Err(ProviderError::new(format!(
+                    "a domain named {name} already exists and hive did not make it; set name to another, or adopt it with `hive import {} {name}`",
+                    request.target.address
+                )))
+            }
+        }
+    }
+    let (_, mib) = sizing(config).map_err(ProviderError::new)?;
+    let host_mib = site.memory_mib()?;
+    if mib > host_mib {
+        return Err(ProviderError::new(format!(
+            "memory {mib} MiB is more than {} has ({host_mib} MiB)",
+            site.uri
+        )));
+    }
+    let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
+    let built = {
+        let pool = pool::open(&site)?;
+        // Left by a create that crashed before defining the domain.
+        pool.delete(&root_disk_name(&name))?;
+        build(&site, &pool, request, &name, &host, &public_key)?
+    };
+    for (net, mac, ip) in &built.reservations {
+        network::reserve(&site, net, mac, ip)?;
+    }
+    prepare_console(Path::new(&built.spec.console_log))?;
+    let domain = site.conn.define_domain_xml(&built.spec.to_xml())
+        .map_err(lv(format!("defining domain {name}")))?;
+    if power_wanted(config) {
+        domain
+            .create()
+            .map_err(lv(format!("starting domain {name}")))?;
+    }
+    let ready = Tag {
+        status: "ready".into(),
+        ..built.spec.tag.clone()
+    };
+    set_tag(&domain, &ready, &name)?;
+    finish(&site, &host, request, &domain, &name, &key)
+}
+
+fn power_wanted(config: &Value) -> bool {
+    attr_str(config, "power") != Some("stopped")
+}
+
+fn prepare_console(path: &Path) -> Result<(), ProviderError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
+    }
+    // A fresh log per create; libvirt appends.
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+fn set_tag(domain: &Domain, tag: &Tag, name: &str) -> Result<(), ProviderError> {
+    let flags = if domain.is_active().unwrap_or(false) {
+        AFFECT_LIVE | AFFECT_CONFIG
+    } else {
+        AFFECT_CONFIG
+    };
+    domain
+        .set_metadata(
+            METADATA_ELEMENT,
+            Some(&tag.bare_element()),
+            Some("hive"),
+            Some(xml::METADATA_NS),
+            flags,
+        )
+        .map_err(lv(format!("tagging domain {name}")))
+}
+
+/// Waits as configured and returns the instance's attributes.
+fn finish(
+    site: &Site,
+    host: &Host,
+    request: &ApplyRequest<'_>,
+    domain: &Domain,
+    name: &str,
+    key: &Path,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let console = console_path(name);
+    let mut what = WaitFor::parse(attr_str(config, "wait_for")).map_err(ProviderError::new)?;
+    if !power_wanted(config) {
+        what = WaitFor::None;
+    }
+    let timeout = attr_str(config, "wait_timeout")
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| ProviderError::new(format!("wait_timeout: {e}")))?
+        .unwrap_or(DEFAULT_WAIT);
+    let ips = wait::wait(
+        &Guest {
+            domain,
+            name,
+            console_log: &console,
+            accel: host.accel,
+            key,
+            user: ssh_user(config),
+        },
+        what,
+        timeout,
+        request.cancel,
+    )?;
+    let _ = site;
+    state_of(domain, config, name, ips)
+}
+
+pub fn ssh_user(config: &Value) -> &str {
+    attr_str(config, "ssh_user").unwrap_or("root")
+}
+
+fn state_of(
+    domain: &Domain,
+    config: &Value,
+    name: &str,
+    mut ips: Vec<String>,
+) -> Result<ApplyResponse, ProviderError> {
+    let facts = facts(domain, name)?;
+    if ips.is_empty() && domain.is_active().unwrap_or(false) {
+        ips = wait::addresses(domain);
+    }
+    let mut state = object(config);
+    state.insert("id".into(), Value::String(facts.uuid.clone()));
+    state.insert("name".into(), Value::String(name.to_string()));
+    state.insert(
+        "macs".into(),
+        Value::List(facts.nics.iter().map(|(m, _)| Value::string(m)).collect()),
+    );
+    state.insert(
+        "ip".into(),
+        ips.first().map_or(Value::Null, |ip| Value::string(ip)),
+    );
+    state.insert(
+        "ips".into(),
+        Value::List(ips.iter().map(Value::string).collect()),
+    );
+    state.insert(
+        "console_log".into(),
+        facts
+            .console_log
+            .as_deref()
+            .map_or(Value::Null, Value::string),
+    );
+    Ok(ApplyResponse {
+        state: Value::Map(state),
+        id: facts.uuid,
+    })
+}
+
+pub fn update(
+    connections: &Connections,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
+    let host = Host::of(request.config);
+    let site = connections.get(&host)?;
+    let prior = request.prior.unwrap_or(&Value::Null);
+    let id = attr_str(prior, "id").unwrap_or_default();
+    let name = attr_str(prior, "name")
+        .map(str::to_string)
+        .unwrap_or_else(|| domain_name(request.config, request.target.address));
+    let domain = site.conn.lookup_domain_by_uuid_string(id)
+        .or_else(|_| site.conn.lookup_domain_by_name(&name))
+        .map_err(lv(format!("looking up domain {name}")))?;
+    converge(&site, &host, request, domain, &name, true)
+}
+
+/// Brings an existing domain to the configuration: redefines it, hot-plugs or restarts as
+/// needed, sets its power state and waits.
+fn converge(
+    site: &Site,
+    host: &Host,
+    request: &ApplyRequest<'_>,
+    domain: Domain,
+    name: &str,
+    keep_tag: bool,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let before = facts(&domain, name)?;
+    let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
+    let mut built = {
+        let pool = pool::open(site)?;
+        build(site, &pool, request, name, host, &public_key)?
+    };
+    built.spec.uuid = Some(before.uuid.clone());
+    built.spec.tag.status = "ready".into();
+    if keep_tag {
+        if let Some(tag) = &before.tag {
+            built.spec.tag = Tag {
+                status: "ready".into(),
+                ..tag.clone()
+            };
+        }
+    }
+    for (net, mac, ip) in &built.reservations {
+        network::reserve(site, net, mac, ip)?;
+    }
+    // The seed is named after its content; an adopted domain may use an older one.
+    let spec = &built.spec;
+    site.conn.define_domain_xml(&spec.to_xml())
+        .map_err(lv(format!("redefining domain {name}")))?;
+    let running = domain.is_active().unwrap_or(false);
+    let resized = before.memory_kib != spec.memory_mib * 1024 || before.vcpus != spec.vcpus;
+    if running && power_wanted(config) {
+        let mut restart = resized;
+        if !restart {
+            restart = !hotplug(&domain, &before, spec);
+        }
+        if restart {
+            stop(&domain, name, request.cancel)?;
+            domain
+                .create()
+                .map_err(lv(format!("starting domain {name} again")))?;
+        }
+    } else if running {
+        stop(&domain, name, request.cancel)?;
+    } else if power_wanted(config) {
+        domain
+            .create()
+            .map_err(lv(format!("starting domain {name}")))?;
+    }
+    remove_stale_seeds(site, name, spec.seed.as_deref())?;
+    finish(site, host, request, &domain, name, &key)
+}
+
+/// Attaches and detaches disks and NICs on a running guest; false if it refused.
+fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
+    let live = AFFECT_LIVE;
+    for d in &spec.disks {
+        if !before.disks.contains(&d.path) && domain.attach_device_flags(&xml::disk_xml(d), live).is_err() {
+            return false;
+        }
+    }
+    for path in &before.disks {
+        if !spec.disks.iter().any(|d| &d.path == path) {
+            let gone = Disk {
+                path: path.clone(),
+                format: "qcow2".into(),
+                target: String::new(),
+            };
+            if detach_disk(domain, &gone).is_err() {
+                return false;
+            }
+        }
+    }
+    for n in &spec.nics {
+        if !before.nics.iter().any(|(m, _)| *m == n.mac)
+            && domain.attach_device_flags(&xml::nic_xml(n), live).is_err()
+        {
+            return false;
+        }
+    }
+    for (mac, _) in &before.nics {
+        if !spec.nics.iter().any(|n| &n.mac == mac) {
+            let xml = format!("<interface type='network'><mac address='{}'/></interface>", xml::escape(mac));
+            if domain.detach_device_flags(&xml, live).is_err() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn detach_disk(domain: &Domain, disk: &Disk) -> Result<(), virt::error::Error> {
+    // libvirt finds the disk by its source; the target in the live XML may differ.
+    let live = domain.xml_desc(0)?;
+    let target = roxmltree::Document::parse(&live).ok().and_then(|doc| {
+        doc.descendants()
+            .filter(|n| n.tag_name().name() == "disk")
+            .find(|n| {
+                n.children()
+                    .any(|c| c.tag_name().name() == "source" && c.attribute("file") == Some(&disk.path))
+            })
+            .and_then(|n| {
+                n.children()
+                    .find(|c| c.tag_name().name() == "target")
+                    .and_then(|t| t.attribute("dev"))
+                    .map(str::to_string)
+            })
+    });
+    let with_target = Disk {
+        target: target.unwrap_or_default(),
+        ..disk.clone()
+    };
+    domain.detach_device_flags(&xml::disk_xml(&with_target), AFFECT_LIVE)
+}
+
+/// ACPI power-off, then pulling the plug if the guest ignores it.
+fn stop(domain: &Domain, name: &str, cancel: &Cancel) -> Result<(), ProviderError> {
+    if !domain.is_active().unwrap_or(false) {
+        return Ok(());
+    }
+    let _ = domain.shutdown();
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    let mut pause = Duration::from_millis(100);
+    while Instant::now() < deadline && !cancel.is_cancelled() {
+        if !domain.is_active().unwrap_or(false) {
+            return Ok(());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+    if domain.is_active().unwrap_or(false) {
+        domain
+            .destroy()
+            .map_err(lv(format!("stopping domain {name}")))?;
+    }
+    Ok(())
+}
+
+fn remove_stale_seeds(site: &Site, name: &str, keep: Option<&str>) -> Result<(), ProviderError> {
+    let pool = pool::open(site)?;
+    let prefix = format!("{name}-seed-");
+    for vol in pool.names() {
+        let path = pool.path_of(&vol);
+        if vol.starts_with(&prefix) && keep != Some(&*path.to_string_lossy()) {
+            pool.delete(&vol)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn read(
+    connections: &Connections,
+    request: &ReadRequest<'_>,
+) -> Result<ReadResponse, ProviderError> {
+    let site = connections.get(&Host::of(request.prior))?;
+    let Ok(domain) = site.conn.lookup_domain_by_uuid_string(request.id) else {
+        return Ok(ReadResponse::Gone);
+    };
+    let name = attr_str(request.prior, "name").unwrap_or(request.id);
+    let now_facts = facts(&domain, name)?;
+    let mut now = object(request.prior);
+    if let Ok((cpus, mib)) = sizing(request.prior) {
+        if now_facts.memory_kib != mib * 1024 {
+            now.insert(
+                "memory".into(),
+                Value::String(format!("{}MiB", now_facts.memory_kib / 1024)),
+            );
+        }
+        if now_facts.vcpus != cpus {
+            now.insert("cpus".into(), Value::Number(f64::from(now_facts.vcpus)));
+        }
+    }
+    let running = domain.is_active().unwrap_or(false);
+    if running != power_wanted(request.prior) {
+        let power = if running { "running" } else { "stopped" };
+        now.insert("power".into(), Value::string(power));
+    }
+    now.insert(
+        "macs".into(),
+        Value::List(now_facts.nics.iter().map(|(m, _)| Value::string(m)).collect()),
+    );
+    Ok(ReadResponse::Found(Value::Map(now)))
+}
+
+pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+    let site = connections.get(&Host::of(request.prior))?;
+    let name = attr_str(request.prior, "name")
+        .map(str::to_string)
+        .unwrap_or_else(|| domain_name(request.prior, request.target.address));
+    match site.conn.lookup_domain_by_uuid_string(request.id) {
+        Ok(domain) => remove_domain(&site, &domain, &name),
+        // Gone already: clean up what it left, unless the name now belongs to another domain.
+        Err(_) if site.conn.lookup_domain_by_name(&name).is_err() => {
+            remove_files(&site, &name, &[])
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Stops and undefines a domain and removes everything hive made for it.
+fn remove_domain(site: &Site, domain: &Domain, name: &str) -> Result<(), ProviderError> {
+    let before = facts(domain, name)?;
+    if domain.is_active().unwrap_or(false) {
+        domain
+            .destroy()
+            .map_err(lv(format!("stopping domain {name}")))?;
+    }
+    // VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA | NVRAM.
+    domain
+        .undefine_flags(1 | 2 | 4)
+        .map_err(lv(format!("undefining domain {name}")))?;
+    remove_files(site, name, &before.nics)
+}
+
+fn remove_files(site: &Site, name: &str, nics: &[(String, String)]) -> Result<(), ProviderError> {
+    for (mac, net) in nics {
+        network::unreserve(site, net, mac)?;
+    }
+    let pool = pool::open(site)?;
+    let seed_prefix = format!("{name}-seed-");
+    for vol in pool.names() {
+        if vol == root_disk_name(name) || vol.starts_with(&seed_prefix) {
+            pool.delete(&vol)?;
+        }
+    }
+    let _ = std::fs::remove_file(console_path(name));
+    Ok(())
+}
+
+/// Adopts a domain made elsewhere, by name or UUID.
+pub fn import(connections: &Connections, id: &str) -> Result<Value, ProviderError> {
+    let host = Host {
+        uri: crate::host::DEFAULT_URI.into(),
+        accel: Accel::Tcg,
+    };
+    let site = connections.get(&host)?;
+    let domain = site.conn.lookup_domain_by_name(id)
+        .or_else(|_| site.conn.lookup_domain_by_uuid_string(id))
+        .map_err(lv(format!("looking up domain {id}")))?;
+    let f = facts(&domain, id)?;
+    let running = domain.is_active().unwrap_or(false);
+    let ips = if running { wait::addresses(&domain) } else { Vec::new() };
+    Ok(Value::map([
+        ("driver", Value::string("libvirt")),
+        ("name", Value::string(&f.name)),
+        ("id", Value::string(&f.uuid)),
+        ("cpus", Value::Number(f64::from(f.vcpus))),
+        ("memory", Value::String(format!("{}MiB", f.memory_kib / 1024))),
+        ("power", Value::string(if running { "running" } else { "stopped" })),
+        (
+            "macs",
+            Value::List(f.nics.iter().map(|(m, _)| Value::string(m)).collect()),
+        ),
+        ("ip", ips.first().map_or(Value::Null, |ip| Value::string(ip))),
+        ("ips", Value::List(ips.iter().map(Value::string).collect())),
+        (
+            "console_log",
+            f.console_log.as_deref().map_or(Value::Null, Value::string),
+        ),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizing_from_type_and_overrides() {
+        let t = Value::map([("type", Value::string("t3.nano"))]);
+        assert_eq!(sizing(&t), Ok((2, 512)));
+        let o = Value::map([
+            ("type", Value::string("t3.small")),
+            ("memory", Value::string("768MiB")),
+        ]);
+        assert_eq!(sizing(&o), Ok((2, 768)));
+        assert_eq!(sizing(&Value::map([("cpus", Value::Number(3.0))])), Ok((3, 512)));
+        assert!(sizing(&Value::map([("type", Value::string("t9.huge"))]))
+            .is_err_and(|e| e.contains("t3.nano")));
+        assert!(sizing(&Value::map([("cpus", Value::Number(1.5))])).is_err());
+    }
+
+    #[test]
+    fn macs_are_stable_and_distinct() {
+        let a = stable_mac("L", "instance.n[0]", 0);
+        assert_eq!(a, stable_mac("L", "instance.n[0]", 0));
+        assert_ne!(a, stable_mac("L", "instance.n[1]", 0));
+        assert_ne!(a, stable_mac("L", "instance.n[0]", 1));
+        assert!(a.starts_with("52:54:00:") && a.len() == 17);
+    }
+}

@@ -1,0 +1,192 @@
+//! hive's libvirt provider: `instance`, `volume`, `image` and `bridge` with `driver =
+//! "libvirt"`, through the `virt` crate (libvirt's C API).
+//!
+//! # Layout
+//! - [`host`]: which libvirt a resource lives on (`host` attribute: `uri`, `accel`), and the
+//!   connections to it.
+//! - [`pool`]: hive's storage pool on each host, and the lock that serialises its operations.
+//! - [`image`], [`volume`], [`network`], [`instance`]: one module per resource kind.
+//! - [`seed`]: NoCloud seed ISOs; [`wait`]: waiting for a guest (running, ip, ssh).
+//! - [`xml`]: the XML given to libvirt, and what is read back from it.
+//!
+//! Every object hive makes is recognisable as hive's: domains carry a `<metadata>` tag with
+//! the address and the state's lineage; volumes and seeds live in hive's pool under names
+//! derived from their owner.
+
+pub mod host;
+pub mod image;
+pub mod instance;
+pub mod network;
+pub mod pool;
+pub mod seed;
+pub mod volume;
+pub mod wait;
+pub mod xml;
+
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider,
+    ProviderError, ReadRequest, ReadResponse,
+};
+use hive_sdk::Value;
+use std::collections::BTreeMap;
+
+pub use host::Connections;
+
+#[derive(Default)]
+pub struct LibvirtProvider {
+    connections: Connections,
+}
+
+impl LibvirtProvider {
+    pub fn new() -> LibvirtProvider {
+        LibvirtProvider::default()
+    }
+}
+
+impl Provider for LibvirtProvider {
+    fn driver(&self) -> &'static str {
+        "libvirt"
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["image", "volume", "bridge", "instance"]
+    }
+
+    fn validate(&self, kind: &str, config: &Value) -> Vec<String> {
+        let mut problems = host::validate(config);
+        problems.extend(match kind {
+            "image" => image::validate(config),
+            "volume" => volume::validate(config),
+            "bridge" => network::validate(config),
+            "instance" => instance::validate(config),
+            _ => Vec::new(),
+        });
+        problems
+    }
+
+    fn plan(
+        &self,
+        request: &PlanRequest<'_>,
+        proposal: PlanResponse,
+    ) -> Result<PlanResponse, ProviderError> {
+        match request.target.kind {
+            "volume" => Ok(volume::plan(request, proposal)),
+            "instance" => Ok(instance::plan(request, proposal)),
+            _ => Ok(proposal),
+        }
+    }
+
+    fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        let c = &self.connections;
+        match request.target.kind {
+            "image" => image::create(c, request),
+            "volume" => volume::create(c, request),
+            "bridge" => network::create(c, request),
+            "instance" => instance::create(c, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        let c = &self.connections;
+        match request.target.kind {
+            "image" => image::create(c, request),
+            "volume" => volume::update(c, request),
+            "bridge" => network::update(c, request),
+            "instance" => instance::update(c, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+        let c = &self.connections;
+        match request.target.kind {
+            "image" => image::read(c, request),
+            "volume" => volume::read(c, request),
+            "bridge" => network::read(c, request),
+            "instance" => instance::read(c, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        let c = &self.connections;
+        match request.target.kind {
+            "image" => image::delete(c, request),
+            "volume" => volume::delete(c, request),
+            "bridge" => network::delete(c, request),
+            "instance" => instance::delete(c, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn import(&self, kind: &str, id: &str) -> Result<Value, ProviderError> {
+        match kind {
+            "instance" => instance::import(&self.connections, id),
+            other => Err(ProviderError::new(format!(
+                "the libvirt driver cannot import {other} resources (only instances)"
+            ))),
+        }
+    }
+}
+
+fn unsupported(kind: &str) -> ProviderError {
+    ProviderError::new(format!("the libvirt driver has no {kind} resources"))
+}
+
+/// A libvirt failure, with what hive was doing.
+pub(crate) fn lv(doing: impl std::fmt::Display) -> impl FnOnce(virt::error::Error) -> ProviderError {
+    move |e| ProviderError::new(format!("{doing}: libvirt: {}", e.message()))
+}
+
+pub(crate) fn attr<'v>(config: &'v Value, name: &str) -> Option<&'v Value> {
+    config
+        .as_map()
+        .and_then(|m| m.get(name))
+        .filter(|v| !v.is_null())
+}
+
+pub(crate) fn attr_str<'v>(config: &'v Value, name: &str) -> Option<&'v str> {
+    attr(config, name).and_then(Value::as_str)
+}
+
+/// The configuration as a map, to which computed attributes are added.
+pub(crate) fn object(config: &Value) -> BTreeMap<String, Value> {
+    config.as_map().cloned().unwrap_or_default()
+}
+
+/// A name libvirt and the file system accept, from an address: `instance.node[0]` gives
+/// `node-0`, `volume.data["a"]` gives `data-a`.
+pub(crate) fn name_from_address(address: &str) -> String {
+    let without_kind = address.split_once('.').map_or(address, |(_, rest)| rest);
+    let mut out = String::new();
+    for c in without_kind.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => out.push(c),
+            '[' | '.' => out.push('-'),
+            _ => {}
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Hex of the SHA-256 of some bytes.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_addresses() {
+        assert_eq!(name_from_address("instance.node[0]"), "node-0");
+        assert_eq!(name_from_address("volume.data[\"a\"]"), "data-a");
+        assert_eq!(name_from_address("instance.web"), "web");
+    }
+}

@@ -1,0 +1,337 @@
+//! `bridge` with `driver = "libvirt"`: a libvirt NAT network on `cidr`, with DHCP from
+//! `dhcp.range` and reservations. Instances with a fixed `ip` add their own reservation (by
+//! MAC) while they exist.
+
+use crate::host::{Connections, Host, Site};
+use crate::{attr, attr_str, lv, name_from_address, object, xml};
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+};
+use hive_sdk::Value;
+use std::net::Ipv4Addr;
+use virt::network::Network;
+
+/// `10.77.0.1/24` → (10.77.0.1, 24).
+pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad = || format!("cidr = \"{cidr}\": expected an IPv4 address and prefix, like 10.77.0.1/24");
+    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    if prefix > 30 {
+        return Err(format!("cidr = \"{cidr}\": a /{prefix} leaves no room for guests"));
+    }
+    Ok((ip, prefix))
+}
+
+pub fn contains(gateway: Ipv4Addr, prefix: u8, ip: Ipv4Addr) -> bool {
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    u32::from(gateway) & mask == u32::from(ip) & mask
+}
+
+pub fn validate(config: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(cidr) = attr_str(config, "cidr") else {
+        return problems;
+    };
+    let (gateway, prefix) = match parse_cidr(cidr) {
+        Ok(p) => p,
+        Err(e) => return vec![e],
+    };
+    if let Some(range) = dhcp_range(config) {
+        for end in [&range.0, &range.1] {
+            match end.parse::<Ipv4Addr>() {
+                Ok(ip) if contains(gateway, prefix, ip) => {}
+                Ok(_) => problems.push(format!("dhcp range address {end} is outside cidr {cidr}")),
+                Err(_) => problems.push(format!("dhcp range: {end:?} is not an IPv4 address")),
+            }
+        }
+    }
+    if let Some(name) = attr_str(config, "name") {
+        if bridge_device(name).len() > 15 || name.is_empty() {
+            problems.push(format!("name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"));
+        }
+    }
+    problems
+}
+
+fn dhcp_range(config: &Value) -> Option<(String, String)> {
+    let range = attr(config, "dhcp").and_then(|d| attr(d, "range"))?.as_items()?;
+    match range {
+        [a, b] => Some((a.as_str()?.to_string(), b.as_str()?.to_string())),
+        _ => None,
+    }
+}
+
+/// The network's name: `name`, or one made from the address.
+fn network_name(config: &Value, address: &str) -> String {
+    attr_str(config, "name")
+        .map(str::to_string)
+        .unwrap_or_else(|| name_from_address(address))
+}
+
+/// Linux limits interface names to 15 bytes.
+pub fn bridge_device(name: &str) -> String {
+    let mut dev = format!("hv-{name}");
+    dev.truncate(15);
+    dev
+}
+
+fn spec(config: &Value, name: &str) -> Result<xml::NetworkSpec, ProviderError> {
+    let cidr = attr_str(config, "cidr").unwrap_or_default();
+    let (gateway, prefix) = parse_cidr(cidr).map_err(ProviderError::new)?;
+    let hosts = attr(config, "dhcp")
+        .and_then(|d| attr(d, "reservations"))
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                attr_str(r, "mac")?.to_lowercase(),
+                attr_str(r, "ip")?.to_string(),
+                attr_str(r, "hostname").map(str::to_string),
+            ))
+        })
+        .collect();
+    Ok(xml::NetworkSpec {
+        name: name.to_string(),
+        bridge: bridge_device(name),
+        nat: attr(config, "nat").and_then(Value::as_bool).unwrap_or(true),
+        gateway: gateway.to_string(),
+        netmask: xml::netmask_of(prefix),
+        dhcp: dhcp_range(config),
+        hosts,
+    })
+}
+
+pub fn create(
+    connections: &Connections,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let site = connections.get(&Host::of(config))?;
+    let name = network_name(config, request.target.address);
+    let wanted = spec(config, &name)?;
+    let network = match site.conn.lookup_network_by_name(&name) {
+        Ok(existing) => {
+            // Ours from an interrupted create if it is what we would have made; anything
+            // else is someone else's.
+            let facts = existing
+                .xml_desc(0)
+                .map_err(lv(format!("reading network {name}")))
+                .and_then(|x| xml::parse_network(&x).map_err(ProviderError::new))?;
+            if facts.bridge != wanted.bridge || facts.gateway != wanted.gateway {
+                return Err(ProviderError::new(format!(
+                    "a libvirt network named {name} already exists (bridge {}, address {}) and is not this one; set name to another",
+                    facts.bridge, facts.gateway
+                )));
+            }
+            existing
+        }
+        Err(_) => site.conn.define_network_xml(&wanted.to_xml())
+            .map_err(lv(format!("defining network {name}")))?,
+    };
+    if !network.is_active().unwrap_or(false) {
+        network
+            .create()
+            .map_err(lv(format!("starting network {name}")))?;
+    }
+    let _ = network.set_autostart(true);
+    state_of(&site, config, &name, &wanted.bridge)
+}
+
+fn state_of(
+    site: &Site,
+    config: &Value,
+    name: &str,
+    bridge: &str,
+) -> Result<ApplyResponse, ProviderError> {
+    let network = site.conn.lookup_network_by_name(name)
+        .map_err(lv(format!("looking up network {name}")))?;
+    let id = network
+        .uuid_string()
+        .map_err(lv(format!("reading network {name}")))?;
+    let cidr = attr_str(config, "cidr").unwrap_or_default();
+    let gateway = cidr.split('/').next().unwrap_or_default().to_string();
+    let mut state = object(config);
+    state.insert("id".into(), Value::String(id.clone()));
+    state.insert("name".into(), Value::String(name.to_string()));
+    state.insert("gateway".into(), Value::String(gateway));
+    state.insert("leases".into(), Value::List(leases(bridge)));
+    Ok(ApplyResponse {
+        state: Value::Map(state),
+        id,
+    })
+}
+
+/// Current DHCP leases, from the status file libvirt's dnsmasq keeps (JSON).
+pub fn leases(bridge: &str) -> Vec<Value> {
+    let path = format!("/var/lib/libvirt/dnsmasq/{bridge}.status");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(serde_json::Value::Array(entries)) = serde_json::from_str(&text) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .map(|e| {
+            let field = |k: &str| Value::string(e.get(k).and_then(|v| v.as_str()).unwrap_or(""));
+            Value::map([
+                ("mac", field("mac-address")),
+                ("ip", field("ip-address")),
+                ("hostname", field("hostname")),
+            ])
+        })
+        .collect()
+}
+
+pub fn update(
+    connections: &Connections,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
+    // Everything but mtu, uplink and nat forces replacement (schema); nat and reservations
+    // need the network redefined, which libvirt applies on its next start.
+    let config = request.config;
+    let site = connections.get(&Host::of(config))?;
+    let name = network_name(config, request.target.address);
+    let wanted = spec(config, &name)?;
+    let network = site.conn.define_network_xml(&wanted.to_xml())
+        .map_err(lv(format!("redefining network {name}")))?;
+    if network.is_active().unwrap_or(false) {
+        let _ = network.destroy();
+    }
+    network
+        .create()
+        .map_err(lv(format!("restarting network {name}")))?;
+    state_of(&site, config, &name, &wanted.bridge)
+}
+
+pub fn read(
+    connections: &Connections,
+    request: &ReadRequest<'_>,
+) -> Result<ReadResponse, ProviderError> {
+    let site = connections.get(&Host::of(request.prior))?;
+    let Some(name) = attr_str(request.prior, "name") else {
+        return Ok(ReadResponse::Gone);
+    };
+    let Ok(network) = site.conn.lookup_network_by_name(name) else {
+        return Ok(ReadResponse::Gone);
+    };
+    let mut now = object(request.prior);
+    if !network.is_active().unwrap_or(false) {
+        // Planned as a create, which finds it and starts it.
+        return Ok(ReadResponse::Gone);
+    }
+    now.insert("leases".into(), Value::List(leases(&bridge_device(name))));
+    Ok(ReadResponse::Found(Value::Map(now)))
+}
+
+pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+    let site = connections.get(&Host::of(request.prior))?;
+    let Some(name) = attr_str(request.prior, "name") else {
+        return Ok(());
+    };
+    let Ok(network) = site.conn.lookup_network_by_name(name) else {
+        return Ok(());
+    };
+    if network.is_active().unwrap_or(false) {
+        network
+            .destroy()
+            .map_err(lv(format!("stopping network {name}")))?;
+    }
+    network
+        .undefine()
+        .map_err(lv(format!("removing network {name}")))
+}
+
+/// Adds (or moves) a DHCP reservation on a network, live and in its definition.
+pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
+    let net = site.conn.lookup_network_by_name(network)
+        .map_err(lv(format!("looking up network {network}")))?;
+    let facts = net
+        .xml_desc(0)
+        .map_err(lv(format!("reading network {network}")))
+        .and_then(|x| xml::parse_network(&x).map_err(ProviderError::new))?;
+    if facts.hosts.iter().any(|(m, i)| m == mac && i == ip) {
+        return Ok(());
+    }
+    if let Some((m, _)) = facts.hosts.iter().find(|(m, i)| m == mac || i == ip) {
+        let old = facts.hosts.iter().find(|(mm, _)| mm == m).cloned();
+        if let Some((m, i)) = old {
+            modify_host(&net, UPDATE_DELETE, &m, &i, network)?;
+        }
+    }
+    modify_host(&net, UPDATE_ADD_LAST, mac, ip, network)
+}
+
+pub fn unreserve(site: &Site, network: &str, mac: &str) -> Result<(), ProviderError> {
+    let Ok(net) = site.conn.lookup_network_by_name(network) else {
+        return Ok(());
+    };
+    let Ok(facts) = net
+        .xml_desc(0)
+        .map_err(|e| e.to_string())
+        .and_then(|x| xml::parse_network(&x))
+    else {
+        return Ok(());
+    };
+    for (m, ip) in facts.hosts.iter().filter(|(m, _)| m == mac) {
+        modify_host(&net, UPDATE_DELETE, m, ip, network)?;
+    }
+    Ok(())
+}
+
+const UPDATE_DELETE: u32 = 2;
+const UPDATE_ADD_LAST: u32 = 3;
+/// `VIR_NETWORK_SECTION_IP_DHCP_HOST`.
+const SECTION_DHCP_HOST: u32 = 4;
+
+fn modify_host(
+    net: &Network,
+    command: u32,
+    mac: &str,
+    ip: &str,
+    name: &str,
+) -> Result<(), ProviderError> {
+    // Live when running, and always in the definition.
+    let flags = if net.is_active().unwrap_or(false) { 1 | 2 } else { 2 };
+    net.update(
+        command,
+        SECTION_DHCP_HOST,
+        -1,
+        &xml::dhcp_host_xml(mac, ip, None),
+        flags,
+    )
+    .map_err(lv(format!("updating the DHCP reservation of {mac} ({ip}) on network {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_and_ranges() {
+        assert_eq!(parse_cidr("10.77.0.1/24"), Ok(("10.77.0.1".parse().expect("ip"), 24)));
+        assert!(parse_cidr("10.77.0.1").is_err());
+        assert!(parse_cidr("10.77.0.300/24").is_err());
+        let config = Value::map([
+            ("cidr", Value::string("10.77.0.1/24")),
+            (
+                "dhcp",
+                Value::map([(
+                    "range",
+                    Value::List(vec![Value::string("10.77.0.100"), Value::string("10.78.0.200")]),
+                )]),
+            ),
+        ]);
+        let problems = validate(&config);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("10.78.0.200"));
+    }
+
+    #[test]
+    fn bridge_devices_fit_linux_names() {
+        assert_eq!(bridge_device("lan"), "hv-lan");
+        assert_eq!(bridge_device("a-very-long-network-name").len(), 15);
+    }
+}

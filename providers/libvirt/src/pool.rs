@@ -1,0 +1,136 @@
+//! hive's storage pool on a host: a `dir` pool named `hive` holding cached images, volumes,
+//! root-disk overlays and seed ISOs. Every operation on it holds the site's pool lock.
+
+use crate::host::{data_dir, Site};
+use crate::{lv, xml};
+use hive_sdk::provider::ProviderError;
+use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
+use virt::storage_pool::StoragePool;
+use virt::storage_vol::StorageVol;
+
+pub const POOL_NAME: &str = "hive";
+
+pub fn pool_dir() -> PathBuf {
+    data_dir().join("pool")
+}
+
+/// A fresh path for a file being built (a download, a seed ISO), outside the pool so its
+/// refreshes never see it half-written, on the same file system so it can be renamed in.
+pub fn temp_path(hint: &str) -> Result<PathBuf, ProviderError> {
+    let dir = data_dir().join("tmp");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
+    Ok(dir.join(format!(
+        "{hint}-{}-{}",
+        std::process::id(),
+        hive_sdk::provider::random_id()
+    )))
+}
+
+/// The pool, defined and started if need be, with the lock held.
+pub struct Pool<'s> {
+    pub pool: StoragePool,
+    pub dir: PathBuf,
+    _guard: MutexGuard<'s, ()>,
+}
+
+pub fn open(site: &Site) -> Result<Pool<'_>, ProviderError> {
+    let guard = site
+        .pool_lock
+        .lock()
+        .map_err(|_| ProviderError::new("storage pool lock poisoned"))?;
+    let dir = pool_dir();
+    let pool = match site.conn.lookup_storage_pool_by_name(POOL_NAME) {
+        Ok(p) => p,
+        Err(_) => {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                ProviderError::new(format!("creating hive's pool directory {}: {e}", dir.display()))
+            })?;
+            let xml = xml::pool_xml(POOL_NAME, &dir.to_string_lossy());
+            let p = site.conn.define_storage_pool_xml(&xml, 0)
+                .map_err(lv(format!("defining storage pool {POOL_NAME}")))?;
+            let _ = p.set_autostart(true);
+            p
+        }
+    };
+    if !pool.is_active().unwrap_or(false) {
+        pool.create(0)
+            .map_err(lv(format!("starting storage pool {POOL_NAME}")))?;
+    }
+    let dir = pool_path(&pool).unwrap_or(dir);
+    Ok(Pool {
+        pool,
+        dir,
+        _guard: guard,
+    })
+}
+
+fn pool_path(pool: &StoragePool) -> Option<PathBuf> {
+    let xml = pool.xml_desc(0).ok()?;
+    let doc = roxmltree::Document::parse(&xml).ok()?;
+    doc.descendants()
+        .find(|n| n.tag_name().name() == "path")
+        .and_then(|n| n.text())
+        .map(PathBuf::from)
+}
+
+impl Pool<'_> {
+    pub fn lookup(&self, name: &str) -> Option<StorageVol> {
+        self.pool.lookup_storage_vol_by_name(name).ok()
+    }
+
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn create_volume(&self, xml: &str, what: &str) -> Result<StorageVol, ProviderError> {
+        StorageVol::create_xml(&self.pool, xml, 0).map_err(lv(format!("creating {what}")))
+    }
+
+    /// Makes libvirt see a file that hive placed in the pool's directory itself.
+    pub fn refresh(&self) -> Result<(), ProviderError> {
+        self.pool
+            .refresh(0)
+            .map_err(lv(format!("refreshing storage pool {POOL_NAME}")))
+    }
+
+    /// Places a finished file under `name`, atomically (rename within the directory).
+    pub fn adopt_file(&self, temp: &Path, name: &str) -> Result<PathBuf, ProviderError> {
+        let target = self.path_of(name);
+        std::fs::rename(temp, &target).map_err(|e| {
+            ProviderError::new(format!("moving {} into the pool: {e}", temp.display()))
+        })?;
+        self.refresh()?;
+        Ok(target)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), ProviderError> {
+        if let Some(vol) = self.lookup(name) {
+            vol.delete(0)
+                .map_err(lv(format!("deleting volume {name} from pool {POOL_NAME}")))?;
+        } else {
+            let path = self.path_of(name);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| {
+                    ProviderError::new(format!("deleting {}: {e}", path.display()))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.pool.list_volumes().unwrap_or_default()
+    }
+
+    /// Paths other volumes use as backing files.
+    pub fn backing_paths(&self) -> Vec<String> {
+        self.names()
+            .iter()
+            .filter_map(|n| self.lookup(n))
+            .filter_map(|v| v.xml_desc(0).ok())
+            .filter_map(|x| xml::backing_path(&x))
+            .collect()
+    }
+}

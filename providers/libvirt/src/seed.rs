@@ -1,0 +1,199 @@
+//! NoCloud seed ISOs (volume label `cidata`): `meta-data`, `user-data` and optionally
+//! `network-config`, as cloud-init reads them.
+//!
+//! hive's own settings (hostname, SSH keys, including hive's key for `hive ssh` and
+//! `wait_for = "ssh"`) form one `#cloud-config` part; the user's `user_data` is a second part
+//! of a MIME multipart message, with a merge type that appends lists and merges maps, so
+//! both sets of keys and every setting survive. An ISO is named after a digest of its
+//! content: an edit makes a new file and never overwrites one a running guest uses.
+
+use crate::pool::{self, Pool};
+use crate::sha256_hex;
+use hive_sdk::provider::ProviderError;
+use std::path::PathBuf;
+use std::process::Command;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seed {
+    pub instance_id: String,
+    pub hostname: String,
+    pub ssh_keys: Vec<String>,
+    pub user_data: Option<String>,
+    pub network_config: Option<String>,
+}
+
+const BOUNDARY: &str = "==hive-seed-boundary==";
+
+/// Quotes a string for YAML (a double-quoted scalar).
+fn yaml_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+impl Seed {
+    pub fn meta_data(&self) -> String {
+        format!(
+            "instance-id: {}\nlocal-hostname: {}\n",
+            yaml_str(&self.instance_id),
+            yaml_str(&self.hostname)
+        )
+    }
+
+    fn own_config(&self) -> String {
+        let mut c = String::from("#cloud-config\n");
+        c.push_str(&format!("hostname: {}\n", yaml_str(&self.hostname)));
+        if !self.ssh_keys.is_empty() {
+            c.push_str("ssh_authorized_keys:\n");
+            for key in &self.ssh_keys {
+                c.push_str(&format!("  - {}\n", yaml_str(key.trim())));
+            }
+        }
+        // hive logs in as root (`hive ssh`); Debian's cloud images forbid it by default.
+        c.push_str("disable_root: false\n");
+        c
+    }
+
+    pub fn user_data(&self) -> String {
+        let Some(user) = self.user_data.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return self.own_config();
+        };
+        let content_type = if user.starts_with("#cloud-config") {
+            "text/cloud-config"
+        } else if user.starts_with("#!") {
+            "text/x-shellscript"
+        } else if user.starts_with("#cloud-boothook") {
+            "text/cloud-boothook"
+        } else {
+            "text/plain"
+        };
+        let mut m = String::new();
+        m.push_str("Content-Type: multipart/mixed; boundary=\"");
+        m.push_str(BOUNDARY);
+        m.push_str("\"\nMIME-Version: 1.0\n\n");
+        m.push_str(&format!("--{BOUNDARY}\nContent-Type: text/cloud-config; charset=\"utf-8\"\n\n"));
+        m.push_str(&self.own_config());
+        m.push_str(&format!("\n--{BOUNDARY}\nContent-Type: {content_type}; charset=\"utf-8\"\n"));
+        if content_type == "text/cloud-config" {
+            m.push_str("Merge-Type: list(append)+dict(recurse_array,no_replace)+str()\n");
+        }
+        m.push('\n');
+        m.push_str(user);
+        if !user.ends_with('\n') {
+            m.push('\n');
+        }
+        m.push_str(&format!("--{BOUNDARY}--\n"));
+        m
+    }
+
+    /// The files of the ISO, in order.
+    pub fn files(&self) -> Vec<(&'static str, String)> {
+        let mut files = vec![
+            ("meta-data", self.meta_data()),
+            ("user-data", self.user_data()),
+        ];
+        if let Some(n) = &self.network_config {
+            files.push(("network-config", n.clone()));
+        }
+        files
+    }
+
+    pub fn digest(&self) -> String {
+        let mut all = Vec::new();
+        for (name, content) in self.files() {
+            all.extend_from_slice(name.as_bytes());
+            all.push(0);
+            all.extend_from_slice(content.as_bytes());
+            all.push(0);
+        }
+        sha256_hex(&all)
+    }
+
+    /// The seed's name in the pool for a domain.
+    pub fn volume_name(&self, domain: &str) -> String {
+        format!("{domain}-seed-{}.iso", &self.digest()[..12])
+    }
+
+    /// Writes the ISO into the pool (unless that content is already there); returns its path.
+    pub fn write(&self, pool: &Pool<'_>, domain: &str) -> Result<PathBuf, ProviderError> {
+        let name = self.volume_name(domain);
+        let path = pool.path_of(&name);
+        if path.exists() {
+            return Ok(path);
+        }
+        let iso = self.build_iso()?;
+        pool.adopt_file(&iso, &name)
+    }
+
+    fn build_iso(&self) -> Result<PathBuf, ProviderError> {
+        let dir = pool::temp_path("seed")?;
+        let fail = |what: &str, e: std::io::Error| {
+            ProviderError::new(format!("building the seed ISO ({what}): {e}"))
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| fail("directory", e))?;
+        for (name, content) in self.files() {
+            std::fs::write(dir.join(name), content).map_err(|e| fail(name, e))?;
+        }
+        let iso = dir.with_extension("iso");
+        let output = Command::new("genisoimage")
+            .arg("-quiet")
+            .args(["-output"])
+            .arg(&iso)
+            .args(["-volid", "cidata", "-joliet", "-rock"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| fail("running genisoimage; is it installed?", e))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if !output.status.success() {
+            let _ = std::fs::remove_file(&iso);
+            return Err(ProviderError::new(format!(
+                "building the seed ISO: genisoimage failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(iso)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> Seed {
+        Seed {
+            instance_id: "node-0".into(),
+            hostname: "demo-0".into(),
+            ssh_keys: vec!["ssh-ed25519 AAAA hive".into()],
+            user_data: None,
+            network_config: None,
+        }
+    }
+
+    #[test]
+    fn plain_seed_is_one_cloud_config() {
+        let s = seed();
+        assert!(s.user_data().starts_with("#cloud-config\n"));
+        assert!(s.user_data().contains("  - \"ssh-ed25519 AAAA hive\""));
+        assert!(s.meta_data().contains("local-hostname: \"demo-0\""));
+    }
+
+    #[test]
+    fn user_data_is_a_second_part_that_merges() {
+        let mut s = seed();
+        s.user_data = Some("#cloud-config\nruncmd: [touch /x]\n".into());
+        let ud = s.user_data();
+        assert!(ud.starts_with("Content-Type: multipart/mixed"));
+        assert!(ud.contains("Merge-Type: list(append)"));
+        assert!(ud.contains("runcmd: [touch /x]"));
+        s.user_data = Some("#!/bin/sh\necho hi\n".into());
+        assert!(s.user_data().contains("text/x-shellscript"));
+    }
+
+    #[test]
+    fn names_follow_content() {
+        let a = seed();
+        let mut b = seed();
+        assert_eq!(a.volume_name("n"), b.volume_name("n"));
+        b.user_data = Some("#cloud-config\n{}\n".into());
+        assert_ne!(a.volume_name("n"), b.volume_name("n"));
+        assert!(a.volume_name("n").starts_with("n-seed-"));
+    }
+}

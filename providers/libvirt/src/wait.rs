@@ -1,0 +1,237 @@
+//! Waiting for a guest: `running`, `ip` (DHCP lease, then ARP, then guest agent), `ssh` (a
+//! real SSH handshake and key login on port 22). Polls with a deadline; a timeout says what
+//! was seen last and shows the end of the guest's console.
+
+use crate::host::Accel;
+use hive_sdk::provider::{Cancel, ProviderError};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use virt::domain::Domain;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    None,
+    Running,
+    Ip,
+    Ssh,
+}
+
+impl WaitFor {
+    pub fn parse(text: Option<&str>) -> Result<WaitFor, String> {
+        match text {
+            None | Some("running") => Ok(WaitFor::Running),
+            Some("none") => Ok(WaitFor::None),
+            Some("ip") => Ok(WaitFor::Ip),
+            Some("ssh") => Ok(WaitFor::Ssh),
+            Some(other) => Err(format!(
+                "wait_for = \"{other}\": expected \"none\", \"running\", \"ip\" or \"ssh\""
+            )),
+        }
+    }
+}
+
+pub struct Guest<'a> {
+    pub domain: &'a Domain,
+    pub name: &'a str,
+    pub console_log: &'a Path,
+    pub accel: Accel,
+    pub key: &'a Path,
+    pub user: &'a str,
+}
+
+/// How long a kvm guest may stay silent on its console before hive calls it stuck.
+const KVM_SILENCE: Duration = Duration::from_secs(60);
+
+/// Waits until `what` holds; returns the guest's IPv4 addresses (empty unless asked for).
+pub fn wait(
+    guest: &Guest<'_>,
+    what: WaitFor,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<Vec<String>, ProviderError> {
+    if what == WaitFor::None {
+        return Ok(Vec::new());
+    }
+    let start = Instant::now();
+    let mut seen = String::from("nothing yet");
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match step(guest, what, &mut seen) {
+            Ok(Some(ips)) => return Ok(ips),
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+        if guest.accel == Accel::Kvm
+            && start.elapsed() > KVM_SILENCE
+            && std::fs::metadata(guest.console_log).map_or(0, |m| m.len()) == 0
+        {
+            return Err(ProviderError::new(format!(
+                "{} printed nothing on its console in {} s under accel = \"kvm\": on this machine KVM may run only special guest kernels; set accel = \"tcg\" on the host",
+                guest.name,
+                KVM_SILENCE.as_secs()
+            )));
+        }
+        if cancel.is_cancelled() {
+            return Err(ProviderError::new(format!(
+                "stopped waiting for {} to be {}: cancelled (last seen: {seen})",
+                guest.name,
+                describe(what)
+            )));
+        }
+        if start.elapsed() >= timeout {
+            return Err(ProviderError::new(format!(
+                "{} was not {} after {} s; last seen: {seen}{}",
+                guest.name,
+                describe(what),
+                timeout.as_secs(),
+                console_tail(guest.console_log)
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn describe(what: WaitFor) -> &'static str {
+    match what {
+        WaitFor::None => "anything",
+        WaitFor::Running => "running",
+        WaitFor::Ip => "given an IP address",
+        WaitFor::Ssh => "reachable over SSH",
+    }
+}
+
+/// One look at the guest: `Some(addresses)` when the wait is over.
+fn step(
+    guest: &Guest<'_>,
+    what: WaitFor,
+    seen: &mut String,
+) -> Result<Option<Vec<String>>, ProviderError> {
+    let active = guest.domain.is_active().map_err(|e| {
+        ProviderError::new(format!("checking whether {} runs: libvirt: {}", guest.name, e.message()))
+    })?;
+    if !active {
+        return Err(ProviderError::new(format!(
+            "{} is not running (it stopped, or never started){}",
+            guest.name,
+            console_tail(guest.console_log)
+        )));
+    }
+    if what == WaitFor::Running {
+        return Ok(Some(Vec::new()));
+    }
+    let ips = addresses(guest.domain);
+    if ips.is_empty() {
+        *seen = "running, no IP address yet (no DHCP lease, ARP entry or agent answer)".into();
+        return Ok(None);
+    }
+    if what == WaitFor::Ip {
+        return Ok(Some(ips));
+    }
+    for ip in &ips {
+        match ssh_login(ip, guest.user, guest.key) {
+            Ok(()) => return Ok(Some(ips)),
+            Err(e) => *seen = format!("address {ip}: {e}"),
+        }
+    }
+    Ok(None)
+}
+
+/// The guest's IPv4 addresses: from the DHCP lease, else ARP, else the guest agent.
+pub fn addresses(domain: &Domain) -> Vec<String> {
+    // virDomainInterfaceAddressesSource: LEASE 0, AGENT 1, ARP 2.
+    for source in [0, 2, 1] {
+        let Ok(ifaces) = domain.interface_addresses(source, 0) else {
+            continue;
+        };
+        let ips: Vec<String> = ifaces
+            .iter()
+            .flat_map(|i| i.addrs.iter())
+            .filter(|a| a.typed == 0 && !a.addr.starts_with("127."))
+            .map(|a| a.addr.clone())
+            .collect();
+        if !ips.is_empty() {
+            return ips;
+        }
+    }
+    Vec::new()
+}
+
+/// A real SSH login with hive's key: handshake, then public-key authentication.
+pub fn ssh_login(ip: &str, user: &str, key: &Path) -> Result<(), String> {
+    let addr: SocketAddr = format!("{ip}:22")
+        .parse()
+        .map_err(|e| format!("bad address: {e}"))?;
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("port 22: {e}"))?;
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut session = ssh2::Session::new().map_err(|e| format!("ssh: {e}"))?;
+    session.set_timeout(10_000);
+    session.set_tcp_stream(tcp);
+    session
+        .handshake()
+        .map_err(|e| format!("port 22 open, SSH handshake failed: {e}"))?;
+    session
+        .userauth_pubkey_file(user, None, key, None)
+        .map_err(|e| format!("SSH server answers, but refused hive's key for {user}: {e}"))?;
+    if session.authenticated() {
+        Ok(())
+    } else {
+        Err(format!("SSH server answers, but {user} is not logged in"))
+    }
+}
+
+/// The last lines of a console log, for error messages.
+pub fn console_tail(path: &Path) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return format!("; its console ({}) is empty", path.display());
+    }
+    let tail = &lines[lines.len().saturating_sub(5)..];
+    format!(
+        "; the end of its console ({}):\n    {}",
+        path.display(),
+        tail.join("\n    ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_for_values() {
+        assert_eq!(WaitFor::parse(None), Ok(WaitFor::Running));
+        assert_eq!(WaitFor::parse(Some("ssh")), Ok(WaitFor::Ssh));
+        assert!(WaitFor::parse(Some("boot")).is_err_and(|e| e.contains("\"ssh\"")));
+    }
+
+    #[test]
+    fn ssh_to_a_closed_port_says_so() {
+        let key = Path::new("/nonexistent");
+        let e = ssh_login("127.0.0.1", "root", key);
+        // Nothing listens on loopback's port 22 in the test environment, or sshd refuses
+        // the missing key: either way it is not a success.
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn console_tails_keep_the_last_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("c.log");
+        std::fs::write(&log, "a\nb\nc\nd\ne\nf\ng\n").expect("write");
+        let tail = console_tail(&log);
+        assert!(tail.contains("c\n    d\n    e\n    f\n    g"));
+        assert!(!tail.contains("    b"));
+    }
+}

@@ -1,0 +1,58 @@
+//! The SSH key pair hive logs into guests with: one per state (lineage), made on first use.
+//! Providers put its public half into guests; `hive ssh` and `wait_for = "ssh"` use the
+//! private half. It lives under hive's data directory, never in the configuration.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// hive's data directory: `HIVE_DATA_DIR`, else `$XDG_DATA_HOME/hive`, else
+/// `~/.local/share/hive`.
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HIVE_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("hive");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".local/share/hive")
+}
+
+/// Where the private key of a state's pair is.
+pub fn private_key_path(lineage: &str) -> PathBuf {
+    let safe: String = lineage
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    data_dir().join("keys").join(safe).join("id_ed25519")
+}
+
+/// The key pair of a state, made with `ssh-keygen` if it does not exist yet. Returns the
+/// private key's path and the public key's text.
+pub fn ensure(lineage: &str) -> Result<(PathBuf, String), String> {
+    let private = private_key_path(lineage);
+    let public = private.with_extension("pub");
+    if !private.exists() || !public.exists() {
+        let dir = private.parent().unwrap_or(&private).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(&private);
+        let _ = std::fs::remove_file(&public);
+        let short: String = lineage.chars().take(8).collect();
+        let output = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("hive-{short}"))
+            .arg("-f")
+            .arg(&private)
+            .output()
+            .map_err(|e| format!("running ssh-keygen (package openssh-client): {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "ssh-keygen failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+    }
+    let text = std::fs::read_to_string(&public)
+        .map_err(|e| format!("reading {}: {e}", public.display()))?;
+    Ok((private, text.trim().to_string()))
+}
