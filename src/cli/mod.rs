@@ -7,6 +7,7 @@ mod import;
 mod inspect;
 mod progress;
 mod run;
+mod ssh;
 mod state;
 mod validate;
 
@@ -62,6 +63,8 @@ enum Command {
     Graph(graph::Args),
     /// Adopt an object made outside hive as ADDR.
     Import(import::Args),
+    /// Log into an instance over SSH with hive's key, or run a command there (after --).
+    Ssh(ssh::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::ForceUnlock(args) => state::force_unlock(&ctx, args),
         Command::Graph(args) => graph::run_graph(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Ssh(args) => ssh::run(&ctx, args),
     };
     ExitCode::from(code)
 }

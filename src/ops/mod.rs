@@ -4,5 +4,6 @@ pub mod apply;
 pub mod fmt;
 pub mod import;
 pub mod plan;
+pub mod ssh;
 pub mod state;
 pub mod validate;

@@ -124,6 +124,7 @@ impl InstanceHook for Planner<'_> {
         let proposal = PlanResponse {
             planned,
             requires_replace: replace_because.clone(),
+            notes: Vec::new(),
         };
         let refined = provider.plan(
             &PlanRequest {
@@ -142,10 +143,30 @@ impl InstanceHook for Planner<'_> {
                 );
                 PlanResponse {
                     planned: config.clone(),
-                    requires_replace: replace_because,
+                    requires_replace: replace_because.clone(),
+                    notes: Vec::new(),
                 }
             }
         };
+        // The provider may know that a change the schema allows in place cannot be made so
+        // (shrinking a volume).
+        let mut action = action;
+        let added: Vec<&String> = response
+            .requires_replace
+            .iter()
+            .filter(|a| !replace_because.contains(a))
+            .collect();
+        if action == Action::Update && !added.is_empty() {
+            for a in &added {
+                reasons.push(format!("{a} cannot change in place"));
+            }
+            action = if resource.lifecycle.create_before_destroy {
+                Action::CreateThenDelete
+            } else {
+                Action::DeleteThenCreate
+            };
+        }
+        reasons.extend(response.notes.iter().cloned());
         let planned = response.planned.clone();
         self.changes.insert(
             address.clone(),
@@ -203,6 +224,8 @@ fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec
         .filter(|a| a.mode != Mode::Computed)
         .map(|a| a.name)
         .chain(schema.blocks.iter().map(|b| b.name));
+    let config = &schema.identities(config);
+    let prior = &schema.identities(prior);
     let mut changed = Vec::new();
     for name in names {
         if ignored(resource, name) {

@@ -105,6 +105,12 @@ pub fn render_change(change: &Change, out: &mut String) {
         Action::Delete => &empty,
         _ => change.after.as_ref().unwrap_or(&empty),
     };
+    // References to other resources show as their ids, not as copies of them.
+    let (before, after) = match hive_sdk::schema::kind_schema(&change.kind) {
+        Some(schema) => (schema.identities(before), schema.identities(after)),
+        None => (before.clone(), after.clone()),
+    };
+    let (before, after) = (&before, &after);
     let forces: BTreeSet<&str> = change.replace_because.iter().map(String::as_str).collect();
     let hidden = render_object_body(before, after, 6, &forces, change.action, out);
     if hidden > 0 {

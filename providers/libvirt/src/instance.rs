@@ -92,9 +92,31 @@ pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
     Ok((cpus, mib))
 }
 
-/// Notes that the plan cannot express as attributes are added by the engine's rendering;
-/// here only what must replace the object: nothing beyond the schema.
-pub fn plan(_request: &PlanRequest<'_>, proposal: PlanResponse) -> PlanResponse {
+/// Says what an in-place change does to a running guest.
+pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanResponse {
+    let Some(prior) = request.prior else {
+        return proposal;
+    };
+    let config = request.config;
+    if !power_wanted(config) {
+        return proposal;
+    }
+    let (before, after) = (sizing(prior), sizing(config));
+    if before.is_ok() && after.is_ok() && before != after && power_wanted(prior) {
+        proposal
+            .notes
+            .push("restarts the guest: cpus and memory change only at boot".into());
+    }
+    let schema = hive_sdk::schema::kind_schema("instance");
+    let ids = |v: &Value| schema.map_or(Value::Null, |s| s.identities(v));
+    let (prior_ids, config_ids) = (ids(prior), ids(config));
+    let differs = |name: &str| attr(&prior_ids, name) != attr(&config_ids, name);
+    if differs("attach") || differs("network") {
+        proposal.notes.push(
+            "hot-plugs the changed volumes and NICs (restarting the guest if it refuses)"
+                .into(),
+        );
+    }
     proposal
 }
 

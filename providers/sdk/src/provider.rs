@@ -51,6 +51,8 @@ pub struct PlanResponse {
     pub planned: Value,
     /// Attributes whose change cannot be made in place.
     pub requires_replace: Vec<String>,
+    /// What the change will do that the attributes do not show ("restarts the guest").
+    pub notes: Vec<String>,
 }
 
 pub struct ApplyRequest<'a> {

@@ -5,6 +5,7 @@
 //! settings it does not support when it validates a change.
 
 use crate::types::Type;
+use crate::value::Value;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -76,6 +77,35 @@ impl Schema {
     }
 
     /// The type of the object a reference to this resource evaluates to.
+    /// The value with every reference to another resource (`host = host.local`) replaced
+    /// by that resource's `id`: what identifies it. Changes to the other resource's other
+    /// attributes (a bridge's leases) are not changes of this one.
+    pub fn identities(&self, value: &Value) -> Value {
+        let Some(entries) = value.as_map() else {
+            return value.clone();
+        };
+        let mut out = entries.clone();
+        for a in &self.attributes {
+            if a.refers_to.is_none() {
+                continue;
+            }
+            if let Some(v) = out.get_mut(a.name) {
+                *v = identity_of(v);
+            }
+        }
+        for b in &self.blocks {
+            if let Some(v) = out.get_mut(b.name) {
+                *v = match &*v {
+                    Value::List(items) => {
+                        Value::List(items.iter().map(|i| b.schema.identities(i)).collect())
+                    }
+                    other => b.schema.identities(other),
+                };
+            }
+        }
+        Value::Map(out)
+    }
+
     pub fn object_type(&self) -> Type {
         let mut fields = BTreeMap::new();
         for a in &self.attributes {
@@ -94,6 +124,17 @@ impl Schema {
 }
 
 /// The resource kinds of the language, in the order the SPEC introduces them.
+/// A referenced object's id; lists of references become lists of ids.
+fn identity_of(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => m.get("id").cloned().unwrap_or(Value::Unknown),
+        Value::List(items) => Value::List(items.iter().map(identity_of).collect()),
+        Value::Set(items) => Value::Set(items.iter().map(identity_of).collect()),
+        Value::Sensitive(inner) => Value::Sensitive(Box::new(identity_of(inner))),
+        other => other.clone(),
+    }
+}
+
 pub const KINDS: &[&str] = &[
     "host", "bridge", "image", "store", "volume", "instance", "command",
 ];
