@@ -30,7 +30,12 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     ssh.arg("-i")
         .arg(&login.key)
         // Guests are made and remade at will: their host keys are new each time.
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
         .args(["-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"])
         .arg(format!("{}@{}", login.user, login.ip));
     if !args.command.is_empty() {

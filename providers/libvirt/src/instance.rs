@@ -13,8 +13,8 @@ use crate::wait::{self, Guest, WaitFor};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{attr, attr_str, lv, name_from_address, network, object, sha256_hex};
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse,
-    ProviderError, ReadRequest, ReadResponse,
+    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
+    ReadRequest, ReadResponse,
 };
 use hive_sdk::schema::INSTANCE_TYPES;
 use hive_sdk::units::{parse_duration, parse_size};
@@ -72,7 +72,10 @@ pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
     if let Some(t) = attr_str(config, "type") {
         let Some((_, c, m)) = INSTANCE_TYPES.iter().find(|(name, _, _)| *name == t) else {
             let known: Vec<&str> = INSTANCE_TYPES.iter().map(|t| t.0).collect();
-            return Err(format!("type = \"{t}\": expected one of {}", known.join(", ")));
+            return Err(format!(
+                "type = \"{t}\": expected one of {}",
+                known.join(", ")
+            ));
         };
         (cpus, mib) = (*c, *m);
     }
@@ -113,8 +116,7 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
     let differs = |name: &str| attr(&prior_ids, name) != attr(&config_ids, name);
     if differs("attach") || differs("network") {
         proposal.notes.push(
-            "hot-plugs the changed volumes and NICs (restarting the guest if it refuses)"
-                .into(),
+            "hot-plugs the changed volumes and NICs (restarting the guest if it refuses)".into(),
         );
     }
     proposal
@@ -172,7 +174,11 @@ fn nics(
                 let name = b.as_str().unwrap_or_default().to_string();
                 if site.conn.lookup_network_by_name(&name).is_ok() {
                     NicSource::Network(name)
-                } else if Path::new("/sys/class/net").join(&name).join("bridge").exists() {
+                } else if Path::new("/sys/class/net")
+                    .join(&name)
+                    .join("bridge")
+                    .exists()
+                {
                     NicSource::Bridge(name)
                 } else {
                     return Err(ProviderError::new(format!(
@@ -235,7 +241,9 @@ fn build(
     } else {
         let path = attr_str(image, "path").unwrap_or_default();
         let format = crate::image::detect_format(Path::new(path));
-        let image_size = attr(image, "size").and_then(Value::as_number).unwrap_or(0.0) as u64;
+        let image_size = attr(image, "size")
+            .and_then(Value::as_number)
+            .unwrap_or(0.0) as u64;
         let size = disk_size.unwrap_or(0).max(image_size);
         ensure_volume(pool, &root, size, Some((path, format)))?;
         disks.push(root_disk(pool, &root));
@@ -274,7 +282,9 @@ fn build(
             .unwrap_or(name)
             .to_string(),
         ssh_keys,
-        user_data: cloud.and_then(|c| attr_str(c, "user_data")).map(str::to_string),
+        user_data: cloud
+            .and_then(|c| attr_str(c, "user_data"))
+            .map(str::to_string),
         network_config: cloud
             .and_then(|c| attr_str(c, "network_config"))
             .map(str::to_string),
@@ -407,7 +417,9 @@ pub fn create(
         network::reserve(&site, net, mac, ip)?;
     }
     prepare_console(Path::new(&built.spec.console_log))?;
-    let domain = site.conn.define_domain_xml(&built.spec.to_xml())
+    let domain = site
+        .conn
+        .define_domain_xml(&built.spec.to_xml())
         .map_err(lv(format!("defining domain {name}")))?;
     if power_wanted(config) {
         domain
@@ -511,10 +523,7 @@ fn state_of(
         "macs".into(),
         Value::List(facts.nics.iter().map(|(m, _)| Value::string(m)).collect()),
     );
-    state.insert(
-        "ip".into(),
-        ips.first().map_or(Value::Null, |ip| Value::string(ip)),
-    );
+    state.insert("ip".into(), ips.first().map_or(Value::Null, Value::string));
     state.insert(
         "ips".into(),
         Value::List(ips.iter().map(Value::string).collect()),
@@ -543,7 +552,9 @@ pub fn update(
     let name = attr_str(prior, "name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.config, request.target.address));
-    let domain = site.conn.lookup_domain_by_uuid_string(id)
+    let domain = site
+        .conn
+        .lookup_domain_by_uuid_string(id)
         .or_else(|_| site.conn.lookup_domain_by_name(&name))
         .map_err(lv(format!("looking up domain {name}")))?;
     converge(&site, &host, request, domain, &name, true)
@@ -581,7 +592,8 @@ fn converge(
     }
     // The seed is named after its content; an adopted domain may use an older one.
     let spec = &built.spec;
-    site.conn.define_domain_xml(&spec.to_xml())
+    site.conn
+        .define_domain_xml(&spec.to_xml())
         .map_err(lv(format!("redefining domain {name}")))?;
     let running = domain.is_active().unwrap_or(false);
     let resized = before.memory_kib != spec.memory_mib * 1024 || before.vcpus != spec.vcpus;
@@ -611,7 +623,9 @@ fn converge(
 fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
     let live = AFFECT_LIVE;
     for d in &spec.disks {
-        if !before.disks.contains(&d.path) && domain.attach_device_flags(&xml::disk_xml(d), live).is_err() {
+        if !before.disks.contains(&d.path)
+            && domain.attach_device_flags(&xml::disk_xml(d), live).is_err()
+        {
             return false;
         }
     }
@@ -636,7 +650,10 @@ fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
     }
     for (mac, _) in &before.nics {
         if !spec.nics.iter().any(|n| &n.mac == mac) {
-            let xml = format!("<interface type='network'><mac address='{}'/></interface>", xml::escape(mac));
+            let xml = format!(
+                "<interface type='network'><mac address='{}'/></interface>",
+                xml::escape(mac)
+            );
             if domain.detach_device_flags(&xml, live).is_err() {
                 return false;
             }
@@ -652,8 +669,9 @@ fn detach_disk(domain: &Domain, disk: &Disk) -> Result<(), virt::error::Error> {
         doc.descendants()
             .filter(|n| n.tag_name().name() == "disk")
             .find(|n| {
-                n.children()
-                    .any(|c| c.tag_name().name() == "source" && c.attribute("file") == Some(&disk.path))
+                n.children().any(|c| {
+                    c.tag_name().name() == "source" && c.attribute("file") == Some(&disk.path)
+                })
             })
             .and_then(|n| {
                 n.children()
@@ -733,7 +751,13 @@ pub fn read(
     }
     now.insert(
         "macs".into(),
-        Value::List(now_facts.nics.iter().map(|(m, _)| Value::string(m)).collect()),
+        Value::List(
+            now_facts
+                .nics
+                .iter()
+                .map(|(m, _)| Value::string(m))
+                .collect(),
+        ),
     );
     Ok(ReadResponse::Found(Value::Map(now)))
 }
@@ -761,9 +785,9 @@ fn remove_domain(site: &Site, domain: &Domain, name: &str) -> Result<(), Provide
             .destroy()
             .map_err(lv(format!("stopping domain {name}")))?;
     }
-    // VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA | NVRAM.
+    // VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA (hive makes no NVRAM).
     domain
-        .undefine_flags(1 | 2 | 4)
+        .undefine_flags(1 | 2)
         .map_err(lv(format!("undefining domain {name}")))?;
     remove_files(site, name, &before.nics)
 }
@@ -790,24 +814,36 @@ pub fn import(connections: &Connections, id: &str) -> Result<Value, ProviderErro
         accel: Accel::Tcg,
     };
     let site = connections.get(&host)?;
-    let domain = site.conn.lookup_domain_by_name(id)
+    let domain = site
+        .conn
+        .lookup_domain_by_name(id)
         .or_else(|_| site.conn.lookup_domain_by_uuid_string(id))
         .map_err(lv(format!("looking up domain {id}")))?;
     let f = facts(&domain, id)?;
     let running = domain.is_active().unwrap_or(false);
-    let ips = if running { wait::addresses(&domain) } else { Vec::new() };
+    let ips = if running {
+        wait::addresses(&domain)
+    } else {
+        Vec::new()
+    };
     Ok(Value::map([
         ("driver", Value::string("libvirt")),
         ("name", Value::string(&f.name)),
         ("id", Value::string(&f.uuid)),
         ("cpus", Value::Number(f64::from(f.vcpus))),
-        ("memory", Value::String(format!("{}MiB", f.memory_kib / 1024))),
-        ("power", Value::string(if running { "running" } else { "stopped" })),
+        (
+            "memory",
+            Value::String(format!("{}MiB", f.memory_kib / 1024)),
+        ),
+        (
+            "power",
+            Value::string(if running { "running" } else { "stopped" }),
+        ),
         (
             "macs",
             Value::List(f.nics.iter().map(|(m, _)| Value::string(m)).collect()),
         ),
-        ("ip", ips.first().map_or(Value::Null, |ip| Value::string(ip))),
+        ("ip", ips.first().map_or(Value::Null, Value::string)),
         ("ips", Value::List(ips.iter().map(Value::string).collect())),
         (
             "console_log",
@@ -829,7 +865,10 @@ mod tests {
             ("memory", Value::string("768MiB")),
         ]);
         assert_eq!(sizing(&o), Ok((2, 768)));
-        assert_eq!(sizing(&Value::map([("cpus", Value::Number(3.0))])), Ok((3, 512)));
+        assert_eq!(
+            sizing(&Value::map([("cpus", Value::Number(3.0))])),
+            Ok((3, 512))
+        );
         assert!(sizing(&Value::map([("type", Value::string("t9.huge"))]))
             .is_err_and(|e| e.contains("t3.nano")));
         assert!(sizing(&Value::map([("cpus", Value::Number(1.5))])).is_err());

@@ -24,8 +24,8 @@ pub mod wait;
 pub mod xml;
 
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider,
-    ProviderError, ReadRequest, ReadResponse,
+    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider, ProviderError,
+    ReadRequest, ReadResponse,
 };
 use hive_sdk::Value;
 use std::collections::BTreeMap;
@@ -40,6 +40,12 @@ pub struct LibvirtProvider {
 impl LibvirtProvider {
     pub fn new() -> LibvirtProvider {
         LibvirtProvider::default()
+    }
+
+    /// Its connections: the `test:///default` driver keeps state per connection, so tests
+    /// look through the provider's own.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 }
 
@@ -135,7 +141,9 @@ fn unsupported(kind: &str) -> ProviderError {
 }
 
 /// A libvirt failure, with what hive was doing.
-pub(crate) fn lv(doing: impl std::fmt::Display) -> impl FnOnce(virt::error::Error) -> ProviderError {
+pub(crate) fn lv(
+    doing: impl std::fmt::Display,
+) -> impl FnOnce(virt::error::Error) -> ProviderError {
     move |e| ProviderError::new(format!("{doing}: libvirt: {}", e.message()))
 }
 

@@ -13,18 +13,25 @@ use virt::network::Network;
 
 /// `10.77.0.1/24` → (10.77.0.1, 24).
 pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
-    let bad = || format!("cidr = \"{cidr}\": expected an IPv4 address and prefix, like 10.77.0.1/24");
+    let bad =
+        || format!("cidr = \"{cidr}\": expected an IPv4 address and prefix, like 10.77.0.1/24");
     let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
     let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
     let prefix: u8 = prefix.parse().map_err(|_| bad())?;
     if prefix > 30 {
-        return Err(format!("cidr = \"{cidr}\": a /{prefix} leaves no room for guests"));
+        return Err(format!(
+            "cidr = \"{cidr}\": a /{prefix} leaves no room for guests"
+        ));
     }
     Ok((ip, prefix))
 }
 
 pub fn contains(gateway: Ipv4Addr, prefix: u8, ip: Ipv4Addr) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
     u32::from(gateway) & mask == u32::from(ip) & mask
 }
 
@@ -48,14 +55,18 @@ pub fn validate(config: &Value) -> Vec<String> {
     }
     if let Some(name) = attr_str(config, "name") {
         if bridge_device(name).len() > 15 || name.is_empty() {
-            problems.push(format!("name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"));
+            problems.push(format!(
+                "name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"
+            ));
         }
     }
     problems
 }
 
 fn dhcp_range(config: &Value) -> Option<(String, String)> {
-    let range = attr(config, "dhcp").and_then(|d| attr(d, "range"))?.as_items()?;
+    let range = attr(config, "dhcp")
+        .and_then(|d| attr(d, "range"))?
+        .as_items()?;
     match range {
         [a, b] => Some((a.as_str()?.to_string(), b.as_str()?.to_string())),
         _ => None,
@@ -127,7 +138,9 @@ pub fn create(
             }
             existing
         }
-        Err(_) => site.conn.define_network_xml(&wanted.to_xml())
+        Err(_) => site
+            .conn
+            .define_network_xml(&wanted.to_xml())
             .map_err(lv(format!("defining network {name}")))?,
     };
     if !network.is_active().unwrap_or(false) {
@@ -145,7 +158,9 @@ fn state_of(
     name: &str,
     bridge: &str,
 ) -> Result<ApplyResponse, ProviderError> {
-    let network = site.conn.lookup_network_by_name(name)
+    let network = site
+        .conn
+        .lookup_network_by_name(name)
         .map_err(lv(format!("looking up network {name}")))?;
     let id = network
         .uuid_string()
@@ -195,7 +210,9 @@ pub fn update(
     let site = connections.get(&Host::of(config))?;
     let name = network_name(config, request.target.address);
     let wanted = spec(config, &name)?;
-    let network = site.conn.define_network_xml(&wanted.to_xml())
+    let network = site
+        .conn
+        .define_network_xml(&wanted.to_xml())
         .map_err(lv(format!("redefining network {name}")))?;
     if network.is_active().unwrap_or(false) {
         let _ = network.destroy();
@@ -246,7 +263,9 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
 
 /// Adds (or moves) a DHCP reservation on a network, live and in its definition.
 pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
-    let net = site.conn.lookup_network_by_name(network)
+    let net = site
+        .conn
+        .lookup_network_by_name(network)
         .map_err(lv(format!("looking up network {network}")))?;
     let facts = net
         .xml_desc(0)
@@ -281,6 +300,27 @@ pub fn unreserve(site: &Site, network: &str, mac: &str) -> Result<(), ProviderEr
     Ok(())
 }
 
+/// The (MAC, IP) reservations of a network.
+pub fn reservations(
+    connections: &Connections,
+    uri: &str,
+    network: &str,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    let site = connections.get(&Host {
+        uri: uri.to_string(),
+        accel: crate::host::Accel::Tcg,
+    })?;
+    let net = site
+        .conn
+        .lookup_network_by_name(network)
+        .map_err(lv(format!("looking up network {network}")))?;
+    let facts = net
+        .xml_desc(0)
+        .map_err(lv(format!("reading network {network}")))
+        .and_then(|x| xml::parse_network(&x).map_err(ProviderError::new))?;
+    Ok(facts.hosts)
+}
+
 const UPDATE_DELETE: u32 = 2;
 const UPDATE_ADD_LAST: u32 = 3;
 /// `VIR_NETWORK_SECTION_IP_DHCP_HOST`.
@@ -294,7 +334,11 @@ fn modify_host(
     name: &str,
 ) -> Result<(), ProviderError> {
     // Live when running, and always in the definition.
-    let flags = if net.is_active().unwrap_or(false) { 1 | 2 } else { 2 };
+    let flags = if net.is_active().unwrap_or(false) {
+        1 | 2
+    } else {
+        2
+    };
     net.update(
         command,
         SECTION_DHCP_HOST,
@@ -302,7 +346,9 @@ fn modify_host(
         &xml::dhcp_host_xml(mac, ip, None),
         flags,
     )
-    .map_err(lv(format!("updating the DHCP reservation of {mac} ({ip}) on network {name}")))
+    .map_err(lv(format!(
+        "updating the DHCP reservation of {mac} ({ip}) on network {name}"
+    )))
 }
 
 #[cfg(test)]
@@ -311,7 +357,10 @@ mod tests {
 
     #[test]
     fn cidrs_and_ranges() {
-        assert_eq!(parse_cidr("10.77.0.1/24"), Ok(("10.77.0.1".parse().expect("ip"), 24)));
+        assert_eq!(
+            parse_cidr("10.77.0.1/24"),
+            Ok(("10.77.0.1".parse().expect("ip"), 24))
+        );
         assert!(parse_cidr("10.77.0.1").is_err());
         assert!(parse_cidr("10.77.0.300/24").is_err());
         let config = Value::map([
@@ -320,7 +369,10 @@ mod tests {
                 "dhcp",
                 Value::map([(
                     "range",
-                    Value::List(vec![Value::string("10.77.0.100"), Value::string("10.78.0.200")]),
+                    Value::List(vec![
+                        Value::string("10.77.0.100"),
+                        Value::string("10.78.0.200"),
+                    ]),
                 )]),
             ),
         ]);

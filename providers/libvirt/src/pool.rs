@@ -33,6 +33,37 @@ pub struct Pool<'s> {
     pub pool: StoragePool,
     pub dir: PathBuf,
     _guard: MutexGuard<'s, ()>,
+    _across_processes: FileLock,
+}
+
+/// An exclusive `flock` on a file, released when dropped (or when the process dies): other
+/// hive processes on this machine (parallel CI jobs) use the same pool.
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    fn take(path: &Path) -> Result<FileLock, ProviderError> {
+        use std::os::fd::AsRawFd;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| ProviderError::new(format!("opening {}: {e}", path.display())))?;
+        // SAFETY: flock on a descriptor this function owns; blocking is what we want.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(ProviderError::new(format!(
+                "locking {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(FileLock(file))
+    }
 }
 
 pub fn open(site: &Site) -> Result<Pool<'_>, ProviderError> {
@@ -40,29 +71,45 @@ pub fn open(site: &Site) -> Result<Pool<'_>, ProviderError> {
         .pool_lock
         .lock()
         .map_err(|_| ProviderError::new("storage pool lock poisoned"))?;
+    let across_processes = FileLock::take(&data_dir().join("pool.lock"))?;
     let dir = pool_dir();
     let pool = match site.conn.lookup_storage_pool_by_name(POOL_NAME) {
         Ok(p) => p,
         Err(_) => {
             std::fs::create_dir_all(&dir).map_err(|e| {
-                ProviderError::new(format!("creating hive's pool directory {}: {e}", dir.display()))
+                ProviderError::new(format!(
+                    "creating hive's pool directory {}: {e}",
+                    dir.display()
+                ))
             })?;
             let xml = xml::pool_xml(POOL_NAME, &dir.to_string_lossy());
-            let p = site.conn.define_storage_pool_xml(&xml, 0)
-                .map_err(lv(format!("defining storage pool {POOL_NAME}")))?;
-            let _ = p.set_autostart(true);
-            p
+            match site.conn.define_storage_pool_xml(&xml, 0) {
+                Ok(p) => {
+                    let _ = p.set_autostart(true);
+                    p
+                }
+                // Defined meanwhile by another process.
+                Err(e) => site
+                    .conn
+                    .lookup_storage_pool_by_name(POOL_NAME)
+                    .map_err(|_| e)
+                    .map_err(lv(format!("defining storage pool {POOL_NAME}")))?,
+            }
         }
     };
     if !pool.is_active().unwrap_or(false) {
-        pool.create(0)
-            .map_err(lv(format!("starting storage pool {POOL_NAME}")))?;
+        if let Err(e) = pool.create(0) {
+            if !pool.is_active().unwrap_or(false) {
+                return Err(lv(format!("starting storage pool {POOL_NAME}"))(e));
+            }
+        }
     }
     let dir = pool_path(&pool).unwrap_or(dir);
     Ok(Pool {
         pool,
         dir,
         _guard: guard,
+        _across_processes: across_processes,
     })
 }
 
@@ -112,9 +159,8 @@ impl Pool<'_> {
         } else {
             let path = self.path_of(name);
             if path.exists() {
-                std::fs::remove_file(&path).map_err(|e| {
-                    ProviderError::new(format!("deleting {}: {e}", path.display()))
-                })?;
+                std::fs::remove_file(&path)
+                    .map_err(|e| ProviderError::new(format!("deleting {}: {e}", path.display())))?;
             }
         }
         Ok(())

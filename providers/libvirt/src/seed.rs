@@ -69,9 +69,13 @@ impl Seed {
         m.push_str("Content-Type: multipart/mixed; boundary=\"");
         m.push_str(BOUNDARY);
         m.push_str("\"\nMIME-Version: 1.0\n\n");
-        m.push_str(&format!("--{BOUNDARY}\nContent-Type: text/cloud-config; charset=\"utf-8\"\n\n"));
+        m.push_str(&format!(
+            "--{BOUNDARY}\nContent-Type: text/cloud-config; charset=\"utf-8\"\n\n"
+        ));
         m.push_str(&self.own_config());
-        m.push_str(&format!("\n--{BOUNDARY}\nContent-Type: {content_type}; charset=\"utf-8\"\n"));
+        m.push_str(&format!(
+            "\n--{BOUNDARY}\nContent-Type: {content_type}; charset=\"utf-8\"\n"
+        ));
         if content_type == "text/cloud-config" {
             m.push_str("Merge-Type: list(append)+dict(recurse_array,no_replace)+str()\n");
         }

@@ -41,7 +41,11 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
 /// The volume's file name: its address and the state's lineage, so two configurations
 /// never share one, and a volume left by a crash is recognisable.
 pub fn volume_name(address: &str, lineage: &str) -> String {
-    let short: String = lineage.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+    let short: String = lineage
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
     format!("{}-{short}.qcow2", name_from_address(address))
 }
 
@@ -62,7 +66,9 @@ pub fn create(
             crate::image::detect_format(std::path::Path::new(
                 attr_str(image, "path").unwrap_or_default(),
             )),
-            attr(image, "size").and_then(Value::as_number).unwrap_or(0.0) as u64,
+            attr(image, "size")
+                .and_then(Value::as_number)
+                .unwrap_or(0.0) as u64,
         )
     });
     let capacity = size
@@ -107,7 +113,10 @@ pub fn update(
         let pool = pool::open(&site)?;
         let name = file_name(&path);
         let vol = pool.lookup(&name).ok_or_else(|| {
-            ProviderError::new(format!("volume {path} is gone from pool {}", pool::POOL_NAME))
+            ProviderError::new(format!(
+                "volume {path} is gone from pool {}",
+                pool::POOL_NAME
+            ))
         })?;
         let info = vol
             .info()

@@ -109,7 +109,11 @@ fn step(
     seen: &mut String,
 ) -> Result<Option<Vec<String>>, ProviderError> {
     let active = guest.domain.is_active().map_err(|e| {
-        ProviderError::new(format!("checking whether {} runs: libvirt: {}", guest.name, e.message()))
+        ProviderError::new(format!(
+            "checking whether {} runs: libvirt: {}",
+            guest.name,
+            e.message()
+        ))
     })?;
     if !active {
         return Err(ProviderError::new(format!(

@@ -151,7 +151,9 @@ impl DomainSpec {
         );
         x.push_str("    <console type='file'><target type='serial' port='0'/></console>\n");
         x.push_str("    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\n");
-        x.push_str("    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n");
+        x.push_str(
+            "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n",
+        );
         x.push_str("  </devices>\n</domain>\n");
         x
     }
@@ -205,7 +207,12 @@ pub fn parse_domain(xml: &str) -> Result<DomainFacts, String> {
             "name" => facts.name = child.text().unwrap_or_default().to_string(),
             "uuid" => facts.uuid = child.text().unwrap_or_default().to_string(),
             "memory" => facts.memory_kib = kib(child),
-            "vcpu" => facts.vcpus = child.text().and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            "vcpu" => {
+                facts.vcpus = child
+                    .text()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0)
+            }
             "metadata" => facts.tag = child.children().find_map(parse_tag),
             "devices" => {
                 for dev in child.children().filter(|n| n.is_element()) {
@@ -366,8 +373,7 @@ pub struct NetworkFacts {
 }
 
 pub fn parse_network(xml: &str) -> Result<NetworkFacts, String> {
-    let doc =
-        roxmltree::Document::parse(xml).map_err(|e| format!("libvirt's network XML: {e}"))?;
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("libvirt's network XML: {e}"))?;
     let mut facts = NetworkFacts::default();
     for node in doc.root_element().descendants().filter(|n| n.is_element()) {
         match node.tag_name().name() {
@@ -490,7 +496,10 @@ mod tests {
             facts.nics,
             vec![("52:54:00:aa:bb:01".to_string(), "lan".to_string())]
         );
-        assert_eq!(facts.console_log.as_deref(), Some("/var/log/hive/node-0.log"));
+        assert_eq!(
+            facts.console_log.as_deref(),
+            Some("/var/log/hive/node-0.log")
+        );
         assert_eq!(facts.tag, Some(spec().tag));
         assert!(xml.contains("a&lt;b"), "cmdline is escaped: {xml}");
     }
@@ -498,12 +507,22 @@ mod tests {
     #[test]
     fn sizes_in_any_unit_compare_equal() {
         for (xml, kib_expected) in [
-            ("<domain><memory unit='KiB'>524288</memory></domain>", 524288),
+            (
+                "<domain><memory unit='KiB'>524288</memory></domain>",
+                524288,
+            ),
             ("<domain><memory unit='MiB'>512</memory></domain>", 524288),
             ("<domain><memory>524288</memory></domain>", 524288),
-            ("<domain><memory unit='bytes'>536870912</memory></domain>", 524288),
+            (
+                "<domain><memory unit='bytes'>536870912</memory></domain>",
+                524288,
+            ),
         ] {
-            assert_eq!(parse_domain(xml).map(|f| f.memory_kib), Ok(kib_expected), "{xml}");
+            assert_eq!(
+                parse_domain(xml).map(|f| f.memory_kib),
+                Ok(kib_expected),
+                "{xml}"
+            );
         }
     }
 

@@ -189,11 +189,13 @@ impl Value {
             Value::Sensitive(inner) => inner.first_unknown(),
             Value::List(items) | Value::Set(items) => {
                 items.iter().enumerate().find_map(|(i, v)| {
-                    v.first_unknown().map(|rest| format!("[{i}]{}", dotted(&rest)))
+                    v.first_unknown()
+                        .map(|rest| format!("[{i}]{}", dotted(&rest)))
                 })
             }
             Value::Map(entries) => entries.iter().find_map(|(k, v)| {
-                v.first_unknown().map(|rest| format!("{k}{}", dotted(&rest)))
+                v.first_unknown()
+                    .map(|rest| format!("{k}{}", dotted(&rest)))
             }),
             _ => None,
         }
