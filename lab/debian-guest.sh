@@ -18,7 +18,7 @@ log() { printf 'debian-guest: %s\n' "$*" >&2; }
 suite=bookworm
 packages=(linux-image-cloud-amd64 initramfs-tools cloud-init openssh-server
   python3-cffi-backend systemd-sysv udev dbus kmod iproute2 ifupdown isc-dhcp-client netbase
-  sudo procps)
+  sudo procps zstd)
 recipe=$( { cat "${BASH_SOURCE[0]}"; echo "$suite ${packages[*]}"; } | sha256sum | cut -c1-16)
 out="$cache/$recipe"
 
@@ -90,10 +90,10 @@ in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UT
 
 # The initramfs must find the root filesystem on a virtio disk.
 kver=$(basename "$(ls -d "$root"/lib/modules/* | sort -V | tail -n 1)")
+in_root lsinitramfs "/boot/initrd.img-$kver" > "$work/initrd.list"
 missing_mods=()
 for mod in virtio_pci virtio_blk ext4; do
-  if ! grep -qE "/$mod\.ko" "$root/lib/modules/$kver/modules.builtin" 2>/dev/null &&
-    ! in_root lsinitramfs "/boot/initrd.img-$kver" | grep -qE "/$mod\.ko"; then
+  if ! grep -qE "/$mod\.ko" "$root/lib/modules/$kver/modules.builtin" "$work/initrd.list"; then
     missing_mods+=("$mod")
   fi
 done
@@ -167,7 +167,7 @@ leftover=$(awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts)
 mkdir -p "$work/out"
 cp "$root/boot/vmlinuz-$kver" "$work/out/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$work/out/initrd.img"
-mkfs.ext4 -q -F -L root -d "$root" "$work/root.raw" 2G
+mkfs.ext4 -q -F -L root -d "$root" "$work/root.raw" 2G >/dev/null
 qemu-img convert -O qcow2 -o compat=1.1 "$work/root.raw" "$work/out/debian.qcow2"
 rm -f "$work/root.raw"
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what hive's tests need on a fresh Debian 12 machine of this project's kind.
-# Idempotent: a second run only checks. Later backends (libvirt, LXD, S3) add their steps here.
+# Installs what hive's build and tests need on a fresh Debian 12 machine of this project's
+# kind, starts the daemons, and builds the test guests. Idempotent: a second run only checks
+# (a few seconds).
 set -euo pipefail
-
+here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'lab: %s\n' "$*"; }
 
+# Build dependencies: libvirt's C library (the virt crate links it) and OpenSSL (libssh2).
 need_apt=()
-for pkg in pkg-config; do
+for pkg in pkg-config libvirt-dev libssl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then
@@ -15,6 +17,10 @@ if ((${#need_apt[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# libvirt + QEMU, running; then the tiny test guest (kernel + busybox/dropbear initramfs).
+bash "$here/libvirt.sh"
+bash "$here/tiny-guest.sh" >/dev/null
 
 # The fuzzer driver, built from the Rust package registry (about a minute, once).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

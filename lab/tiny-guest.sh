@@ -12,7 +12,12 @@ cache="${HIVE_TEST_CACHE:-/var/cache/hive-test}"
 log() { printf 'tiny-guest: %s\n' "$*" >&2; }
 
 # The cloud kernel package this Debian release points at.
-kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+find_kernel() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
+kernel_pkg=$(find_kernel)
+if [ -z "$kernel_pkg" ]; then
+  apt-get update -qq
+  kernel_pkg=$(find_kernel)
+fi
 [ -n "$kernel_pkg" ] || { log "cannot find the cloud kernel package (run apt-get update)"; exit 1; }
 versions="$kernel_pkg $(apt-cache policy "$kernel_pkg" | awk '/Candidate/ {print $2}')"
 versions="$versions $(dpkg-query -W -f='${Version}' busybox-static dropbear-bin 2>/dev/null)"

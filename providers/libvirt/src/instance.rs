@@ -767,13 +767,22 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     let name = attr_str(request.prior, "name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
-    match site.conn.lookup_domain_by_uuid_string(request.id) {
-        Ok(domain) => remove_domain(&site, &domain, &name),
-        // Gone already: clean up what it left, unless the name now belongs to another domain.
-        Err(_) if site.conn.lookup_domain_by_name(&name).is_err() => {
-            remove_files(&site, &name, &[])
+    if let Ok(domain) = site.conn.lookup_domain_by_uuid_string(request.id) {
+        return remove_domain(&site, &domain, &name);
+    }
+    match site.conn.lookup_domain_by_name(&name) {
+        // A create that failed before its id was recorded: the tag says it is this one.
+        Ok(domain)
+            if tag_of(&domain).is_some_and(|t| {
+                t.address == request.target.address && t.lineage == request.target.lineage
+            }) =>
+        {
+            remove_domain(&site, &domain, &name)
         }
-        Err(_) => Ok(()),
+        // The name belongs to another domain now: leave it and its files alone.
+        Ok(_) => Ok(()),
+        // Gone already: clean up what it left.
+        Err(_) => remove_files(&site, &name, &[]),
     }
 }
 

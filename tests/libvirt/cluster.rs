@@ -1,0 +1,119 @@
+//! Three VMs: SSH into each; memory changes in place; a volume is hot-plugged; new user data
+//! replaces; destroy leaves nothing.
+
+use crate::lab::{Lab, BASE};
+
+const CLUSTER: &str = r##"
+variable "memory" {
+  type    = string
+  default = "512MiB"
+}
+variable "volumes" {
+  type    = number
+  default = 0
+}
+variable "user_data" {
+  type    = string
+  default = "#cloud-config\n"
+}
+
+volume "data" {
+  count = var.volumes
+  host  = host.local
+  size  = "64MiB"
+}
+
+instance "node" {
+  count  = 3
+  driver = "libvirt"
+  host   = host.local
+  image  = image.tiny
+  name   = "PFX-${count.index}"
+  cpus   = 1
+  memory = var.memory
+  attach = count.index == 0 ? volume.data[*] : []
+  network {
+    bridge = bridge.net
+    ip     = cidrhost("NET.0/24", 10 + count.index)
+  }
+  cloud_init {
+    hostname  = "PFX-host-${count.index}"
+    user_data = var.user_data
+  }
+  wait_for = "ssh"
+}
+
+output "ips" {
+  value = instance.node[*].ip
+}
+"##;
+
+#[test]
+fn three_vms_over_ssh_then_update_hotplug_replace_and_destroy() {
+    let lab = Lab::new("e2ec", 1);
+    lab.write(&format!("{BASE}{CLUSTER}"));
+
+    lab.ok(&["apply", "-auto-approve"]);
+    let ips = lab.ok(&["output", "-json", "ips"]).stdout;
+    for i in 0..3 {
+        assert!(ips.contains(&format!("\"{}.{}\"", lab.net, 10 + i)), "{ips}");
+        let who = lab.ok(&["ssh", &format!("instance.node[{i}]"), "--", "hostname"]);
+        assert_eq!(who.stdout.trim(), format!("e2ec-host-{i}"));
+    }
+    assert_eq!(lab.domains().len(), 3);
+    let first_uuid = lab.uuid("e2ec-0");
+    assert_eq!(
+        lab.ok(&["plan", "-detailed-exitcode"]).code,
+        0,
+        "a second plan is empty"
+    );
+
+    // Memory: in place, and the plan says the guests restart.
+    let plan = lab.hive(&["plan", "-var", "memory=640MiB"]);
+    assert!(plan.stdout.contains("will be updated in place"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("restarts the guest"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    lab.ok(&["apply", "-auto-approve", "-var", "memory=640MiB"]);
+    let info = crate::lab::virsh(&["dominfo", "e2ec-0"]);
+    assert!(info.contains("655360 KiB"), "{info}");
+    assert_eq!(lab.uuid("e2ec-0"), first_uuid, "updated, not replaced");
+
+    // A volume: attached in place; the guest sees a disk.
+    let args = ["-var", "memory=640MiB", "-var", "volumes=1"];
+    let plan = lab.hive(&[&["plan"], &args[..]].concat());
+    assert!(plan.stdout.contains("instance.node[0] will be updated in place"), "{}", plan.stdout);
+    lab.ok(&[&["apply", "-auto-approve"], &args[..]].concat());
+    assert_eq!(lab.uuid("e2ec-0"), first_uuid);
+    let disks = lab.ok(&["ssh", "instance.node[0]", "--", "cat /proc/partitions"]);
+    assert!(disks.stdout.contains("vda"), "{}", disks.stdout);
+    // 3 seeds, no root disks (kernel boot); the data volume is named after its address.
+    assert_eq!(lab.volumes().len(), 3, "{:?}", lab.volumes());
+    let shown = lab.ok(&["state", "show", "volume.data[0]"]).stdout;
+    let data_volume = shown
+        .split('"')
+        .find(|s| s.starts_with("/") && s.ends_with(".qcow2"))
+        .expect("the volume's path")
+        .to_string();
+    assert!(crate::lab::virsh(&["vol-list", "hive"]).contains(&data_volume));
+
+    // New user data: replacement, and the plan says which attribute forces it.
+    let args = [
+        "-var",
+        "memory=640MiB",
+        "-var",
+        "volumes=1",
+        "-var",
+        "user_data=#cloud-config\nruncmd: [true]\n",
+    ];
+    let plan = lab.hive(&[&["plan"], &args[..]].concat());
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
+    lab.ok(&[&["apply", "-auto-approve"], &args[..]].concat());
+    assert_ne!(lab.uuid("e2ec-0"), first_uuid, "replaced");
+    let who = lab.ok(&["ssh", "instance.node[2]", "--", "hostname"]);
+    assert_eq!(who.stdout.trim(), "e2ec-host-2");
+
+    lab.ok(&[&["destroy", "-auto-approve"], &args[..]].concat());
+    lab.assert_clean();
+    assert!(!crate::lab::virsh(&["vol-list", "hive"]).contains(&data_volume));
+}

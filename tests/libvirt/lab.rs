@@ -1,0 +1,206 @@
+//! A test's own corner of the real libvirt: a configuration directory, a name prefix, a
+//! subnet, hive's key directory, and `virsh` to look at what really exists.
+
+use crate::support::{hive, run, Run};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub const TINY: &str = "/var/cache/hive-test/tiny/current";
+
+/// One guest-booting test at a time.
+static GUESTS: Mutex<()> = Mutex::new(());
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    /// Prefix of every libvirt name the test makes (domains, networks, volumes).
+    pub prefix: String,
+    /// The test's /24: `10.231.N`.
+    pub net: String,
+    data: tempfile::TempDir,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    pub fn new(prefix: &str, subnet: u8) -> Lab {
+        let turn = GUESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let ready = Command::new("virsh")
+            .args(["-c", "qemu:///system", "version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ready,
+            "libvirtd is not answering at qemu:///system: run `bash lab/setup.sh` (make test does)"
+        );
+        assert!(
+            Path::new(TINY).join("vmlinuz").exists(),
+            "no tiny test guest at {TINY}: run `bash lab/setup.sh`"
+        );
+        let lab = Lab {
+            dir: tempfile::tempdir().expect("temp dir"),
+            prefix: prefix.to_string(),
+            net: format!("10.231.{subnet}"),
+            data: tempfile::tempdir().expect("temp dir"),
+            _turn: turn,
+        };
+        lab.remove_leftovers();
+        lab
+    }
+
+    pub fn write(&self, hcl: &str) {
+        let text = hcl
+            .replace("PFX", &self.prefix)
+            .replace("NET", &self.net)
+            .replace("TINY", TINY);
+        std::fs::write(self.dir.path().join("main.hive.hcl"), text).expect("write config");
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = hive();
+        cmd.arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("HIVE_DATA_DIR", self.data.path());
+        cmd
+    }
+
+    pub fn hive(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args))
+    }
+
+    /// Runs hive and insists that it succeeds.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.hive(args);
+        assert_eq!(
+            r.code, 0,
+            "hive {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hive starts")
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join(".hive/state.json")
+    }
+
+    /// Names of this test's domains, as libvirt lists them.
+    pub fn domains(&self) -> Vec<String> {
+        self.ours(&virsh(&["list", "--all", "--name"]))
+    }
+
+    pub fn volumes(&self) -> Vec<String> {
+        let listing = virsh(&["vol-list", "hive"]);
+        self.ours(&listing)
+    }
+
+    pub fn networks(&self) -> Vec<String> {
+        self.ours(&virsh(&["net-list", "--all", "--name"]))
+    }
+
+    fn ours(&self, listing: &str) -> Vec<String> {
+        listing
+            .split_whitespace()
+            .filter(|w| w.starts_with(&self.prefix) && !w.contains('/'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn uuid(&self, domain: &str) -> String {
+        virsh(&["domuuid", domain]).trim().to_string()
+    }
+
+    /// Nothing of this test left in libvirt.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.domains(), Vec::<String>::new(), "domains left");
+        assert_eq!(self.volumes(), Vec::<String>::new(), "volumes left");
+        assert_eq!(self.networks(), Vec::<String>::new(), "networks left");
+    }
+
+    /// What an earlier, failed run of this test left behind.
+    fn remove_leftovers(&self) {
+        for d in self.domains() {
+            let _ = virsh_status(&["destroy", &d]);
+            let _ = virsh_status(&["undefine", &d]);
+        }
+        for v in self.volumes() {
+            let _ = virsh_status(&["vol-delete", "--pool", "hive", &v]);
+        }
+        for n in self.networks() {
+            let _ = virsh_status(&["net-destroy", &n]);
+            let _ = virsh_status(&["net-undefine", &n]);
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.hive(&["destroy", "-auto-approve"]);
+        }
+        self.remove_leftovers();
+    }
+}
+
+pub fn virsh(args: &[&str]) -> String {
+    let out = Command::new("virsh")
+        .args(["-c", "qemu:///system"])
+        .args(args)
+        .output()
+        .expect("virsh runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn virsh_status(args: &[&str]) -> bool {
+    Command::new("virsh")
+        .args(["-c", "qemu:///system", "-q"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// The tiny guest as an image resource, and a host.
+pub const BASE: &str = r#"
+host "local" {}
+
+image "tiny" {
+  host    = host.local
+  format  = "kernel"
+  kernel  = "TINY/vmlinuz"
+  initrd  = "TINY/initrd.img"
+  cmdline = "console=ttyS0 quiet"
+}
+
+bridge "net" {
+  driver = "libvirt"
+  host   = host.local
+  name   = "PFX"
+  cidr   = "NET.1/24"
+  dhcp {
+    range = ["NET.100", "NET.200"]
+  }
+  nat = false
+}
+"#;
