@@ -88,25 +88,29 @@ log "debootstrap done after $SECONDS s"
 
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
 
-# The initramfs must find the root filesystem on a virtio disk.
-kver=$(basename "$(ls -d "$root"/lib/modules/* | sort -V | tail -n 1)")
-in_root lsinitramfs "/boot/initrd.img-$kver" > "$work/initrd.list"
-missing_mods=()
-for mod in virtio_pci virtio_blk ext4; do
-  if ! grep -qE "/$mod\.ko" "$root/lib/modules/$kver/modules.builtin" "$work/initrd.list"; then
-    missing_mods+=("$mod")
-  fi
-done
-if ((${#missing_mods[@]})); then
-  log "adding ${missing_mods[*]} to the initramfs"
-  printf '%s\n' "${missing_mods[@]}" >> "$root/etc/initramfs-tools/modules"
-  in_root update-initramfs -u -k "$kver" >/dev/null
-fi
-
-# Root filesystem, names, network.
+# Root filesystem: the whole disk, found by the kernel cmdline root=/dev/vda.
 cat > "$root/etc/fstab" <<'EOF'
 /dev/vda / ext4 defaults,errors=remount-ro 0 1
 EOF
+
+# The initramfs must find the root filesystem on a virtio disk. Rebuild it now that fstab
+# exists (so it carries fsck.ext4) and zstd is installed.
+kver=$(basename "$(ls -d "$root"/lib/modules/* | sort -V | tail -n 1)")
+initrd_has() { # module...: each one built into the kernel or in the initramfs
+  local mod
+  in_root lsinitramfs "/boot/initrd.img-$kver" > "$work/initrd.list"
+  for mod; do
+    grep -qE "/$mod\.ko" "$root/lib/modules/$kver/modules.builtin" "$work/initrd.list" || return 1
+  done
+}
+for mod in virtio_pci virtio_blk ext4; do
+  initrd_has "$mod" || echo "$mod" >> "$root/etc/initramfs-tools/modules"
+done
+in_root update-initramfs -u -k "$kver" >"$work/initramfs.log" 2>&1 ||
+  { tail -n 20 "$work/initramfs.log" >&2; exit 1; }
+initrd_has virtio_pci virtio_blk ext4 || { log "the initramfs lacks virtio_blk or ext4"; exit 1; }
+
+# Names, network.
 echo debian > "$root/etc/hostname"
 cat > "$root/etc/hosts" <<'EOF'
 127.0.0.1 localhost

@@ -73,11 +73,18 @@ pub fn import(
     let attributes = provider
         .import(&kind, id)
         .map_err(|e| Diagnostic::error(format!("importing {id} as {recorded}: {}", e.message)))?;
+    // The backend's own id (a domain's UUID when imported by name), as a create records it.
+    let backend_id = attributes
+        .as_map()
+        .and_then(|m| m.get("id"))
+        .and_then(hive_sdk::Value::as_str)
+        .unwrap_or(id)
+        .to_string();
     state.put(ResourceState {
         address: recorded.clone(),
         kind,
         driver,
-        id: Some(id.to_string()),
+        id: Some(backend_id),
         attributes: tagged::to_json(&attributes),
         dependencies: Vec::new(),
         status: Status::Ready,

@@ -56,7 +56,10 @@ fn three_vms_over_ssh_then_update_hotplug_replace_and_destroy() {
     lab.ok(&["apply", "-auto-approve"]);
     let ips = lab.ok(&["output", "-json", "ips"]).stdout;
     for i in 0..3 {
-        assert!(ips.contains(&format!("\"{}.{}\"", lab.net, 10 + i)), "{ips}");
+        assert!(
+            ips.contains(&format!("\"{}.{}\"", lab.net, 10 + i)),
+            "{ips}"
+        );
         let who = lab.ok(&["ssh", &format!("instance.node[{i}]"), "--", "hostname"]);
         assert_eq!(who.stdout.trim(), format!("e2ec-host-{i}"));
     }
@@ -70,8 +73,16 @@ fn three_vms_over_ssh_then_update_hotplug_replace_and_destroy() {
 
     // Memory: in place, and the plan says the guests restart.
     let plan = lab.hive(&["plan", "-var", "memory=640MiB"]);
-    assert!(plan.stdout.contains("will be updated in place"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("restarts the guest"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("will be updated in place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("restarts the guest"),
+        "{}",
+        plan.stdout
+    );
     assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
     lab.ok(&["apply", "-auto-approve", "-var", "memory=640MiB"]);
     let info = crate::lab::virsh(&["dominfo", "e2ec-0"]);
@@ -81,7 +92,12 @@ fn three_vms_over_ssh_then_update_hotplug_replace_and_destroy() {
     // A volume: attached in place; the guest sees a disk.
     let args = ["-var", "memory=640MiB", "-var", "volumes=1"];
     let plan = lab.hive(&[&["plan"], &args[..]].concat());
-    assert!(plan.stdout.contains("instance.node[0] will be updated in place"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("instance.node[0] will be updated in place"),
+        "{}",
+        plan.stdout
+    );
     lab.ok(&[&["apply", "-auto-approve"], &args[..]].concat());
     assert_eq!(lab.uuid("e2ec-0"), first_uuid);
     let disks = lab.ok(&["ssh", "instance.node[0]", "--", "cat /proc/partitions"]);
@@ -107,7 +123,11 @@ fn three_vms_over_ssh_then_update_hotplug_replace_and_destroy() {
     ];
     let plan = lab.hive(&[&["plan"], &args[..]].concat());
     assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("# forces replacement"),
+        "{}",
+        plan.stdout
+    );
     lab.ok(&[&["apply", "-auto-approve"], &args[..]].concat());
     assert_ne!(lab.uuid("e2ec-0"), first_uuid, "replaced");
     let who = lab.ok(&["ssh", "instance.node[2]", "--", "hostname"]);

@@ -2,7 +2,7 @@
 //! subnet, hive's key directory, and `virsh` to look at what really exists.
 
 use crate::support::{hive, run, Run};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -86,10 +86,6 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .expect("hive starts")
-    }
-
-    pub fn state_path(&self) -> PathBuf {
-        self.dir.path().join(".hive/state.json")
     }
 
     /// Names of this test's domains, as libvirt lists them.

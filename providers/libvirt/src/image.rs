@@ -214,7 +214,14 @@ fn fetch(source: &str, base: &Path, to: &Path) -> Result<String, ProviderError> 
                 "downloading {source}: the server answered {code} {}",
                 r.status_text()
             )),
-            other => ProviderError::new(format!("downloading {source}: {other}")),
+            ureq::Error::Transport(t) => ProviderError::new(format!(
+                "downloading {source}: {}{}",
+                t.kind(),
+                std::error::Error::source(&t)
+                    .map(|cause| format!(": {cause}"))
+                    .or_else(|| t.message().map(|m| format!(": {m}")))
+                    .unwrap_or_default()
+            )),
         })?;
         copy_hashing(&mut response.into_reader(), &mut out)
             .map_err(|e| ProviderError::new(format!("downloading {source}: {e}")))?

@@ -402,8 +402,8 @@ pub fn create(
     let host_mib = site.memory_mib()?;
     if mib > host_mib {
         return Err(ProviderError::new(format!(
-            "memory {mib} MiB is more than {} has ({host_mib} MiB)",
-            site.uri
+            "memory = {} MiB is more than the host has: {host_mib} MiB in all at {}",
+            mib, site.uri
         )));
     }
     let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
