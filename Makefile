@@ -13,7 +13,7 @@ demo: setup build
 	$(HIVE) -C examples/pipeline validate
 	@echo "== hive fmt --check: the examples are in canonical form"
 	$(HIVE) -C examples/cluster fmt --check && $(HIVE) -C examples/pipeline fmt --check
-		@echo "== what a mistake looks like"
+	@echo "== what a mistake looks like"
 	-$(HIVE) -C tests/fixtures/invalid/unknown_attribute validate
 	@echo "== hive apply: the pipeline of local commands, for real"
 	$(HIVE) -C examples/pipeline apply -auto-approve
@@ -21,7 +21,15 @@ demo: setup build
 	@echo "== a second plan has nothing to do"
 	$(HIVE) -C examples/pipeline plan -detailed-exitcode
 	$(HIVE) -C examples/pipeline destroy -auto-approve
-	@echo "(booting the VM cluster arrives with the libvirt provider; see README)"
+	@echo "== hive apply: three VMs on a NAT bridge (tiny guests, QEMU without KVM)"
+	$(HIVE) -C examples/cluster apply -auto-approve
+	@echo "== their addresses"
+	$(HIVE) -C examples/cluster output ips
+	@echo "== logging into one over SSH"
+	$(HIVE) -C examples/cluster ssh 'instance.node[0]' -- 'echo "hello from $$(hostname), kernel $$(uname -r)"'
+	@echo
+	@echo "The cluster is still running. Log in:  $(HIVE) -C examples/cluster ssh 'instance.node[1]'"
+	@echo "Remove it:                             $(HIVE) -C examples/cluster destroy"
 
 
 ## Install what the tests need, then run every tier.

@@ -103,6 +103,8 @@ initrd_has() { # module...: each one built into the kernel or in the initramfs
     grep -qE "/$mod\.ko" "$root/lib/modules/$kver/modules.builtin" "$work/initrd.list" || return 1
   done
 }
+# Its fsck hook would probe /dev/vda of the build host: name the type instead.
+echo FSTYPE=ext4 > "$root/etc/initramfs-tools/conf.d/hive-rootfs"
 for mod in virtio_pci virtio_blk ext4; do
   initrd_has "$mod" || echo "$mod" >> "$root/etc/initramfs-tools/modules"
 done

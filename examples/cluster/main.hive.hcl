@@ -1,8 +1,12 @@
 # Three small VMs on a NAT bridge, reachable over SSH.
 #
 #   hive -C examples/cluster apply
-#   hive -C examples/cluster output -json
+#   hive -C examples/cluster output ips
+#   hive -C examples/cluster ssh 'instance.node[0]'
 #   hive -C examples/cluster destroy
+#
+# The guests are the lab's tiny test guest (a Debian cloud kernel with a busybox and
+# dropbear initramfs, built by lab/tiny-guest.sh), booted directly from the kernel.
 
 variable "nodes" {
   type        = number
@@ -10,14 +14,22 @@ variable "nodes" {
   description = "how many VMs"
 }
 
+variable "prefix" {
+  type        = string
+  default     = "hive-demo"
+  description = "names of the network and the VMs (at most 12 characters)"
+}
+
+variable "subnet" {
+  type        = string
+  default     = "10.77.0"
+  description = "the first three numbers of the bridge's /24"
+}
+
 variable "ssh_public_key" {
   type        = string
   default     = ""
-  description = "public key put in every VM (default: the lab's test key)"
-}
-
-locals {
-  prefix = "hive-demo"
+  description = "a key of yours to put in every VM (hive always adds its own, for hive ssh)"
 }
 
 host "local" {
@@ -27,9 +39,10 @@ host "local" {
 bridge "lan" {
   driver = "libvirt"
   host   = host.local
-  cidr   = "10.77.0.1/24"
+  name   = var.prefix
+  cidr   = "${var.subnet}.1/24"
   dhcp {
-    range = ["10.77.0.100", "10.77.0.200"]
+    range = ["${var.subnet}.100", "${var.subnet}.200"]
   }
   nat = true
 }
@@ -47,13 +60,14 @@ instance "node" {
   driver = "libvirt"
   host   = host.local
   image  = image.tiny
+  name   = "${var.prefix}-${count.index}"
   type   = "t3.nano"
   network {
     bridge = bridge.lan
-    ip     = cidrhost("10.77.0.0/24", 10 + count.index)
+    ip     = cidrhost("${var.subnet}.0/24", 10 + count.index)
   }
   cloud_init {
-    hostname            = "${local.prefix}-${count.index}"
+    hostname            = "${var.prefix}-${count.index}"
     ssh_authorized_keys = var.ssh_public_key == "" ? [] : [var.ssh_public_key]
   }
   wait_for = "ssh"

@@ -137,3 +137,29 @@ fn three_vms_over_ssh_then_update_hotplug_replace_and_destroy() {
     lab.assert_clean();
     assert!(!crate::lab::virsh(&["vol-list", "hive"]).contains(&data_volume));
 }
+
+/// The example `make demo` boots, with its own names and subnet.
+#[test]
+fn the_example_cluster_boots_and_answers_ssh() {
+    let lab = Lab::new("e2ex", 6);
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+    for entry in std::fs::read_dir(&example).expect("example").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "hcl") {
+            std::fs::copy(entry.path(), lab.dir.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    let vars = ["-var", "prefix=e2ex", "-var", "subnet=10.231.6"];
+    lab.ok(&[&["apply", "-auto-approve"], &vars[..]].concat());
+    let mut domains = lab.domains();
+    domains.sort();
+    assert_eq!(domains, ["e2ex-0", "e2ex-1", "e2ex-2"]);
+    assert_eq!(lab.networks(), ["e2ex"]);
+    for i in 0..3 {
+        let r = lab.ok(&["ssh", &format!("instance.node[{i}]"), "--", "hostname"]);
+        assert_eq!(r.stdout.trim(), format!("e2ex-{i}"));
+    }
+    let again = lab.hive(&[&["plan", "-detailed-exitcode"], &vars[..]].concat());
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    lab.ok(&[&["destroy", "-auto-approve"], &vars[..]].concat());
+    lab.assert_clean();
+}
