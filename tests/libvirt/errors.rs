@@ -94,3 +94,23 @@ fn bad_images_hosts_and_bridges_fail_clearly() {
 
     lab.hive(&["destroy", "-auto-approve"]);
 }
+
+/// A guest under kvm that never prints on its console: the error suggests tcg.
+#[test]
+fn a_silent_kvm_guest_suggests_tcg() {
+    let lab = Lab::new("e2ev", 7);
+    let hcl = BASE.replace("host \"local\" {}", "host \"local\" {\n  accel = \"kvm\"\n}")
+        + "\ninstance \"k\" {\n  driver = \"libvirt\"\n  host = host.local\n  image = image.tiny\n  name = \"PFX-k\"\n  wait_for = \"ip\"\n  wait_timeout = \"20s\"\n}\n";
+    lab.write(&hcl);
+    let r = lab.hive(&["apply", "-auto-approve"]);
+    let said = r.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    if r.code == 0 {
+        // This machine's KVM runs the guest after all: nothing to suggest.
+        lab.ok(&["destroy", "-auto-approve"]);
+        return;
+    }
+    assert!(said.contains("instance.k"), "{said}");
+    assert!(said.contains("accel = \"tcg\""), "{said}");
+    lab.ok(&["destroy", "-auto-approve"]);
+    lab.assert_clean();
+}

@@ -14,7 +14,7 @@ use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag}
 use crate::{attr, attr_str, lv, name_from_address, network, object, sha256_hex};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
-    ReadRequest, ReadResponse,
+    ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::schema::INSTANCE_TYPES;
 use hive_sdk::units::{parse_duration, parse_size};
@@ -727,10 +727,13 @@ pub fn read(
     request: &ReadRequest<'_>,
 ) -> Result<ReadResponse, ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
-    let Ok(domain) = site.conn.lookup_domain_by_uuid_string(request.id) else {
+    let name = attr_str(request.prior, "name")
+        .map(str::to_string)
+        .unwrap_or_else(|| domain_name(request.prior, request.target.address));
+    let Some(domain) = find(&site, request.id, &name, &request.target) else {
         return Ok(ReadResponse::Gone);
     };
-    let name = attr_str(request.prior, "name").unwrap_or(request.id);
+    let name = name.as_str();
     let now_facts = facts(&domain, name)?;
     let mut now = object(request.prior);
     if let Ok((cpus, mib)) = sizing(request.prior) {
@@ -767,23 +770,23 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     let name = attr_str(request.prior, "name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
-    if let Ok(domain) = site.conn.lookup_domain_by_uuid_string(request.id) {
-        return remove_domain(&site, &domain, &name);
+    match find(&site, request.id, &name, &request.target) {
+        Some(domain) => remove_domain(&site, &domain, &name),
+        // Gone already: clean up what it left, unless the name now belongs to another domain.
+        None if site.conn.lookup_domain_by_name(&name).is_err() => remove_files(&site, &name, &[]),
+        None => Ok(()),
     }
-    match site.conn.lookup_domain_by_name(&name) {
-        // A create that failed before its id was recorded: the tag says it is this one.
-        Ok(domain)
-            if tag_of(&domain).is_some_and(|t| {
-                t.address == request.target.address && t.lineage == request.target.lineage
-            }) =>
-        {
-            remove_domain(&site, &domain, &name)
-        }
-        // The name belongs to another domain now: leave it and its files alone.
-        Ok(_) => Ok(()),
-        // Gone already: clean up what it left.
-        Err(_) => remove_files(&site, &name, &[]),
+}
+
+/// The domain of a recorded instance: by its UUID, or, when a create failed before its id
+/// was recorded, by its name if hive's tag there says it is this one.
+fn find(site: &Site, id: &str, name: &str, target: &Target<'_>) -> Option<Domain> {
+    if let Ok(domain) = site.conn.lookup_domain_by_uuid_string(id) {
+        return Some(domain);
     }
+    let domain = site.conn.lookup_domain_by_name(name).ok()?;
+    let tag = tag_of(&domain)?;
+    (tag.address == target.address && tag.lineage == target.lineage).then_some(domain)
 }
 
 /// Stops and undefines a domain and removes everything hive made for it.

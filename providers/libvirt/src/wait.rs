@@ -62,14 +62,15 @@ pub fn wait(
             Ok(None) => {}
             Err(e) => return Err(e),
         }
+        let silent = || std::fs::metadata(guest.console_log).map_or(0, |m| m.len()) == 0;
         if guest.accel == Accel::Kvm
-            && start.elapsed() > KVM_SILENCE
-            && std::fs::metadata(guest.console_log).map_or(0, |m| m.len()) == 0
+            && (start.elapsed() > KVM_SILENCE || start.elapsed() >= timeout)
+            && silent()
         {
             return Err(ProviderError::new(format!(
                 "{} printed nothing on its console in {} s under accel = \"kvm\": on this machine KVM may run only special guest kernels; set accel = \"tcg\" on the host",
                 guest.name,
-                KVM_SILENCE.as_secs()
+                start.elapsed().as_secs()
             )));
         }
         if cancel.is_cancelled() {
