@@ -33,6 +33,7 @@ report() {
 }
 if done_already; then report; exit 0; fi
 
+[ "$(id -u)" = 0 ] || { log "must run as root (debootstrap, chroot)"; exit 1; }
 mkdir -p "$cache"
 # One build at a time; a run that waited here may find the work done.
 exec 9>"$cache/.lock"

@@ -87,6 +87,10 @@ impl Hook for Progress {
                     }
                     self.say(&crate::render::events::describe(event));
                 }
+                Event::Progress { address, message } => match self.bars.get(address) {
+                    Some(bar) => bar.set_message(format!("{address}: {message}")),
+                    None => self.say(&crate::render::events::describe(event)),
+                },
                 _ => self.say(&crate::render::events::describe(event)),
             },
         }

@@ -133,6 +133,9 @@ struct Walk<'a> {
     host_limits: HashMap<String, usize>,
     host_running: HashMap<String, usize>,
     cancel: Cancel,
+    /// Providers' progress messages, (address, message), from the worker threads.
+    progress: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    progress_received: Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>,
     /// The `#deposed-…` address each create-before-destroy change moved its old object to.
     deposed: HashMap<usize, String>,
     /// `each.value` of every for_each instance, by resource, once evaluated.
@@ -173,6 +176,7 @@ impl<'a> Walk<'a> {
             .evaluated
             .map(|e| e.locals.clone())
             .unwrap_or_default();
+        let (progress_sender, progress_receiver) = tokio::sync::mpsc::unbounded_channel();
         let mut walk = Walk {
             steps: Vec::new(),
             status: Vec::new(),
@@ -196,6 +200,8 @@ impl<'a> Walk<'a> {
             host_limits: HashMap::new(),
             host_running: HashMap::new(),
             cancel: Cancel::default(),
+            progress: progress_sender,
+            progress_received: Some(progress_receiver),
             deposed: HashMap::new(),
             each_values: HashMap::new(),
             secrets: Vec::new(),
@@ -364,6 +370,8 @@ impl<'a> Walk<'a> {
         let mut running = tokio::task::JoinSet::new();
         let parallelism = self.input.parallelism.max(1);
         let mut interrupts = 0;
+        let (_, closed) = tokio::sync::mpsc::unbounded_channel();
+        let mut progress = self.progress_received.take().unwrap_or(closed);
         loop {
             if interrupts == 0 {
                 self.start_ready(&mut ready, &mut running, parallelism, hook)?;
@@ -380,6 +388,10 @@ impl<'a> Walk<'a> {
                     while let Some(joined) = running.try_join_next() {
                         self.finish(outcome_of(joined), &mut ready, hook)?;
                     }
+                }
+                Some((address, mut message)) = progress.recv() => {
+                    crate::diag::redact_text(&mut message, &self.secrets);
+                    hook.event(&Event::Progress { address, message });
                 }
                 _ = tokio::signal::ctrl_c() => {
                     interrupts += 1;
@@ -548,8 +560,10 @@ impl<'a> Walk<'a> {
                     })?;
                 }
                 let plain = config.unmark_deep().0;
+                let progress = self.progress.clone();
                 Ok(Ok(call_apply(
                     provider, address, kind, lineage, base_dir, plain, prior, cancel, step_kind,
+                    progress,
                 )))
             }
             StepKind::Delete | StepKind::DeleteDeposed => {
@@ -835,8 +849,12 @@ fn call_apply(
     prior: Option<Value>,
     cancel: Cancel,
     step: StepKind,
+    progress: tokio::sync::mpsc::UnboundedSender<(String, String)>,
 ) -> ProviderCall {
     Box::new(move || {
+        let report = |message: &str| {
+            let _ = progress.send((address.clone(), message.to_string()));
+        };
         let request = ApplyRequest {
             target: ProviderTarget {
                 address: &address,
@@ -851,6 +869,7 @@ fn call_apply(
                 None
             },
             cancel: &cancel,
+            progress: &report,
         };
         let response = if step == StepKind::Update {
             provider.update(&request)

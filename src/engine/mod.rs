@@ -55,6 +55,11 @@ pub enum Event {
         kind: StepKind,
         because: String,
     },
+    /// What a running step is doing, in the provider's words.
+    Progress {
+        address: String,
+        message: String,
+    },
     /// The first interrupt: no new steps start.
     Interrupted {
         running: usize,

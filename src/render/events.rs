@@ -161,6 +161,11 @@ pub fn event(e: &Event) -> J {
             message,
             json!({ "hook": { "address": address, "action": step_action(*kind), "because": because } }),
         ),
+        Event::Progress { address, .. } => line(
+            "apply_progress",
+            message,
+            json!({ "hook": { "address": address } }),
+        ),
         Event::Interrupted { running } => line(
             "interrupted",
             message,
@@ -199,6 +204,7 @@ pub fn describe(event: &Event) -> String {
             kind,
             because,
         } => format!("{address}: not {} because {because} failed", kind.words().1),
+        Event::Progress { address, message } => format!("{address}: {message}"),
         Event::Interrupted { running } => format!(
             "Interrupt received: no new steps start; waiting for {running} running step{} to finish (interrupt again to abandon them)",
             if *running == 1 { "" } else { "s" }

@@ -14,4 +14,5 @@ mod cluster;
 mod crash;
 mod drift;
 mod errors;
+mod images;
 mod lab;

@@ -244,6 +244,7 @@ mod tests {
             config,
             prior: None,
             cancel: &cancel,
+            progress: &hive_sdk::provider::no_progress,
         })
     }
 

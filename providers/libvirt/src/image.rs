@@ -50,9 +50,16 @@ pub fn create(
     let mut state = object(config);
     let id = if attr_str(config, "format") == Some("kernel") {
         let kernel = attr_str(config, "kernel").unwrap_or_default();
-        let kernel_path = cache(&site, base, kernel, None, "kernel")?;
+        let kernel_path = cache(&site, request.progress, base, kernel, None, "kernel")?;
         let initrd_path = match attr_str(config, "initrd") {
-            Some(initrd) => Value::String(cache(&site, base, initrd, None, "initrd")?),
+            Some(initrd) => Value::String(cache(
+                &site,
+                request.progress,
+                base,
+                initrd,
+                None,
+                "initrd",
+            )?),
             None => Value::Null,
         };
         let size = file_len(Path::new(&kernel_path));
@@ -65,6 +72,7 @@ pub fn create(
         let source = attr_str(config, "source").unwrap_or_default();
         let path = cache(
             &site,
+            request.progress,
             base,
             source,
             attr_str(config, "sha256"),
@@ -163,6 +171,7 @@ fn file_len(path: &Path) -> u64 {
 /// an expected digest whose file is already cached, nothing is read at all.
 fn cache(
     site: &crate::host::Site,
+    progress: &(dyn Fn(&str) + Sync),
     base: &Path,
     source: &str,
     expected: Option<&str>,
@@ -177,7 +186,7 @@ fn cache(
         }
     }
     let temp = pool::temp_path(what)?;
-    let fetched = fetch(source, base, &temp);
+    let fetched = fetch(source, base, &temp, progress);
     let digest = match fetched {
         Ok(d) => d,
         Err(e) => {
@@ -205,7 +214,12 @@ fn cache(
 }
 
 /// Copies `source` to `to`, returning the SHA-256 of what was copied.
-fn fetch(source: &str, base: &Path, to: &Path) -> Result<String, ProviderError> {
+fn fetch(
+    source: &str,
+    base: &Path,
+    to: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<String, ProviderError> {
     let mut out = std::fs::File::create(to)
         .map_err(|e| ProviderError::new(format!("creating {}: {e}", to.display())))?;
     let digest = if source.starts_with("http://") || source.starts_with("https://") {
@@ -223,13 +237,19 @@ fn fetch(source: &str, base: &Path, to: &Path) -> Result<String, ProviderError> 
                     .unwrap_or_default()
             )),
         })?;
-        copy_hashing(&mut response.into_reader(), &mut out)
+        let total = response
+            .header("Content-Length")
+            .and_then(|l| l.parse::<u64>().ok());
+        let mut meter = Meter::new(source, total, progress);
+        copy_hashing(&mut response.into_reader(), &mut out, &mut meter)
             .map_err(|e| ProviderError::new(format!("downloading {source}: {e}")))?
     } else {
         let path = local_path(source, base);
         let mut input = std::fs::File::open(&path)
             .map_err(|e| ProviderError::new(format!("reading image {}: {e}", path.display())))?;
-        copy_hashing(&mut input, &mut out)
+        let total = input.metadata().ok().map(|m| m.len());
+        let mut meter = Meter::new(&path.to_string_lossy(), total, progress);
+        copy_hashing(&mut input, &mut out, &mut meter)
             .map_err(|e| ProviderError::new(format!("copying {}: {e}", path.display())))?
     };
     out.sync_all()
@@ -247,7 +267,54 @@ fn local_path(source: &str, base: &Path) -> PathBuf {
     base.join(plain)
 }
 
-fn copy_hashing(input: &mut dyn Read, out: &mut dyn Write) -> std::io::Result<String> {
+/// Reports a copy's progress at most every few seconds, and never for a short copy.
+struct Meter<'a> {
+    what: String,
+    total: Option<u64>,
+    done: u64,
+    last: std::time::Instant,
+    report: &'a (dyn Fn(&str) + Sync),
+}
+
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl<'a> Meter<'a> {
+    fn new(what: &str, total: Option<u64>, report: &'a (dyn Fn(&str) + Sync)) -> Meter<'a> {
+        Meter {
+            what: what.to_string(),
+            total,
+            done: 0,
+            last: std::time::Instant::now(),
+            report,
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.done += n as u64;
+        if self.last.elapsed() < REPORT_EVERY {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
+        let message = match self.total {
+            Some(total) if total > 0 => format!(
+                "fetching {}: {}% ({:.0} of {:.0} MiB)",
+                self.what,
+                self.done * 100 / total,
+                mib(self.done),
+                mib(total)
+            ),
+            _ => format!("fetching {}: {:.0} MiB", self.what, mib(self.done)),
+        };
+        (self.report)(&message);
+    }
+}
+
+fn copy_hashing(
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    meter: &mut Meter<'_>,
+) -> std::io::Result<String> {
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -257,6 +324,7 @@ fn copy_hashing(input: &mut dyn Read, out: &mut dyn Write) -> std::io::Result<St
         }
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n])?;
+        meter.advance(n);
     }
     Ok(hasher
         .finalize()
@@ -332,12 +400,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a"), b"hello").expect("write");
         let to = dir.path().join("b");
-        let digest = fetch("a", dir.path(), &to).expect("fetch");
+        let digest = fetch("a", dir.path(), &to, &hive_sdk::provider::no_progress).expect("fetch");
         assert_eq!(
             digest,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        let missing = fetch("file:///nonexistent/x", dir.path(), &to);
+        let missing = fetch(
+            "file:///nonexistent/x",
+            dir.path(),
+            &to,
+            &hive_sdk::provider::no_progress,
+        );
         assert!(missing.is_err_and(|e| e.message.contains("/nonexistent/x")));
     }
 }

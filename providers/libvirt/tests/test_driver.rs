@@ -56,6 +56,7 @@ fn create(p: &LibvirtProvider, address: &str, kind: &str, config: &Value) -> Res
         config,
         prior: None,
         cancel: &Cancel::default(),
+        progress: &hive_sdk::provider::no_progress,
     })
     .map(|r| r.state)
     .map_err(|e| e.message)
@@ -167,6 +168,7 @@ fn memory_and_power_changed_outside_hive_show_as_drift() {
             ),
             prior: Some(&state),
             cancel: &Cancel::default(),
+            progress: &hive_sdk::provider::no_progress,
         })
         .expect("update")
         .state;
@@ -185,6 +187,7 @@ fn memory_and_power_changed_outside_hive_show_as_drift() {
             config: &with(&changed, "power", Value::string("stopped")),
             prior: Some(&changed),
             cancel: &Cancel::default(),
+            progress: &hive_sdk::provider::no_progress,
         })
         .expect("stop")
         .state;

@@ -62,7 +62,13 @@ pub struct ApplyRequest<'a> {
     /// The recorded attributes: `None` for a create.
     pub prior: Option<&'a Value>,
     pub cancel: &'a Cancel,
+    /// Tells the user how a long step goes ("downloading: 40% of 300 MiB"); shown next to
+    /// the step's address.
+    pub progress: &'a (dyn Fn(&str) + Sync),
 }
+
+/// A progress reporter that shows nothing.
+pub fn no_progress(_: &str) {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyResponse {
