@@ -18,9 +18,12 @@ if ((${#need_apt[@]})); then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# libvirt + QEMU, running; then the tiny test guest (kernel + busybox/dropbear initramfs).
+# libvirt + QEMU, running; then the test guests: the tiny one (kernel + busybox/dropbear
+# initramfs, seconds to build) and the Debian one with real cloud-init (about 2 minutes to
+# build, once: both are cached by recipe under /var/cache/hive-test).
 bash "$here/libvirt.sh"
 bash "$here/tiny-guest.sh" >/dev/null
+bash "$here/debian-guest.sh" >/dev/null
 
 # The fuzzer driver, built from the Rust package registry (about a minute, once).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

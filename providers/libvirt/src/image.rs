@@ -48,23 +48,32 @@ pub fn create(
     let site = connections.get(&Host::of(config))?;
     let base = request.target.base_dir;
     let mut state = object(config);
+    // A kernel (and initrd) for direct boot: alone (format = "kernel"), or beside a disk
+    // whose root file system it mounts.
+    let (kernel_path, initrd_path) = match attr_str(config, "kernel") {
+        Some(kernel) => {
+            let kernel_path = cache(&site, request.progress, base, kernel, None, "kernel")?;
+            let initrd_path = match attr_str(config, "initrd") {
+                Some(initrd) => Some(cache(
+                    &site,
+                    request.progress,
+                    base,
+                    initrd,
+                    None,
+                    "initrd",
+                )?),
+                None => None,
+            };
+            (Some(kernel_path), initrd_path)
+        }
+        None => (None, None),
+    };
+    let as_value = |p: &Option<String>| p.as_deref().map_or(Value::Null, Value::string);
+    state.insert("kernel_path".into(), as_value(&kernel_path));
+    state.insert("initrd_path".into(), as_value(&initrd_path));
     let id = if attr_str(config, "format") == Some("kernel") {
-        let kernel = attr_str(config, "kernel").unwrap_or_default();
-        let kernel_path = cache(&site, request.progress, base, kernel, None, "kernel")?;
-        let initrd_path = match attr_str(config, "initrd") {
-            Some(initrd) => Value::String(cache(
-                &site,
-                request.progress,
-                base,
-                initrd,
-                None,
-                "initrd",
-            )?),
-            None => Value::Null,
-        };
+        let kernel_path = kernel_path.unwrap_or_default();
         let size = file_len(Path::new(&kernel_path));
-        state.insert("kernel_path".into(), Value::String(kernel_path.clone()));
-        state.insert("initrd_path".into(), initrd_path);
         state.insert("path".into(), Value::String(kernel_path.clone()));
         state.insert("size".into(), Value::Number(size as f64));
         file_name(&kernel_path)
@@ -91,8 +100,6 @@ pub fn create(
             "size".into(),
             Value::Number(virtual_size(Path::new(&path)) as f64),
         );
-        state.insert("kernel_path".into(), Value::Null);
-        state.insert("initrd_path".into(), Value::Null);
         file_name(&path)
     };
     state.insert("id".into(), Value::String(id.clone()));
@@ -106,7 +113,7 @@ pub fn read(
     _connections: &Connections,
     request: &ReadRequest<'_>,
 ) -> Result<ReadResponse, ProviderError> {
-    let cached = ["path", "initrd_path"]
+    let cached = ["path", "kernel_path", "initrd_path"]
         .iter()
         .filter_map(|k| attr_str(request.prior, k))
         .all(|p| Path::new(p).exists());
@@ -123,7 +130,7 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     let site = connections.get(&Host::of(request.prior))?;
     let pool = pool::open(&site)?;
     let in_use = paths_in_use(&site.conn, &pool);
-    for key in ["path", "initrd_path"] {
+    for key in ["path", "kernel_path", "initrd_path"] {
         let Some(path) = attr_str(request.prior, key) else {
             continue;
         };

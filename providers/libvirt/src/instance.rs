@@ -230,10 +230,12 @@ fn build(
         cmdline: None,
     };
     let root = root_disk_name(name);
+    // Direct kernel boot when the image brings a kernel; the root disk is an overlay of the
+    // image's disk, or blank when the image is only a kernel and a disk size is asked for.
+    boot.kernel = attr_str(image, "kernel_path").map(str::to_string);
+    boot.initrd = attr_str(image, "initrd_path").map(str::to_string);
+    boot.cmdline = attr_str(image, "cmdline").map(str::to_string);
     if attr_str(image, "format") == Some("kernel") {
-        boot.kernel = attr_str(image, "kernel_path").map(str::to_string);
-        boot.initrd = attr_str(image, "initrd_path").map(str::to_string);
-        boot.cmdline = attr_str(image, "cmdline").map(str::to_string);
         if let Some(size) = disk_size {
             ensure_volume(pool, &root, size, None)?;
             disks.push(root_disk(pool, &root));
