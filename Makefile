@@ -54,4 +54,5 @@ fuzz:
 bench:
 	cargo bench --bench validate
 	cargo bench --bench engine
+	cargo bench --bench libvirt
 

@@ -487,6 +487,7 @@ fn finish(
         .transpose()
         .map_err(|e| ProviderError::new(format!("wait_timeout: {e}")))?
         .unwrap_or(DEFAULT_WAIT);
+    let waiting = Instant::now();
     let ips = wait::wait(
         &Guest {
             domain,
@@ -500,6 +501,13 @@ fn finish(
         timeout,
         request.cancel,
     )?;
+    if what != WaitFor::None {
+        (request.progress)(&format!(
+            "{} after waiting {:.1} s for the guest",
+            what.reached(),
+            waiting.elapsed().as_secs_f64()
+        ));
+    }
     let _ = site;
     state_of(domain, config, name, ips)
 }

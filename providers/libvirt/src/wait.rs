@@ -18,6 +18,16 @@ pub enum WaitFor {
 }
 
 impl WaitFor {
+    /// What holds once the wait is over, for progress messages.
+    pub fn reached(self) -> &'static str {
+        match self {
+            WaitFor::None => "defined",
+            WaitFor::Running => "running",
+            WaitFor::Ip => "has an IP address",
+            WaitFor::Ssh => "reachable over SSH",
+        }
+    }
+
     pub fn parse(text: Option<&str>) -> Result<WaitFor, String> {
         match text {
             None | Some("running") => Ok(WaitFor::Running),
