@@ -21,8 +21,10 @@ if ((${#missing[@]})); then
 fi
 
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-  pgrep -x virtlogd >/dev/null || /usr/sbin/virtlogd -d
-  pgrep -x libvirtd >/dev/null || /usr/sbin/libvirtd -d
+  # By their sockets, not by process name: another system's daemons (a container's or a
+  # chroot's host) may show in the process table without serving this one.
+  [ -S /run/libvirt/virtlogd-sock ] || /usr/sbin/virtlogd -d
+  [ -S /run/libvirt/libvirt-sock ] || /usr/sbin/libvirtd -d
   for _ in $(seq 100); do
     virsh -c qemu:///system version >/dev/null 2>&1 && break
     sleep 0.1
