@@ -70,9 +70,22 @@ pub fn import(
                 .help("remove it first with hive state rm, or import into another address"),
         );
     }
-    let attributes = provider
-        .import(&kind, id)
+    let plain_config = hive_sdk::Value::clone(config_value).unmark_deep().0;
+    let found = provider
+        .import(&kind, id, &plain_config)
         .map_err(|e| Diagnostic::error(format!("importing {id} as {recorded}: {}", e.message)))?;
+    // What the backend cannot tell (the image a VM was made from, its seed) is recorded as
+    // configured, so the next plan compares what can be compared instead of replacing it.
+    let mut attributes = found.as_map().cloned().unwrap_or_default();
+    if let Some(configured) = config_value.as_map() {
+        for (name, value) in configured {
+            let missing = attributes.get(name).is_none_or(hive_sdk::Value::is_null);
+            if missing && value.is_wholly_known() && !value.is_null() {
+                attributes.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    let attributes = hive_sdk::Value::Map(attributes);
     // The backend's own id (a domain's UUID when imported by name), as a create records it.
     let backend_id = attributes
         .as_map()
@@ -129,7 +142,7 @@ mod tests {
         fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
             Ok(())
         }
-        fn import(&self, _: &str, id: &str) -> Result<Value, ProviderError> {
+        fn import(&self, _: &str, id: &str, _: &Value) -> Result<Value, ProviderError> {
             match id {
                 "vm-42" => Ok(Value::map([
                     ("input", Value::string("made by hand")),

@@ -124,6 +124,24 @@ pub fn make_plan(
         }
     }
     propagate_create_before_destroy(&mut changes, &refreshed);
+    for change in changes.values() {
+        if change.action != Action::CreateThenDelete {
+            continue;
+        }
+        let Some(provider) = registry.get(&change.kind, &change.driver) else {
+            continue;
+        };
+        let config = change.after.clone().unwrap_or(hive_sdk::Value::Null);
+        if let Err(why) = provider.check_create_before_destroy(&change.kind, &config) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "{} cannot be replaced create-before-destroy: {why}",
+                    change.address
+                ))
+                .help("remove create_before_destroy from it (or from what depends on it), or give the new object a different name"),
+            );
+        }
+    }
     if !options.targets.is_empty() {
         restrict_to_targets(&mut changes, &options.targets, options.destroy, &refreshed);
     }

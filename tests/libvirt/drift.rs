@@ -58,6 +58,27 @@ fn memory_power_and_deletion_outside_hive_are_drift() {
     assert_eq!(lab.domains(), ["e2ed-0"]);
     assert_eq!(lab.hive(&["plan", "-detailed-exitcode"]).code, 0);
 
+    // A domain cannot be made beside its namesake: create_before_destroy is refused at plan.
+    lab.write(&format!(
+        "{BASE}{}",
+        ONE.replace(
+            "  wait_for = \"running\"",
+            "  wait_for = \"running\"\n  lifecycle {\n    create_before_destroy = true\n  }"
+        )
+    ));
+    let refused = lab.hive(&["plan", "-replace", "instance.node"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    let said = refused
+        .stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        said.contains("instance.node cannot be replaced create-before-destroy"),
+        "{said}"
+    );
+    lab.write(&format!("{BASE}{ONE}"));
+
     lab.ok(&["destroy", "-auto-approve"]);
     lab.assert_clean();
 }
@@ -85,9 +106,36 @@ instance "made" {
     let shown = lab.ok(&["state", "show", "instance.made"]).stdout;
     assert!(shown.contains(&lab.uuid("e2ei-made")), "{shown}");
     assert!(shown.contains("256MiB"), "{shown}");
+    // It matches its configuration: nothing to do, and above all no replacement.
+    let plan = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
     // A second import of the same address is refused: it is already managed.
     let twice = lab.hive(&["import", "instance.made", "e2ei-made"]);
     assert_ne!(twice.code, 0);
+    // Its memory follows the configuration, in place, and it keeps what hive did not make.
+    lab.write(
+        r#"
+instance "made" {
+  driver = "libvirt"
+  name   = "e2ei-made"
+  memory = "320MiB"
+  power  = "stopped"
+}
+"#,
+    );
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(
+        plan.contains("instance.made will be updated in place"),
+        "{plan}"
+    );
+    let uuid = lab.uuid("e2ei-made");
+    lab.ok(&["apply", "-auto-approve"]);
+    assert!(virsh(&["dominfo", "e2ei-made"]).contains("327680 KiB"));
+    assert_eq!(
+        lab.uuid("e2ei-made"),
+        uuid,
+        "the same domain, not a new one"
+    );
     lab.ok(&["destroy", "-auto-approve"]);
     assert!(
         lab.domains().is_empty(),

@@ -109,7 +109,7 @@ impl Provider for CommandProvider {
         Ok(())
     }
 
-    fn import(&self, kind: &str, id: &str) -> Result<Value, ProviderError> {
+    fn import(&self, kind: &str, id: &str, _config: &Value) -> Result<Value, ProviderError> {
         let _ = (kind, id);
         Err(ProviderError::new(
             "a command has nothing outside hive to import: declare it and apply instead",

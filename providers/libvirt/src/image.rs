@@ -129,7 +129,7 @@ pub fn read(
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
     let pool = pool::open(&site)?;
-    let in_use = paths_in_use(&site.conn, &pool);
+    let in_use = paths_in_use(&site.conn, &pool)?;
     for key in ["path", "kernel_path", "initrd_path"] {
         let Some(path) = attr_str(request.prior, key) else {
             continue;
@@ -143,9 +143,15 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
 }
 
 /// Every path a volume is backed by or a domain boots from or mounts.
-fn paths_in_use(conn: &virt::connect::Connect, pool: &Pool<'_>) -> Vec<String> {
-    let mut used = pool.backing_paths();
-    for domain in conn.list_all_domains(0).unwrap_or_default() {
+fn paths_in_use(
+    conn: &virt::connect::Connect,
+    pool: &Pool<'_>,
+) -> Result<Vec<String>, ProviderError> {
+    let mut used = pool.backing_paths()?;
+    let domains = conn
+        .list_all_domains(0)
+        .map_err(crate::lv("listing domains, to see which use the image"))?;
+    for domain in domains {
         let Ok(xml) = domain.xml_desc(0) else {
             continue;
         };
@@ -160,7 +166,7 @@ fn paths_in_use(conn: &virt::connect::Connect, pool: &Pool<'_>) -> Vec<String> {
             }
         }
     }
-    used
+    Ok(used)
 }
 
 fn file_name(path: &str) -> String {
@@ -230,7 +236,12 @@ fn fetch(
     let mut out = std::fs::File::create(to)
         .map_err(|e| ProviderError::new(format!("creating {}: {e}", to.display())))?;
     let digest = if source.starts_with("http://") || source.starts_with("https://") {
-        let response = ureq::get(source).call().map_err(|e| match e {
+        // A server that stops answering fails the step instead of hanging it.
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(std::time::Duration::from_secs(30))
+            .timeout_read(std::time::Duration::from_secs(60))
+            .build();
+        let response = agent.get(source).call().map_err(|e| match e {
             ureq::Error::Status(code, r) => ProviderError::new(format!(
                 "downloading {source}: the server answered {code} {}",
                 r.status_text()

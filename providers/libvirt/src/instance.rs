@@ -6,12 +6,12 @@
 //! restarting a running guest; volumes and NICs by hot-plugging (restarting if the guest
 //! refuses). A new image or new cloud-init data replaces the instance (the schema says so).
 
-use crate::host::{data_dir, Accel, Connections, Host, Site};
+use crate::host::{data_dir, Connections, Host, Site};
 use crate::pool::{self, Pool};
 use crate::seed::Seed;
 use crate::wait::{self, Guest, WaitFor};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
-use crate::{attr, attr_str, lv, name_from_address, network, object, sha256_hex};
+use crate::{attr, attr_str, lv, name_from_address, network, not_found, object, sha256_hex};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
@@ -237,7 +237,7 @@ fn build(
     boot.cmdline = attr_str(image, "cmdline").map(str::to_string);
     if attr_str(image, "format") == Some("kernel") {
         if let Some(size) = disk_size {
-            ensure_volume(pool, &root, size, None)?;
+            ensure_volume(site, pool, &root, size, None)?;
             disks.push(root_disk(pool, &root));
         }
     } else {
@@ -247,7 +247,7 @@ fn build(
             .and_then(Value::as_number)
             .unwrap_or(0.0) as u64;
         let size = disk_size.unwrap_or(0).max(image_size);
-        ensure_volume(pool, &root, size, Some((path, format)))?;
+        ensure_volume(site, pool, &root, size, Some((path, format)))?;
         disks.push(root_disk(pool, &root));
     }
     for (i, volume) in attr(config, "attach")
@@ -336,14 +336,24 @@ fn root_disk(pool: &Pool<'_>, name: &str) -> Disk {
     }
 }
 
-/// The root disk: kept if it exists (an adopted or updated domain), made otherwise.
+/// The root disk: kept if it exists (an adopted or updated domain), and grown if a larger
+/// size is asked for; made otherwise.
 fn ensure_volume(
+    site: &Site,
     pool: &Pool<'_>,
     name: &str,
     size: u64,
     backing: Option<(&str, &str)>,
 ) -> Result<(), ProviderError> {
-    if pool.lookup(name).is_some() {
+    if let Some(vol) = pool.lookup(name) {
+        let capacity = vol
+            .info()
+            .map_err(lv(format!("reading the size of {name}")))?
+            .capacity;
+        if size > capacity && !crate::volume::capacity_matches(size, capacity) {
+            let path = pool.path_of(name).to_string_lossy().into_owned();
+            crate::volume::grow(site, &vol, &path, size)?;
+        }
         return Ok(());
     }
     let xml = xml::volume_xml(name, size.max(1 << 20), backing);
@@ -401,13 +411,7 @@ pub fn create(
         }
     }
     let (_, mib) = sizing(config).map_err(ProviderError::new)?;
-    let host_mib = site.memory_mib()?;
-    if mib > host_mib {
-        return Err(ProviderError::new(format!(
-            "memory = {} MiB is more than the host has: {host_mib} MiB in all at {}",
-            mib, site.uri
-        )));
-    }
+    check_fits(&site, mib)?;
     let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
     let built = {
         let pool = pool::open(&site)?;
@@ -567,7 +571,59 @@ pub fn update(
         .lookup_domain_by_uuid_string(id)
         .or_else(|_| site.conn.lookup_domain_by_name(&name))
         .map_err(lv(format!("looking up domain {name}")))?;
+    if tag_of(&domain).is_none() {
+        return converge_foreign(&site, &host, request, domain, &name);
+    }
     converge(&site, &host, request, domain, &name, true)
+}
+
+fn check_fits(site: &Site, mib: u64) -> Result<(), ProviderError> {
+    let host_mib = site.memory_mib()?;
+    if mib > host_mib {
+        return Err(ProviderError::new(format!(
+            "memory = {mib} MiB is more than the host has: {host_mib} MiB in all at {}",
+            site.uri
+        )));
+    }
+    Ok(())
+}
+
+/// A domain hive did not make (imported): only its size and power state follow the
+/// configuration; its disks and NICs stay its own.
+fn converge_foreign(
+    site: &Site,
+    host: &Host,
+    request: &ApplyRequest<'_>,
+    domain: Domain,
+    name: &str,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let before = facts(&domain, name)?;
+    let (cpus, mib) = sizing(config).map_err(ProviderError::new)?;
+    let running = domain.is_active().unwrap_or(false);
+    if before.memory_kib != mib * 1024 || before.vcpus != cpus {
+        check_fits(site, mib)?;
+        let current = domain
+            .xml_desc(XML_INACTIVE)
+            .map_err(lv(format!("reading domain {name}")))?;
+        let resized = xml::with_sizes(&current, mib, cpus).map_err(ProviderError::new)?;
+        site.conn
+            .define_domain_xml(&resized)
+            .map_err(lv(format!("redefining domain {name}")))?;
+        if running && power_wanted(config) {
+            stop(&domain, name, request.cancel)?;
+        }
+    }
+    let running = domain.is_active().unwrap_or(false);
+    if running && !power_wanted(config) {
+        stop(&domain, name, request.cancel)?;
+    } else if !running && power_wanted(config) {
+        domain
+            .create()
+            .map_err(lv(format!("starting domain {name}")))?;
+    }
+    let key = identity::private_key_path(request.target.lineage);
+    finish(site, host, request, &domain, name, &key)
 }
 
 /// Brings an existing domain to the configuration: redefines it, hot-plugs or restarts as
@@ -597,8 +653,24 @@ fn converge(
             };
         }
     }
+    if before.memory_kib != built.spec.memory_mib * 1024 {
+        check_fits(site, built.spec.memory_mib)?;
+    }
     for (net, mac, ip) in &built.reservations {
         network::reserve(site, net, mac, ip)?;
+    }
+    // NICs that no longer have a fixed address give their reservation back.
+    for nic in &built.spec.nics {
+        if let NicSource::Network(net) = &nic.source {
+            if !built.reservations.iter().any(|(_, mac, _)| *mac == nic.mac) {
+                network::unreserve(site, net, &nic.mac)?;
+            }
+        }
+    }
+    for (mac, net) in &before.nics {
+        if !built.spec.nics.iter().any(|n| &n.mac == mac) {
+            network::unreserve(site, net, mac)?;
+        }
     }
     // The seed is named after its content; an adopted domain may use an older one.
     let spec = &built.spec;
@@ -651,6 +723,15 @@ fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
             }
         }
     }
+    // A NIC moved to another network keeps its MAC: only a restart applies that.
+    for n in &spec.nics {
+        let source = match &n.source {
+            NicSource::Network(s) | NicSource::Bridge(s) => s,
+        };
+        if before.nics.iter().any(|(m, s)| *m == n.mac && s != source) {
+            return false;
+        }
+    }
     for n in &spec.nics {
         if !before.nics.iter().any(|(m, _)| *m == n.mac)
             && domain.attach_device_flags(&xml::nic_xml(n), live).is_err()
@@ -660,11 +741,14 @@ fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
     }
     for (mac, _) in &before.nics {
         if !spec.nics.iter().any(|n| &n.mac == mac) {
-            let xml = format!(
-                "<interface type='network'><mac address='{}'/></interface>",
-                xml::escape(mac)
-            );
-            if domain.detach_device_flags(&xml, live).is_err() {
+            let device = domain
+                .xml_desc(0)
+                .ok()
+                .and_then(|live_xml| xml::interface_xml_of(&live_xml, mac));
+            let Some(device) = device else {
+                return false;
+            };
+            if domain.detach_device_flags(&device, live).is_err() {
                 return false;
             }
         }
@@ -673,25 +757,10 @@ fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
 }
 
 fn detach_disk(domain: &Domain, disk: &Disk) -> Result<(), virt::error::Error> {
-    // libvirt finds the disk by its source; the target in the live XML may differ.
+    // libvirt finds the disk by its target in the live XML, which may differ from ours.
     let live = domain.xml_desc(0)?;
-    let target = roxmltree::Document::parse(&live).ok().and_then(|doc| {
-        doc.descendants()
-            .filter(|n| n.tag_name().name() == "disk")
-            .find(|n| {
-                n.children().any(|c| {
-                    c.tag_name().name() == "source" && c.attribute("file") == Some(&disk.path)
-                })
-            })
-            .and_then(|n| {
-                n.children()
-                    .find(|c| c.tag_name().name() == "target")
-                    .and_then(|t| t.attribute("dev"))
-                    .map(str::to_string)
-            })
-    });
     let with_target = Disk {
-        target: target.unwrap_or_default(),
+        target: xml::disk_target_of(&live, &disk.path).unwrap_or_default(),
         ..disk.clone()
     };
     domain.detach_device_flags(&xml::disk_xml(&with_target), AFFECT_LIVE)
@@ -723,7 +792,7 @@ fn stop(domain: &Domain, name: &str, cancel: &Cancel) -> Result<(), ProviderErro
 fn remove_stale_seeds(site: &Site, name: &str, keep: Option<&str>) -> Result<(), ProviderError> {
     let pool = pool::open(site)?;
     let prefix = format!("{name}-seed-");
-    for vol in pool.names() {
+    for vol in pool.names()? {
         let path = pool.path_of(&vol);
         if vol.starts_with(&prefix) && keep != Some(&*path.to_string_lossy()) {
             pool.delete(&vol)?;
@@ -740,7 +809,7 @@ pub fn read(
     let name = attr_str(request.prior, "name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
-    let Some(domain) = find(&site, request.id, &name, &request.target) else {
+    let Some(domain) = find(&site, request.id, &name, &request.target)? else {
         return Ok(ReadResponse::Gone);
     };
     let name = name.as_str();
@@ -780,23 +849,62 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     let name = attr_str(request.prior, "name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
-    match find(&site, request.id, &name, &request.target) {
+    match find(&site, request.id, &name, &request.target)? {
         Some(domain) => remove_domain(&site, &domain, &name),
         // Gone already: clean up what it left, unless the name now belongs to another domain.
-        None if site.conn.lookup_domain_by_name(&name).is_err() => remove_files(&site, &name, &[]),
+        None if site.conn.lookup_domain_by_name(&name).is_err() => {
+            remove_files(&site, &name, &recorded_nics(request.prior))
+        }
         None => Ok(()),
     }
 }
 
+/// (MAC, libvirt network) of the NICs an instance's recorded attributes describe, to give
+/// back their DHCP reservations when the domain itself is gone.
+fn recorded_nics(prior: &Value) -> Vec<(String, String)> {
+    let macs = attr(prior, "macs")
+        .and_then(Value::as_items)
+        .unwrap_or_default();
+    let blocks = attr(prior, "network")
+        .and_then(Value::as_items)
+        .unwrap_or_default();
+    macs.iter()
+        .zip(blocks)
+        .filter_map(|(mac, block)| {
+            let bridge = attr(block, "bridge")?;
+            (attr_str(bridge, "driver") == Some("libvirt")).then(|| {
+                (
+                    mac.as_str().unwrap_or_default().to_string(),
+                    attr_str(bridge, "name").unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The domain of a recorded instance: by its UUID, or, when a create failed before its id
 /// was recorded, by its name if hive's tag there says it is this one.
-fn find(site: &Site, id: &str, name: &str, target: &Target<'_>) -> Option<Domain> {
-    if let Ok(domain) = site.conn.lookup_domain_by_uuid_string(id) {
-        return Some(domain);
+fn find(
+    site: &Site,
+    id: &str,
+    name: &str,
+    target: &Target<'_>,
+) -> Result<Option<Domain>, ProviderError> {
+    if !id.is_empty() {
+        match site.conn.lookup_domain_by_uuid_string(id) {
+            Ok(domain) => return Ok(Some(domain)),
+            Err(e) if not_found(&e) || e.code().is(virt::error::ErrorNumber::InvalidArg) => {}
+            Err(e) => return Err(lv(format!("looking up domain {name} ({id})"))(e)),
+        }
     }
-    let domain = site.conn.lookup_domain_by_name(name).ok()?;
-    let tag = tag_of(&domain)?;
-    (tag.address == target.address && tag.lineage == target.lineage).then_some(domain)
+    let domain = match site.conn.lookup_domain_by_name(name) {
+        Ok(d) => d,
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(lv(format!("looking up domain {name}"))(e)),
+    };
+    let ours =
+        tag_of(&domain).is_some_and(|t| t.address == target.address && t.lineage == target.lineage);
+    Ok(ours.then_some(domain))
 }
 
 /// Stops and undefines a domain and removes everything hive made for it.
@@ -807,9 +915,11 @@ fn remove_domain(site: &Site, domain: &Domain, name: &str) -> Result<(), Provide
             .destroy()
             .map_err(lv(format!("stopping domain {name}")))?;
     }
-    // VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | SNAPSHOTS_METADATA (hive makes no NVRAM).
+    // MANAGED_SAVE | SNAPSHOTS_METADATA | NVRAM (an imported UEFI domain has NVRAM); drivers
+    // that know no NVRAM refuse that flag, so without it on a second try.
     domain
-        .undefine_flags(1 | 2)
+        .undefine_flags(1 | 2 | 4)
+        .or_else(|_| domain.undefine_flags(1 | 2))
         .map_err(lv(format!("undefining domain {name}")))?;
     remove_files(site, name, &before.nics)
 }
@@ -820,7 +930,7 @@ fn remove_files(site: &Site, name: &str, nics: &[(String, String)]) -> Result<()
     }
     let pool = pool::open(site)?;
     let seed_prefix = format!("{name}-seed-");
-    for vol in pool.names() {
+    for vol in pool.names()? {
         if vol == root_disk_name(name) || vol.starts_with(&seed_prefix) {
             pool.delete(&vol)?;
         }
@@ -830,12 +940,8 @@ fn remove_files(site: &Site, name: &str, nics: &[(String, String)]) -> Result<()
 }
 
 /// Adopts a domain made elsewhere, by name or UUID.
-pub fn import(connections: &Connections, id: &str) -> Result<Value, ProviderError> {
-    let host = Host {
-        uri: crate::host::DEFAULT_URI.into(),
-        accel: Accel::Tcg,
-    };
-    let site = connections.get(&host)?;
+pub fn import(connections: &Connections, id: &str, config: &Value) -> Result<Value, ProviderError> {
+    let site = connections.get(&Host::of(config))?;
     let domain = site
         .conn
         .lookup_domain_by_name(id)
@@ -848,19 +954,10 @@ pub fn import(connections: &Connections, id: &str) -> Result<Value, ProviderErro
     } else {
         Vec::new()
     };
-    Ok(Value::map([
+    let mut found = Value::map([
         ("driver", Value::string("libvirt")),
         ("name", Value::string(&f.name)),
         ("id", Value::string(&f.uuid)),
-        ("cpus", Value::Number(f64::from(f.vcpus))),
-        (
-            "memory",
-            Value::String(format!("{}MiB", f.memory_kib / 1024)),
-        ),
-        (
-            "power",
-            Value::string(if running { "running" } else { "stopped" }),
-        ),
         (
             "macs",
             Value::List(f.nics.iter().map(|(m, _)| Value::string(m)).collect()),
@@ -871,7 +968,38 @@ pub fn import(connections: &Connections, id: &str) -> Result<Value, ProviderErro
             "console_log",
             f.console_log.as_deref().map_or(Value::Null, Value::string),
         ),
-    ]))
+    ]);
+    // Sizes and power as the configuration words them when they agree with the domain (as
+    // a refresh reports them), as the domain has them otherwise: the plan shows the rest.
+    let (mut sizes, mut power) = (Vec::new(), Vec::new());
+    if sizing(config) != Ok((f.vcpus, f.memory_kib / 1024)) {
+        sizes.push(("cpus", Value::Number(f64::from(f.vcpus))));
+        sizes.push((
+            "memory",
+            Value::String(format!("{}MiB", f.memory_kib / 1024)),
+        ));
+    }
+    if power_wanted(config) != running {
+        power.push((
+            "power",
+            Value::string(if running { "running" } else { "stopped" }),
+        ));
+    }
+    if let Value::Map(m) = &mut found {
+        for (k, v) in sizes.into_iter().chain(power) {
+            m.insert(k.to_string(), v);
+        }
+        // What the configuration says of them is taken as is by the engine.
+        for k in ["cpus", "memory", "type", "power"] {
+            if !m.contains_key(k) {
+                m.insert(
+                    k.to_string(),
+                    attr(config, k).cloned().unwrap_or(Value::Null),
+                );
+            }
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -70,6 +70,18 @@ impl Provider for LibvirtProvider {
         problems
     }
 
+    fn check_create_before_destroy(&self, kind: &str, _config: &Value) -> Result<(), String> {
+        // Domains, networks and volumes are named after their address (or a fixed `name`):
+        // the new object would find, and be taken for, the old one. Images are named by
+        // content and may overlap.
+        match kind {
+            "instance" | "bridge" | "volume" => Err(format!(
+                "a libvirt {kind} is named after its address, so the new one cannot exist beside the old"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn plan(
         &self,
         request: &PlanRequest<'_>,
@@ -126,9 +138,9 @@ impl Provider for LibvirtProvider {
         }
     }
 
-    fn import(&self, kind: &str, id: &str) -> Result<Value, ProviderError> {
+    fn import(&self, kind: &str, id: &str, config: &Value) -> Result<Value, ProviderError> {
         match kind {
-            "instance" => instance::import(&self.connections, id),
+            "instance" => instance::import(&self.connections, id, config),
             other => Err(ProviderError::new(format!(
                 "the libvirt driver cannot import {other} resources (only instances)"
             ))),
@@ -145,6 +157,14 @@ pub(crate) fn lv(
     doing: impl std::fmt::Display,
 ) -> impl FnOnce(virt::error::Error) -> ProviderError {
     move |e| ProviderError::new(format!("{doing}: libvirt: {}", e.message()))
+}
+
+/// Whether a libvirt error says the object does not exist (as opposed to any other failure,
+/// which must never be taken for "gone").
+pub(crate) fn not_found(e: &virt::error::Error) -> bool {
+    use virt::error::ErrorNumber::{NoDomain, NoNetwork, NoStoragePool, NoStorageVolume};
+    e.code()
+        .is_any(vec![NoDomain, NoNetwork, NoStoragePool, NoStorageVolume])
 }
 
 pub(crate) fn attr<'v>(config: &'v Value, name: &str) -> Option<&'v Value> {

@@ -54,7 +54,7 @@ pub fn validate(config: &Value) -> Vec<String> {
         }
     }
     if let Some(name) = attr_str(config, "name") {
-        if bridge_device(name).len() > 15 || name.is_empty() {
+        if name.len() > 12 || name.is_empty() {
             problems.push(format!(
                 "name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"
             ));
@@ -73,11 +73,18 @@ fn dhcp_range(config: &Value) -> Option<(String, String)> {
     }
 }
 
-/// The network's name: `name`, or one made from the address.
+/// The network's name: `name`, or one made from the address, shortened with a digest to fit
+/// the bridge device's name.
 fn network_name(config: &Value, address: &str) -> String {
-    attr_str(config, "name")
-        .map(str::to_string)
-        .unwrap_or_else(|| name_from_address(address))
+    if let Some(name) = attr_str(config, "name") {
+        return name.to_string();
+    }
+    let derived = name_from_address(address);
+    if derived.len() <= 12 {
+        return derived;
+    }
+    let digest = crate::sha256_hex(derived.as_bytes());
+    format!("{}-{}", &derived[..7], &digest[..4])
 }
 
 /// Linux limits interface names to 15 bytes.
@@ -107,6 +114,9 @@ fn spec(config: &Value, name: &str) -> Result<xml::NetworkSpec, ProviderError> {
         name: name.to_string(),
         bridge: bridge_device(name),
         nat: attr(config, "nat").and_then(Value::as_bool).unwrap_or(true),
+        mtu: attr(config, "mtu")
+            .and_then(Value::as_number)
+            .map(|m| m as u32),
         gateway: gateway.to_string(),
         netmask: xml::netmask_of(prefix),
         dhcp: dhcp_range(config),
@@ -204,12 +214,26 @@ pub fn update(
     connections: &Connections,
     request: &ApplyRequest<'_>,
 ) -> Result<ApplyResponse, ProviderError> {
-    // Everything but mtu, uplink and nat forces replacement (schema); nat and reservations
-    // need the network redefined, which libvirt applies on its next start.
+    // Everything but mtu, uplink, nat and the DHCP settings forces replacement (schema); the
+    // rest is applied by redefining the network and restarting it.
     let config = request.config;
     let site = connections.get(&Host::of(config))?;
     let name = network_name(config, request.target.address);
-    let wanted = spec(config, &name)?;
+    let mut wanted = spec(config, &name)?;
+    // Instances' fixed addresses are reservations too: keep them.
+    if let Ok(current) = site.conn.lookup_network_by_name(&name) {
+        if let Ok(facts) = current
+            .xml_desc(0)
+            .map_err(|e| e.to_string())
+            .and_then(|x| xml::parse_network(&x))
+        {
+            for (mac, ip) in facts.hosts {
+                if !wanted.hosts.iter().any(|h| h.0 == mac) {
+                    wanted.hosts.push((mac, ip, None));
+                }
+            }
+        }
+    }
     let network = site
         .conn
         .define_network_xml(&wanted.to_xml())

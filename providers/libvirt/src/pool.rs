@@ -166,17 +166,20 @@ impl Pool<'_> {
         Ok(())
     }
 
-    pub fn names(&self) -> Vec<String> {
-        self.pool.list_volumes().unwrap_or_default()
+    pub fn names(&self) -> Result<Vec<String>, ProviderError> {
+        self.pool
+            .list_volumes()
+            .map_err(lv(format!("listing the volumes of pool {POOL_NAME}")))
     }
 
     /// Paths other volumes use as backing files.
-    pub fn backing_paths(&self) -> Vec<String> {
-        self.names()
+    pub fn backing_paths(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(self
+            .names()?
             .iter()
             .filter_map(|n| self.lookup(n))
             .filter_map(|v| v.xml_desc(0).ok())
             .filter_map(|x| xml::backing_path(&x))
-            .collect()
+            .collect())
     }
 }

@@ -2,7 +2,7 @@
 //! of an image. Growing `size` resizes it in place; shrinking replaces it (qcow2 cannot
 //! shrink safely).
 
-use crate::host::{Connections, Host};
+use crate::host::{Connections, Host, Site};
 use crate::{attr, attr_str, lv, name_from_address, object, pool, xml};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
@@ -122,8 +122,7 @@ pub fn update(
             .info()
             .map_err(lv(format!("reading the size of {path}")))?;
         if bytes > info.capacity {
-            vol.resize(bytes, 0)
-                .map_err(lv(format!("growing {path} to {size}")))?;
+            grow(&site, &vol, &path, bytes)?;
         }
     }
     let mut state = object(config);
@@ -133,6 +132,37 @@ pub fn update(
         state: Value::Map(state),
         id: path,
     })
+}
+
+/// Grows a volume: through the guest's block device when a running domain has it attached
+/// (QEMU holds the image's lock then), through the pool otherwise.
+pub fn grow(
+    site: &Site,
+    vol: &virt::storage_vol::StorageVol,
+    path: &str,
+    bytes: u64,
+) -> Result<(), ProviderError> {
+    // VIR_CONNECT_LIST_DOMAINS_ACTIVE.
+    for domain in site.conn.list_all_domains(1).unwrap_or_default() {
+        let Ok(live) = domain.xml_desc(0) else {
+            continue;
+        };
+        if let Some(target) = xml::disk_target_of(&live, path) {
+            let name = domain.name().unwrap_or_default();
+            // VIR_DOMAIN_BLOCK_RESIZE_BYTES.
+            return domain.block_resize(&target, bytes, 1).map_err(lv(format!(
+                "growing {path} ({target} of running domain {name})"
+            )));
+        }
+    }
+    vol.resize(bytes, 0)
+        .map_err(lv(format!("growing {path} to {bytes} bytes")))
+}
+
+/// libvirt and qcow2 round a capacity up (to KiB, to sectors): within a MiB above what was
+/// asked for is what was asked for.
+pub fn capacity_matches(wanted: u64, capacity: u64) -> bool {
+    capacity >= wanted && capacity - wanted < 1 << 20
 }
 
 fn file_name(path: &str) -> String {
@@ -148,13 +178,21 @@ pub fn read(
 ) -> Result<ReadResponse, ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
     let pool = pool::open(&site)?;
-    let Some(vol) = pool.lookup(&file_name(request.id)) else {
+    let name = recorded_name(request.id, request.target.address, request.target.lineage);
+    let Some(vol) = pool.lookup(&name) else {
         return Ok(ReadResponse::Gone);
     };
     let mut now = object(request.prior);
     if let (Ok(info), Some(size)) = (vol.info(), attr_str(request.prior, "size")) {
-        if parse_size(size).is_ok_and(|want| want != info.capacity) {
-            now.insert("size".into(), Value::String(format!("{}B", info.capacity)));
+        let image_size = attr(request.prior, "image")
+            .and_then(|i| attr(i, "size"))
+            .and_then(Value::as_number)
+            .unwrap_or(0.0) as u64;
+        if let Ok(asked) = parse_size(size) {
+            let wanted = asked.max(image_size).max(1 << 20);
+            if !capacity_matches(wanted, info.capacity) {
+                now.insert("size".into(), Value::String(format!("{}B", info.capacity)));
+            }
         }
     }
     Ok(ReadResponse::Found(Value::Map(now)))
@@ -163,7 +201,21 @@ pub fn read(
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
     let pool = pool::open(&site)?;
-    pool.delete(&file_name(request.id))
+    pool.delete(&recorded_name(
+        request.id,
+        request.target.address,
+        request.target.lineage,
+    ))
+}
+
+/// The volume's name from its recorded id (its path), or, for a create that failed before
+/// recording one, from its address.
+fn recorded_name(id: &str, address: &str, lineage: &str) -> String {
+    if id.is_empty() {
+        volume_name(address, lineage)
+    } else {
+        file_name(id)
+    }
 }
 
 #[cfg(test)]

@@ -151,9 +151,6 @@ impl DomainSpec {
         );
         x.push_str("    <console type='file'><target type='serial' port='0'/></console>\n");
         x.push_str("    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\n");
-        x.push_str(
-            "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n",
-        );
         x.push_str("  </devices>\n</domain>\n");
         x
     }
@@ -243,6 +240,48 @@ pub fn parse_domain(xml: &str) -> Result<DomainFacts, String> {
     Ok(facts)
 }
 
+/// The target device (`vdb`) under which a domain's XML has the disk at `path`.
+pub fn disk_target_of(xml: &str, path: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "disk")
+        .find(|n| child_attr(*n, "source", "file") == Some(path))
+        .and_then(|n| child_attr(n, "target", "dev"))
+        .map(str::to_string)
+}
+
+/// The whole `<interface>` element with this MAC in a domain's XML, as libvirt wants it to
+/// detach the device.
+pub fn interface_xml_of(xml: &str, mac: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "interface")
+        .find(|n| child_attr(*n, "mac", "address").is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+        .map(|n| xml[n.range()].to_string())
+}
+
+/// A domain's XML with its memory and vCPU count replaced, everything else untouched (for
+/// domains hive did not make).
+pub fn with_sizes(xml: &str, memory_mib: u64, vcpus: u32) -> Result<String, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("libvirt's domain XML: {e}"))?;
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for child in doc.root_element().children().filter(|n| n.is_element()) {
+        let replacement = match child.tag_name().name() {
+            "memory" => format!("<memory unit='MiB'>{memory_mib}</memory>"),
+            "currentMemory" => format!("<currentMemory unit='MiB'>{memory_mib}</currentMemory>"),
+            "vcpu" => format!("<vcpu>{vcpus}</vcpu>"),
+            _ => continue,
+        };
+        edits.push((child.range(), replacement));
+    }
+    let mut out = xml.to_string();
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    for (range, text) in edits {
+        out.replace_range(range, &text);
+    }
+    Ok(out)
+}
+
 /// hive's tag, from a `<metadata>` child or the string `virDomainGetMetadata` returns.
 pub fn parse_tag(node: roxmltree::Node<'_, '_>) -> Option<Tag> {
     if node.tag_name().namespace() != Some(METADATA_NS) {
@@ -301,6 +340,7 @@ pub struct NetworkSpec {
     pub name: String,
     pub bridge: String,
     pub nat: bool,
+    pub mtu: Option<u32>,
     pub gateway: String,
     pub netmask: String,
     pub dhcp: Option<(String, String)>,
@@ -319,6 +359,9 @@ impl NetworkSpec {
         );
         if self.nat {
             x.push_str("  <forward mode='nat'/>\n");
+        }
+        if let Some(mtu) = self.mtu {
+            let _ = writeln!(x, "  <mtu size='{mtu}'/>");
         }
         let _ = writeln!(
             x,
@@ -505,6 +548,16 @@ mod tests {
     }
 
     #[test]
+    fn sizes_are_replaced_and_nothing_else() {
+        let xml = "<domain type='kvm'><name>x</name><memory unit='KiB'>262144</memory><currentMemory unit='KiB'>262144</currentMemory><vcpu placement='static'>1</vcpu><devices><disk device='disk'><source file='/a'/></disk></devices></domain>";
+        let edited = with_sizes(xml, 512, 2).expect("edits");
+        let facts = parse_domain(&edited).expect("parses");
+        assert_eq!((facts.memory_kib, facts.vcpus), (512 * 1024, 2));
+        assert_eq!(facts.disks, vec!["/a".to_string()]);
+        assert!(edited.contains("<currentMemory unit='MiB'>512</currentMemory>"));
+    }
+
+    #[test]
     fn sizes_in_any_unit_compare_equal() {
         for (xml, kib_expected) in [
             (
@@ -532,6 +585,7 @@ mod tests {
             name: "lan".into(),
             bridge: "hv-lan".into(),
             nat: true,
+            mtu: Some(1400),
             gateway: "10.77.0.1".into(),
             netmask: netmask_of(24),
             dhcp: Some(("10.77.0.100".into(), "10.77.0.200".into())),

@@ -152,6 +152,13 @@ pub trait Provider: Send + Sync {
         Ok(proposal)
     }
 
+    /// Whether a replacement may make the new object while the old one still exists
+    /// (`create_before_destroy`); `Err` says why not, for the plan to report. Backends whose
+    /// objects are named after their address cannot hold both at once.
+    fn check_create_before_destroy(&self, _kind: &str, _config: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError>;
 
     fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError>;
@@ -167,9 +174,11 @@ pub trait Provider: Send + Sync {
 
     fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
 
-    /// Adopts an object made elsewhere, by the backend's id.
-    fn import(&self, kind: &str, id: &str) -> Result<Value, ProviderError> {
-        let _ = id;
+    /// Adopts an object made elsewhere, by the backend's id. `config` is the configuration
+    /// of the address it is imported into (where to look: its host); attributes the backend
+    /// cannot tell are left out, and the engine records them as configured.
+    fn import(&self, kind: &str, id: &str, config: &Value) -> Result<Value, ProviderError> {
+        let _ = (id, config);
         Err(ProviderError::new(format!(
             "the {} driver cannot import {kind} resources",
             self.driver()
