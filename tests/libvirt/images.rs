@@ -149,3 +149,39 @@ fn an_http_image_is_verified_cached_once_and_overlaid_by_volumes_that_grow() {
         "the unused cache entry is gone"
     );
 }
+
+/// Many volumes made at once on one pool: libvirt refuses a pool operation while another
+/// runs, so hive must take turns itself.
+#[test]
+fn volumes_made_in_parallel_all_succeed() {
+    let lab = Lab::new("e2ep", 10);
+    lab.write(
+        r#"
+host "local" {}
+
+volume "e2ep" {
+  count = 8
+  host  = host.local
+  size  = "32MiB"
+}
+"#,
+    );
+    let applied = lab.ok(&["apply", "-auto-approve", "-parallelism", "8"]);
+    assert!(
+        !applied.stderr.contains("asynchronous jobs"),
+        "{}",
+        applied.stderr
+    );
+    let listed = lab.ok(&["state", "list"]).stdout;
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.starts_with("volume.e2ep["))
+            .count(),
+        8
+    );
+    // Named after their addresses, so the lab finds them by its prefix.
+    assert_eq!(lab.volumes().len(), 8, "{:?}", lab.volumes());
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(lab.volumes().is_empty(), "{:?}", lab.volumes());
+}

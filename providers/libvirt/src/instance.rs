@@ -6,7 +6,7 @@
 //! restarting a running guest; volumes and NICs by hot-plugging (restarting if the guest
 //! refuses). A new image or new cloud-init data replaces the instance (the schema says so).
 
-use crate::host::{data_dir, Connections, Host, Site};
+use crate::host::{data_dir, Accel, Connections, Host, Site};
 use crate::pool::{self, Pool};
 use crate::seed::Seed;
 use crate::wait::{self, Guest, WaitFor};
@@ -428,9 +428,7 @@ pub fn create(
         .define_domain_xml(&built.spec.to_xml())
         .map_err(lv(format!("defining domain {name}")))?;
     if power_wanted(config) {
-        domain
-            .create()
-            .map_err(lv(format!("starting domain {name}")))?;
+        start(&domain, &name, host.accel)?;
     }
     let ready = Tag {
         status: "ready".into(),
@@ -438,6 +436,21 @@ pub fn create(
     };
     set_tag(&domain, &ready, &name)?;
     finish(&site, &host, request, &domain, &name, &key)
+}
+
+/// Starts a domain; under kvm a failure also says what to do where KVM cannot run guests.
+fn start(domain: &Domain, name: &str, accel: Accel) -> Result<(), ProviderError> {
+    domain.create().map(|_| ()).map_err(|e| {
+        let hint = if accel == Accel::Kvm {
+            "; the host has accel = \"kvm\": where KVM is missing or runs only special guest kernels, set accel = \"tcg\""
+        } else {
+            ""
+        };
+        ProviderError::new(format!(
+            "starting domain {name}: libvirt: {}{hint}",
+            e.message()
+        ))
+    })
 }
 
 fn power_wanted(config: &Value) -> bool {
@@ -618,9 +631,7 @@ fn converge_foreign(
     if running && !power_wanted(config) {
         stop(&domain, name, request.cancel)?;
     } else if !running && power_wanted(config) {
-        domain
-            .create()
-            .map_err(lv(format!("starting domain {name}")))?;
+        start(&domain, name, host.accel)?;
     }
     let key = identity::private_key_path(request.target.lineage);
     finish(site, host, request, &domain, name, &key)
@@ -686,16 +697,12 @@ fn converge(
         }
         if restart {
             stop(&domain, name, request.cancel)?;
-            domain
-                .create()
-                .map_err(lv(format!("starting domain {name} again")))?;
+            start(&domain, name, host.accel)?;
         }
     } else if running {
         stop(&domain, name, request.cancel)?;
     } else if power_wanted(config) {
-        domain
-            .create()
-            .map_err(lv(format!("starting domain {name}")))?;
+        start(&domain, name, host.accel)?;
     }
     remove_stale_seeds(site, name, spec.seed.as_deref())?;
     finish(site, host, request, &domain, name, &key)
