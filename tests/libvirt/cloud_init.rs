@@ -1,7 +1,7 @@
 //! The Debian guest with real cloud-init: hive's seed (hostname, keys) and the user's
 //! `user_data` are both applied, checked over SSH.
 
-use crate::lab::Lab;
+use crate::lab::{Lab, BASE};
 use std::path::Path;
 
 pub const DEBIAN: &str = "/var/cache/hive-test/debian/current";
@@ -13,20 +13,8 @@ fn user_data_is_applied_by_real_cloud_init() {
         Path::new(DEBIAN).join("debian.qcow2").exists(),
         "no Debian test guest at {DEBIAN}: run `bash lab/setup.sh`"
     );
+    // The lab's host and bridge (and its tiny image, unused here).
     let hcl = r##"
-host "local" {}
-
-bridge "net" {
-  driver = "libvirt"
-  host   = host.local
-  name   = "PFX"
-  cidr   = "NET.1/24"
-  dhcp {
-    range = ["NET.100", "NET.200"]
-  }
-  nat = false
-}
-
 image "debian" {
   host    = host.local
   source  = "DEBIAN/debian.qcow2"
@@ -61,7 +49,7 @@ instance "vm" {
 }
 "##
     .replace("DEBIAN", DEBIAN);
-    lab.write(&hcl);
+    lab.write(&format!("{BASE}{hcl}"));
     lab.ok(&["apply", "-auto-approve"]);
     // SSH answers before cloud-init has run its last stage: wait for it in the guest.
     let done = lab.ok(&[

@@ -285,8 +285,11 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
         .map_err(lv(format!("removing network {name}")))
 }
 
-/// Adds (or moves) a DHCP reservation on a network, live and in its definition.
-pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
+/// A network and what its definition says, by name.
+fn network_with_facts(
+    site: &Site,
+    network: &str,
+) -> Result<(Network, xml::NetworkFacts), ProviderError> {
     let net = site
         .conn
         .lookup_network_by_name(network)
@@ -295,6 +298,12 @@ pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), Pr
         .xml_desc(0)
         .map_err(lv(format!("reading network {network}")))
         .and_then(|x| xml::parse_network(&x).map_err(ProviderError::new))?;
+    Ok((net, facts))
+}
+
+/// Adds (or moves) a DHCP reservation on a network, live and in its definition.
+pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
+    let (net, facts) = network_with_facts(site, network)?;
     if facts.hosts.iter().any(|(m, i)| m == mac && i == ip) {
         return Ok(());
     }
@@ -307,17 +316,13 @@ pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), Pr
     modify_host(&net, UPDATE_ADD_LAST, mac, ip, network)
 }
 
+/// Gives a MAC's reservations back; a network that is gone has none to give.
 pub fn unreserve(site: &Site, network: &str, mac: &str) -> Result<(), ProviderError> {
-    let Ok(net) = site.conn.lookup_network_by_name(network) else {
-        return Ok(());
-    };
-    let Ok(facts) = net
-        .xml_desc(0)
-        .map_err(|e| e.to_string())
-        .and_then(|x| xml::parse_network(&x))
-    else {
-        return Ok(());
-    };
+    match site.conn.lookup_network_by_name(network) {
+        Err(e) if crate::not_found(&e) => return Ok(()),
+        _ => {}
+    }
+    let (net, facts) = network_with_facts(site, network)?;
     for (m, ip) in facts.hosts.iter().filter(|(m, _)| m == mac) {
         modify_host(&net, UPDATE_DELETE, m, ip, network)?;
     }
@@ -334,15 +339,7 @@ pub fn reservations(
         uri: uri.to_string(),
         accel: crate::host::Accel::Tcg,
     })?;
-    let net = site
-        .conn
-        .lookup_network_by_name(network)
-        .map_err(lv(format!("looking up network {network}")))?;
-    let facts = net
-        .xml_desc(0)
-        .map_err(lv(format!("reading network {network}")))
-        .and_then(|x| xml::parse_network(&x).map_err(ProviderError::new))?;
-    Ok(facts.hosts)
+    Ok(network_with_facts(&site, network)?.1.hosts)
 }
 
 const UPDATE_DELETE: u32 = 2;

@@ -91,13 +91,18 @@ pub fn create(
         .path()
         .map_err(lv(format!("reading the path of volume {name}")))?;
     drop(pool);
+    Ok(state_of(config, path))
+}
+
+/// The configuration with the volume's path, which is also its id.
+fn state_of(config: &Value, path: String) -> ApplyResponse {
     let mut state = object(config);
     state.insert("id".into(), Value::String(path.clone()));
     state.insert("path".into(), Value::String(path.clone()));
-    Ok(ApplyResponse {
+    ApplyResponse {
         state: Value::Map(state),
         id: path,
-    })
+    }
 }
 
 pub fn update(
@@ -125,13 +130,7 @@ pub fn update(
             grow(&site, &vol, &path, bytes)?;
         }
     }
-    let mut state = object(config);
-    state.insert("id".into(), Value::String(path.clone()));
-    state.insert("path".into(), Value::String(path.clone()));
-    Ok(ApplyResponse {
-        state: Value::Map(state),
-        id: path,
-    })
+    Ok(state_of(config, path))
 }
 
 /// Grows a volume: through the guest's block device when a running domain has it attached
