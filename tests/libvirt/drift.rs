@@ -32,6 +32,13 @@ fn memory_power_and_deletion_outside_hive_are_drift() {
     assert!(plan.stdout.contains("updated in place"), "{}", plan.stdout);
     lab.ok(&["apply", "-auto-approve"]);
     assert!(virsh(&["dominfo", "e2ed-0"]).contains("524288 KiB"));
+    // Only the memory the guest gets, lowered with `virsh setmem`.
+    assert!(virsh_status(&["setmem", "e2ed-0", "393216", "--config"]));
+    let plan = lab.hive(&["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("384MiB"), "{}", plan.stdout);
+    lab.ok(&["apply", "-auto-approve"]);
+    assert_eq!(lab.hive(&["plan", "-detailed-exitcode"]).code, 0);
 
     // Stopped with virsh: planned to start.
     assert!(virsh_status(&["destroy", "e2ed-0"]));

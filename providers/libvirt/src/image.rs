@@ -7,7 +7,7 @@ use crate::host::{Connections, Host};
 use crate::pool::{self, Pool};
 use crate::{attr_str, object};
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
 use hive_sdk::Value;
 use sha2::Digest;
@@ -52,16 +52,9 @@ pub fn create(
     // whose root file system it mounts.
     let (kernel_path, initrd_path) = match attr_str(config, "kernel") {
         Some(kernel) => {
-            let kernel_path = cache(&site, request.progress, base, kernel, None, "kernel")?;
+            let kernel_path = cache(&site, request, base, kernel, None, "kernel")?;
             let initrd_path = match attr_str(config, "initrd") {
-                Some(initrd) => Some(cache(
-                    &site,
-                    request.progress,
-                    base,
-                    initrd,
-                    None,
-                    "initrd",
-                )?),
+                Some(initrd) => Some(cache(&site, request, base, initrd, None, "initrd")?),
                 None => None,
             };
             (Some(kernel_path), initrd_path)
@@ -81,7 +74,7 @@ pub fn create(
         let source = attr_str(config, "source").unwrap_or_default();
         let path = cache(
             &site,
-            request.progress,
+            request,
             base,
             source,
             attr_str(config, "sha256"),
@@ -184,7 +177,7 @@ fn file_len(path: &Path) -> u64 {
 /// an expected digest whose file is already cached, nothing is read at all.
 fn cache(
     site: &crate::host::Site,
-    progress: &(dyn Fn(&str) + Sync),
+    request: &ApplyRequest<'_>,
     base: &Path,
     source: &str,
     expected: Option<&str>,
@@ -199,7 +192,7 @@ fn cache(
         }
     }
     let temp = pool::temp_path(what)?;
-    let fetched = fetch(source, base, &temp, progress);
+    let fetched = fetch(source, base, &temp, request.progress, request.cancel);
     let digest = match fetched {
         Ok(d) => d,
         Err(e) => {
@@ -232,6 +225,7 @@ fn fetch(
     base: &Path,
     to: &Path,
     progress: &(dyn Fn(&str) + Sync),
+    cancel: &Cancel,
 ) -> Result<String, ProviderError> {
     let mut out = std::fs::File::create(to)
         .map_err(|e| ProviderError::new(format!("creating {}: {e}", to.display())))?;
@@ -258,7 +252,7 @@ fn fetch(
         let total = response
             .header("Content-Length")
             .and_then(|l| l.parse::<u64>().ok());
-        let mut meter = Meter::new(source, total, progress);
+        let mut meter = Meter::new(source, total, progress, cancel);
         copy_hashing(&mut response.into_reader(), &mut out, &mut meter)
             .map_err(|e| ProviderError::new(format!("downloading {source}: {e}")))?
     } else {
@@ -266,7 +260,7 @@ fn fetch(
         let mut input = std::fs::File::open(&path)
             .map_err(|e| ProviderError::new(format!("reading image {}: {e}", path.display())))?;
         let total = input.metadata().ok().map(|m| m.len());
-        let mut meter = Meter::new(&path.to_string_lossy(), total, progress);
+        let mut meter = Meter::new(&path.to_string_lossy(), total, progress, cancel);
         copy_hashing(&mut input, &mut out, &mut meter)
             .map_err(|e| ProviderError::new(format!("copying {}: {e}", path.display())))?
     };
@@ -292,25 +286,36 @@ struct Meter<'a> {
     done: u64,
     last: std::time::Instant,
     report: &'a (dyn Fn(&str) + Sync),
+    cancel: &'a Cancel,
 }
 
 const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<'a> Meter<'a> {
-    fn new(what: &str, total: Option<u64>, report: &'a (dyn Fn(&str) + Sync)) -> Meter<'a> {
+    fn new(
+        what: &str,
+        total: Option<u64>,
+        report: &'a (dyn Fn(&str) + Sync),
+        cancel: &'a Cancel,
+    ) -> Meter<'a> {
         Meter {
             what: what.to_string(),
             total,
             done: 0,
             last: std::time::Instant::now(),
             report,
+            cancel,
         }
     }
 
-    fn advance(&mut self, n: usize) {
+    /// Counts a chunk; an error when the user asked to stop.
+    fn advance(&mut self, n: usize) -> std::io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(std::io::Error::other("cancelled"));
+        }
         self.done += n as u64;
         if self.last.elapsed() < REPORT_EVERY {
-            return;
+            return Ok(());
         }
         self.last = std::time::Instant::now();
         let mib = |b: u64| b as f64 / f64::from(1 << 20);
@@ -325,6 +330,7 @@ impl<'a> Meter<'a> {
             _ => format!("fetching {}: {:.0} MiB", self.what, mib(self.done)),
         };
         (self.report)(&message);
+        Ok(())
     }
 }
 
@@ -342,7 +348,7 @@ fn copy_hashing(
         }
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n])?;
-        meter.advance(n);
+        meter.advance(n)?;
     }
     Ok(hasher
         .finalize()
@@ -418,7 +424,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a"), b"hello").expect("write");
         let to = dir.path().join("b");
-        let digest = fetch("a", dir.path(), &to, &hive_sdk::provider::no_progress).expect("fetch");
+        let cancel = Cancel::default();
+        let digest = fetch(
+            "a",
+            dir.path(),
+            &to,
+            &hive_sdk::provider::no_progress,
+            &cancel,
+        )
+        .expect("fetch");
         assert_eq!(
             digest,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
@@ -428,6 +442,7 @@ mod tests {
             dir.path(),
             &to,
             &hive_sdk::provider::no_progress,
+            &cancel,
         );
         assert!(missing.is_err_and(|e| e.message.contains("/nonexistent/x")));
     }

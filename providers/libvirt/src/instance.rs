@@ -689,7 +689,9 @@ fn converge(
         .define_domain_xml(&spec.to_xml())
         .map_err(lv(format!("redefining domain {name}")))?;
     let running = domain.is_active().unwrap_or(false);
-    let resized = before.memory_kib != spec.memory_mib * 1024 || before.vcpus != spec.vcpus;
+    let resized = before.memory_kib != spec.memory_mib * 1024
+        || before.effective_memory_kib() != spec.memory_mib * 1024
+        || before.vcpus != spec.vcpus;
     if running && power_wanted(config) {
         let mut restart = resized;
         if !restart {
@@ -823,10 +825,17 @@ pub fn read(
     let now_facts = facts(&domain, name)?;
     let mut now = object(request.prior);
     if let Ok((cpus, mib)) = sizing(request.prior) {
-        if now_facts.memory_kib != mib * 1024 {
+        // The maximum when someone changed it (`virsh setmaxmem`), else what the guest gets
+        // (`virsh setmem` lowers only that).
+        let memory_kib = if now_facts.memory_kib != mib * 1024 {
+            now_facts.memory_kib
+        } else {
+            now_facts.effective_memory_kib()
+        };
+        if memory_kib != mib * 1024 {
             now.insert(
                 "memory".into(),
-                Value::String(format!("{}MiB", now_facts.memory_kib / 1024)),
+                Value::String(format!("{}MiB", memory_kib / 1024)),
             );
         }
         if now_facts.vcpus != cpus {

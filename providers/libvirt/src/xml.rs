@@ -114,6 +114,11 @@ impl DomainSpec {
         }
         let _ = writeln!(x, "  <metadata>{}</metadata>", self.tag.element());
         let _ = writeln!(x, "  <memory unit='MiB'>{}</memory>", self.memory_mib);
+        let _ = writeln!(
+            x,
+            "  <currentMemory unit='MiB'>{}</currentMemory>",
+            self.memory_mib
+        );
         let _ = writeln!(x, "  <vcpu>{}</vcpu>", self.vcpus);
         x.push_str("  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n");
         if let Some(k) = &self.boot.kernel {
@@ -187,12 +192,21 @@ pub struct DomainFacts {
     pub name: String,
     pub uuid: String,
     pub memory_kib: u64,
+    pub current_memory_kib: Option<u64>,
     pub vcpus: u32,
     pub disks: Vec<String>,
     /// (MAC, network or bridge name).
     pub nics: Vec<(String, String)>,
     pub console_log: Option<String>,
     pub tag: Option<Tag>,
+}
+
+impl DomainFacts {
+    /// The memory the guest gets: the lower of the maximum and the current setting.
+    pub fn effective_memory_kib(&self) -> u64 {
+        self.current_memory_kib
+            .map_or(self.memory_kib, |c| c.min(self.memory_kib))
+    }
 }
 
 pub fn parse_domain(xml: &str) -> Result<DomainFacts, String> {
@@ -204,6 +218,8 @@ pub fn parse_domain(xml: &str) -> Result<DomainFacts, String> {
             "name" => facts.name = child.text().unwrap_or_default().to_string(),
             "uuid" => facts.uuid = child.text().unwrap_or_default().to_string(),
             "memory" => facts.memory_kib = kib(child),
+            // Lowered with `virsh setmem`: what the guest really gets.
+            "currentMemory" => facts.current_memory_kib = Some(kib(child)),
             "vcpu" => {
                 facts.vcpus = child
                     .text()
