@@ -18,6 +18,7 @@ impl Registry {
                 Arc::new(hive_provider_command::CommandProvider),
                 Arc::new(LocalHost),
                 Arc::new(hive_provider_libvirt::LibvirtProvider::new()),
+                Arc::new(hive_provider_bridge::LinuxBridgeProvider::default()),
             ],
         }
     }

@@ -54,15 +54,16 @@ pub fn make_plan(
     let inputs = gather_inputs(&options.vars, &mut config.sources, diags);
     let recorded_from = state.as_ref().map(|s| (s.lineage.clone(), s.serial));
     let recorded = state.unwrap_or_else(|| State::new(lineage.to_string()));
-    let (refreshed, drift) = if options.refresh {
+    let (refreshed, drift, repairs) = if options.refresh {
         refresh(recorded, registry, &config.dir, diags)
     } else {
-        (recorded, HashMap::new())
+        (recorded, HashMap::new(), HashSet::new())
     };
     let mut planner = Planner {
         registry,
         state: &refreshed,
         drift: &drift,
+        repairs: &repairs,
         replace: &options.replace,
         lineage,
         base_dir: &config.dir,
@@ -254,8 +255,9 @@ fn refresh(
     registry: &Registry,
     dir: &Path,
     diags: &mut Diagnostics,
-) -> (State, HashMap<String, String>) {
+) -> (State, HashMap<String, String>, HashSet<String>) {
     let mut drift = HashMap::new();
+    let mut repairs = HashSet::new();
     let mut refreshed = state;
     let records: Vec<hive_state::ResourceState> = refreshed
         .resources
@@ -298,6 +300,19 @@ fn refresh(
                     refreshed.put(updated);
                 }
             }
+            Ok(ReadResponse::NeedsRepair {
+                state: now,
+                problems,
+            }) => {
+                drift.insert(
+                    record.address.clone(),
+                    format!("drifted: {}", problems.join(", ")),
+                );
+                repairs.insert(record.address.clone());
+                let mut updated = record.clone();
+                updated.attributes = tagged::to_json(&now);
+                refreshed.put(updated);
+            }
             Ok(ReadResponse::Gone) => {
                 drift.insert(
                     record.address.clone(),
@@ -311,7 +326,7 @@ fn refresh(
             ))),
         }
     }
-    (refreshed, drift)
+    (refreshed, drift, repairs)
 }
 
 /// Fills each change's dependencies with the instances of the resources it refers to.

@@ -24,6 +24,9 @@ pub struct Planner<'a> {
     pub state: &'a State,
     /// Objects refresh found changed or gone, with what was seen.
     pub drift: &'a HashMap<String, String>,
+    /// Objects refresh found broken in ways their attributes do not show: an update repairs
+    /// them even when no attribute changes.
+    pub repairs: &'a std::collections::HashSet<String>,
     /// `-replace` targets.
     pub replace: &'a [Target],
     pub lineage: &'a str,
@@ -106,7 +109,7 @@ impl InstanceHook for Planner<'_> {
                     Action::CreateThenDelete
                 } else if replace {
                     Action::DeleteThenCreate
-                } else if !changed.is_empty() {
+                } else if !changed.is_empty() || self.repairs.contains(&address) {
                     Action::Update
                 } else {
                     Action::NoOp

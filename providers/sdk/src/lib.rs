@@ -7,11 +7,14 @@
 //! - [`addr`]: addresses of resources and resource instances (`instance.node[0]`).
 //! - [`provider`]: the provider interface the engine calls.
 //! - [`identity`]: the SSH key pair hive logs into guests with.
+//! - [`exec`]: running programs on a host, for command-line backends.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
 pub mod addr;
+pub mod exec;
 pub mod identity;
+pub mod linux_bridge;
 pub mod provider;
 pub mod schema;
 pub mod types;

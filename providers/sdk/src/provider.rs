@@ -90,6 +90,10 @@ pub enum ReadResponse {
     Gone,
     /// The object as it is now.
     Found(Value),
+    /// The object exists with these attributes, but parts of it that its attributes do not
+    /// show are broken (a bridge's DHCP server died): an update must repair it. Each problem
+    /// is a short phrase ("dnsmasq is not running").
+    NeedsRepair { state: Value, problems: Vec<String> },
 }
 
 pub struct DeleteRequest<'a> {

@@ -1,0 +1,711 @@
+//! `bridge` with `driver = "linux"` (the default): a Linux bridge hive owns, with its
+//! address, optionally an uplink, DHCP from a dnsmasq of its own, and NAT from an nftables
+//! table of its own.
+//!
+//! Everything runs through [`Exec`] (`ip -j`, `nft -j`, `dnsmasq`), and only JSON output is
+//! parsed. What hive makes is recognisable as hive's: the bridge's alias is
+//! `hive:LINEAGE:ADDRESS`, the nft table is `hive_NAME`, and dnsmasq's files live in
+//! [`linux_bridge::dir`].
+
+use hive_sdk::exec::{Exec, LocalExec};
+use hive_sdk::linux_bridge;
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest, ReadResponse,
+    Target,
+};
+use hive_sdk::Value;
+use serde_json::Value as Json;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct LinuxBridgeProvider {
+    exec: Arc<dyn Exec>,
+}
+
+impl Default for LinuxBridgeProvider {
+    fn default() -> Self {
+        LinuxBridgeProvider {
+            exec: Arc::new(LocalExec),
+        }
+    }
+}
+
+impl LinuxBridgeProvider {
+    pub fn new(exec: Arc<dyn Exec>) -> LinuxBridgeProvider {
+        LinuxBridgeProvider { exec }
+    }
+}
+
+/// What the configuration asks for.
+#[derive(Debug, Clone, PartialEq)]
+struct Spec {
+    name: String,
+    gateway: Ipv4Addr,
+    prefix: u8,
+    mtu: Option<u32>,
+    uplink: Option<String>,
+    nat: bool,
+    dhcp: Option<Dhcp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Dhcp {
+    start: Ipv4Addr,
+    end: Ipv4Addr,
+    lease_time: String,
+    /// (MAC, IP, hostname).
+    reservations: Vec<(String, String, Option<String>)>,
+}
+
+fn attr<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
+    v.as_map()
+        .and_then(|m| m.get(name))
+        .filter(|x| !x.is_null())
+}
+
+fn attr_str<'v>(v: &'v Value, name: &str) -> Option<&'v str> {
+    attr(v, name).and_then(Value::as_str)
+}
+
+fn err(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(message)
+}
+
+/// `10.77.0.1/24` → (10.77.0.1, 24).
+pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad = || {
+        format!(
+            "cidr = \"{cidr}\": expected the bridge's IPv4 address and prefix, like 10.77.0.1/24"
+        )
+    };
+    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    if !(8..=30).contains(&prefix) {
+        return Err(format!(
+            "cidr = \"{cidr}\": the prefix must be from /8 to /30"
+        ));
+    }
+    let (network, broadcast) = bounds(ip, prefix);
+    if ip == network || ip == broadcast {
+        return Err(format!(
+            "cidr = \"{cidr}\": {ip} is the subnet's {} address, not one a bridge can have",
+            if ip == network {
+                "network"
+            } else {
+                "broadcast"
+            }
+        ));
+    }
+    Ok((ip, prefix))
+}
+
+/// The network and broadcast addresses of a subnet.
+pub fn bounds(ip: Ipv4Addr, prefix: u8) -> (Ipv4Addr, Ipv4Addr) {
+    let mask = u32::MAX << (32 - u32::from(prefix));
+    let net = u32::from(ip) & mask;
+    (Ipv4Addr::from(net), Ipv4Addr::from(net | !mask))
+}
+
+/// Whether two subnets share an address.
+pub fn overlap(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
+    let (a0, a1) = bounds(a.0, a.1);
+    let (b0, b1) = bounds(b.0, b.1);
+    a0 <= b1 && b0 <= a1
+}
+
+/// The bridge's name: `name`, or one made from the address, at most 15 bytes (Linux's
+/// limit), shortened with a digest when needed.
+fn bridge_name(config: &Value, address: &str) -> String {
+    if let Some(n) = attr_str(config, "name") {
+        return n.to_string();
+    }
+    let derived: String = address
+        .split_once('.')
+        .map_or(address, |(_, r)| r)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string();
+    if derived.len() <= 15 {
+        return derived;
+    }
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(derived.as_bytes())
+        .iter()
+        .take(2)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}-{digest}", &derived[..10])
+}
+
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 15 {
+        return Err(format!(
+            "name = \"{name}\": a Linux interface name has 1 to 15 characters"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "name = \"{name}\": use letters, digits, '-', '_' and '.' only"
+        ));
+    }
+    Ok(())
+}
+
+fn spec(config: &Value, address: &str) -> Result<Spec, String> {
+    let cidr = attr_str(config, "cidr").ok_or("cidr is required")?;
+    let (gateway, prefix) = parse_cidr(cidr)?;
+    let name = bridge_name(config, address);
+    check_name(&name)?;
+    let dhcp = match attr(config, "dhcp") {
+        None => None,
+        Some(d) => {
+            let range = attr(d, "range")
+                .and_then(Value::as_items)
+                .unwrap_or_default();
+            let [start, end] = range else {
+                return Err("dhcp range: expected [first, last] addresses".into());
+            };
+            let addr = |v: &Value| -> Result<Ipv4Addr, String> {
+                let text = v.as_str().unwrap_or_default();
+                let ip: Ipv4Addr = text
+                    .parse()
+                    .map_err(|_| format!("dhcp range: {text:?} is not an IPv4 address"))?;
+                let (net, broadcast) = bounds(gateway, prefix);
+                if ip <= net || ip >= broadcast {
+                    return Err(format!("dhcp range address {ip} is outside cidr {cidr}"));
+                }
+                Ok(ip)
+            };
+            let (start, end) = (addr(start)?, addr(end)?);
+            if start > end {
+                return Err(format!("dhcp range: {start} comes after {end}"));
+            }
+            let reservations = attr(d, "reservations")
+                .and_then(Value::as_items)
+                .unwrap_or_default()
+                .iter()
+                .map(|r| {
+                    let mac = attr_str(r, "mac").unwrap_or_default().to_lowercase();
+                    let ip = attr_str(r, "ip").unwrap_or_default().to_string();
+                    (mac, ip, attr_str(r, "hostname").map(str::to_string))
+                })
+                .collect();
+            Some(Dhcp {
+                start,
+                end,
+                lease_time: attr_str(d, "lease_time").unwrap_or("1h").to_string(),
+                reservations,
+            })
+        }
+    };
+    Ok(Spec {
+        name,
+        gateway,
+        prefix,
+        mtu: attr(config, "mtu")
+            .and_then(Value::as_number)
+            .map(|m| m as u32),
+        uplink: attr_str(config, "uplink").map(str::to_string),
+        nat: attr(config, "nat")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        dhcp,
+    })
+}
+
+/// The alias that marks a bridge as this state's.
+fn tag(target: &Target<'_>) -> String {
+    format!("hive:{}:{}", target.lineage, target.address)
+}
+
+fn table_name(bridge: &str) -> String {
+    let safe: String = bridge
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("hive_{safe}")
+}
+
+/// What `ip -j link show` says of an interface.
+#[derive(Debug, Default)]
+struct Link {
+    alias: Option<String>,
+    up: bool,
+}
+
+impl LinuxBridgeProvider {
+    fn link(&self, name: &str) -> Result<Option<Link>, ProviderError> {
+        let out = self
+            .exec
+            .run(&["ip", "-j", "-d", "link", "show", "dev", name], None)
+            .map_err(err)?;
+        if !out.success() {
+            if out.stderr.contains("does not exist") {
+                return Ok(None);
+            }
+            return Err(err(format!(
+                "looking at interface {name}: ip: {}",
+                out.stderr.trim()
+            )));
+        }
+        let json: Json = serde_json::from_str(&out.stdout)
+            .map_err(|e| err(format!("reading `ip -j link` for {name}: {e}")))?;
+        let Some(first) = json.as_array().and_then(|a| a.first()) else {
+            return Ok(None);
+        };
+        Ok(Some(Link {
+            alias: first["ifalias"].as_str().map(str::to_string),
+            up: first["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "UP")),
+        }))
+    }
+
+    fn addresses(&self, name: &str) -> Result<Vec<(Ipv4Addr, u8)>, ProviderError> {
+        let out = self
+            .exec
+            .check(&["ip", "-j", "-4", "addr", "show", "dev", name], None)
+            .map_err(err)?;
+        let json: Json = serde_json::from_str(&out)
+            .map_err(|e| err(format!("reading `ip -j addr` for {name}: {e}")))?;
+        let mut found = Vec::new();
+        for iface in json.as_array().into_iter().flatten() {
+            for a in iface["addr_info"].as_array().into_iter().flatten() {
+                if let (Some(ip), Some(len)) = (a["local"].as_str(), a["prefixlen"].as_u64()) {
+                    if let Ok(ip) = ip.parse() {
+                        found.push((ip, len as u8));
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn ip(&self, args: &[&str], doing: &str) -> Result<(), ProviderError> {
+        let mut argv = vec!["ip"];
+        argv.extend_from_slice(args);
+        self.exec
+            .check(&argv, None)
+            .map(|_| ())
+            .map_err(|e| err(format!("{doing}: {e}")))
+    }
+
+    /// Makes everything the spec asks for exist, whatever exists already.
+    fn ensure(&self, spec: &Spec, tag: &str) -> Result<(), ProviderError> {
+        let name = spec.name.as_str();
+        match self.link(name)? {
+            Some(link) if link.alias.as_deref() == Some(tag) => {}
+            Some(link) => {
+                return Err(err(format!(
+                    "an interface named {name} already exists and is not this bridge (its alias: {}); set name to another",
+                    link.alias.as_deref().unwrap_or("none")
+                )))
+            }
+            None => {
+                self.ip(
+                    &["link", "add", name, "type", "bridge"],
+                    &format!("creating bridge {name}"),
+                )?;
+                // Tagged at once: a crash from here on leaves a bridge hive recognises.
+                self.ip(
+                    &["link", "set", "dev", name, "alias", tag],
+                    &format!("tagging bridge {name}"),
+                )?;
+            }
+        }
+        if let Some(mtu) = spec.mtu {
+            self.ip(
+                &["link", "set", "dev", name, "mtu", &mtu.to_string()],
+                &format!("setting the mtu of {name}"),
+            )?;
+        }
+        let cidr = format!("{}/{}", spec.gateway, spec.prefix);
+        let addresses = self.addresses(name)?;
+        for (ip, len) in &addresses {
+            if (*ip, *len) != (spec.gateway, spec.prefix) {
+                self.ip(
+                    &["addr", "del", &format!("{ip}/{len}"), "dev", name],
+                    &format!("removing address {ip}/{len} from {name}"),
+                )?;
+            }
+        }
+        if !addresses.contains(&(spec.gateway, spec.prefix)) {
+            self.ip(
+                &["addr", "add", &cidr, "dev", name],
+                &format!("adding address {cidr} to {name}"),
+            )?;
+        }
+        if let Some(uplink) = &spec.uplink {
+            self.ip(
+                &["link", "set", "dev", uplink, "master", name],
+                &format!("enslaving uplink {uplink} to {name}"),
+            )?;
+            self.ip(
+                &["link", "set", "dev", uplink, "up"],
+                &format!("bringing uplink {uplink} up"),
+            )?;
+        }
+        self.ip(
+            &["link", "set", "dev", name, "up"],
+            &format!("bringing {name} up"),
+        )?;
+        self.ensure_dhcp(spec)?;
+        self.ensure_nat(spec)
+    }
+
+    fn dnsmasq_pid(&self, name: &str) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(linux_bridge::pid_file(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        // Only a dnsmasq started for this bridge, not whatever reuses the pid.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let conf = linux_bridge::dir(name).join("dnsmasq.conf");
+        (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
+    }
+
+    fn stop_dnsmasq(&self, name: &str) -> Result<(), ProviderError> {
+        if let Some(pid) = self.dnsmasq_pid(name) {
+            let pid = pid.to_string();
+            self.exec
+                .check(&["kill", "-TERM", &pid], None)
+                .map_err(|e| err(format!("stopping dnsmasq of {name}: {e}")))?;
+            // It is gone when its /proc entry is: poll, briefly.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while Path::new(&format!("/proc/{pid}")).exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        let _ = std::fs::remove_file(linux_bridge::pid_file(name));
+        Ok(())
+    }
+
+    fn ensure_dhcp(&self, spec: &Spec) -> Result<(), ProviderError> {
+        let name = spec.name.as_str();
+        let Some(dhcp) = &spec.dhcp else {
+            return self.stop_dnsmasq(name);
+        };
+        let dir = linux_bridge::dir(name);
+        let hosts = linux_bridge::reservations_dir(name);
+        std::fs::create_dir_all(&hosts)
+            .map_err(|e| err(format!("creating {}: {e}", hosts.display())))?;
+        // The configuration's reservations are files like any instance's.
+        let mut wanted = Vec::new();
+        for (mac, ip, host) in &dhcp.reservations {
+            let file = linux_bridge::reservation_file(name, mac);
+            let line = match host {
+                Some(h) => format!("{mac},{ip},{h}\n"),
+                None => format!("{mac},{ip}\n"),
+            };
+            std::fs::write(&file, line)
+                .map_err(|e| err(format!("writing {}: {e}", file.display())))?;
+            wanted.push(file);
+        }
+        let (_, broadcast) = bounds(spec.gateway, spec.prefix);
+        let _ = broadcast;
+        let conf = format!(
+            "# Written by hive for bridge {name}; hive owns this dnsmasq.\n\
+             interface={name}\n\
+             bind-interfaces\n\
+             except-interface=lo\n\
+             port=0\n\
+             no-resolv\n\
+             no-hosts\n\
+             no-ping\n\
+             dhcp-authoritative\n\
+             dhcp-range={},{},{}\n\
+             dhcp-option=option:router,{}\n\
+             dhcp-leasefile={}\n\
+             dhcp-hostsdir={}\n\
+             pid-file={}\n\
+             user=root\n",
+            dhcp.start,
+            dhcp.end,
+            dhcp.lease_time,
+            spec.gateway,
+            linux_bridge::lease_file(name).display(),
+            hosts.display(),
+            linux_bridge::pid_file(name).display(),
+        );
+        let conf_path = dir.join("dnsmasq.conf");
+        let current = std::fs::read_to_string(&conf_path).unwrap_or_default();
+        let running = self.dnsmasq_pid(name).is_some();
+        if running && current == conf {
+            return Ok(());
+        }
+        self.stop_dnsmasq(name)?;
+        std::fs::write(&conf_path, &conf)
+            .map_err(|e| err(format!("writing {}: {e}", conf_path.display())))?;
+        let conf_arg = format!("--conf-file={}", conf_path.display());
+        self.exec
+            .check(&["dnsmasq", &conf_arg], None)
+            .map_err(|e| err(format!("starting dnsmasq for {name}: {e}")))?;
+        Ok(())
+    }
+
+    fn nat_rules_present(&self, name: &str) -> Result<bool, ProviderError> {
+        let table = table_name(name);
+        let out = self
+            .exec
+            .run(&["nft", "-j", "list", "table", "ip", &table], None)
+            .map_err(err)?;
+        if !out.success() {
+            return Ok(false);
+        }
+        let json: Json = serde_json::from_str(&out.stdout)
+            .map_err(|e| err(format!("reading `nft -j list table ip {table}`: {e}")))?;
+        let rules = json["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("rule"))
+            .collect::<Vec<_>>();
+        Ok(rules
+            .iter()
+            .any(|r| r["expr"].to_string().contains("masquerade")))
+    }
+
+    /// The interface of the host's default route, which NAT masquerades out of.
+    fn default_route_dev(&self) -> Result<Option<String>, ProviderError> {
+        let out = self
+            .exec
+            .check(&["ip", "-j", "-4", "route", "show", "default"], None)
+            .map_err(err)?;
+        let json: Json =
+            serde_json::from_str(&out).map_err(|e| err(format!("reading `ip -j route`: {e}")))?;
+        Ok(json
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|r| r["dev"].as_str())
+            .map(str::to_string))
+    }
+
+    fn ensure_nat(&self, spec: &Spec) -> Result<(), ProviderError> {
+        let name = spec.name.as_str();
+        let table = table_name(name);
+        if !spec.nat {
+            return self.remove_nat(name);
+        }
+        let (net, _) = bounds(spec.gateway, spec.prefix);
+        let out_dev = match self.default_route_dev()? {
+            Some(dev) => format!("oifname \"{dev}\""),
+            None => format!("oifname != \"{name}\""),
+        };
+        // One transaction: the table is replaced whole, never half-written.
+        let script = format!(
+            "add table ip {table}\n\
+             delete table ip {table}\n\
+             table ip {table} {{\n\
+             \tchain postrouting {{\n\
+             \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+             \t\tip saddr {net}/{prefix} {out_dev} masquerade\n\
+             \t}}\n\
+             \tchain forward {{\n\
+             \t\ttype filter hook forward priority filter; policy accept;\n\
+             \t\tiifname \"{name}\" accept\n\
+             \t\toifname \"{name}\" ct state established,related accept\n\
+             \t}}\n\
+             }}\n",
+            prefix = spec.prefix
+        );
+        self.exec
+            .check(&["nft", "-f", "-"], Some(&script))
+            .map_err(|e| err(format!("writing NAT table {table}: {e}")))?;
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+            .map_err(|e| err(format!("enabling IPv4 forwarding for NAT: {e}")))?;
+        Ok(())
+    }
+
+    fn remove_nat(&self, name: &str) -> Result<(), ProviderError> {
+        let table = table_name(name);
+        let out = self
+            .exec
+            .run(&["nft", "delete", "table", "ip", &table], None)
+            .map_err(err)?;
+        if out.success() || out.stderr.contains("No such file") {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "removing NAT table {table}: nft: {}",
+                out.stderr.trim()
+            )))
+        }
+    }
+
+    fn state(&self, config: &Value, spec: &Spec) -> ApplyResponse {
+        let mut state = config.as_map().cloned().unwrap_or_default();
+        state.insert("id".into(), Value::string(&spec.name));
+        state.insert("name".into(), Value::string(&spec.name));
+        state.insert("gateway".into(), Value::string(spec.gateway.to_string()));
+        state.insert("leases".into(), leases(&spec.name));
+        ApplyResponse {
+            state: Value::Map(state),
+            id: spec.name.clone(),
+        }
+    }
+}
+
+fn leases(name: &str) -> Value {
+    Value::List(
+        linux_bridge::leases(name)
+            .into_iter()
+            .map(|(mac, ip, host)| {
+                Value::map([
+                    ("mac", Value::string(mac)),
+                    ("ip", Value::string(ip)),
+                    ("hostname", Value::string(host)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+impl Provider for LinuxBridgeProvider {
+    fn driver(&self) -> &'static str {
+        "linux"
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["bridge"]
+    }
+
+    fn validate(&self, _kind: &str, config: &Value) -> Vec<String> {
+        // The name made from the address is checked when it is known (at apply).
+        match spec(config, "bridge.unnamed") {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![e],
+        }
+    }
+
+    fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        let spec = spec(request.config, request.target.address).map_err(err)?;
+        self.ensure(&spec, &tag(&request.target))?;
+        Ok(self.state(request.config, &spec))
+    }
+
+    fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        self.create(request)
+    }
+
+    fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+        let Ok(spec) = spec(request.prior, request.target.address) else {
+            return Ok(ReadResponse::Gone);
+        };
+        let name = spec.name.as_str();
+        let Some(link) = self.link(name)? else {
+            return Ok(ReadResponse::Gone);
+        };
+        if link.alias.as_deref() != Some(tag(&request.target).as_str()) {
+            // Someone else's interface now has the name: ours is gone.
+            return Ok(ReadResponse::Gone);
+        }
+        let mut problems = Vec::new();
+        if !link.up {
+            problems.push(format!("{name} is down"));
+        }
+        if !self.addresses(name)?.contains(&(spec.gateway, spec.prefix)) {
+            problems.push(format!(
+                "{name} lost its address {}/{}",
+                spec.gateway, spec.prefix
+            ));
+        }
+        if spec.dhcp.is_some() && self.dnsmasq_pid(name).is_none() {
+            problems.push("its dnsmasq is not running".to_string());
+        }
+        if spec.nat && !self.nat_rules_present(name)? {
+            problems.push(format!(
+                "its NAT table {} is missing or empty",
+                table_name(name)
+            ));
+        }
+        let mut now = request.prior.as_map().cloned().unwrap_or_default();
+        now.insert("leases".into(), leases(name));
+        let now = Value::Map(now);
+        Ok(if problems.is_empty() {
+            ReadResponse::Found(now)
+        } else {
+            ReadResponse::NeedsRepair {
+                state: now,
+                problems,
+            }
+        })
+    }
+
+    fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        let name = attr_str(request.prior, "name")
+            .map(str::to_string)
+            .unwrap_or_else(|| bridge_name(request.prior, request.target.address));
+        self.stop_dnsmasq(&name)?;
+        self.remove_nat(&name)?;
+        if let Some(link) = self.link(&name)? {
+            if link.alias.as_deref() == Some(tag(&request.target).as_str()) {
+                self.ip(
+                    &["link", "del", "dev", &name],
+                    &format!("deleting bridge {name}"),
+                )?;
+            }
+        }
+        let dir = linux_bridge::dir(&name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| err(format!("removing {}: {e}", dir.display())))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(cidr: &str, range: [&str; 2]) -> Value {
+        Value::map([
+            ("cidr", Value::string(cidr)),
+            (
+                "dhcp",
+                Value::map([(
+                    "range",
+                    Value::List(vec![Value::string(range[0]), Value::string(range[1])]),
+                )]),
+            ),
+        ])
+    }
+
+    #[test]
+    fn cidrs_ranges_and_names_are_checked() {
+        let p = LinuxBridgeProvider::default();
+        assert!(p
+            .validate("bridge", &config("10.9.0.1/24", ["10.9.0.10", "10.9.0.20"]))
+            .is_empty());
+        let outside = p.validate("bridge", &config("10.9.0.1/24", ["10.9.0.10", "10.9.1.20"]));
+        assert!(outside[0].contains("outside cidr"), "{outside:?}");
+        let bad = p.validate("bridge", &config("10.9.0.1/33", ["10.9.0.10", "10.9.0.20"]));
+        assert!(bad[0].contains("cidr"), "{bad:?}");
+        let network = p.validate("bridge", &config("10.9.0.0/24", ["10.9.0.10", "10.9.0.20"]));
+        assert!(network[0].contains("network address"), "{network:?}");
+        assert!(check_name("a-name-too-long-x").is_err());
+        assert!(check_name("br0").is_ok());
+        assert_eq!(bridge_name(&Value::Null, "bridge.lan"), "lan");
+        assert!(bridge_name(&Value::Null, "bridge.a_very_long_bridge_name").len() <= 15);
+    }
+
+    #[test]
+    fn subnets_overlap_or_not() {
+        let a = ("10.1.0.1".parse().expect("ip"), 24);
+        let b = ("10.1.0.129".parse().expect("ip"), 25);
+        let c = ("10.1.1.1".parse().expect("ip"), 24);
+        assert!(overlap(a, b));
+        assert!(!overlap(a, c));
+    }
+}
