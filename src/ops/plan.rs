@@ -77,6 +77,9 @@ pub fn make_plan(
     };
     let (evaluated, eval_diags) = evaluate(&config, &inputs, missing, &mut planner);
     diags.extend(eval_diags);
+    if !diags.has_errors() && !options.destroy {
+        super::checks::check_resources(&config, &evaluated, registry, false, diags);
+    }
     let mut changes = std::mem::take(&mut planner.changes);
     if diags.has_errors() {
         return None;

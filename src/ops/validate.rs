@@ -71,6 +71,10 @@ pub fn validate(dir: &Path, options: &VarOptions) -> Validated {
     let inputs = gather_inputs(options, &mut config.sources, &mut diagnostics);
     let (evaluated, eval_diags) = evaluate(&config, &inputs, MissingVars::Unknown, &mut ConfigOnly);
     diagnostics.extend(eval_diags);
+    if !diagnostics.has_errors() {
+        let registry = crate::engine::registry::Registry::standard();
+        super::checks::check_resources(&config, &evaluated, &registry, true, &mut diagnostics);
+    }
     Validated {
         sources: config.sources.clone(),
         config: Some(config),

@@ -581,10 +581,70 @@ impl Provider for LinuxBridgeProvider {
     }
 
     fn validate(&self, _kind: &str, config: &Value) -> Vec<String> {
-        // The name made from the address is checked when it is known (at apply).
-        match spec(config, "bridge.unnamed") {
-            Ok(_) => Vec::new(),
-            Err(e) => vec![e],
+        // Only what is known now: values that come from other resources are checked when
+        // they are (at apply).
+        let mut problems = Vec::new();
+        if let Some(name) = attr_str(config, "name") {
+            if let Err(e) = check_name(name) {
+                problems.push(e);
+            }
+        }
+        let Some(cidr) = attr_str(config, "cidr") else {
+            return problems;
+        };
+        let (gateway, prefix) = match parse_cidr(cidr) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(e);
+                return problems;
+            }
+        };
+        let range = attr(config, "dhcp")
+            .and_then(|d| attr(d, "range"))
+            .and_then(Value::as_items)
+            .unwrap_or_default();
+        let (net, broadcast) = bounds(gateway, prefix);
+        for end in range.iter().filter_map(Value::as_str) {
+            match end.parse::<Ipv4Addr>() {
+                Ok(ip) if ip > net && ip < broadcast => {}
+                Ok(ip) => problems.push(format!("dhcp range address {ip} is outside cidr {cidr}")),
+                Err(_) => problems.push(format!("dhcp range: {end:?} is not an IPv4 address")),
+            }
+        }
+        if range.len() != 2
+            && attr(config, "dhcp")
+                .and_then(|d| attr(d, "range"))
+                .is_some_and(|r| r.is_wholly_known())
+        {
+            problems.push("dhcp range: expected [first, last] addresses".into());
+        }
+        problems
+    }
+
+    fn check_environment(&self, _kind: &str, address: &str, config: &Value) -> Vec<String> {
+        // Remote hosts are looked at when they are reached (a later provider version).
+        if attr(config, "host")
+            .and_then(|h| attr(h, "address"))
+            .is_some()
+        {
+            return Vec::new();
+        }
+        if attr(config, "name").is_some_and(Value::is_unknown) {
+            return Vec::new();
+        }
+        let name = bridge_name(config, address);
+        match self.link(&name) {
+            Ok(Some(link))
+                if !link
+                    .alias
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("hive:")) =>
+            {
+                vec![format!(
+                    "name: {name} is already used by an interface hive does not own; set another"
+                )]
+            }
+            _ => Vec::new(),
         }
     }
 

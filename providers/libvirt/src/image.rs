@@ -19,12 +19,12 @@ pub fn validate(config: &Value) -> Vec<String> {
     let format = attr_str(config, "format");
     match format {
         None | Some("qcow2") | Some("raw") => {
-            if attr_str(config, "source").is_none() {
+            if crate::attr(config, "source").is_none() {
                 problems.push("source is required (a path, file:// or http(s):// URL)".into());
             }
         }
         Some("kernel") => {
-            if attr_str(config, "kernel").is_none() {
+            if crate::attr(config, "kernel").is_none() {
                 problems.push("format = \"kernel\" needs kernel (and usually initrd)".into());
             }
         }

@@ -295,7 +295,8 @@ fn build(
     let mut reservations = Vec::new();
     let mut nic_list = Vec::new();
     for (nic, ip) in nics(site, config, request.target.lineage, request.target.address)? {
-        if let (Some(ip), NicSource::Network(net)) = (ip, &nic.source) {
+        let (NicSource::Network(net) | NicSource::Bridge(net)) = &nic.source;
+        if let Some(ip) = ip {
             reservations.push((net.clone(), nic.mac.clone(), ip));
         }
         nic_list.push(nic);
@@ -672,10 +673,9 @@ fn converge(
     }
     // NICs that no longer have a fixed address give their reservation back.
     for nic in &built.spec.nics {
-        if let NicSource::Network(net) = &nic.source {
-            if !built.reservations.iter().any(|(_, mac, _)| *mac == nic.mac) {
-                network::unreserve(site, net, &nic.mac)?;
-            }
+        let (NicSource::Network(net) | NicSource::Bridge(net)) = &nic.source;
+        if !built.reservations.iter().any(|(_, mac, _)| *mac == nic.mac) {
+            network::unreserve(site, net, &nic.mac)?;
         }
     }
     for (mac, net) in &before.nics {
@@ -875,7 +875,7 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     }
 }
 
-/// (MAC, libvirt network) of the NICs an instance's recorded attributes describe, to give
+/// (MAC, network or bridge) of the NICs an instance's recorded attributes describe, to give
 /// back their DHCP reservations when the domain itself is gone.
 fn recorded_nics(prior: &Value) -> Vec<(String, String)> {
     let macs = attr(prior, "macs")
@@ -888,12 +888,10 @@ fn recorded_nics(prior: &Value) -> Vec<(String, String)> {
         .zip(blocks)
         .filter_map(|(mac, block)| {
             let bridge = attr(block, "bridge")?;
-            (attr_str(bridge, "driver") == Some("libvirt")).then(|| {
-                (
-                    mac.as_str().unwrap_or_default().to_string(),
-                    attr_str(bridge, "name").unwrap_or_default().to_string(),
-                )
-            })
+            Some((
+                mac.as_str().unwrap_or_default().to_string(),
+                attr_str(bridge, "name").unwrap_or_default().to_string(),
+            ))
         })
         .collect()
 }

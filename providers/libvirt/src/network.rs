@@ -7,7 +7,7 @@ use crate::{attr, attr_str, lv, name_from_address, object, xml};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
-use hive_sdk::Value;
+use hive_sdk::{linux_bridge, Value};
 use std::net::Ipv4Addr;
 use virt::network::Network;
 
@@ -301,8 +301,22 @@ fn network_with_facts(
     Ok((net, facts))
 }
 
-/// Adds (or moves) a DHCP reservation on a network, live and in its definition.
+/// Adds (or moves) a DHCP reservation: on a libvirt network, live and in its definition; on
+/// a Linux bridge hive owns, as a file its dnsmasq watches.
 pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
+    if is_hive_linux_bridge(site, network) {
+        let file = linux_bridge::reservation_file(network, mac);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
+        }
+        return std::fs::write(&file, format!("{mac},{ip}\n")).map_err(|e| {
+            ProviderError::new(format!(
+                "reserving {ip} for {mac} on bridge {network} ({}): {e}",
+                file.display()
+            ))
+        });
+    }
     let (net, facts) = network_with_facts(site, network)?;
     if facts.hosts.iter().any(|(m, i)| m == mac && i == ip) {
         return Ok(());
@@ -318,6 +332,20 @@ pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), Pr
 
 /// Gives a MAC's reservations back; a network that is gone has none to give.
 pub fn unreserve(site: &Site, network: &str, mac: &str) -> Result<(), ProviderError> {
+    if is_hive_linux_bridge(site, network) {
+        let file = linux_bridge::reservation_file(network, mac);
+        if file.exists() {
+            std::fs::remove_file(&file)
+                .map_err(|e| ProviderError::new(format!("removing {}: {e}", file.display())))?;
+            // dnsmasq forgets removed files only when told.
+            let pid = std::fs::read_to_string(linux_bridge::pid_file(network)).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: a signal to the process whose pid hive's dnsmasq wrote.
+                unsafe { libc::kill(pid, libc::SIGHUP) };
+            }
+        }
+        return Ok(());
+    }
     match site.conn.lookup_network_by_name(network) {
         Err(e) if crate::not_found(&e) => return Ok(()),
         _ => {}
@@ -340,6 +368,11 @@ pub fn reservations(
         accel: crate::host::Accel::Tcg,
     })?;
     Ok(network_with_facts(&site, network)?.1.hosts)
+}
+
+/// A Linux bridge hive runs DHCP for (not a libvirt network): its files exist.
+fn is_hive_linux_bridge(site: &Site, name: &str) -> bool {
+    linux_bridge::dir(name).exists() && site.conn.lookup_network_by_name(name).is_err()
 }
 
 const UPDATE_DELETE: u32 = 2;

@@ -17,7 +17,7 @@ pub fn validate(config: &Value) -> Vec<String> {
         if let Err(e) = parse_size(size) {
             problems.push(format!("size: {e}"));
         }
-    } else if attr(config, "image").is_none() {
+    } else if attr(config, "image").is_none() && attr(config, "size").is_none() {
         problems.push("a volume needs size, image, or both".into());
     }
     if let Some(f) = attr_str(config, "format").filter(|f| *f != "qcow2") {

@@ -147,6 +147,13 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// Problems with the host this object would live on, found by looking without changing
+    /// anything (a bridge name taken by an interface hive does not own). Checked by
+    /// `hive validate` and `hive plan`, before anything is made; `address` is the object's.
+    fn check_environment(&self, _kind: &str, _address: &str, _config: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Refines the engine's proposal; the default accepts it.
     fn plan(
         &self,
