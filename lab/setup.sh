@@ -6,9 +6,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'lab: %s\n' "$*"; }
 
-# Build dependencies: libvirt's C library (the virt crate links it) and OpenSSL (libssh2).
+# Build dependencies: libvirt's C library (the virt crate links it) and OpenSSL (libssh2);
+# for Linux bridges: iproute2, nftables and dnsmasq (hive runs its own).
 need_apt=()
-for pkg in pkg-config libvirt-dev libssl-dev; do
+for pkg in pkg-config libvirt-dev libssl-dev iproute2 nftables dnsmasq-base busybox-static; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

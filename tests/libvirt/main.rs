@@ -16,3 +16,4 @@ mod drift;
 mod errors;
 mod images;
 mod lab;
+mod linux_bridge;

@@ -153,8 +153,13 @@ fn step(
     Ok(None)
 }
 
-/// The guest's IPv4 addresses: from the DHCP lease, else ARP, else the guest agent.
+/// The guest's IPv4 addresses: from the DHCP lease (libvirt's, or that of hive's own dnsmasq
+/// on a Linux bridge), else ARP, else the guest agent.
 pub fn addresses(domain: &Domain) -> Vec<String> {
+    let on_bridges = bridge_leases(domain);
+    if !on_bridges.is_empty() {
+        return on_bridges;
+    }
     // virDomainInterfaceAddressesSource: LEASE 0, AGENT 1, ARP 2.
     for source in [0, 2, 1] {
         let Ok(ifaces) = domain.interface_addresses(source, 0) else {
@@ -171,6 +176,28 @@ pub fn addresses(domain: &Domain) -> Vec<String> {
         }
     }
     Vec::new()
+}
+
+/// Leases hive's dnsmasq gave the domain's NICs on Linux bridges hive owns.
+fn bridge_leases(domain: &Domain) -> Vec<String> {
+    let Ok(facts) = domain
+        .xml_desc(0)
+        .map_err(|e| e.to_string())
+        .and_then(|x| crate::xml::parse_domain(&x))
+    else {
+        return Vec::new();
+    };
+    facts
+        .nics
+        .iter()
+        .flat_map(|(mac, bridge)| {
+            hive_sdk::linux_bridge::leases(bridge)
+                .into_iter()
+                .filter(|(m, _, _)| m.eq_ignore_ascii_case(mac))
+                .map(|(_, ip, _)| ip)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A real SSH login with hive's key: handshake, then public-key authentication.
