@@ -136,8 +136,10 @@ host "local" {}
 
 bridge "lan" {
   host = host.local
-  name = "hvbr-e2e1"
-  cidr = "10.242.1.1/24"
+  name   = "hvbr-e2e1"
+  cidr   = "10.242.1.1/24"
+  mtu    = 1400
+  uplink = "vup"
   dhcp {
     range        = ["10.242.1.100", "10.242.1.150"]
     reservations = [{ mac = "02:00:00:00:01:01", ip = "10.242.1.7" }]
@@ -152,12 +154,18 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
     let host = Netns::new(&format!("hvb-h-{pid}"));
     let g1 = guest(&host, &format!("hvb-g1-{pid}"), "vg1", "02:00:00:00:01:01");
     let g2 = guest(&host, &format!("hvb-g2-{pid}"), "vg2", "02:00:00:00:01:02");
+    host.sh("ip link add vup type veth peer name vup-peer");
     let before = host.snapshot();
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("main.hive.hcl"), BRIDGE).expect("write");
     let script = udhcpc_script(dir.path());
 
     host.ok(dir.path(), &["apply", "-auto-approve"]);
+    let bridge = host.sh("ip -j link show dev hvbr-e2e1");
+    assert!(bridge.contains("\"mtu\":1400"), "{bridge}");
+    assert!(host
+        .sh("ip -j link show dev vup")
+        .contains("\"master\":\"hvbr-e2e1\""));
     host.sh("ip link set vg1 master hvbr-e2e1 up && ip link set vg2 master hvbr-e2e1 up");
     assert_eq!(dhcp(&g1, &script), "10.242.1.7", "the reservation by MAC");
     let second: std::net::Ipv4Addr = dhcp(&g2, &script).parse().expect("an address");
