@@ -173,8 +173,14 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
         "10.242.1.100".parse().expect("ip").."10.242.1.151".parse().expect("ip");
     assert!(range.contains(&second), "{second} is in the range");
 
-    // NAT: hive's table masquerades the subnet.
-    let nat = host.sh("nft -j list table ip hive_hvbr_e2e1");
+    // NAT: hive's table (named after the bridge) masquerades the subnet.
+    let tables = host.sh("nft -j list tables");
+    let table = tables
+        .split('"')
+        .find(|w| w.starts_with("hive_hvbr_e2e1"))
+        .unwrap_or_else(|| panic!("no hive table in {tables}"))
+        .to_string();
+    let nat = host.sh(&format!("nft -j list table ip {table}"));
     assert!(
         nat.contains("masquerade") && nat.contains("10.242.1.0"),
         "{nat}"
@@ -190,7 +196,9 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
     // Drift: dnsmasq killed, NAT table flushed, address removed. Plan finds all three;
     // apply repairs them in place.
     sh("kill $(cat /var/lib/hive/bridges/hvbr-e2e1/dnsmasq.pid)");
-    host.sh("nft flush table ip hive_hvbr_e2e1 && ip addr del 10.242.1.1/24 dev hvbr-e2e1");
+    host.sh(&format!(
+        "nft flush table ip {table} && ip addr del 10.242.1.1/24 dev hvbr-e2e1"
+    ));
     let plan = host.hive(dir.path(), &["plan", "-detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
     for seen in ["lost its address", "dnsmasq is not running", "NAT table"] {
@@ -200,7 +208,7 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
     host.ok(dir.path(), &["apply", "-auto-approve"]);
     assert!(dnsmasq_running_for("hvbr-e2e1"));
     assert!(host
-        .sh("nft -j list table ip hive_hvbr_e2e1")
+        .sh(&format!("nft -j list table ip {table}"))
         .contains("masquerade"));
     assert!(host
         .sh("ip -j addr show dev hvbr-e2e1")
@@ -210,12 +218,20 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
         0
     );
 
-    // The bridge deleted out of band: planned for creation, made again.
+    // The bridge deleted out of band (its dnsmasq and table remain): repaired, and DHCP
+    // works on the new bridge.
     host.sh("ip link del hvbr-e2e1");
     let plan = host.hive(dir.path(), &["plan"]).stdout;
-    assert!(plan.contains("deleted outside hive"), "{plan}");
+    assert!(
+        plan.contains("the bridge hvbr-e2e1 itself is gone"),
+        "{plan}"
+    );
     host.ok(dir.path(), &["apply", "-auto-approve"]);
     assert!(host.sh("ip -j link show dev hvbr-e2e1").contains("hive:"));
+    host.sh("ip link set vg2 master hvbr-e2e1 up");
+    g2.sh("ip addr flush dev eth0");
+    let renewed: std::net::Ipv4Addr = dhcp(&g2, &script).parse().expect("an address");
+    assert!(range.contains(&renewed), "{renewed} after the repair");
 
     // Destroy leaves the namespace as it was: no bridge, dnsmasq, lease file or table.
     host.ok(dir.path(), &["destroy", "-auto-approve"]);

@@ -225,12 +225,26 @@ fn tag(target: &Target<'_>) -> String {
     format!("hive:{}:{}", target.lineage, target.address)
 }
 
+/// The nft table of a bridge: `hive_NAME`, with a digest when the name has characters nft
+/// identifiers cannot (so `br-a` and `br_a` get different tables).
 fn table_name(bridge: &str) -> String {
+    if bridge
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return format!("hive_{bridge}");
+    }
     let safe: String = bridge
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("hive_{safe}")
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(bridge.as_bytes())
+        .iter()
+        .take(2)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("hive_{safe}_{digest}")
 }
 
 /// What `ip -j link show` says of an interface.
@@ -300,6 +314,7 @@ impl LinuxBridgeProvider {
     /// Makes everything the spec asks for exist, whatever exists already.
     fn ensure(&self, spec: &Spec, tag: &str) -> Result<(), ProviderError> {
         let name = spec.name.as_str();
+        let mut created = false;
         match self.link(name)? {
             Some(link) if link.alias.as_deref() == Some(tag) => {}
             Some(link) => {
@@ -314,10 +329,15 @@ impl LinuxBridgeProvider {
                     &format!("creating bridge {name}"),
                 )?;
                 // Tagged at once: a crash from here on leaves a bridge hive recognises.
-                self.ip(
+                if let Err(e) = self.ip(
                     &["link", "set", "dev", name, "alias", tag],
                     &format!("tagging bridge {name}"),
-                )?;
+                ) {
+                    // An untagged bridge would block every later apply: take it back.
+                    let _ = self.ip(&["link", "del", "dev", name], "removing it again");
+                    return Err(e);
+                }
+                created = true;
             }
         }
         if let Some(mtu) = spec.mtu {
@@ -356,21 +376,14 @@ impl LinuxBridgeProvider {
             &["link", "set", "dev", name, "up"],
             &format!("bringing {name} up"),
         )?;
-        self.ensure_dhcp(spec)?;
+        // A dnsmasq of a bridge that was deleted and made again is bound to a device that
+        // no longer exists: start it afresh.
+        self.ensure_dhcp(spec, created)?;
         self.ensure_nat(spec)
     }
 
-    fn dnsmasq_pid(&self, name: &str) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(linux_bridge::pid_file(name))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        // Only a dnsmasq started for this bridge, not whatever reuses the pid.
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        let conf = linux_bridge::dir(name).join("dnsmasq.conf");
-        (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
+    fn dnsmasq_pid(&self, name: &str) -> Option<i32> {
+        linux_bridge::dnsmasq_pid(name)
     }
 
     fn stop_dnsmasq(&self, name: &str) -> Result<(), ProviderError> {
@@ -391,29 +404,57 @@ impl LinuxBridgeProvider {
         Ok(())
     }
 
-    fn ensure_dhcp(&self, spec: &Spec) -> Result<(), ProviderError> {
+    fn ensure_dhcp(&self, spec: &Spec, restart: bool) -> Result<(), ProviderError> {
         let name = spec.name.as_str();
         let Some(dhcp) = &spec.dhcp else {
-            return self.stop_dnsmasq(name);
+            // No DHCP: no dnsmasq, and none of its files (leases, reservations).
+            self.stop_dnsmasq(name)?;
+            let dir = linux_bridge::dir(name);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| err(format!("removing {}: {e}", dir.display())))?;
+            }
+            return Ok(());
         };
         let dir = linux_bridge::dir(name);
         let hosts = linux_bridge::reservations_dir(name);
         std::fs::create_dir_all(&hosts)
             .map_err(|e| err(format!("creating {}: {e}", hosts.display())))?;
-        // The configuration's reservations are files like any instance's.
+        // The configuration's reservations are files like any instance's, under their own
+        // prefix: hive removes those the configuration no longer has, and never an instance's.
         let mut wanted = Vec::new();
+        let mut changed = false;
         for (mac, ip, host) in &dhcp.reservations {
-            let file = linux_bridge::reservation_file(name, mac);
+            let file = linux_bridge::reservation_file(name, linux_bridge::Owner::Bridge, mac);
             let line = match host {
                 Some(h) => format!("{mac},{ip},{h}\n"),
                 None => format!("{mac},{ip}\n"),
             };
-            std::fs::write(&file, line)
-                .map_err(|e| err(format!("writing {}: {e}", file.display())))?;
+            let before = std::fs::read_to_string(&file).ok();
+            if before.as_deref() != Some(line.as_str()) {
+                changed |= before.is_some();
+                std::fs::write(&file, line)
+                    .map_err(|e| err(format!("writing {}: {e}", file.display())))?;
+            }
             wanted.push(file);
         }
-        let (_, broadcast) = bounds(spec.gateway, spec.prefix);
-        let _ = broadcast;
+        let ours = linux_bridge::reservation_file(name, linux_bridge::Owner::Bridge, "");
+        let ours_prefix = ours
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for entry in std::fs::read_dir(&hosts).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let mine = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&ours_prefix);
+            if mine && !wanted.contains(&path) {
+                std::fs::remove_file(&path)
+                    .map_err(|e| err(format!("removing {}: {e}", path.display())))?;
+                changed = true;
+            }
+        }
         let conf = format!(
             "# Written by hive for bridge {name}; hive owns this dnsmasq.\n\
              interface={name}\n\
@@ -440,8 +481,14 @@ impl LinuxBridgeProvider {
         );
         let conf_path = dir.join("dnsmasq.conf");
         let current = std::fs::read_to_string(&conf_path).unwrap_or_default();
-        let running = self.dnsmasq_pid(name).is_some();
-        if running && current == conf {
+        let running = self.dnsmasq_pid(name);
+        if let (Some(pid), false, true) = (running, restart, current == conf) {
+            if changed {
+                // Changed or removed reservation files are read again on SIGHUP.
+                self.exec
+                    .check(&["kill", "-HUP", &pid.to_string()], None)
+                    .map_err(|e| err(format!("reloading dnsmasq of {name}: {e}")))?;
+            }
             return Ok(());
         }
         self.stop_dnsmasq(name)?;
@@ -461,7 +508,13 @@ impl LinuxBridgeProvider {
             .run(&["nft", "-j", "list", "table", "ip", &table], None)
             .map_err(err)?;
         if !out.success() {
-            return Ok(false);
+            if out.stderr.contains("No such file or directory") {
+                return Ok(false);
+            }
+            return Err(err(format!(
+                "looking at NAT table {table}: nft: {}",
+                out.stderr.trim()
+            )));
         }
         let json: Json = serde_json::from_str(&out.stdout)
             .map_err(|e| err(format!("reading `nft -j list table ip {table}`: {e}")))?;
@@ -584,6 +637,11 @@ impl Provider for LinuxBridgeProvider {
         // Only what is known now: values that come from other resources are checked when
         // they are (at apply).
         let mut problems = Vec::new();
+        if let Some(address) = attr(config, "host").and_then(|h| attr_str(h, "address")) {
+            problems.push(format!(
+                "host: Linux bridges are made on the machine running hive for now; host {address} is remote"
+            ));
+        }
         if let Some(name) = attr_str(config, "name") {
             if let Err(e) = check_name(name) {
                 problems.push(e);
@@ -664,7 +722,18 @@ impl Provider for LinuxBridgeProvider {
         };
         let name = spec.name.as_str();
         let Some(link) = self.link(name)? else {
-            return Ok(ReadResponse::Gone);
+            // The bridge is gone; what hive ran for it may not be: repair (or destroy) takes
+            // care of that, so only when nothing remains is the object gone.
+            let remains = self.dnsmasq_pid(name).is_some()
+                || linux_bridge::dir(name).exists()
+                || self.nat_rules_present(name)?;
+            if !remains {
+                return Ok(ReadResponse::Gone);
+            }
+            return Ok(ReadResponse::NeedsRepair {
+                state: request.prior.clone(),
+                problems: vec![format!("the bridge {name} itself is gone")],
+            });
         };
         if link.alias.as_deref() != Some(tag(&request.target).as_str()) {
             // Someone else's interface now has the name: ours is gone.

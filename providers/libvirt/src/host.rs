@@ -49,7 +49,14 @@ impl Host {
 }
 
 pub fn validate(config: &Value) -> Vec<String> {
-    let accel = attr(config, "host").and_then(|h| attr_str(h, "accel"));
+    let host = attr(config, "host");
+    let remote = host.and_then(|h| attr_str(h, "address"));
+    if let (Some(address), None) = (remote, host.and_then(|h| attr(h, "uri"))) {
+        return vec![format!(
+            "host: {address} is remote: set its uri (qemu+ssh://USER@{address}/system), or hive would use this machine's libvirt"
+        )];
+    }
+    let accel = host.and_then(|h| attr_str(h, "accel"));
     match accel {
         None | Some("tcg") | Some("kvm") => Vec::new(),
         Some(other) => vec![format!(

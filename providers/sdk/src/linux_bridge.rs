@@ -30,9 +30,35 @@ pub fn lease_file(bridge: &str) -> PathBuf {
     dir(bridge).join("dnsmasq.leases")
 }
 
+/// Who made a reservation: the bridge's own configuration, or an instance with a fixed
+/// address. Each owns its files and never touches the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Bridge,
+    Instance,
+}
+
 /// The file of one MAC's reservation.
-pub fn reservation_file(bridge: &str, mac: &str) -> PathBuf {
-    reservations_dir(bridge).join(mac.to_lowercase().replace(':', "-"))
+pub fn reservation_file(bridge: &str, owner: Owner, mac: &str) -> PathBuf {
+    let prefix = match owner {
+        Owner::Bridge => "bridge",
+        Owner::Instance => "instance",
+    };
+    reservations_dir(bridge).join(format!("{prefix}-{}", mac.to_lowercase().replace(':', "-")))
+}
+
+/// The pid of the dnsmasq hive started for this bridge, if it runs: the pid file's, checked
+/// against the process's command line so a reused pid is never taken for it.
+pub fn dnsmasq_pid(bridge: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_file(bridge))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    let conf = dir(bridge).join("dnsmasq.conf");
+    (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
 }
 
 /// Current leases from dnsmasq's lease file: (MAC, IP, hostname).
