@@ -382,8 +382,67 @@ impl LinuxBridgeProvider {
         self.ensure_nat(spec)
     }
 
+    // Files and processes on the host, through `Exec` like every other command, so this
+    // code can run against a remote host unchanged.
+
+    fn read_file(&self, path: &Path) -> Option<String> {
+        let path = path.to_string_lossy();
+        let out = self.exec.run(&["cat", &path], None).ok()?;
+        out.success().then_some(out.stdout)
+    }
+
+    fn write_file(&self, path: &Path, content: &str) -> Result<(), ProviderError> {
+        let path = path.to_string_lossy();
+        self.exec
+            .check(&["sh", "-c", "cat > \"$1\"", "sh", &path], Some(content))
+            .map(|_| ())
+            .map_err(|e| err(format!("writing {path}: {e}")))
+    }
+
+    fn remove(&self, path: &Path) -> Result<(), ProviderError> {
+        let path = path.to_string_lossy();
+        self.exec
+            .check(&["rm", "-rf", &path], None)
+            .map(|_| ())
+            .map_err(|e| err(format!("removing {path}: {e}")))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        let path = path.to_string_lossy();
+        self.exec
+            .run(&["test", "-e", &path], None)
+            .is_ok_and(|o| o.success())
+    }
+
+    /// The pid of the dnsmasq hive started for this bridge, checked against the process's
+    /// command line so a reused pid is never taken for it.
     fn dnsmasq_pid(&self, name: &str) -> Option<i32> {
-        linux_bridge::dnsmasq_pid(name)
+        let pid: i32 = self
+            .read_file(&linux_bridge::pid_file(name))?
+            .trim()
+            .parse()
+            .ok()?;
+        let cmdline = self.read_file(Path::new(&format!("/proc/{pid}/cmdline")))?;
+        let conf = linux_bridge::dir(name).join("dnsmasq.conf");
+        (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
+    }
+
+    fn leases(&self, name: &str) -> Value {
+        let text = self
+            .read_file(&linux_bridge::lease_file(name))
+            .unwrap_or_default();
+        Value::List(
+            linux_bridge::parse_leases(&text)
+                .into_iter()
+                .map(|(mac, ip, host)| {
+                    Value::map([
+                        ("mac", Value::string(mac)),
+                        ("ip", Value::string(ip)),
+                        ("hostname", Value::string(host)),
+                    ])
+                })
+                .collect(),
+        )
     }
 
     fn stop_dnsmasq(&self, name: &str) -> Result<(), ProviderError> {
@@ -393,15 +452,13 @@ impl LinuxBridgeProvider {
                 .check(&["kill", "-TERM", &pid], None)
                 .map_err(|e| err(format!("stopping dnsmasq of {name}: {e}")))?;
             // It is gone when its /proc entry is: poll, briefly.
+            let proc_entry = format!("/proc/{pid}");
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while Path::new(&format!("/proc/{pid}")).exists()
-                && std::time::Instant::now() < deadline
-            {
+            while self.exists(Path::new(&proc_entry)) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
-        let _ = std::fs::remove_file(linux_bridge::pid_file(name));
-        Ok(())
+        self.remove(&linux_bridge::pid_file(name))
     }
 
     fn ensure_dhcp(&self, spec: &Spec, restart: bool) -> Result<(), ProviderError> {
@@ -409,17 +466,14 @@ impl LinuxBridgeProvider {
         let Some(dhcp) = &spec.dhcp else {
             // No DHCP: no dnsmasq, and none of its files (leases, reservations).
             self.stop_dnsmasq(name)?;
-            let dir = linux_bridge::dir(name);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| err(format!("removing {}: {e}", dir.display())))?;
-            }
-            return Ok(());
+            return self.remove(&linux_bridge::dir(name));
         };
         let dir = linux_bridge::dir(name);
         let hosts = linux_bridge::reservations_dir(name);
-        std::fs::create_dir_all(&hosts)
-            .map_err(|e| err(format!("creating {}: {e}", hosts.display())))?;
+        let hosts_text = hosts.to_string_lossy().into_owned();
+        self.exec
+            .check(&["mkdir", "-p", &hosts_text], None)
+            .map_err(|e| err(format!("creating {hosts_text}: {e}")))?;
         // The configuration's reservations are files like any instance's, under their own
         // prefix: hive removes those the configuration no longer has, and never an instance's.
         let mut wanted = Vec::new();
@@ -430,11 +484,10 @@ impl LinuxBridgeProvider {
                 Some(h) => format!("{mac},{ip},{h}\n"),
                 None => format!("{mac},{ip}\n"),
             };
-            let before = std::fs::read_to_string(&file).ok();
+            let before = self.read_file(&file);
             if before.as_deref() != Some(line.as_str()) {
                 changed |= before.is_some();
-                std::fs::write(&file, line)
-                    .map_err(|e| err(format!("writing {}: {e}", file.display())))?;
+                self.write_file(&file, &line)?;
             }
             wanted.push(file);
         }
@@ -443,15 +496,14 @@ impl LinuxBridgeProvider {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for entry in std::fs::read_dir(&hosts).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let mine = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(&ours_prefix);
-            if mine && !wanted.contains(&path) {
-                std::fs::remove_file(&path)
-                    .map_err(|e| err(format!("removing {}: {e}", path.display())))?;
+        let listing = self
+            .exec
+            .check(&["ls", "-1", &hosts_text], None)
+            .map_err(|e| err(format!("listing {hosts_text}: {e}")))?;
+        for file in listing.lines().filter(|f| f.starts_with(&ours_prefix)) {
+            let path = hosts.join(file);
+            if !wanted.contains(&path) {
+                self.remove(&path)?;
                 changed = true;
             }
         }
@@ -480,7 +532,7 @@ impl LinuxBridgeProvider {
             linux_bridge::pid_file(name).display(),
         );
         let conf_path = dir.join("dnsmasq.conf");
-        let current = std::fs::read_to_string(&conf_path).unwrap_or_default();
+        let current = self.read_file(&conf_path).unwrap_or_default();
         let running = self.dnsmasq_pid(name);
         if let (Some(pid), false, true) = (running, restart, current == conf) {
             if changed {
@@ -492,8 +544,7 @@ impl LinuxBridgeProvider {
             return Ok(());
         }
         self.stop_dnsmasq(name)?;
-        std::fs::write(&conf_path, &conf)
-            .map_err(|e| err(format!("writing {}: {e}", conf_path.display())))?;
+        self.write_file(&conf_path, &conf)?;
         let conf_arg = format!("--conf-file={}", conf_path.display());
         self.exec
             .check(&["dnsmasq", &conf_arg], None)
@@ -575,7 +626,8 @@ impl LinuxBridgeProvider {
         self.exec
             .check(&["nft", "-f", "-"], Some(&script))
             .map_err(|e| err(format!("writing NAT table {table}: {e}")))?;
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        self.exec
+            .check(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], None)
             .map_err(|e| err(format!("enabling IPv4 forwarding for NAT: {e}")))?;
         Ok(())
     }
@@ -601,27 +653,12 @@ impl LinuxBridgeProvider {
         state.insert("id".into(), Value::string(&spec.name));
         state.insert("name".into(), Value::string(&spec.name));
         state.insert("gateway".into(), Value::string(spec.gateway.to_string()));
-        state.insert("leases".into(), leases(&spec.name));
+        state.insert("leases".into(), self.leases(&spec.name));
         ApplyResponse {
             state: Value::Map(state),
             id: spec.name.clone(),
         }
     }
-}
-
-fn leases(name: &str) -> Value {
-    Value::List(
-        linux_bridge::leases(name)
-            .into_iter()
-            .map(|(mac, ip, host)| {
-                Value::map([
-                    ("mac", Value::string(mac)),
-                    ("ip", Value::string(ip)),
-                    ("hostname", Value::string(host)),
-                ])
-            })
-            .collect(),
-    )
 }
 
 impl Provider for LinuxBridgeProvider {
@@ -725,7 +762,7 @@ impl Provider for LinuxBridgeProvider {
             // The bridge is gone; what hive ran for it may not be: repair (or destroy) takes
             // care of that, so only when nothing remains is the object gone.
             let remains = self.dnsmasq_pid(name).is_some()
-                || linux_bridge::dir(name).exists()
+                || self.exists(&linux_bridge::dir(name))
                 || self.nat_rules_present(name)?;
             if !remains {
                 return Ok(ReadResponse::Gone);
@@ -759,7 +796,7 @@ impl Provider for LinuxBridgeProvider {
             ));
         }
         let mut now = request.prior.as_map().cloned().unwrap_or_default();
-        now.insert("leases".into(), leases(name));
+        now.insert("leases".into(), self.leases(name));
         let now = Value::Map(now);
         Ok(if problems.is_empty() {
             ReadResponse::Found(now)
@@ -785,12 +822,7 @@ impl Provider for LinuxBridgeProvider {
                 )?;
             }
         }
-        let dir = linux_bridge::dir(&name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| err(format!("removing {}: {e}", dir.display())))?;
-        }
-        Ok(())
+        self.remove(&linux_bridge::dir(&name))
     }
 }
 

@@ -61,11 +61,13 @@ pub fn dnsmasq_pid(bridge: &str) -> Option<i32> {
     (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
 }
 
-/// Current leases from dnsmasq's lease file: (MAC, IP, hostname).
+/// Current leases from dnsmasq's lease file on this machine: (MAC, IP, hostname).
 pub fn leases(bridge: &str) -> Vec<(String, String, String)> {
-    let Ok(text) = std::fs::read_to_string(lease_file(bridge)) else {
-        return Vec::new();
-    };
+    parse_leases(&std::fs::read_to_string(lease_file(bridge)).unwrap_or_default())
+}
+
+/// The leases in the text of a dnsmasq lease file.
+pub fn parse_leases(text: &str) -> Vec<(String, String, String)> {
     // "EXPIRY MAC IP HOSTNAME CLIENT-ID"
     text.lines()
         .filter_map(|line| {
