@@ -451,10 +451,20 @@ impl LinuxBridgeProvider {
             self.exec
                 .check(&["kill", "-TERM", &pid], None)
                 .map_err(|e| err(format!("stopping dnsmasq of {name}: {e}")))?;
-            // It is gone when its /proc entry is: poll, briefly.
-            let proc_entry = format!("/proc/{pid}");
+            // It is gone when its /proc entry is, or shows a zombie (without systemd, nobody
+            // may reap it soon): poll, briefly.
+            let stat = format!("/proc/{pid}/stat");
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while self.exists(Path::new(&proc_entry)) && std::time::Instant::now() < deadline {
+            while std::time::Instant::now() < deadline {
+                let alive = self.read_file(Path::new(&stat)).is_some_and(|s| {
+                    // "PID (COMM) STATE ...": the state follows the last ')'.
+                    s.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().next())
+                        .is_some_and(|state| state != "Z")
+                });
+                if !alive {
+                    break;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
