@@ -55,4 +55,5 @@ bench:
 	cargo bench --bench validate
 	cargo bench --bench engine
 	cargo bench --bench libvirt
+	cargo bench --bench bridge
 
