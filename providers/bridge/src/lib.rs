@@ -417,14 +417,7 @@ impl LinuxBridgeProvider {
     /// The pid of the dnsmasq hive started for this bridge, checked against the process's
     /// command line so a reused pid is never taken for it.
     fn dnsmasq_pid(&self, name: &str) -> Option<i32> {
-        let pid: i32 = self
-            .read_file(&linux_bridge::pid_file(name))?
-            .trim()
-            .parse()
-            .ok()?;
-        let cmdline = self.read_file(Path::new(&format!("/proc/{pid}/cmdline")))?;
-        let conf = linux_bridge::dir(name).join("dnsmasq.conf");
-        (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
+        linux_bridge::dnsmasq_pid_read_with(name, |path| self.read_file(path))
     }
 
     fn leases(&self, name: &str) -> Value {

@@ -50,13 +50,20 @@ pub fn reservation_file(bridge: &str, owner: Owner, mac: &str) -> PathBuf {
 /// The pid of the dnsmasq hive started for this bridge, if it runs: the pid file's, checked
 /// against the process's command line so a reused pid is never taken for it.
 pub fn dnsmasq_pid(bridge: &str) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_file(bridge))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let cmdline = String::from_utf8_lossy(&cmdline);
+    dnsmasq_pid_read_with(bridge, |path| {
+        std::fs::read(path)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    })
+}
+
+/// [`dnsmasq_pid`], reading files with `read` (on a host reached some other way).
+pub fn dnsmasq_pid_read_with(
+    bridge: &str,
+    read: impl Fn(&std::path::Path) -> Option<String>,
+) -> Option<i32> {
+    let pid: i32 = read(&pid_file(bridge))?.trim().parse().ok()?;
+    let cmdline = read(std::path::Path::new(&format!("/proc/{pid}/cmdline")))?;
     let conf = dir(bridge).join("dnsmasq.conf");
     (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
 }
