@@ -18,6 +18,8 @@ pub fn check_resources(
     diags: &mut Diagnostics,
 ) {
     let mut subnets: Vec<(String, String, (std::net::Ipv4Addr, u8), String)> = Vec::new();
+    // (address, host, name) of bridges with an explicit name.
+    let mut names: Vec<(String, String, String)> = Vec::new();
     for (addr, value) in evaluated.instances() {
         let Some(resource) = config.resources.get(&addr.resource) else {
             continue;
@@ -40,6 +42,21 @@ pub fn check_resources(
             diags.push(Diagnostic::error(format!("{address}: {problem}")).at(at));
         }
         if kind == "bridge" {
+            if let Some(name) = field(&plain, "name") {
+                let host = host_of(&plain);
+                if let Some((other, _, _)) = names.iter().find(|(_, h, n)| *h == host && *n == name)
+                {
+                    let at =
+                        place_of(&resource.body, "name").unwrap_or_else(|| resource.span.clone());
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "{address}: name \"{name}\" is already {other}'s on the same host"
+                        ))
+                        .at(at),
+                    );
+                }
+                names.push((address.clone(), host, name));
+            }
             let cidr = field(&plain, "cidr");
             if let Some(subnet) = cidr.as_deref().and_then(parse_subnet) {
                 let host = host_of(&plain);

@@ -193,6 +193,20 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
     let shown = host.ok(dir.path(), &["apply", "-auto-approve"]).stdout;
     assert!(shown.contains("No changes"), "{shown}");
 
+    // Without its uplink, the bridge lets it go; with it again, takes it back.
+    std::fs::write(
+        dir.path().join("main.hive.hcl"),
+        BRIDGE.replace("  uplink = \"vup\"\n", ""),
+    )
+    .expect("write");
+    host.ok(dir.path(), &["apply", "-auto-approve"]);
+    assert!(!host.sh("ip -j link show dev vup").contains("\"master\""));
+    std::fs::write(dir.path().join("main.hive.hcl"), BRIDGE).expect("write");
+    host.ok(dir.path(), &["apply", "-auto-approve"]);
+    assert!(host
+        .sh("ip -j link show dev vup")
+        .contains("\"master\":\"hvbr-e2e1\""));
+
     // Drift: dnsmasq killed, NAT table flushed, address removed. Plan finds all three;
     // apply repairs them in place.
     sh("kill $(cat /var/lib/hive/bridges/hvbr-e2e1/dnsmasq.pid)");
@@ -270,6 +284,11 @@ bridge "c" {
   name = "much-too-long-name"
   cidr = "10.300.0.1/24"
 }
+bridge "d" {
+  host = host.local
+  name = "hvb-b"
+  cidr = "10.245.9.1/24"
+}
 "#,
     )
     .expect("write");
@@ -283,6 +302,7 @@ bridge "c" {
         "bridge.b: cidr 10.244.3.1/24 overlaps bridge.a's 10.244.0.1/16 on the same host",
         "bridge.c: name = \"much-too-long-name\"",
         "bridge.c: cidr = \"10.300.0.1/24\"",
+        "bridge.d: name \"hvb-b\" is already bridge.b's on the same host",
         "main.hive.hcl:13:13",
     ] {
         assert!(said.contains(expected), "{expected}: {said}");

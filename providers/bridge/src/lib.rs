@@ -753,6 +753,16 @@ impl Provider for LinuxBridgeProvider {
     }
 
     fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        // An uplink no longer configured is released before the rest is made right.
+        let old = request.prior.and_then(|p| attr_str(p, "uplink"));
+        if let Some(old) = old.filter(|o| Some(*o) != attr_str(request.config, "uplink")) {
+            if self.link(old)?.is_some() {
+                self.ip(
+                    &["link", "set", "dev", old, "nomaster"],
+                    &format!("releasing the former uplink {old}"),
+                )?;
+            }
+        }
         self.create(request)
     }
 
