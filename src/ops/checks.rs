@@ -29,21 +29,28 @@ pub fn check_resources(
         let Some(provider) = registry.get(kind, &driver) else {
             continue;
         };
-        let plain = value.clone().unmark_deep().0;
+        // Plans of thousands of instances pass here: copy a value only to unmark secrets.
+        let unmarked;
+        let plain = if value.contains_sensitive() {
+            unmarked = value.clone().unmark_deep().0;
+            &unmarked
+        } else {
+            value
+        };
         let address = addr.to_string();
         let mut problems = if per_instance {
-            provider.validate(kind, &plain)
+            provider.validate(kind, plain)
         } else {
             Vec::new()
         };
-        problems.extend(provider.check_environment(kind, &address, &plain));
+        problems.extend(provider.check_environment(kind, &address, plain));
         for problem in problems {
             let at = place_of(&resource.body, &problem).unwrap_or_else(|| resource.span.clone());
             diags.push(Diagnostic::error(format!("{address}: {problem}")).at(at));
         }
         if kind == "bridge" {
-            if let Some(name) = field(&plain, "name") {
-                let host = host_of(&plain);
+            if let Some(name) = field(plain, "name") {
+                let host = host_of(plain);
                 if let Some((other, _, _)) = names.iter().find(|(_, h, n)| *h == host && *n == name)
                 {
                     let at =
@@ -57,12 +64,16 @@ pub fn check_resources(
                 }
                 names.push((address.clone(), host, name));
             }
-            let cidr = field(&plain, "cidr");
-            if let Some(subnet) = cidr.as_deref().and_then(parse_subnet) {
-                let host = host_of(&plain);
+            let cidr = field(plain, "cidr");
+            if let Some(subnet) = cidr
+                .as_deref()
+                .and_then(hive_sdk::net::split_cidr)
+                .filter(|s| s.1 <= 32)
+            {
+                let host = host_of(plain);
                 if let Some((other, _, _, other_cidr)) = subnets
                     .iter()
-                    .find(|(_, h, s, _)| *h == host && overlap(*s, subnet))
+                    .find(|(_, h, s, _)| *h == host && hive_sdk::net::overlap(*s, subnet))
                 {
                     let at =
                         place_of(&resource.body, "cidr").unwrap_or_else(|| resource.span.clone());
@@ -79,7 +90,7 @@ pub fn check_resources(
                     address,
                     host,
                     subnet,
-                    field(&plain, "cidr").unwrap_or_default(),
+                    field(plain, "cidr").unwrap_or_default(),
                 ));
             }
         }
@@ -117,24 +128,4 @@ fn host_of(v: &Value) -> String {
         .and_then(|m| m.get("host"))
         .and_then(|h| field(h, "address"))
         .unwrap_or_else(|| "local".into())
-}
-
-fn parse_subnet(cidr: &str) -> Option<(std::net::Ipv4Addr, u8)> {
-    let (ip, prefix) = cidr.split_once('/')?;
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
-    Some((ip.parse().ok()?, prefix))
-}
-
-fn overlap(a: (std::net::Ipv4Addr, u8), b: (std::net::Ipv4Addr, u8)) -> bool {
-    let bounds = |(ip, prefix): (std::net::Ipv4Addr, u8)| {
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix))
-        };
-        let net = u32::from(ip) & mask;
-        (net, net | !mask)
-    };
-    let ((a0, a1), (b0, b1)) = (bounds(a), bounds(b));
-    a0 <= b1 && b0 <= a1
 }

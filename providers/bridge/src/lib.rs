@@ -9,6 +9,7 @@
 
 use hive_sdk::exec::{Exec, LocalExec};
 use hive_sdk::linux_bridge;
+use hive_sdk::net::{self, bounds};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest, ReadResponse,
     Target,
@@ -72,16 +73,13 @@ fn err(message: impl Into<String>) -> ProviderError {
     ProviderError::new(message)
 }
 
-/// `10.77.0.1/24` → (10.77.0.1, 24).
+/// `10.77.0.1/24` → (10.77.0.1, 24): an address a bridge can have, in a /8 to /30.
 pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
-    let bad = || {
+    let (ip, prefix) = net::split_cidr(cidr).ok_or_else(|| {
         format!(
             "cidr = \"{cidr}\": expected the bridge's IPv4 address and prefix, like 10.77.0.1/24"
         )
-    };
-    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    })?;
     if !(8..=30).contains(&prefix) {
         return Err(format!(
             "cidr = \"{cidr}\": the prefix must be from /8 to /30"
@@ -101,20 +99,6 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
     Ok((ip, prefix))
 }
 
-/// The network and broadcast addresses of a subnet.
-pub fn bounds(ip: Ipv4Addr, prefix: u8) -> (Ipv4Addr, Ipv4Addr) {
-    let mask = u32::MAX << (32 - u32::from(prefix));
-    let net = u32::from(ip) & mask;
-    (Ipv4Addr::from(net), Ipv4Addr::from(net | !mask))
-}
-
-/// Whether two subnets share an address.
-pub fn overlap(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
-    let (a0, a1) = bounds(a.0, a.1);
-    let (b0, b1) = bounds(b.0, b.1);
-    a0 <= b1 && b0 <= a1
-}
-
 /// The bridge's name: `name`, or one made from the address, at most 15 bytes (Linux's
 /// limit), shortened with a digest when needed.
 fn bridge_name(config: &Value, address: &str) -> String {
@@ -132,13 +116,17 @@ fn bridge_name(config: &Value, address: &str) -> String {
     if derived.len() <= 15 {
         return derived;
     }
+    format!("{}-{}", &derived[..10], short_digest(&derived))
+}
+
+/// Four hex digits of a name's SHA-256, to keep shortened or rewritten names apart.
+fn short_digest(text: &str) -> String {
     use sha2::Digest;
-    let digest: String = sha2::Sha256::digest(derived.as_bytes())
+    sha2::Sha256::digest(text.as_bytes())
         .iter()
         .take(2)
         .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{}-{digest}", &derived[..10])
+        .collect()
 }
 
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -238,13 +226,7 @@ fn table_name(bridge: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    use sha2::Digest;
-    let digest: String = sha2::Sha256::digest(bridge.as_bytes())
-        .iter()
-        .take(2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("hive_{safe}_{digest}")
+    format!("hive_{safe}_{}", short_digest(bridge))
 }
 
 /// What `ip -j link show` says of an interface.
@@ -879,7 +861,7 @@ mod tests {
         let a = ("10.1.0.1".parse().expect("ip"), 24);
         let b = ("10.1.0.129".parse().expect("ip"), 25);
         let c = ("10.1.1.1".parse().expect("ip"), 24);
-        assert!(overlap(a, b));
-        assert!(!overlap(a, c));
+        assert!(net::overlap(a, b));
+        assert!(!net::overlap(a, c));
     }
 }

@@ -350,11 +350,7 @@ fn copy_hashing(
         out.write_all(&buf[..n])?;
         meter.advance(n)?;
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::hex(&hasher.finalize()))
 }
 
 const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";

@@ -999,18 +999,10 @@ pub fn import(connections: &Connections, id: &str, config: &Value) -> Result<Val
             Value::string(if running { "running" } else { "stopped" }),
         ));
     }
+    // Left out when they agree: the engine records what the configuration says of them.
     if let Value::Map(m) = &mut found {
         for (k, v) in sizes.into_iter().chain(power) {
             m.insert(k.to_string(), v);
-        }
-        // What the configuration says of them is taken as is by the engine.
-        for k in ["cpus", "memory", "type", "power"] {
-            if !m.contains_key(k) {
-                m.insert(
-                    k.to_string(),
-                    attr(config, k).cloned().unwrap_or(Value::Null),
-                );
-            }
         }
     }
     Ok(found)

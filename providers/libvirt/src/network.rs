@@ -7,32 +7,21 @@ use crate::{attr, attr_str, lv, name_from_address, object, xml};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
-use hive_sdk::{linux_bridge, Value};
+use hive_sdk::{linux_bridge, net, Value};
 use std::net::Ipv4Addr;
 use virt::network::Network;
 
-/// `10.77.0.1/24` → (10.77.0.1, 24).
+/// `10.77.0.1/24` → (10.77.0.1, 24), with room for guests.
 pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
-    let bad =
-        || format!("cidr = \"{cidr}\": expected an IPv4 address and prefix, like 10.77.0.1/24");
-    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let (ip, prefix) = net::split_cidr(cidr).ok_or_else(|| {
+        format!("cidr = \"{cidr}\": expected an IPv4 address and prefix, like 10.77.0.1/24")
+    })?;
     if prefix > 30 {
         return Err(format!(
             "cidr = \"{cidr}\": a /{prefix} leaves no room for guests"
         ));
     }
     Ok((ip, prefix))
-}
-
-pub fn contains(gateway: Ipv4Addr, prefix: u8, ip: Ipv4Addr) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix))
-    };
-    u32::from(gateway) & mask == u32::from(ip) & mask
 }
 
 pub fn validate(config: &Value) -> Vec<String> {
@@ -47,7 +36,7 @@ pub fn validate(config: &Value) -> Vec<String> {
     if let Some(range) = dhcp_range(config) {
         for end in [&range.0, &range.1] {
             match end.parse::<Ipv4Addr>() {
-                Ok(ip) if contains(gateway, prefix, ip) => {}
+                Ok(ip) if net::contains(gateway, prefix, ip) => {}
                 Ok(_) => problems.push(format!("dhcp range address {end} is outside cidr {cidr}")),
                 Err(_) => problems.push(format!("dhcp range: {end:?} is not an IPv4 address")),
             }
@@ -118,7 +107,7 @@ fn spec(config: &Value, name: &str) -> Result<xml::NetworkSpec, ProviderError> {
             .and_then(Value::as_number)
             .map(|m| m as u32),
         gateway: gateway.to_string(),
-        netmask: xml::netmask_of(prefix),
+        netmask: net::netmask(prefix).to_string(),
         dhcp: dhcp_range(config),
         hosts,
     })

@@ -442,7 +442,7 @@ pub fn parse_network(xml: &str) -> Result<NetworkFacts, String> {
                 facts.gateway = node.attribute("address").unwrap_or_default().to_string();
                 facts.netmask = node.attribute("netmask").unwrap_or_default().to_string();
                 if let Some(prefix) = node.attribute("prefix").and_then(|p| p.parse().ok()) {
-                    facts.netmask = netmask_of(prefix);
+                    facts.netmask = hive_sdk::net::netmask(prefix).to_string();
                 }
             }
             "host" if node.parent().is_some_and(|p| p.tag_name().name() == "dhcp") => {
@@ -455,15 +455,6 @@ pub fn parse_network(xml: &str) -> Result<NetworkFacts, String> {
         }
     }
     Ok(facts)
-}
-
-pub fn netmask_of(prefix: u8) -> String {
-    let bits: u32 = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix.min(32)))
-    };
-    std::net::Ipv4Addr::from(bits).to_string()
 }
 
 /// A qcow2 volume: blank, or an overlay whose reads fall through to `backing`.
@@ -603,7 +594,7 @@ mod tests {
             nat: true,
             mtu: Some(1400),
             gateway: "10.77.0.1".into(),
-            netmask: netmask_of(24),
+            netmask: hive_sdk::net::netmask(24).to_string(),
             dhcp: Some(("10.77.0.100".into(), "10.77.0.200".into())),
             hosts: vec![("52:54:00:00:00:01".into(), "10.77.0.10".into(), None)],
         };

@@ -8,6 +8,7 @@
 //! - [`provider`]: the provider interface the engine calls.
 //! - [`identity`]: the SSH key pair hive logs into guests with.
 //! - [`exec`]: running programs on a host, for command-line backends.
+//! - [`net`]: IPv4 subnet arithmetic.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
@@ -15,6 +16,7 @@ pub mod addr;
 pub mod exec;
 pub mod identity;
 pub mod linux_bridge;
+pub mod net;
 pub mod provider;
 pub mod schema;
 pub mod types;
