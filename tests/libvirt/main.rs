@@ -17,3 +17,4 @@ mod errors;
 mod images;
 mod lab;
 mod linux_bridge;
+mod nics;
