@@ -4,6 +4,7 @@
 use super::inspect::read_state;
 use super::Context;
 use std::os::unix::process::CommandExt;
+use crate::ops::ssh::Login;
 use std::process::Command;
 
 #[derive(Debug, clap::Args)]
@@ -26,9 +27,36 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
             return 1;
         }
     };
+    let (ip, user, key, announce) = match login {
+        Login::Ssh {
+            ip,
+            user,
+            key,
+            announce,
+        } => (ip, user, key, announce),
+        Login::LxdExec { name, lxd_dir, why } => {
+            eprintln!("hive: {}: {why}; using LXD exec", args.address);
+            let mut lxc = Command::new("lxc");
+            if let Some(dir) = lxd_dir {
+                lxc.env("LXD_DIR", dir);
+            }
+            lxc.args(["exec", &name, "--"]);
+            if args.command.is_empty() {
+                lxc.args(["sh", "-l"]);
+            } else {
+                lxc.args(&args.command);
+            }
+            let e = lxc.exec();
+            eprintln!("Error: running lxc (package lxd-client): {e}");
+            return 1;
+        }
+    };
+    if announce {
+        eprintln!("hive: {}: over SSH ({ip})", args.address);
+    }
     let mut ssh = Command::new("ssh");
     ssh.arg("-i")
-        .arg(&login.key)
+        .arg(&key)
         // Guests are made and remade at will: their host keys are new each time.
         .args([
             "-o",
@@ -37,7 +65,7 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
             "UserKnownHostsFile=/dev/null",
         ])
         .args(["-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"])
-        .arg(format!("{}@{}", login.user, login.ip));
+        .arg(format!("{user}@{ip}"));
     if !args.command.is_empty() {
         ssh.arg("--").args(&args.command);
     }

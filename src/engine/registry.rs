@@ -19,6 +19,7 @@ impl Registry {
                 Arc::new(LocalHost),
                 Arc::new(hive_provider_libvirt::LibvirtProvider::new()),
                 Arc::new(hive_provider_bridge::LinuxBridgeProvider::default()),
+                Arc::new(hive_provider_lxd::LxdProvider::new()),
             ],
         }
     }
@@ -52,6 +53,10 @@ pub fn driver_of(kind: &str, config: &Value) -> String {
         .and_then(Value::as_str)
     {
         return d.to_string();
+    }
+    // An image in LXD's format can only be LXD's.
+    if kind == "image" && config.attr_str("format") == Some("lxd") {
+        return "lxd".to_string();
     }
     match kind {
         "instance" | "volume" | "image" => "libvirt",

@@ -9,22 +9,22 @@
 use crate::host::{data_dir, Accel, Connections, Host, Site};
 use crate::pool::{self, Pool};
 use crate::seed::Seed;
-use crate::wait::{self, Guest, WaitFor};
+use crate::wait::{self, Guest};
+use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, WaitFor};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
-use crate::{attr, attr_str, lv, name_from_address, network, not_found, object, sha256_hex};
+use crate::{attr, attr_str, lv, name_from_address, network, not_found, object};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::schema::INSTANCE_TYPES;
 use hive_sdk::units::{parse_duration, parse_size};
 use hive_sdk::{identity, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use virt::domain::Domain;
 
-const DEFAULT_CPUS: u32 = 1;
-const DEFAULT_MEMORY_MIB: u64 = 512;
+/// The prefix of the MACs hive gives QEMU guests (QEMU's own).
+const QEMU_OUI: &str = "52:54:00";
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// How long a guest gets to power off on ACPI before it is pulled.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -64,35 +64,6 @@ pub fn validate(config: &Value) -> Vec<String> {
         }
     }
     problems
-}
-
-/// (cpus, memory in MiB): `cpus`/`memory` override what `type` gives.
-pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
-    let (mut cpus, mut mib) = (DEFAULT_CPUS, DEFAULT_MEMORY_MIB);
-    if let Some(t) = attr_str(config, "type") {
-        let Some((_, c, m)) = INSTANCE_TYPES.iter().find(|(name, _, _)| *name == t) else {
-            let known: Vec<&str> = INSTANCE_TYPES.iter().map(|t| t.0).collect();
-            return Err(format!(
-                "type = \"{t}\": expected one of {}",
-                known.join(", ")
-            ));
-        };
-        (cpus, mib) = (*c, *m);
-    }
-    if let Some(c) = attr(config, "cpus").and_then(Value::as_number) {
-        if c < 1.0 || c.fract() != 0.0 || c > 256.0 {
-            return Err(format!("cpus = {c}: expected a whole number from 1 to 256"));
-        }
-        cpus = c as u32;
-    }
-    if let Some(m) = attr_str(config, "memory") {
-        let bytes = parse_size(m).map_err(|e| format!("memory: {e}"))?;
-        if bytes < 64 << 20 {
-            return Err(format!("memory = \"{m}\": at least 64MiB"));
-        }
-        mib = bytes >> 20;
-    }
-    Ok((cpus, mib))
 }
 
 /// Says what an in-place change does to a running guest.
@@ -136,17 +107,6 @@ fn root_disk_name(domain: &str) -> String {
     format!("{domain}-root.qcow2")
 }
 
-/// A MAC address that is the same every time for one NIC of one instance of one state, so
-/// a create redone after a crash gets the same DHCP reservation.
-fn stable_mac(lineage: &str, address: &str, index: usize) -> String {
-    let digest = sha256_hex(format!("{lineage}\0{address}\0{index}").as_bytes());
-    format!(
-        "52:54:00:{}:{}:{}",
-        &digest[0..2],
-        &digest[2..4],
-        &digest[4..6]
-    )
-}
 
 /// The NICs of the configuration: (NIC, fixed IP, libvirt network for the reservation).
 fn nics(
@@ -191,7 +151,7 @@ fn nics(
         };
         let mac = attr_str(block, "mac")
             .map(str::to_lowercase)
-            .unwrap_or_else(|| stable_mac(lineage, address, i));
+            .unwrap_or_else(|| stable_mac(QEMU_OUI, lineage, address, i));
         let model = attr_str(block, "model").unwrap_or("virtio").to_string();
         let ip = attr_str(block, "ip").map(str::to_string);
         out.push((Nic { source, mac, model }, ip));
@@ -454,9 +414,6 @@ fn start(domain: &Domain, name: &str, accel: Accel) -> Result<(), ProviderError>
     })
 }
 
-fn power_wanted(config: &Value) -> bool {
-    attr_str(config, "power") != Some("stopped")
-}
 
 fn prepare_console(path: &Path) -> Result<(), ProviderError> {
     if let Some(dir) = path.parent() {
@@ -530,9 +487,6 @@ fn finish(
     state_of(domain, config, name, ips)
 }
 
-pub fn ssh_user(config: &Value) -> &str {
-    attr_str(config, "ssh_user").unwrap_or("root")
-}
 
 fn state_of(
     domain: &Domain,
@@ -1032,10 +986,10 @@ mod tests {
 
     #[test]
     fn macs_are_stable_and_distinct() {
-        let a = stable_mac("L", "instance.n[0]", 0);
-        assert_eq!(a, stable_mac("L", "instance.n[0]", 0));
-        assert_ne!(a, stable_mac("L", "instance.n[1]", 0));
-        assert_ne!(a, stable_mac("L", "instance.n[0]", 1));
+        let a = stable_mac(QEMU_OUI, "L", "instance.n[0]", 0);
+        assert_eq!(a, stable_mac(QEMU_OUI, "L", "instance.n[0]", 0));
+        assert_ne!(a, stable_mac(QEMU_OUI, "L", "instance.n[1]", 0));
+        assert_ne!(a, stable_mac(QEMU_OUI, "L", "instance.n[0]", 1));
         assert!(a.starts_with("52:54:00:") && a.len() == 17);
     }
 }

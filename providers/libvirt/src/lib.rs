@@ -183,20 +183,7 @@ pub(crate) fn object(config: &Value) -> BTreeMap<String, Value> {
     config.as_map().cloned().unwrap_or_default()
 }
 
-/// A name libvirt and the file system accept, from an address: `instance.node[0]` gives
-/// `node-0`, `volume.data["a"]` gives `data-a`.
-pub(crate) fn name_from_address(address: &str) -> String {
-    let without_kind = address.split_once('.').map_or(address, |(_, rest)| rest);
-    let mut out = String::new();
-    for c in without_kind.chars() {
-        match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => out.push(c),
-            '[' | '.' => out.push('-'),
-            _ => {}
-        }
-    }
-    out.trim_matches('-').to_string()
-}
+pub(crate) use hive_sdk::addr::name_from_address;
 
 /// Hex of the SHA-256 of some bytes.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -208,14 +195,3 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_from_addresses() {
-        assert_eq!(name_from_address("instance.node[0]"), "node-0");
-        assert_eq!(name_from_address("volume.data[\"a\"]"), "data-a");
-        assert_eq!(name_from_address("instance.web"), "web");
-    }
-}

@@ -294,32 +294,7 @@ fn network_with_facts(
 /// a Linux bridge hive owns, as a file its dnsmasq watches.
 pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
     if is_hive_linux_bridge(site, network) {
-        if !linux_bridge::dir(network).join("dnsmasq.conf").exists() {
-            return Err(ProviderError::new(format!(
-                "a fixed ip on bridge {network} needs DHCP there: give the bridge a dhcp block"
-            )));
-        }
-        let file = linux_bridge::reservation_file(network, linux_bridge::Owner::Instance, mac);
-        let line = format!("{mac},{ip}\n");
-        let before = std::fs::read_to_string(&file).ok();
-        if before.as_deref() == Some(line.as_str()) {
-            return Ok(());
-        }
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
-        }
-        std::fs::write(&file, line).map_err(|e| {
-            ProviderError::new(format!(
-                "reserving {ip} for {mac} on bridge {network} ({}): {e}",
-                file.display()
-            ))
-        })?;
-        // A new file is read at once; a changed one only when dnsmasq is told.
-        if before.is_some() {
-            hup_dnsmasq(network);
-        }
-        return Ok(());
+        return linux_bridge::reserve_for_instance(network, mac, ip).map_err(ProviderError::new);
     }
     let (net, facts) = network_with_facts(site, network)?;
     if facts.hosts.iter().any(|(m, i)| m == mac && i == ip) {
@@ -337,14 +312,7 @@ pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), Pr
 /// Gives a MAC's reservations back; a network that is gone has none to give.
 pub fn unreserve(site: &Site, network: &str, mac: &str) -> Result<(), ProviderError> {
     if is_hive_linux_bridge(site, network) {
-        let file = linux_bridge::reservation_file(network, linux_bridge::Owner::Instance, mac);
-        if file.exists() {
-            std::fs::remove_file(&file)
-                .map_err(|e| ProviderError::new(format!("removing {}: {e}", file.display())))?;
-            // dnsmasq forgets removed files only when told.
-            hup_dnsmasq(network);
-        }
-        return Ok(());
+        return linux_bridge::unreserve_for_instance(network, mac).map_err(ProviderError::new);
     }
     match site.conn.lookup_network_by_name(network) {
         Err(e) if crate::not_found(&e) => return Ok(()),
@@ -368,15 +336,6 @@ pub fn reservations(
         accel: crate::host::Accel::Tcg,
     })?;
     Ok(network_with_facts(&site, network)?.1.hosts)
-}
-
-/// Tells a bridge's dnsmasq to read its reservations again.
-fn hup_dnsmasq(bridge: &str) {
-    if let Some(pid) = linux_bridge::dnsmasq_pid(bridge) {
-        // SAFETY: a signal to the dnsmasq hive started, its pid checked against its command
-        // line.
-        unsafe { libc::kill(pid, libc::SIGHUP) };
-    }
 }
 
 /// A Linux bridge hive runs DHCP for (not a libvirt network): its files exist.

@@ -3,43 +3,11 @@
 //! was seen last and shows the end of the guest's console.
 
 use crate::host::Accel;
+use hive_sdk::guest::{cloud_init_outcome, ssh_login, ssh_run, WaitFor};
 use hive_sdk::provider::{Cancel, ProviderError};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use virt::domain::Domain;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitFor {
-    None,
-    Running,
-    Ip,
-    Ssh,
-}
-
-impl WaitFor {
-    /// What holds once the wait is over, for progress messages.
-    pub fn reached(self) -> &'static str {
-        match self {
-            WaitFor::None => "defined",
-            WaitFor::Running => "running",
-            WaitFor::Ip => "has an IP address",
-            WaitFor::Ssh => "reachable over SSH",
-        }
-    }
-
-    pub fn parse(text: Option<&str>) -> Result<WaitFor, String> {
-        match text {
-            None | Some("running") => Ok(WaitFor::Running),
-            Some("none") => Ok(WaitFor::None),
-            Some("ip") => Ok(WaitFor::Ip),
-            Some("ssh") => Ok(WaitFor::Ssh),
-            Some(other) => Err(format!(
-                "wait_for = \"{other}\": expected \"none\", \"running\", \"ip\" or \"ssh\""
-            )),
-        }
-    }
-}
 
 pub struct Guest<'a> {
     pub domain: &'a Domain,
@@ -87,29 +55,20 @@ pub fn wait(
             return Err(ProviderError::new(format!(
                 "stopped waiting for {} to be {}: cancelled (last seen: {seen})",
                 guest.name,
-                describe(what)
+                what.describe()
             )));
         }
         if start.elapsed() >= timeout {
             return Err(ProviderError::new(format!(
                 "{} was not {} after {} s; last seen: {seen}{}",
                 guest.name,
-                describe(what),
+                what.describe(),
                 timeout.as_secs(),
                 console_tail(guest.console_log)
             )));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(1));
-    }
-}
-
-fn describe(what: WaitFor) -> &'static str {
-    match what {
-        WaitFor::None => "anything",
-        WaitFor::Running => "running",
-        WaitFor::Ip => "given an IP address",
-        WaitFor::Ssh => "reachable over SSH",
     }
 }
 
@@ -145,8 +104,22 @@ fn step(
         return Ok(Some(ips));
     }
     for ip in &ips {
-        match ssh_login(ip, guest.user, guest.key) {
-            Ok(()) => return Ok(Some(ips)),
+        if what == WaitFor::Ssh {
+            match ssh_login(ip, guest.user, guest.key) {
+                Ok(()) => return Ok(Some(ips)),
+                Err(e) => *seen = format!("address {ip}: {e}"),
+            }
+            continue;
+        }
+        // cloud-init: asked over SSH, one short look per step.
+        match ssh_run(ip, guest.user, guest.key, "cloud-init status") {
+            Ok((code, out)) => match cloud_init_outcome(code, &out) {
+                Some(Ok(())) => return Ok(Some(ips)),
+                Some(Err(e)) => {
+                    return Err(ProviderError::new(format!("{}: {e}", guest.name)))
+                }
+                None => *seen = format!("address {ip}: cloud-init still running"),
+            },
             Err(e) => *seen = format!("address {ip}: {e}"),
         }
     }
@@ -198,31 +171,6 @@ fn bridge_leases(domain: &Domain) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-/// A real SSH login with hive's key: handshake, then public-key authentication.
-pub fn ssh_login(ip: &str, user: &str, key: &Path) -> Result<(), String> {
-    let addr: SocketAddr = format!("{ip}:22")
-        .parse()
-        .map_err(|e| format!("bad address: {e}"))?;
-    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
-        .map_err(|e| format!("port 22: {e}"))?;
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
-    let mut session = ssh2::Session::new().map_err(|e| format!("ssh: {e}"))?;
-    session.set_timeout(10_000);
-    session.set_tcp_stream(tcp);
-    session
-        .handshake()
-        .map_err(|e| format!("port 22 open, SSH handshake failed: {e}"))?;
-    session
-        .userauth_pubkey_file(user, None, key, None)
-        .map_err(|e| format!("SSH server answers, but refused hive's key for {user}: {e}"))?;
-    if session.authenticated() {
-        Ok(())
-    } else {
-        Err(format!("SSH server answers, but {user} is not logged in"))
-    }
 }
 
 /// The last lines of a console log, for error messages.

@@ -127,6 +127,21 @@ impl std::str::FromStr for Target {
 }
 
 /// HCL identifiers: a letter or underscore, then letters, digits, `_` or `-`.
+/// A name backends and file systems accept, from an address: `instance.node[0]` gives
+/// `node-0`, `volume.data["a"]` gives `data-a`.
+pub fn name_from_address(address: &str) -> String {
+    let without_kind = address.split_once('.').map_or(address, |(_, rest)| rest);
+    let mut out = String::new();
+    for c in without_kind.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => out.push(c),
+            '[' | '.' => out.push('-'),
+            _ => {}
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
@@ -136,6 +151,13 @@ pub fn is_identifier(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_addresses() {
+        assert_eq!(name_from_address("instance.node[0]"), "node-0");
+        assert_eq!(name_from_address("volume.data[\"a\"]"), "data-a");
+        assert_eq!(name_from_address("instance.web"), "web");
+    }
 
     #[test]
     fn addresses_print_as_users_write_them() {

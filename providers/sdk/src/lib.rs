@@ -8,12 +8,16 @@
 //! - [`provider`]: the provider interface the engine calls.
 //! - [`identity`]: the SSH key pair hive logs into guests with.
 //! - [`exec`]: running programs on a host, for command-line backends.
+//! - [`guest`]: waiting for guests, sizing them, logging into them; [`cloud_init`]: the
+//!   user data hive gives them.
 //! - [`net`]: IPv4 subnet arithmetic.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
 pub mod addr;
+pub mod cloud_init;
 pub mod exec;
+pub mod guest;
 pub mod identity;
 pub mod linux_bridge;
 pub mod net;

@@ -68,6 +68,63 @@ pub fn dnsmasq_pid_read_with(
     (cmdline.contains("dnsmasq") && cmdline.contains(&*conf.to_string_lossy())).then_some(pid)
 }
 
+/// Reserves `ip` for an instance's NIC `mac` on a bridge hive runs DHCP for. A new file is
+/// read by dnsmasq at once; a changed one only once dnsmasq is told.
+pub fn reserve_for_instance(bridge: &str, mac: &str, ip: &str) -> Result<(), String> {
+    if !dir(bridge).join("dnsmasq.conf").exists() {
+        return Err(format!(
+            "a fixed ip on bridge {bridge} needs DHCP there: give the bridge a dhcp block"
+        ));
+    }
+    let file = reservation_file(bridge, Owner::Instance, mac);
+    let line = format!("{mac},{ip}\n");
+    let before = std::fs::read_to_string(&file).ok();
+    if before.as_deref() == Some(line.as_str()) {
+        return Ok(());
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&file, line).map_err(|e| {
+        format!(
+            "reserving {ip} for {mac} on bridge {bridge} ({}): {e}",
+            file.display()
+        )
+    })?;
+    if before.is_some() {
+        hup_dnsmasq(bridge);
+    }
+    Ok(())
+}
+
+/// Gives an instance's reservation back; dnsmasq forgets removed files only when told.
+pub fn unreserve_for_instance(bridge: &str, mac: &str) -> Result<(), String> {
+    let file = reservation_file(bridge, Owner::Instance, mac);
+    if file.exists() {
+        std::fs::remove_file(&file).map_err(|e| format!("removing {}: {e}", file.display()))?;
+        hup_dnsmasq(bridge);
+    }
+    Ok(())
+}
+
+/// Tells a bridge's dnsmasq to read its reservations again.
+fn hup_dnsmasq(bridge: &str) {
+    if let Some(pid) = dnsmasq_pid(bridge) {
+        // SAFETY: a signal to the dnsmasq hive started, its pid checked against its command
+        // line.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+    }
+}
+
+/// The IPv4 addresses dnsmasq leased to these MACs on a bridge hive runs.
+pub fn leased_ips(bridge: &str, macs: &[String]) -> Vec<String> {
+    leases(bridge)
+        .into_iter()
+        .filter(|(m, _, _)| macs.iter().any(|mac| mac.eq_ignore_ascii_case(m)))
+        .map(|(_, ip, _)| ip)
+        .collect()
+}
+
 /// Current leases from dnsmasq's lease file on this machine: (MAC, IP, hostname).
 pub fn leases(bridge: &str) -> Vec<(String, String, String)> {
     parse_leases(&std::fs::read_to_string(lease_file(bridge)).unwrap_or_default())

@@ -311,6 +311,12 @@ fn image() -> Schema {
             optional("format", Type::String)
                 .replaces()
                 .about("\"qcow2\", \"raw\", \"kernel\" or \"lxd\""),
+            optional("driver", Type::String)
+                .replaces()
+                .about("\"libvirt\" (default) or \"lxd\" (implied by format = \"lxd\")"),
+            optional("rootfs", Type::String)
+                .replaces()
+                .about("LXD split image: the root filesystem beside the metadata in source"),
             optional("kernel", Type::String).replaces(),
             optional("initrd", Type::String).replaces(),
             optional("cmdline", Type::String).replaces(),

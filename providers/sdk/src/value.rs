@@ -252,6 +252,18 @@ impl Value {
         }
     }
 
+    /// An attribute of an object, when it is set (not null).
+    pub fn attr(&self, name: &str) -> Option<&Value> {
+        self.as_map()
+            .and_then(|m| m.get(name))
+            .filter(|v| !v.is_null())
+    }
+
+    /// A string attribute of an object, when it is set.
+    pub fn attr_str(&self, name: &str) -> Option<&str> {
+        self.attr(name).and_then(Value::as_str)
+    }
+
     /// A key that orders values of one kind naturally (numbers by size, strings lexically).
     fn sort_key(&self) -> (u8, OrderedF64, String) {
         match self.unmarked() {

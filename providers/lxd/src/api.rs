@@ -1,0 +1,108 @@
+//! hive's own types for the few LXD API objects it uses. Fields hive does not read are kept
+//! in `rest`, so an object read, changed and `PUT` back loses nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// `GET /1.0`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Server {
+    #[serde(default)]
+    pub api_extensions: Vec<String>,
+    #[serde(default)]
+    pub environment: ServerEnvironment,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServerEnvironment {
+    /// Instance drivers, `lxc` and, where LXD can run VMs, `qemu` (`"lxc | qemu"`).
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub server_version: String,
+    #[serde(default)]
+    pub server_name: String,
+}
+
+pub type Devices = BTreeMap<String, BTreeMap<String, String>>;
+
+/// `GET /1.0/instances/<name>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Instance {
+    pub name: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub devices: Devices,
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Json>,
+}
+
+/// `GET /1.0/instances/<name>/state`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InstanceState {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub network: Option<BTreeMap<String, NetworkState>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NetworkState {
+    #[serde(default)]
+    pub addresses: Vec<NetworkAddress>,
+    #[serde(default)]
+    pub hwaddr: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NetworkAddress {
+    #[serde(default)]
+    pub family: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// `GET /1.0/images/<fingerprint>`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Image {
+    pub fingerprint: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `GET /1.0/storage-pools/<pool>/volumes/custom/<name>`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageVolume {
+    pub name: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub used_by: Vec<String>,
+}
+
+impl InstanceState {
+    /// IPv4 addresses of the guest's NICs (not loopback), in NIC-name order.
+    pub fn ipv4(&self) -> Vec<String> {
+        let Some(nics) = &self.network else {
+            return Vec::new();
+        };
+        nics.iter()
+            .filter(|(name, _)| name.as_str() != "lo")
+            .flat_map(|(_, nic)| nic.addresses.iter())
+            .filter(|a| a.family == "inet" && a.scope == "global")
+            .map(|a| a.address.clone())
+            .collect()
+    }
+}

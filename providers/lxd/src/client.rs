@@ -1,0 +1,562 @@
+//! A small client of the LXD REST API: HTTP/1.1 over the daemon's unix socket, or over TLS
+//! with a client certificate and a pinned server certificate for a remote daemon.
+//!
+//! One connection per request (`Connection: close`): a unix socket connects in microseconds
+//! and LXD's answers are small, so there is no pool to get wrong. Asynchronous operations are
+//! waited on with `/1.0/operations/<id>/wait`. LXD's own error text is kept in [`LxdError`].
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A failed request: the HTTP status LXD answered (0 when it could not be asked) and its
+/// message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LxdError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl LxdError {
+    fn transport(message: String) -> LxdError {
+        LxdError { status: 0, message }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+    }
+}
+
+impl std::fmt::Display for LxdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where the daemon listens.
+#[derive(Clone)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Https {
+        /// `host:port`.
+        authority: String,
+        tls: Arc<rustls::ClientConfig>,
+    },
+}
+
+/// What a request sends.
+pub enum Body<'a> {
+    Empty,
+    Json(&'a Json),
+    /// A file, streamed (images are hundreds of MiB).
+    File(&'a Path),
+    /// `multipart/form-data` of files, as LXD takes split images (`metadata`, `rootfs`).
+    Multipart(&'a [(&'a str, &'a Path)]),
+}
+
+/// LXD's response envelope.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_code: u16,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    metadata: Json,
+}
+
+/// A background operation, as `/1.0/operations/<id>` shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub status_code: u16,
+    #[serde(default)]
+    pub err: String,
+    #[serde(default)]
+    pub metadata: Json,
+}
+
+/// Operations longer than this are waited on in steps, so cancellation and progress get a
+/// look in.
+const WAIT_STEP: Duration = Duration::from_secs(30);
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+const MULTIPART_BOUNDARY: &str = "hive-lxd-upload-boundary-5c1f";
+
+pub struct Client {
+    endpoint: Endpoint,
+    /// Where the daemon is, for messages: the socket path or the URL.
+    pub label: String,
+}
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+impl Client {
+    pub fn new(endpoint: Endpoint) -> Client {
+        let label = match &endpoint {
+            Endpoint::Unix(path) => path.display().to_string(),
+            Endpoint::Https { authority, .. } => format!("https://{authority}"),
+        };
+        Client { endpoint, label }
+    }
+
+    fn connect(&self, read_timeout: Duration) -> Result<Box<dyn Stream>, LxdError> {
+        let unreachable = |e: std::io::Error| {
+            LxdError::transport(format!(
+                "LXD is not reachable at {}: {e} (is the daemon running? `lxc info` checks)",
+                self.label
+            ))
+        };
+        match &self.endpoint {
+            Endpoint::Unix(path) => {
+                let s = UnixStream::connect(path).map_err(unreachable)?;
+                let _ = s.set_read_timeout(Some(read_timeout));
+                let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+                Ok(Box::new(s))
+            }
+            Endpoint::Https { authority, tls } => {
+                let tcp = TcpStream::connect(authority).map_err(unreachable)?;
+                let _ = tcp.set_read_timeout(Some(read_timeout));
+                let _ = tcp.set_write_timeout(Some(IO_TIMEOUT));
+                let host = authority
+                    .rsplit_once(':')
+                    .map_or(authority.as_str(), |(h, _)| h)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
+                let name = rustls_pki_types::ServerName::try_from(host)
+                    .map_err(|e| LxdError::transport(format!("{}: {e}", self.label)))?;
+                let conn = rustls::ClientConnection::new(tls.clone(), name)
+                    .map_err(|e| LxdError::transport(format!("TLS to {}: {e}", self.label)))?;
+                Ok(Box::new(rustls::StreamOwned::new(conn, tcp)))
+            }
+        }
+    }
+
+    /// One HTTP exchange: (status, body).
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+        read_timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), LxdError> {
+        let io = |e: std::io::Error| {
+            LxdError::transport(format!("{method} {path} at {}: {e}", self.label))
+        };
+        let mut stream = self.connect(read_timeout)?;
+        let (content_type, length) = match body {
+            Body::Empty => (None, 0),
+            Body::Json(j) => (Some("application/json".to_string()), j.to_string().len() as u64),
+            Body::File(p) => (
+                Some("application/octet-stream".to_string()),
+                std::fs::metadata(p)
+                    .map_err(|e| LxdError::transport(format!("{}: {e}", p.display())))?
+                    .len(),
+            ),
+            Body::Multipart(parts) => (
+                Some(format!(
+                    "multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+                )),
+                multipart_length(parts)?,
+            ),
+        };
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: lxd\r\nUser-Agent: hive\r\nConnection: close\r\nContent-Length: {length}\r\n"
+        );
+        if let Some(t) = content_type {
+            head.push_str(&format!("Content-Type: {t}\r\n"));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).map_err(io)?;
+        match body {
+            Body::Empty => {}
+            Body::Json(j) => stream.write_all(j.to_string().as_bytes()).map_err(io)?,
+            Body::File(p) => copy_file(p, &mut stream)?,
+            Body::Multipart(parts) => {
+                for (field, file) in parts.iter() {
+                    stream
+                        .write_all(multipart_part_head(field, file).as_bytes())
+                        .map_err(io)?;
+                    copy_file(file, &mut stream)?;
+                    stream.write_all(b"\r\n").map_err(io)?;
+                }
+                stream
+                    .write_all(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes())
+                    .map_err(io)?;
+            }
+        }
+        stream.flush().map_err(io)?;
+        read_response(&mut BufReader::new(stream)).map_err(io)
+    }
+
+    /// A request whose answer is LXD's envelope; returns it, or LXD's error.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+        read_timeout: Duration,
+    ) -> Result<Envelope, LxdError> {
+        let (status, bytes) = self.exchange(method, path, headers, body, read_timeout)?;
+        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| LxdError {
+            status,
+            message: format!(
+                "{method} {path}: LXD answered HTTP {status} with something that is not its JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            ),
+        })?;
+        if envelope.kind == "error" || status >= 400 {
+            let code = if envelope.error_code != 0 {
+                envelope.error_code
+            } else {
+                status
+            };
+            return Err(LxdError {
+                status: code,
+                message: format!("LXD: {}", envelope.error),
+            });
+        }
+        Ok(envelope)
+    }
+
+    /// `GET` of a synchronous resource, decoded.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LxdError> {
+        let envelope = self.call("GET", path, &[], &Body::Empty, IO_TIMEOUT)?;
+        serde_json::from_value(envelope.metadata).map_err(|e| LxdError {
+            status: 200,
+            message: format!("GET {path}: unexpected answer from LXD: {e}"),
+        })
+    }
+
+    /// A request that may be synchronous or start an operation; an operation is waited for
+    /// (up to `timeout`) and its metadata returned.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Body<'_>,
+        headers: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<Json, LxdError> {
+        let envelope = self.call(method, path, headers, body, IO_TIMEOUT.max(timeout))?;
+        if envelope.kind != "async" {
+            return Ok(envelope.metadata);
+        }
+        let id = envelope
+            .operation
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let op = self.wait(&id, timeout)?;
+        Ok(op.metadata)
+    }
+
+    /// Sends JSON (or nothing, for `DELETE`) and waits for the outcome.
+    pub fn json(&self, method: &str, path: &str, body: Option<&Json>) -> Result<Json, LxdError> {
+        let body = body.map_or(Body::Empty, Body::Json);
+        self.send(method, path, &body, &[], Duration::from_secs(600))
+    }
+
+    /// Waits for an operation to end; a failed one is an error with LXD's message.
+    pub fn wait(&self, id: &str, timeout: Duration) -> Result<Operation, LxdError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let step = left.min(WAIT_STEP).as_secs().max(1);
+            let path = format!("/1.0/operations/{id}/wait?timeout={step}");
+            let envelope = self.call(
+                "GET",
+                &path,
+                &[],
+                &Body::Empty,
+                Duration::from_secs(step) + IO_TIMEOUT,
+            )?;
+            let op: Operation = serde_json::from_value(envelope.metadata).map_err(|e| LxdError {
+                status: 200,
+                message: format!("operation {id}: unexpected answer from LXD: {e}"),
+            })?;
+            match op.status_code {
+                200 => return Ok(op),
+                400 | 401 => {
+                    return Err(LxdError {
+                        status: op.status_code,
+                        message: format!("LXD: {}", if op.err.is_empty() { &op.status } else { &op.err }),
+                    })
+                }
+                _ if left.is_zero() => {
+                    return Err(LxdError::transport(format!(
+                        "LXD operation {id} still {} after {} s",
+                        op.status.to_lowercase(),
+                        timeout.as_secs()
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The raw bytes of a file-like resource (an exec's recorded output).
+    pub fn get_raw(&self, path: &str) -> Result<Vec<u8>, LxdError> {
+        let (status, bytes) = self.exchange("GET", path, &[], &Body::Empty, IO_TIMEOUT)?;
+        if status >= 400 {
+            return Err(LxdError {
+                status,
+                message: format!("GET {path}: HTTP {status}"),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+fn copy_file(path: &Path, out: &mut dyn Write) -> Result<(), LxdError> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| LxdError::transport(format!("opening {}: {e}", path.display())))?;
+    std::io::copy(&mut file, out)
+        .map_err(|e| LxdError::transport(format!("sending {} to LXD: {e}", path.display())))?;
+    Ok(())
+}
+
+fn multipart_part_head(field: &str, file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map_or_else(|| field.to_string(), |n| n.to_string_lossy().replace('"', ""));
+    format!(
+        "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+}
+
+fn multipart_length(parts: &[(&str, &Path)]) -> Result<u64, LxdError> {
+    let mut total = format!("--{MULTIPART_BOUNDARY}--\r\n").len() as u64;
+    for (field, file) in parts {
+        let size = std::fs::metadata(file)
+            .map_err(|e| LxdError::transport(format!("{}: {e}", file.display())))?
+            .len();
+        total += multipart_part_head(field, file).len() as u64 + size + 2;
+    }
+    Ok(total)
+}
+
+/// Reads an HTTP/1.1 response: status and body (by length, chunked, or to the end).
+fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<u8>)> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(&format!("not an HTTP response: {:?}", line.trim())))?;
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.eq_ignore_ascii_case("chunked");
+            }
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size_text = line.trim().split(';').next().unwrap_or_default();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| bad(&format!("bad chunk size {size_text:?}")))?;
+            if size == 0 {
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            reader.read_exact(&mut body[start..])?;
+            line.clear();
+            reader.read_line(&mut line)?;
+        }
+    } else if let Some(n) = length {
+        body.resize(n, 0);
+        reader.read_exact(&mut body)?;
+    } else {
+        // Without a length the body ends with the connection; a TLS peer that closes without
+        // close_notify still delivered everything we need.
+        match reader.read_to_end(&mut body) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((status, body))
+}
+
+/// A TLS configuration that presents the client certificate and accepts exactly the pinned
+/// server certificate (LXD's are self-signed: there is no authority to check them against).
+pub fn tls_config(
+    client_cert_pem: &str,
+    client_key_pem: &str,
+    server_cert_pem: &str,
+) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(client_cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("client_cert: not a PEM certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("client_cert: no certificate in it".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(client_key_pem.as_bytes())
+        .map_err(|e| format!("client_key: not a PEM private key: {e}"))?;
+    let pinned = CertificateDer::from_pem_slice(server_cert_pem.as_bytes())
+        .map_err(|e| format!("server_cert: not a PEM certificate: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinnedServer {
+        pinned: pinned.as_ref().to_vec(),
+        provider: provider.clone(),
+    });
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("client_cert/client_key: {e}"))
+}
+
+#[derive(Debug)]
+struct PinnedServer {
+    pinned: Vec<u8>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.pinned.as_slice() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "the server's certificate is not the pinned server_cert".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_by_length_chunks_and_close() {
+        let fixed = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA";
+        assert_eq!(
+            read_response(&mut &fixed[..]).ok(),
+            Some((200, b"hello".to_vec()))
+        );
+        let chunked =
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+        assert_eq!(
+            read_response(&mut &chunked[..]).ok(),
+            Some((404, b"abcde".to_vec()))
+        );
+        let closed = b"HTTP/1.0 200 OK\r\n\r\nall of it";
+        assert_eq!(
+            read_response(&mut &closed[..]).ok(),
+            Some((200, b"all of it".to_vec()))
+        );
+        assert!(read_response(&mut &b"SSH-2.0-OpenSSH\r\n"[..]).is_err());
+    }
+
+    #[test]
+    fn multipart_length_matches_what_is_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("meta.tar"), dir.path().join("rootfs.squashfs"));
+        std::fs::write(&a, b"metadata").expect("write");
+        std::fs::write(&b, vec![7u8; 1000]).expect("write");
+        let parts = [("metadata", a.as_path()), ("rootfs", b.as_path())];
+        let mut sent = Vec::new();
+        for (field, file) in parts.iter() {
+            sent.extend_from_slice(multipart_part_head(field, file).as_bytes());
+            sent.extend_from_slice(&std::fs::read(file).expect("read"));
+            sent.extend_from_slice(b"\r\n");
+        }
+        sent.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+        assert_eq!(multipart_length(&parts).ok(), Some(sent.len() as u64));
+    }
+
+    #[test]
+    fn bad_pem_is_named() {
+        let e = tls_config("nope", "nope", "nope").err().unwrap_or_default();
+        assert!(e.contains("client_cert"), "{e}");
+    }
+
+    #[test]
+    fn unreachable_daemon_says_where() {
+        let client = Client::new(Endpoint::Unix("/nonexistent/lxd.socket".into()));
+        let e = client.get::<Json>("/1.0").err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("/nonexistent/lxd.socket") && e.contains("not reachable"), "{e}");
+    }
+}

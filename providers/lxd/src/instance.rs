@@ -1,0 +1,889 @@
+//! `instance` with `driver = "lxd"`: a container (or, where LXD can run them, a VM) from an
+//! imported image or an image the daemon already knows by alias.
+//!
+//! The instance has no profiles: every device is hive's (root disk, NICs, volumes), so a
+//! daemon's default profile never adds a NIC on a network hive did not ask for. Limits,
+//! devices and power change in place (live for containers); a new image, kind or cloud-init
+//! replaces it. hive's tag lives in `user.hive.*` config keys: address, lineage and status
+//! (`creating` until the instance is made and started, then `ready`).
+
+use crate::api::{Devices, Instance, InstanceState, Server};
+use crate::client::{Body, Client};
+use crate::host::{default_pool, Clients};
+use crate::{lx, volume, Tag};
+use hive_sdk::addr::name_from_address;
+use hive_sdk::cloud_init::UserData;
+use hive_sdk::guest::{
+    cloud_init_outcome, power_wanted, sizing, ssh_login, ssh_user, stable_mac, WaitFor,
+};
+use hive_sdk::linux_bridge;
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
+    ReadRequest, ReadResponse, Target,
+};
+use hive_sdk::units::{parse_duration, parse_size};
+use hive_sdk::{identity, Value};
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// LXD's own MAC prefix.
+const LXD_OUI: &str = "00:16:3e";
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+/// How long a container gets to shut down cleanly before it is stopped by force.
+const STOP_GRACE_SECS: u64 = 20;
+
+pub fn validate(config: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = WaitFor::parse(config.attr_str("wait_for")) {
+        problems.push(e);
+    }
+    if let Some(t) = config.attr_str("wait_timeout") {
+        if let Err(e) = parse_duration(t) {
+            problems.push(format!("wait_timeout: {e}"));
+        }
+    }
+    if let Err(e) = sizing(config) {
+        problems.push(e);
+    }
+    match config.attr_str("kind") {
+        None | Some("container") | Some("vm") => {}
+        Some(other) => problems.push(format!(
+            "kind = \"{other}\": expected \"container\" or \"vm\""
+        )),
+    }
+    match config.attr_str("power") {
+        None | Some("running") | Some("stopped") => {}
+        Some(other) => problems.push(format!(
+            "power = \"{other}\": expected \"running\" or \"stopped\""
+        )),
+    }
+    if let Some(image) = config.attr("image").filter(|i| i.as_map().is_some()) {
+        if image.attr_str("driver").is_some_and(|d| d != "lxd") {
+            problems.push(
+                "image: the lxd driver needs an image with driver = \"lxd\" (an LXD image file), or the alias of an image the daemon has"
+                    .into(),
+            );
+        }
+    }
+    if config.attr("image").is_none() {
+        problems.push("an instance with the lxd driver needs image = image.NAME or an image alias".into());
+    }
+    if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
+        if let Err(e) = parse_size(size) {
+            problems.push(format!("disk size: {e}"));
+        }
+    }
+    let name = instance_name(config, "instance.x");
+    if config.attr_str("name").is_some() && !valid_name(&name) {
+        problems.push(format!(
+            "name = \"{name}\": LXD instance names are 1 to 63 letters, digits and hyphens, starting with a letter"
+        ));
+    }
+    problems
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The instance's LXD name: `name`, else one made from the address (`instance.web[0]` gives
+/// `web-0`).
+pub fn instance_name(config: &Value, address: &str) -> String {
+    if let Some(name) = config.attr_str("name") {
+        return name.to_string();
+    }
+    let mut name: String = name_from_address(address)
+        .chars()
+        .map(|c| if c == '_' { '-' } else { c })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        name.insert_str(0, "i-");
+    }
+    name.truncate(63);
+    name.trim_end_matches('-').to_string()
+}
+
+fn wants_vm(config: &Value) -> bool {
+    config.attr_str("kind") == Some("vm")
+}
+
+/// Why this daemon cannot run a VM, if it cannot.
+pub fn vm_support(client: &Client) -> Result<(), String> {
+    let server: Server = client
+        .get("/1.0")
+        .map_err(|e| format!("asking LXD at {} what it runs: {e}", client.label))?;
+    if !server.environment.driver.contains("qemu") {
+        return Err(format!(
+            "kind = \"vm\": LXD at {} cannot run virtual machines (its instance drivers: {}); use kind = \"container\", or the libvirt driver for VMs",
+            client.label, server.environment.driver
+        ));
+    }
+    if client.label.starts_with('/') && !Path::new("/dev/vhost-vsock").exists() {
+        return Err(format!(
+            "kind = \"vm\": LXD VMs need the vhost_vsock kernel module, which this host lacks (no /dev/vhost-vsock); use kind = \"container\", or the libvirt driver for VMs"
+        ));
+    }
+    Ok(())
+}
+
+/// Problems found by looking at the daemon before anything is made.
+pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
+    let client = match clients.get(config) {
+        Ok(c) => c,
+        Err(e) => return vec![e.message],
+    };
+    if let Err(e) = client.get::<Json>("/1.0") {
+        return vec![e.message];
+    }
+    let mut problems = Vec::new();
+    let pool = default_pool(config);
+    if let Err(e) = volume::check_pool(&client, &pool) {
+        problems.push(e);
+    }
+    if wants_vm(config) {
+        if let Err(e) = vm_support(&client) {
+            problems.push(e);
+        }
+    }
+    if let Some(alias) = config.attr_str("image") {
+        if let Err(e) = client.get::<Json>(&format!("/1.0/images/aliases/{}", url_part(alias))) {
+            problems.push(if e.is_not_found() {
+                format!(
+                    "image = \"{alias}\": LXD at {} has no image with that alias (no image server is used: import one with an image resource)",
+                    client.label
+                )
+            } else {
+                format!("looking up image alias {alias}: {e}")
+            });
+        }
+    }
+    problems
+}
+
+/// Percent-encodes a path segment.
+pub fn url_part(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Says what an in-place change does.
+pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanResponse {
+    let Some(prior) = request.prior else {
+        return proposal;
+    };
+    let config = request.config;
+    if config.attr_str("kind").unwrap_or("container") != prior.attr_str("kind").unwrap_or("container")
+    {
+        proposal.requires_replace.push("kind".into());
+    }
+    if sizing(prior) != sizing(config) && power_wanted(config) {
+        proposal
+            .notes
+            .push("limits change live, without a restart".into());
+    }
+    proposal
+}
+
+/// The NICs hive gives the instance: (device name, device, fixed ip on a hive bridge).
+fn nic_devices(
+    config: &Value,
+    target: &Target<'_>,
+) -> Result<Vec<(String, BTreeMap<String, String>, Option<(String, String)>)>, ProviderError> {
+    let blocks = config
+        .attr("network")
+        .and_then(Value::as_items)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let device = format!("eth{i}");
+        let mac = block
+            .attr_str("mac")
+            .map(str::to_lowercase)
+            .unwrap_or_else(|| stable_mac(LXD_OUI, target.lineage, target.address, i));
+        let mut nic = BTreeMap::from([
+            ("type".to_string(), "nic".to_string()),
+            ("name".to_string(), device.clone()),
+            ("hwaddr".to_string(), mac.clone()),
+        ]);
+        let mut reservation = None;
+        match block.attr("bridge") {
+            // A bridge resource: hive's Linux bridge (or a libvirt network's device).
+            Some(b) if b.as_map().is_some() => {
+                let name = b.attr_str("name").unwrap_or_default().to_string();
+                if b.attr_str("driver") == Some("libvirt") {
+                    return Err(ProviderError::new(format!(
+                        "network {i}: bridge {name} is a libvirt network; LXD instances join Linux bridges (driver = \"linux\") or LXD networks"
+                    )));
+                }
+                nic.insert("nictype".into(), "bridged".into());
+                nic.insert("parent".into(), name.clone());
+                if let Some(ip) = block.attr_str("ip") {
+                    reservation = Some((name, ip.to_string()));
+                }
+            }
+            // A name: an LXD-managed network.
+            Some(b) => {
+                let name = b.as_str().unwrap_or_default().to_string();
+                nic.insert("network".into(), name);
+                if let Some(ip) = block.attr_str("ip") {
+                    nic.insert("ipv4.address".into(), ip.to_string());
+                }
+            }
+            None => {
+                return Err(ProviderError::new(format!(
+                    "network {i}: needs bridge = bridge.NAME (a Linux bridge) or the name of an LXD network"
+                )))
+            }
+        }
+        out.push((device, nic, reservation));
+    }
+    Ok(out)
+}
+
+/// Every device the instance should have.
+fn devices(config: &Value, target: &Target<'_>) -> Result<Devices, ProviderError> {
+    let mut devices = Devices::new();
+    let mut root = BTreeMap::from([
+        ("type".to_string(), "disk".to_string()),
+        ("path".to_string(), "/".to_string()),
+        ("pool".to_string(), default_pool(config)),
+    ]);
+    if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
+        let bytes = parse_size(size).map_err(|e| ProviderError::new(format!("disk size: {e}")))?;
+        root.insert("size".into(), format!("{}MiB", bytes >> 20));
+    }
+    devices.insert("root".into(), root);
+    for (name, nic, _) in nic_devices(config, target)? {
+        devices.insert(name, nic);
+    }
+    for vol in config
+        .attr("attach")
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+    {
+        let (pool, name) = volume::split_id(vol.attr_str("id").unwrap_or_default())?;
+        devices.insert(
+            format!("vol-{name}"),
+            BTreeMap::from([
+                ("type".to_string(), "disk".to_string()),
+                ("pool".to_string(), pool),
+                ("source".to_string(), name.clone()),
+                ("path".to_string(), format!("/mnt/{name}")),
+            ]),
+        );
+    }
+    Ok(devices)
+}
+
+/// The config keys hive sets (the rest of an instance's config is LXD's).
+fn managed_config(
+    config: &Value,
+    target: &Target<'_>,
+    name: &str,
+    public_key: &str,
+    status: &str,
+) -> Result<BTreeMap<String, String>, ProviderError> {
+    let (cpus, mib) = sizing(config).map_err(ProviderError::new)?;
+    let mut keys = BTreeMap::from([
+        ("limits.cpu".to_string(), cpus.to_string()),
+        ("limits.memory".to_string(), format!("{mib}MiB")),
+    ]);
+    keys.extend(
+        Tag {
+            address: target.address.to_string(),
+            lineage: target.lineage.to_string(),
+            status: status.to_string(),
+        }
+        .config(),
+    );
+    let cloud = config.attr("cloud_init");
+    let mut ssh_keys: Vec<String> = cloud
+        .and_then(|c| c.attr("ssh_authorized_keys"))
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    ssh_keys.push(public_key.to_string());
+    let user_data = UserData {
+        hostname: cloud
+            .and_then(|c| c.attr_str("hostname"))
+            .unwrap_or(name)
+            .to_string(),
+        ssh_keys,
+        user_data: cloud
+            .and_then(|c| c.attr_str("user_data"))
+            .map(str::to_string),
+    };
+    keys.insert("cloud-init.user-data".into(), user_data.render());
+    if let Some(n) = cloud.and_then(|c| c.attr_str("network_config")) {
+        keys.insert("cloud-init.network-config".into(), n.to_string());
+    }
+    Ok(keys)
+}
+
+fn instance_path(name: &str) -> String {
+    format!("/1.0/instances/{}", url_part(name))
+}
+
+/// The instance, or `None` when LXD has none of that name.
+fn get(client: &Client, name: &str) -> Result<Option<Instance>, ProviderError> {
+    match client.get::<Instance>(&instance_path(name)) {
+        Ok(i) => Ok(Some(i)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(ProviderError::new(format!("looking up instance {name}: {e}"))),
+    }
+}
+
+fn state(client: &Client, name: &str) -> Result<InstanceState, ProviderError> {
+    client
+        .get(&format!("{}/state", instance_path(name)))
+        .map_err(lx(format!("reading the state of instance {name}")))
+}
+
+fn change_state(client: &Client, name: &str, action: &str, force: bool) -> Result<(), ProviderError> {
+    let body = json!({"action": action, "timeout": STOP_GRACE_SECS, "force": force});
+    client
+        .json("PUT", &format!("{}/state", instance_path(name)), Some(&body))
+        .map(|_| ())
+        .map_err(lx(format!("{action}ing instance {name}").replace("stoping", "stopping")))
+}
+
+/// Stops cleanly, or by force if it will not.
+fn stop(client: &Client, name: &str) -> Result<(), ProviderError> {
+    change_state(client, name, "stop", false).or_else(|_| change_state(client, name, "stop", true))
+}
+
+pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let target = &request.target;
+    let client = clients.get(config)?;
+    let name = instance_name(config, target.address);
+    if let Some(existing) = get(&client, &name)? {
+        match Tag::of(&existing.config) {
+            Some(tag) if tag.lineage == target.lineage && tag.address == target.address => {
+                if tag.status == "ready" {
+                    // Made by an apply that crashed before recording it: adopt it.
+                    return converge(&client, request, existing);
+                }
+                // Its creation never finished: start again from nothing.
+                remove(&client, &existing)?;
+            }
+            Some(tag) => {
+                return Err(ProviderError::new(format!(
+                    "an LXD instance named {name} already exists, made by hive for {} of another state (lineage {}); set name to another",
+                    tag.address, tag.lineage
+                )))
+            }
+            None => {
+                return Err(ProviderError::new(format!(
+                    "an LXD instance named {name} already exists and hive did not make it; set name to another"
+                )))
+            }
+        }
+    }
+    if wants_vm(config) {
+        vm_support(&client).map_err(ProviderError::new)?;
+    }
+    let (_, public_key) = identity::ensure(target.lineage).map_err(ProviderError::new)?;
+    let source = match config.attr("image") {
+        Some(i) if i.as_map().is_some() => {
+            json!({"type": "image", "fingerprint": i.attr_str("id").unwrap_or_default()})
+        }
+        Some(i) => json!({"type": "image", "alias": i.as_str().unwrap_or_default()}),
+        None => return Err(ProviderError::new("no image")),
+    };
+    let body = json!({
+        "name": name,
+        "type": if wants_vm(config) { "virtual-machine" } else { "container" },
+        "source": source,
+        "profiles": [],
+        "config": managed_config(config, target, &name, &public_key, "creating")?,
+        "devices": devices(config, target)?,
+    });
+    (request.progress)("creating");
+    client
+        .json("POST", "/1.0/instances", Some(&body))
+        .map_err(lx(format!("creating instance {name}")))?;
+    reserve(config, target)?;
+    if power_wanted(config) {
+        change_state(&client, &name, "start", false)?;
+    }
+    client
+        .json(
+            "PATCH",
+            &instance_path(&name),
+            Some(&json!({"config": {"user.hive.status": "ready"}})),
+        )
+        .map_err(lx(format!("tagging instance {name}")))?;
+    finish(&client, request, &name)
+}
+
+/// Fixed addresses on hive's Linux bridges become DHCP reservations there.
+fn reserve(config: &Value, target: &Target<'_>) -> Result<(), ProviderError> {
+    for (_, nic, reservation) in nic_devices(config, target)? {
+        if let Some((bridge, ip)) = reservation {
+            let mac = nic.get("hwaddr").cloned().unwrap_or_default();
+            linux_bridge::reserve_for_instance(&bridge, &mac, &ip).map_err(ProviderError::new)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives back the reservations of NICs (of `prior`) that `config` no longer has.
+fn unreserve_dropped(prior: &Value, config: Option<&Value>, target: &Target<'_>) {
+    let keep: Vec<String> = config
+        .and_then(|c| nic_devices(c, target).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, _, r)| r.is_some())
+        .filter_map(|(_, nic, _)| nic.get("hwaddr").cloned())
+        .collect();
+    for (_, nic, reservation) in nic_devices(prior, target).unwrap_or_default() {
+        let mac = nic.get("hwaddr").cloned().unwrap_or_default();
+        if let Some((bridge, _)) = reservation.filter(|_| !keep.contains(&mac)) {
+            let _ = linux_bridge::unreserve_for_instance(&bridge, &mac);
+        }
+    }
+}
+
+/// Makes an existing instance of ours match the configuration, then waits as configured.
+fn converge(
+    client: &Client,
+    request: &ApplyRequest<'_>,
+    mut instance: Instance,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let target = &request.target;
+    let name = instance.name.clone();
+    let (_, public_key) = identity::ensure(target.lineage).map_err(ProviderError::new)?;
+    let wanted_config = managed_config(config, target, &name, &public_key, "ready")?;
+    let wanted_devices = devices(config, target)?;
+    let config_differs = wanted_config
+        .iter()
+        .any(|(k, v)| instance.config.get(k) != Some(v));
+    if config_differs || instance.devices != wanted_devices {
+        instance.config.extend(wanted_config);
+        instance.devices = wanted_devices;
+        let body = serde_json::to_value(&instance)
+            .map_err(|e| ProviderError::new(format!("instance {name}: {e}")))?;
+        (request.progress)("changing limits and devices");
+        client
+            .json("PUT", &instance_path(&name), Some(&body))
+            .map_err(lx(format!("updating instance {name}")))?;
+    }
+    if let Some(prior) = request.prior {
+        unreserve_dropped(prior, Some(config), target);
+    }
+    reserve(config, target)?;
+    let running = state(client, &name)?.status == "Running";
+    match (running, power_wanted(config)) {
+        (false, true) => change_state(client, &name, "start", false)?,
+        (true, false) => stop(client, &name)?,
+        _ => {}
+    }
+    finish(client, request, &name)
+}
+
+pub fn update(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+    let client = clients.get(request.config)?;
+    let prior = request.prior.unwrap_or(&Value::Null);
+    let name = prior
+        .attr_str("name")
+        .map(str::to_string)
+        .unwrap_or_else(|| instance_name(request.config, request.target.address));
+    let instance = get(&client, &name)?.ok_or_else(|| {
+        ProviderError::new(format!("instance {name} is gone from LXD at {}", client.label))
+    })?;
+    converge(&client, request, instance)
+}
+
+/// Waits as configured and returns the instance's attributes.
+fn finish(
+    client: &Client,
+    request: &ApplyRequest<'_>,
+    name: &str,
+) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let mut what = WaitFor::parse(config.attr_str("wait_for")).map_err(ProviderError::new)?;
+    if !power_wanted(config) {
+        what = WaitFor::None;
+    }
+    let timeout = config
+        .attr_str("wait_timeout")
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| ProviderError::new(format!("wait_timeout: {e}")))?
+        .unwrap_or(DEFAULT_WAIT);
+    let waiting = Instant::now();
+    let (key, _) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
+    wait(
+        client,
+        name,
+        &Guest {
+            macs_and_bridges: bridges_of(config, &request.target),
+            vm: wants_vm(config),
+            user: ssh_user(config),
+            key: &key,
+        },
+        what,
+        timeout,
+        request.cancel,
+    )?;
+    if what != WaitFor::None {
+        (request.progress)(&format!(
+            "{} after waiting {:.1} s for the container",
+            what.reached(),
+            waiting.elapsed().as_secs_f64()
+        ));
+    }
+    let instance = get(client, name)?
+        .ok_or_else(|| ProviderError::new(format!("instance {name} vanished while hive made it")))?;
+    let now = state(client, name)?;
+    let ips = addresses(&now, &bridges_of(config, &request.target), wants_vm(config));
+    Ok(ApplyResponse {
+        state: state_value(config, &instance, &ips),
+        id: name.to_string(),
+    })
+}
+
+fn state_value(config: &Value, instance: &Instance, ips: &[String]) -> Value {
+    let mut state = config.as_map().cloned().unwrap_or_default();
+    state.insert("id".into(), Value::string(&instance.name));
+    state.insert("name".into(), Value::string(&instance.name));
+    state.insert("macs".into(), Value::List(macs(instance).iter().map(Value::string).collect()));
+    state.insert("ip".into(), ips.first().map_or(Value::Null, Value::string));
+    state.insert("ips".into(), Value::List(ips.iter().map(Value::string).collect()));
+    state.insert("console_log".into(), Value::Null);
+    Value::Map(state)
+}
+
+/// The MACs of the instance's NICs, in device order.
+fn macs(instance: &Instance) -> Vec<String> {
+    instance
+        .devices
+        .iter()
+        .filter(|(_, d)| d.get("type").map(String::as_str) == Some("nic"))
+        .filter_map(|(name, d)| {
+            d.get("hwaddr")
+                .or_else(|| instance.config.get(&format!("volatile.{name}.hwaddr")))
+                .cloned()
+        })
+        .collect()
+}
+
+/// (MAC, Linux bridge) of the NICs on hive's bridges, whose leases hive can read.
+fn bridges_of(config: &Value, target: &Target<'_>) -> Vec<(String, String)> {
+    nic_devices(config, target)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, nic, _)| Some((nic.get("hwaddr")?.clone(), nic.get("parent")?.clone())))
+        .collect()
+}
+
+/// The instance's IPv4 addresses: what LXD sees inside it. A VM without LXD's agent shows
+/// nothing inside, so hive's DHCP leases speak for it; a container's are always seen, and a
+/// lease from its previous life would be stale.
+fn addresses(state: &InstanceState, bridges: &[(String, String)], vm: bool) -> Vec<String> {
+    let inside = state.ipv4();
+    if !inside.is_empty() || !vm {
+        return inside;
+    }
+    bridges
+        .iter()
+        .flat_map(|(mac, bridge)| linux_bridge::leased_ips(bridge, std::slice::from_ref(mac)))
+        .collect()
+}
+
+struct Guest<'a> {
+    macs_and_bridges: Vec<(String, String)>,
+    vm: bool,
+    user: &'a str,
+    key: &'a Path,
+}
+
+/// Waits until `what` holds, polling against a deadline.
+fn wait(
+    client: &Client,
+    name: &str,
+    guest: &Guest<'_>,
+    what: WaitFor,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<(), ProviderError> {
+    if what == WaitFor::None {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut seen;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let now = state(client, name)?;
+        if now.status != "Running" {
+            seen = format!("status {}", now.status);
+        } else if what == WaitFor::Running {
+            return Ok(());
+        } else {
+            let ips = addresses(&now, &guest.macs_and_bridges, guest.vm);
+            match (what, ips.first()) {
+                (_, None) => seen = "running, no IPv4 address yet".into(),
+                (WaitFor::Ip, Some(_)) => return Ok(()),
+                (WaitFor::Ssh, Some(ip)) => match ssh_login(ip, guest.user, guest.key) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => seen = format!("address {ip}: {e}"),
+                },
+                (_, Some(_)) => {
+                    let left = timeout.saturating_sub(start.elapsed());
+                    return wait_cloud_init(client, name, left);
+                }
+            }
+        }
+        if cancel.is_cancelled() {
+            return Err(ProviderError::new(format!(
+                "stopped waiting for {name} to be {}: cancelled (last seen: {seen})",
+                what.describe()
+            )));
+        }
+        if start.elapsed() >= timeout {
+            return Err(ProviderError::new(format!(
+                "{name} was not {} after {} s; last seen: {seen}",
+                what.describe(),
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// `cloud-init status --wait` inside the instance.
+fn wait_cloud_init(client: &Client, name: &str, timeout: Duration) -> Result<(), ProviderError> {
+    let (code, output) = exec(
+        client,
+        name,
+        &["cloud-init", "status", "--wait"],
+        timeout.max(Duration::from_secs(1)),
+    )?;
+    match cloud_init_outcome(code, &output) {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(ProviderError::new(format!("{name}: {e}"))),
+        None => Err(ProviderError::new(format!(
+            "{name}: `cloud-init status --wait` ended with code {code}: {}",
+            output.trim()
+        ))),
+    }
+}
+
+/// Runs a command in the instance (LXD exec, output recorded): (exit code, stdout+stderr).
+pub fn exec(
+    client: &Client,
+    name: &str,
+    command: &[&str],
+    timeout: Duration,
+) -> Result<(i32, String), ProviderError> {
+    let body = json!({
+        "command": command,
+        "environment": {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        "wait-for-websocket": false,
+        "interactive": false,
+        "record-output": true,
+    });
+    let what = format!("running {} in {name}", command.join(" "));
+    let metadata = client
+        .send(
+            "POST",
+            &format!("{}/exec", instance_path(name)),
+            &Body::Json(&body),
+            &[],
+            timeout,
+        )
+        .map_err(lx(what.clone()))?;
+    let code = metadata
+        .get("return")
+        .and_then(Json::as_i64)
+        .unwrap_or(-1) as i32;
+    let mut output = String::new();
+    if let Some(logs) = metadata.get("output").and_then(Json::as_object) {
+        for key in ["1", "2"] {
+            if let Some(path) = logs.get(key).and_then(Json::as_str) {
+                let bytes = client.get_raw(path).map_err(lx(what.clone()))?;
+                output.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    Ok((code, output))
+}
+
+pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+    let prior = request.prior;
+    let client = clients.get(prior)?;
+    let name = prior
+        .attr_str("name")
+        .map(str::to_string)
+        .unwrap_or_else(|| request.id.to_string());
+    let Some(instance) = get(&client, &name)? else {
+        return Ok(ReadResponse::Gone);
+    };
+    match Tag::of(&instance.config) {
+        Some(tag) if tag.lineage == request.target.lineage => {}
+        // The name now belongs to something else: ours is gone.
+        _ => return Ok(ReadResponse::Gone),
+    }
+    let mut now = prior.as_map().cloned().unwrap_or_default();
+    if let Ok((cpus, mib)) = sizing(prior) {
+        if let Some(memory) = instance.config.get("limits.memory") {
+            if parse_size(memory).ok() != Some(mib << 20) {
+                now.insert("memory".into(), Value::string(memory));
+            }
+        }
+        if let Some(c) = instance.config.get("limits.cpu") {
+            if c.parse::<u32>().ok() != Some(cpus) {
+                now.insert(
+                    "cpus".into(),
+                    c.parse::<f64>().map_or_else(|_| Value::string(c), Value::Number),
+                );
+            }
+        }
+    }
+    let status = state(&client, &name)?;
+    let running = status.status == "Running";
+    if running != power_wanted(prior) {
+        now.insert(
+            "power".into(),
+            Value::string(if running { "running" } else { "stopped" }),
+        );
+    }
+    now.insert(
+        "macs".into(),
+        Value::List(macs(&instance).iter().map(Value::string).collect()),
+    );
+    let wanted_devices = devices(prior, &request.target).ok();
+    if wanted_devices.is_some_and(|d| d != instance.devices) {
+        return Ok(ReadResponse::NeedsRepair {
+            state: Value::Map(now),
+            problems: vec!["its devices were changed outside hive".into()],
+        });
+    }
+    Ok(ReadResponse::Found(Value::Map(now)))
+}
+
+/// Stops and deletes an instance.
+fn remove(client: &Client, instance: &Instance) -> Result<(), ProviderError> {
+    let name = &instance.name;
+    if state(client, name)?.status != "Stopped" {
+        change_state(client, name, "stop", true)?;
+    }
+    match client.json("DELETE", &instance_path(name), None) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(ProviderError::new(format!("deleting instance {name}: {e}"))),
+    }
+}
+
+pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+    let prior = request.prior;
+    let client = clients.get(prior)?;
+    let name = prior
+        .attr_str("name")
+        .map(str::to_string)
+        .unwrap_or_else(|| instance_name(prior, request.target.address));
+    if let Some(instance) = get(&client, &name)? {
+        match Tag::of(&instance.config) {
+            Some(tag) if tag.lineage == request.target.lineage => remove(&client, &instance)?,
+            // The name now belongs to something hive did not make for this state.
+            _ => {}
+        }
+    }
+    unreserve_dropped(prior, None, &request.target);
+    Ok(())
+}
+
+/// The instance's addresses and how to run a command in it, for `hive ssh`.
+pub fn exec_target(clients: &Clients, state: &Value) -> Result<(String, String), ProviderError> {
+    let client = clients.get(state)?;
+    let name = state.attr_str("name").unwrap_or_default().to_string();
+    Ok((client.label.clone(), name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_addresses_are_valid_lxd_names() {
+        let c = Value::map::<&str>([]);
+        assert_eq!(instance_name(&c, "instance.web_server[0]"), "web-server-0");
+        assert_eq!(instance_name(&c, "instance.node[\"1a\"]"), "node-1a");
+        assert!(valid_name(&instance_name(&c, "instance.x[\"9\"]")));
+        assert!(!valid_name("9lives"));
+        assert!(!valid_name("a_b"));
+        assert!(valid_name("web-1"));
+    }
+
+    #[test]
+    fn limits_and_tag_in_config() {
+        let config = Value::map([
+            ("type", Value::string("t3.micro")),
+            (
+                "cloud_init",
+                Value::map([("user_data", Value::string("#cloud-config\nruncmd: [true]\n"))]),
+            ),
+        ]);
+        let base = std::path::PathBuf::from("/");
+        let target = Target {
+            address: "instance.a",
+            kind: "instance",
+            lineage: "L1",
+            base_dir: &base,
+        };
+        let keys = managed_config(&config, &target, "a", "ssh-ed25519 AAAA hive", "creating")
+            .expect("config");
+        assert_eq!(keys.get("limits.memory").map(String::as_str), Some("1024MiB"));
+        assert_eq!(keys.get("limits.cpu").map(String::as_str), Some("2"));
+        assert_eq!(keys.get("user.hive.lineage").map(String::as_str), Some("L1"));
+        let ud = keys.get("cloud-init.user-data").cloned().unwrap_or_default();
+        assert!(ud.contains("ssh-ed25519 AAAA hive") && ud.contains("runcmd"), "{ud}");
+    }
+
+    #[test]
+    fn nics_on_linux_bridges_and_lxd_networks() {
+        let config = Value::map([(
+            "network",
+            Value::List(vec![
+                Value::map([
+                    (
+                        "bridge",
+                        Value::map([("name", Value::string("br0")), ("driver", Value::string("linux"))]),
+                    ),
+                    ("ip", Value::string("10.0.0.5")),
+                ]),
+                Value::map([("bridge", Value::string("lxdbr0"))]),
+            ]),
+        )]);
+        let base = std::path::PathBuf::from("/");
+        let target = Target {
+            address: "instance.a",
+            kind: "instance",
+            lineage: "L1",
+            base_dir: &base,
+        };
+        let nics = nic_devices(&config, &target).expect("nics");
+        assert_eq!(nics[0].1.get("parent").map(String::as_str), Some("br0"));
+        assert_eq!(nics[0].2, Some(("br0".to_string(), "10.0.0.5".to_string())));
+        assert_eq!(nics[1].1.get("network").map(String::as_str), Some("lxdbr0"));
+        assert!(nics[1].1.get("hwaddr").is_some_and(|m| m.starts_with(LXD_OUI)));
+    }
+}

@@ -1,0 +1,176 @@
+//! hive's LXD provider: `instance`, `image` and `volume` with `driver = "lxd"`, through
+//! LXD's REST API (its unix socket, or HTTPS with certificates for a remote daemon).
+//!
+//! # Layout
+//! - [`client`]: HTTP/1.1 over the socket or TLS, LXD's envelope, operations, errors.
+//! - [`api`]: hive's types for the LXD objects it reads.
+//! - [`host`]: which daemon a resource lives on (its host's `lxd` block), one client each.
+//! - [`image`], [`volume`], [`instance`]: one module per resource kind.
+//!
+//! Every object hive makes carries its address and the state's lineage: instances and
+//! volumes in `user.hive.*` config keys, images in `hive.*` properties.
+
+pub mod api;
+pub mod client;
+pub mod host;
+pub mod image;
+pub mod instance;
+pub mod volume;
+
+use client::LxdError;
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider, ProviderError,
+    ReadRequest, ReadResponse,
+};
+use hive_sdk::Value;
+use std::collections::BTreeMap;
+
+pub use host::Clients;
+
+#[derive(Default)]
+pub struct LxdProvider {
+    clients: Clients,
+}
+
+impl LxdProvider {
+    pub fn new() -> LxdProvider {
+        LxdProvider::default()
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+}
+
+/// hive's tag on an instance or volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    pub address: String,
+    pub lineage: String,
+    /// `creating` until the object is whole, then `ready`.
+    pub status: String,
+}
+
+impl Tag {
+    pub fn config(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("user.hive.address".to_string(), self.address.clone()),
+            ("user.hive.lineage".to_string(), self.lineage.clone()),
+            ("user.hive.status".to_string(), self.status.clone()),
+        ])
+    }
+
+    pub fn of(config: &BTreeMap<String, String>) -> Option<Tag> {
+        Some(Tag {
+            address: config.get("user.hive.address")?.clone(),
+            lineage: config.get("user.hive.lineage")?.clone(),
+            status: config
+                .get("user.hive.status")
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Maps an LXD failure to a provider error saying what hive was doing.
+pub(crate) fn lx(what: String) -> impl FnOnce(LxdError) -> ProviderError {
+    move |e| ProviderError::new(format!("{what}: {e}"))
+}
+
+fn unsupported(kind: &str) -> ProviderError {
+    ProviderError::new(format!("the lxd driver has no {kind} resources"))
+}
+
+impl Provider for LxdProvider {
+    fn driver(&self) -> &'static str {
+        "lxd"
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["image", "volume", "instance"]
+    }
+
+    fn validate(&self, kind: &str, config: &Value) -> Vec<String> {
+        let mut problems = host::validate(config);
+        problems.extend(match kind {
+            "image" => image::validate(config),
+            "volume" => volume::validate(config),
+            "instance" => instance::validate(config),
+            _ => Vec::new(),
+        });
+        problems
+    }
+
+    fn check_environment(&self, kind: &str, _address: &str, config: &Value) -> Vec<String> {
+        match kind {
+            "instance" => instance::check_environment(&self.clients, config),
+            "volume" => match self.clients.get(config) {
+                Ok(client) => {
+                    let pool = config
+                        .attr_str("pool")
+                        .map(str::to_string)
+                        .unwrap_or_else(|| host::default_pool(config));
+                    volume::check_pool(&client, &pool).err().into_iter().collect()
+                }
+                Err(e) => vec![e.message],
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn check_create_before_destroy(&self, kind: &str, _config: &Value) -> Result<(), String> {
+        match kind {
+            "instance" | "volume" => Err(format!(
+                "an LXD {kind} is named after its address, so the new one cannot exist beside the old"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn plan(
+        &self,
+        request: &PlanRequest<'_>,
+        proposal: PlanResponse,
+    ) -> Result<PlanResponse, ProviderError> {
+        Ok(match request.target.kind {
+            "instance" => instance::plan(request, proposal),
+            _ => proposal,
+        })
+    }
+
+    fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        match request.target.kind {
+            "image" => image::create(&self.clients, request),
+            "volume" => volume::create(&self.clients, request),
+            "instance" => instance::create(&self.clients, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        match request.target.kind {
+            "image" => image::create(&self.clients, request),
+            "volume" => volume::update(&self.clients, request),
+            "instance" => instance::update(&self.clients, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+        match request.target.kind {
+            "image" => image::read(&self.clients, request),
+            "volume" => volume::read(&self.clients, request),
+            "instance" => instance::read(&self.clients, request),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        match request.target.kind {
+            "image" => image::delete(&self.clients, request),
+            "volume" => volume::delete(&self.clients, request),
+            "instance" => instance::delete(&self.clients, request),
+            other => Err(unsupported(other)),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `volume` with `driver = "lxd"`: a custom storage volume in a pool (`pool`, else the host's
+//! `lxd.pool`, else `default`), attached to instances at `/mnt/NAME`. Its id is
+//! `POOL/NAME`; it carries hive's tag in `user.hive.*` keys. `size` grows in place.
+
+use crate::api::StorageVolume;
+use crate::client::Client;
+use crate::host::{default_pool, Clients};
+use crate::instance::url_part;
+use crate::{lx, Tag};
+use hive_sdk::addr::name_from_address;
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+};
+use hive_sdk::units::parse_size;
+use hive_sdk::Value;
+use serde_json::{json, Value as Json};
+
+pub fn validate(config: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(size) = config.attr_str("size") {
+        if let Err(e) = parse_size(size) {
+            problems.push(format!("size: {e}"));
+        }
+    }
+    if config.attr("image").is_some() {
+        problems.push("image: LXD custom volumes start empty; an image belongs to the instance".into());
+    }
+    problems
+}
+
+/// Whether the pool exists, with the pools there are when it does not.
+pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
+    match client.get::<Json>(&format!("/1.0/storage-pools/{}", url_part(pool))) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => {
+            let pools: Vec<String> = client
+                .get::<Vec<String>>("/1.0/storage-pools")
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+                .collect();
+            Err(format!(
+                "LXD at {} has no storage pool named {pool:?} (it has: {})",
+                client.label,
+                if pools.is_empty() { "none".to_string() } else { pools.join(", ") }
+            ))
+        }
+        Err(e) => Err(format!("looking up storage pool {pool}: {e}")),
+    }
+}
+
+fn pool_of(config: &Value) -> String {
+    config
+        .attr_str("pool")
+        .map(str::to_string)
+        .unwrap_or_else(|| default_pool(config))
+}
+
+/// (pool, name) of a volume id.
+pub fn split_id(id: &str) -> Result<(String, String), ProviderError> {
+    id.split_once('/')
+        .map(|(p, n)| (p.to_string(), n.to_string()))
+        .ok_or_else(|| {
+            ProviderError::new(format!(
+                "attach: {id:?} is not an LXD volume (attach volumes with driver = \"lxd\")"
+            ))
+        })
+}
+
+fn path(pool: &str, name: &str) -> String {
+    format!(
+        "/1.0/storage-pools/{}/volumes/custom/{}",
+        url_part(pool),
+        url_part(name)
+    )
+}
+
+fn get(client: &Client, pool: &str, name: &str) -> Result<Option<StorageVolume>, ProviderError> {
+    match client.get::<StorageVolume>(&path(pool, name)) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(ProviderError::new(format!(
+            "looking up volume {name} in pool {pool}: {e}"
+        ))),
+    }
+}
+
+fn size_key(config: &Value) -> Result<Option<String>, ProviderError> {
+    config
+        .attr_str("size")
+        .map(|s| {
+            parse_size(s)
+                .map(|b| format!("{}MiB", b >> 20))
+                .map_err(|e| ProviderError::new(format!("size: {e}")))
+        })
+        .transpose()
+}
+
+fn state_of(config: &Value, pool: &str, name: &str) -> ApplyResponse {
+    let id = format!("{pool}/{name}");
+    let mut state = config.as_map().cloned().unwrap_or_default();
+    state.insert("id".into(), Value::string(&id));
+    state.insert("path".into(), Value::string(format!("/mnt/{name}")));
+    ApplyResponse {
+        state: Value::Map(state),
+        id,
+    }
+}
+
+pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let target = &request.target;
+    let client = clients.get(config)?;
+    let pool = pool_of(config);
+    let name = name_from_address(target.address).replace('_', "-");
+    let tag = Tag {
+        address: target.address.to_string(),
+        lineage: target.lineage.to_string(),
+        status: "ready".into(),
+    };
+    if let Some(existing) = get(&client, &pool, &name)? {
+        return match Tag::of(&existing.config) {
+            // Made by an apply that crashed before recording it.
+            Some(t) if t.lineage == tag.lineage && t.address == tag.address => {
+                update(clients, request)
+            }
+            _ => Err(ProviderError::new(format!(
+                "an LXD volume named {name} already exists in pool {pool} and is not this one's; give the volume another address"
+            ))),
+        };
+    }
+    let mut keys = tag.config();
+    if let Some(size) = size_key(config)? {
+        keys.insert("size".into(), size);
+    }
+    let body = json!({"name": name, "type": "custom", "content_type": "filesystem", "config": keys});
+    client
+        .json(
+            "POST",
+            &format!("/1.0/storage-pools/{}/volumes/custom", url_part(&pool)),
+            Some(&body),
+        )
+        .map_err(lx(format!("creating volume {name} in pool {pool}")))?;
+    Ok(state_of(config, &pool, &name))
+}
+
+pub fn update(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+    let config = request.config;
+    let client = clients.get(config)?;
+    let pool = pool_of(config);
+    let name = name_from_address(request.target.address).replace('_', "-");
+    if let Some(size) = size_key(config)? {
+        client
+            .json(
+                "PATCH",
+                &path(&pool, &name),
+                Some(&json!({"config": {"size": size}})),
+            )
+            .map_err(lx(format!("resizing volume {name} in pool {pool}")))?;
+    }
+    Ok(state_of(config, &pool, &name))
+}
+
+pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+    let client = clients.get(request.prior)?;
+    let (pool, name) = split_id(request.id)?;
+    match get(&client, &pool, &name)? {
+        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == request.target.lineage) => {
+            let mut now = request.prior.as_map().cloned().unwrap_or_default();
+            if let (Some(have), Ok(Some(want))) = (v.config.get("size"), size_key(request.prior)) {
+                if parse_size(have).ok() != parse_size(&want).ok() {
+                    now.insert("size".into(), Value::string(have));
+                }
+            }
+            Ok(ReadResponse::Found(Value::Map(now)))
+        }
+        _ => Ok(ReadResponse::Gone),
+    }
+}
+
+pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+    let client = clients.get(request.prior)?;
+    let (pool, name) = split_id(request.id)?;
+    match get(&client, &pool, &name)? {
+        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == request.target.lineage) => {
+            match client.json("DELETE", &path(&pool, &name), None) {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err(ProviderError::new(format!(
+                    "deleting volume {name} in pool {pool}: {e}"
+                ))),
+            }
+        }
+        _ => Ok(()),
+    }
+}

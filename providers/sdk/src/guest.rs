@@ -1,0 +1,218 @@
+//! What every instance driver shares about guests: what `wait_for` means, how `type`,
+//! `cpus` and `memory` size a guest, and a real SSH login as the proof that a guest is
+//! reachable.
+
+use crate::schema::INSTANCE_TYPES;
+use crate::units::parse_size;
+use crate::Value;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    None,
+    Running,
+    Ip,
+    Ssh,
+    /// cloud-init has finished (`cloud-init status --wait` inside the guest).
+    CloudInit,
+}
+
+impl WaitFor {
+    /// What holds once the wait is over, for progress messages.
+    pub fn reached(self) -> &'static str {
+        match self {
+            WaitFor::None => "defined",
+            WaitFor::Running => "running",
+            WaitFor::Ip => "has an IP address",
+            WaitFor::Ssh => "reachable over SSH",
+            WaitFor::CloudInit => "cloud-init done",
+        }
+    }
+
+    /// What is awaited, for timeout messages ("x was not ...").
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitFor::None => "anything",
+            WaitFor::Running => "running",
+            WaitFor::Ip => "given an IP address",
+            WaitFor::Ssh => "reachable over SSH",
+            WaitFor::CloudInit => "done with cloud-init",
+        }
+    }
+
+    /// `wait_for`; absent means `running`.
+    pub fn parse(text: Option<&str>) -> Result<WaitFor, String> {
+        match text {
+            None | Some("running") => Ok(WaitFor::Running),
+            Some("none") => Ok(WaitFor::None),
+            Some("ip") => Ok(WaitFor::Ip),
+            Some("ssh") => Ok(WaitFor::Ssh),
+            Some("cloud-init") => Ok(WaitFor::CloudInit),
+            Some(other) => Err(format!(
+                "wait_for = \"{other}\": expected \"none\", \"running\", \"ip\", \"ssh\" or \"cloud-init\""
+            )),
+        }
+    }
+}
+
+const DEFAULT_CPUS: u32 = 1;
+const DEFAULT_MEMORY_MIB: u64 = 512;
+
+/// (cpus, memory in MiB): `cpus`/`memory` override what `type` gives.
+pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
+    let (mut cpus, mut mib) = (DEFAULT_CPUS, DEFAULT_MEMORY_MIB);
+    if let Some(t) = config.attr_str("type") {
+        let Some((_, c, m)) = INSTANCE_TYPES.iter().find(|(name, _, _)| *name == t) else {
+            let known: Vec<&str> = INSTANCE_TYPES.iter().map(|t| t.0).collect();
+            return Err(format!(
+                "type = \"{t}\": expected one of {}",
+                known.join(", ")
+            ));
+        };
+        (cpus, mib) = (*c, *m);
+    }
+    if let Some(c) = config.attr("cpus").and_then(Value::as_number) {
+        if c < 1.0 || c.fract() != 0.0 || c > 256.0 {
+            return Err(format!("cpus = {c}: expected a whole number from 1 to 256"));
+        }
+        cpus = c as u32;
+    }
+    if let Some(m) = config.attr_str("memory") {
+        let bytes = parse_size(m).map_err(|e| format!("memory: {e}"))?;
+        if bytes < 64 << 20 {
+            return Err(format!("memory = \"{m}\": at least 64MiB"));
+        }
+        mib = bytes >> 20;
+    }
+    Ok((cpus, mib))
+}
+
+/// Whether the configuration wants the guest running (`power`, default `running`).
+pub fn power_wanted(config: &Value) -> bool {
+    config.attr_str("power") != Some("stopped")
+}
+
+/// Who `hive ssh` and `wait_for = "ssh"` log in as.
+pub fn ssh_user(config: &Value) -> &str {
+    config.attr_str("ssh_user").unwrap_or("root")
+}
+
+/// A real SSH login with hive's key: handshake, then public-key authentication.
+pub fn ssh_login(ip: &str, user: &str, key: &Path) -> Result<(), String> {
+    ssh_session(ip, user, key).map(|_| ())
+}
+
+fn ssh_session(ip: &str, user: &str, key: &Path) -> Result<ssh2::Session, String> {
+    let addr: SocketAddr = format!("{ip}:22")
+        .parse()
+        .map_err(|e| format!("bad address: {e}"))?;
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("port 22: {e}"))?;
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut session = ssh2::Session::new().map_err(|e| format!("ssh: {e}"))?;
+    session.set_timeout(10_000);
+    session.set_tcp_stream(tcp);
+    session
+        .handshake()
+        .map_err(|e| format!("port 22 open, SSH handshake failed: {e}"))?;
+    session
+        .userauth_pubkey_file(user, None, key, None)
+        .map_err(|e| format!("SSH server answers, but refused hive's key for {user}: {e}"))?;
+    if session.authenticated() {
+        Ok(session)
+    } else {
+        Err(format!("SSH server answers, but {user} is not logged in"))
+    }
+}
+
+/// Runs a short command over SSH: (exit code, stdout and stderr).
+pub fn ssh_run(ip: &str, user: &str, key: &Path, command: &str) -> Result<(i32, String), String> {
+    use std::io::Read;
+    let session = ssh_session(ip, user, key)?;
+    let mut channel = session
+        .channel_session()
+        .map_err(|e| format!("ssh: opening a channel: {e}"))?;
+    channel
+        .exec(command)
+        .map_err(|e| format!("ssh: running {command}: {e}"))?;
+    let mut out = String::new();
+    let _ = channel.read_to_string(&mut out);
+    let _ = channel.stderr().read_to_string(&mut out);
+    let _ = channel.wait_close();
+    let code = channel
+        .exit_status()
+        .map_err(|e| format!("ssh: {command}: {e}"))?;
+    Ok((code, out))
+}
+
+/// What `cloud-init status` printed: `Some(Ok)` when done, `Some(Err)` when it failed,
+/// `None` while it still runs.
+pub fn cloud_init_outcome(code: i32, output: &str) -> Option<Result<(), String>> {
+    let status = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("status:"))
+        .map(str::trim);
+    match status {
+        Some("done") => Some(Ok(())),
+        Some("error") | Some("degraded") | Some("disabled") => Some(Err(format!(
+            "cloud-init reports {}: {}",
+            status.unwrap_or_default(),
+            output.trim()
+        ))),
+        _ if code == 127 => Some(Err("the guest has no cloud-init".into())),
+        _ => None,
+    }
+}
+
+/// A MAC address (under the vendor prefix `oui`) that is the same every time for one NIC of
+/// one instance of one state, so a create redone after a crash gets the same DHCP
+/// reservation.
+pub fn stable_mac(oui: &str, lineage: &str, address: &str, index: usize) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{lineage}\0{address}\0{index}").as_bytes());
+    format!("{oui}:{:02x}:{:02x}:{:02x}", digest[0], digest[1], digest[2])
+}
+
+/// Whether something listens on port 22 of `ip` (answering within a second).
+pub fn ssh_port_open(ip: &str) -> bool {
+    format!("{ip}:22")
+        .parse::<SocketAddr>()
+        .is_ok_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizing_from_type_and_overrides() {
+        let config = Value::map([
+            ("type", Value::string("t3.small")),
+            ("memory", Value::string("1GiB")),
+        ]);
+        assert_eq!(sizing(&config), Ok((2, 1024)));
+        assert_eq!(sizing(&Value::map::<&str>([])), Ok((1, 512)));
+        let bad = Value::map([("type", Value::string("t9.huge"))]);
+        assert!(sizing(&bad).unwrap_err().contains("t3.micro"));
+        let small = Value::map([("memory", Value::string("1MiB"))]);
+        assert!(sizing(&small).unwrap_err().contains("at least 64MiB"));
+    }
+
+    #[test]
+    fn cloud_init_outcomes() {
+        assert_eq!(cloud_init_outcome(0, "\nstatus: done\n"), Some(Ok(())));
+        assert!(cloud_init_outcome(1, "status: error\n").is_some_and(|r| r.is_err()));
+        assert_eq!(cloud_init_outcome(0, "status: running\n"), None);
+        assert!(cloud_init_outcome(127, "sh: cloud-init: not found").is_some_and(|r| r.is_err()));
+    }
+
+    #[test]
+    fn wait_kinds() {
+        assert_eq!(WaitFor::parse(None), Ok(WaitFor::Running));
+        assert_eq!(WaitFor::parse(Some("cloud-init")), Ok(WaitFor::CloudInit));
+        assert!(WaitFor::parse(Some("soon")).unwrap_err().contains("\"ssh\""));
+    }
+}
