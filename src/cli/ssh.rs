@@ -3,8 +3,8 @@
 
 use super::inspect::read_state;
 use super::Context;
-use std::os::unix::process::CommandExt;
 use crate::ops::ssh::Login;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 #[derive(Debug, clap::Args)]

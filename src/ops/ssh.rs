@@ -80,7 +80,11 @@ pub fn login(state: &State, address: &str) -> Result<Login, String> {
 
 /// An LXD instance is reached over SSH when something answers on port 22 of its address,
 /// else through LXD exec; `None` means SSH.
-fn lxd_exec(attributes: &Value, ip: Option<String>, address: &str) -> Result<Option<Login>, String> {
+fn lxd_exec(
+    attributes: &Value,
+    ip: Option<String>,
+    address: &str,
+) -> Result<Option<Login>, String> {
     let why = match &ip {
         Some(ip) if hive_sdk::guest::ssh_port_open(ip) => return Ok(None),
         Some(ip) => format!("nothing answers on port 22 of {ip}"),

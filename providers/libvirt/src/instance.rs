@@ -10,9 +10,9 @@ use crate::host::{data_dir, Accel, Connections, Host, Site};
 use crate::pool::{self, Pool};
 use crate::seed::Seed;
 use crate::wait::{self, Guest};
-use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, WaitFor};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{attr, attr_str, lv, name_from_address, network, not_found, object};
+use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, WaitFor};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
@@ -106,7 +106,6 @@ fn console_path(name: &str) -> PathBuf {
 fn root_disk_name(domain: &str) -> String {
     format!("{domain}-root.qcow2")
 }
-
 
 /// The NICs of the configuration: (NIC, fixed IP, libvirt network for the reservation).
 fn nics(
@@ -414,7 +413,6 @@ fn start(domain: &Domain, name: &str, accel: Accel) -> Result<(), ProviderError>
     })
 }
 
-
 fn prepare_console(path: &Path) -> Result<(), ProviderError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -486,7 +484,6 @@ fn finish(
     let _ = site;
     state_of(domain, config, name, ips)
 }
-
 
 fn state_of(
     domain: &Domain,

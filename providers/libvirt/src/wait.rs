@@ -115,9 +115,7 @@ fn step(
         match ssh_run(ip, guest.user, guest.key, "cloud-init status") {
             Ok((code, out)) => match cloud_init_outcome(code, &out) {
                 Some(Ok(())) => return Ok(Some(ips)),
-                Some(Err(e)) => {
-                    return Err(ProviderError::new(format!("{}: {e}", guest.name)))
-                }
+                Some(Err(e)) => return Err(ProviderError::new(format!("{}: {e}", guest.name))),
                 None => *seen = format!("address {ip}: cloud-init still running"),
             },
             Err(e) => *seen = format!("address {ip}: {e}"),

@@ -161,7 +161,10 @@ impl Client {
         let mut stream = self.connect(read_timeout)?;
         let (content_type, length) = match body {
             Body::Empty => (None, 0),
-            Body::Json(j) => (Some("application/json".to_string()), j.to_string().len() as u64),
+            Body::Json(j) => (
+                Some("application/json".to_string()),
+                j.to_string().len() as u64,
+            ),
             Body::File(p) => (
                 Some("application/octet-stream".to_string()),
                 std::fs::metadata(p)
@@ -291,16 +294,24 @@ impl Client {
                 &Body::Empty,
                 Duration::from_secs(step) + IO_TIMEOUT,
             )?;
-            let op: Operation = serde_json::from_value(envelope.metadata).map_err(|e| LxdError {
-                status: 200,
-                message: format!("operation {id}: unexpected answer from LXD: {e}"),
-            })?;
+            let op: Operation =
+                serde_json::from_value(envelope.metadata).map_err(|e| LxdError {
+                    status: 200,
+                    message: format!("operation {id}: unexpected answer from LXD: {e}"),
+                })?;
             match op.status_code {
                 200 => return Ok(op),
                 400 | 401 => {
                     return Err(LxdError {
                         status: op.status_code,
-                        message: format!("LXD: {}", if op.err.is_empty() { &op.status } else { &op.err }),
+                        message: format!(
+                            "LXD: {}",
+                            if op.err.is_empty() {
+                                &op.status
+                            } else {
+                                &op.err
+                            }
+                        ),
                     })
                 }
                 _ if left.is_zero() => {
@@ -337,9 +348,10 @@ fn copy_file(path: &Path, out: &mut dyn Write) -> Result<(), LxdError> {
 }
 
 fn multipart_part_head(field: &str, file: &Path) -> String {
-    let name = file
-        .file_name()
-        .map_or_else(|| field.to_string(), |n| n.to_string_lossy().replace('"', ""));
+    let name = file.file_name().map_or_else(
+        || field.to_string(),
+        |n| n.to_string_lossy().replace('"', ""),
+    );
     format!(
         "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
     )
@@ -422,9 +434,10 @@ pub fn tls_config(
 ) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(client_cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("client_cert: not a PEM certificate: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(client_cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("client_cert: not a PEM certificate: {e}"))?;
     if certs.is_empty() {
         return Err("client_cert: no certificate in it".into());
     }
@@ -533,7 +546,10 @@ mod tests {
     #[test]
     fn multipart_length_matches_what_is_sent() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (a, b) = (dir.path().join("meta.tar"), dir.path().join("rootfs.squashfs"));
+        let (a, b) = (
+            dir.path().join("meta.tar"),
+            dir.path().join("rootfs.squashfs"),
+        );
         std::fs::write(&a, b"metadata").expect("write");
         std::fs::write(&b, vec![7u8; 1000]).expect("write");
         let parts = [("metadata", a.as_path()), ("rootfs", b.as_path())];
@@ -556,7 +572,14 @@ mod tests {
     #[test]
     fn unreachable_daemon_says_where() {
         let client = Client::new(Endpoint::Unix("/nonexistent/lxd.socket".into()));
-        let e = client.get::<Json>("/1.0").err().map(|e| e.message).unwrap_or_default();
-        assert!(e.contains("/nonexistent/lxd.socket") && e.contains("not reachable"), "{e}");
+        let e = client
+            .get::<Json>("/1.0")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            e.contains("/nonexistent/lxd.socket") && e.contains("not reachable"),
+            "{e}"
+        );
     }
 }

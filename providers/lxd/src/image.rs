@@ -125,7 +125,10 @@ fn query_part(text: &str) -> String {
     url_part(text)
 }
 
-pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+pub fn create(
+    clients: &Clients,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let client = clients.get(config)?;
     let files = files(config, request.target.base_dir);
@@ -191,9 +194,9 @@ pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), Prov
     if image.properties.get("hive.lineage").map(String::as_str) != Some(request.target.lineage) {
         return Ok(());
     }
-    let instances: Vec<Instance> = client
-        .get("/1.0/instances?recursion=1")
-        .map_err(lx("listing the instances that may use the image".to_string()))?;
+    let instances: Vec<Instance> = client.get("/1.0/instances?recursion=1").map_err(lx(
+        "listing the instances that may use the image".to_string(),
+    ))?;
     if instances
         .iter()
         .any(|i| i.config.get("volatile.base_image") == Some(&image.fingerprint))

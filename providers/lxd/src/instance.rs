@@ -68,7 +68,9 @@ pub fn validate(config: &Value) -> Vec<String> {
         }
     }
     if config.attr("image").is_none() {
-        problems.push("an instance with the lxd driver needs image = image.NAME or an image alias".into());
+        problems.push(
+            "an instance with the lxd driver needs image = image.NAME or an image alias".into(),
+        );
     }
     if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
         if let Err(e) = parse_size(size) {
@@ -125,9 +127,9 @@ pub fn vm_support(client: &Client) -> Result<(), String> {
         ));
     }
     if client.label.starts_with('/') && !Path::new("/dev/vhost-vsock").exists() {
-        return Err(format!(
+        return Err(
             "kind = \"vm\": LXD VMs need the vhost_vsock kernel module, which this host lacks (no /dev/vhost-vsock); use kind = \"container\", or the libvirt driver for VMs"
-        ));
+            .to_string());
     }
     Ok(())
 }
@@ -185,7 +187,8 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
         return proposal;
     };
     let config = request.config;
-    if config.attr_str("kind").unwrap_or("container") != prior.attr_str("kind").unwrap_or("container")
+    if config.attr_str("kind").unwrap_or("container")
+        != prior.attr_str("kind").unwrap_or("container")
     {
         proposal.requires_replace.push("kind".into());
     }
@@ -197,11 +200,11 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
     proposal
 }
 
-/// The NICs hive gives the instance: (device name, device, fixed ip on a hive bridge).
-fn nic_devices(
-    config: &Value,
-    target: &Target<'_>,
-) -> Result<Vec<(String, BTreeMap<String, String>, Option<(String, String)>)>, ProviderError> {
+/// A NIC hive gives the instance: (device name, device, fixed ip on a hive bridge).
+type NicDevice = (String, BTreeMap<String, String>, Option<(String, String)>);
+
+/// The NICs hive gives the instance.
+fn nic_devices(config: &Value, target: &Target<'_>) -> Result<Vec<NicDevice>, ProviderError> {
     let blocks = config
         .attr("network")
         .and_then(Value::as_items)
@@ -344,7 +347,9 @@ fn get(client: &Client, name: &str) -> Result<Option<Instance>, ProviderError> {
     match client.get::<Instance>(&instance_path(name)) {
         Ok(i) => Ok(Some(i)),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(ProviderError::new(format!("looking up instance {name}: {e}"))),
+        Err(e) => Err(ProviderError::new(format!(
+            "looking up instance {name}: {e}"
+        ))),
     }
 }
 
@@ -354,12 +359,23 @@ fn state(client: &Client, name: &str) -> Result<InstanceState, ProviderError> {
         .map_err(lx(format!("reading the state of instance {name}")))
 }
 
-fn change_state(client: &Client, name: &str, action: &str, force: bool) -> Result<(), ProviderError> {
+fn change_state(
+    client: &Client,
+    name: &str,
+    action: &str,
+    force: bool,
+) -> Result<(), ProviderError> {
     let body = json!({"action": action, "timeout": STOP_GRACE_SECS, "force": force});
     client
-        .json("PUT", &format!("{}/state", instance_path(name)), Some(&body))
+        .json(
+            "PUT",
+            &format!("{}/state", instance_path(name)),
+            Some(&body),
+        )
         .map(|_| ())
-        .map_err(lx(format!("{action}ing instance {name}").replace("stoping", "stopping")))
+        .map_err(lx(
+            format!("{action}ing instance {name}").replace("stoping", "stopping")
+        ))
 }
 
 /// Stops cleanly, or by force if it will not.
@@ -367,7 +383,10 @@ fn stop(client: &Client, name: &str) -> Result<(), ProviderError> {
     change_state(client, name, "stop", false).or_else(|_| change_state(client, name, "stop", true))
 }
 
-pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+pub fn create(
+    clients: &Clients,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let target = &request.target;
     let client = clients.get(config)?;
@@ -498,7 +517,10 @@ fn converge(
     finish(client, request, &name)
 }
 
-pub fn update(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+pub fn update(
+    clients: &Clients,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
     let client = clients.get(request.config)?;
     let prior = request.prior.unwrap_or(&Value::Null);
     let name = prior
@@ -506,7 +528,10 @@ pub fn update(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResp
         .map(str::to_string)
         .unwrap_or_else(|| instance_name(request.config, request.target.address));
     let instance = get(&client, &name)?.ok_or_else(|| {
-        ProviderError::new(format!("instance {name} is gone from LXD at {}", client.label))
+        ProviderError::new(format!(
+            "instance {name} is gone from LXD at {}",
+            client.label
+        ))
     })?;
     converge(&client, request, instance)
 }
@@ -550,8 +575,9 @@ fn finish(
             waiting.elapsed().as_secs_f64()
         ));
     }
-    let instance = get(client, name)?
-        .ok_or_else(|| ProviderError::new(format!("instance {name} vanished while hive made it")))?;
+    let instance = get(client, name)?.ok_or_else(|| {
+        ProviderError::new(format!("instance {name} vanished while hive made it"))
+    })?;
     let now = state(client, name)?;
     let ips = addresses(&now, &bridges_of(config, &request.target), wants_vm(config));
     Ok(ApplyResponse {
@@ -564,9 +590,15 @@ fn state_value(config: &Value, instance: &Instance, ips: &[String]) -> Value {
     let mut state = config.as_map().cloned().unwrap_or_default();
     state.insert("id".into(), Value::string(&instance.name));
     state.insert("name".into(), Value::string(&instance.name));
-    state.insert("macs".into(), Value::List(macs(instance).iter().map(Value::string).collect()));
+    state.insert(
+        "macs".into(),
+        Value::List(macs(instance).iter().map(Value::string).collect()),
+    );
     state.insert("ip".into(), ips.first().map_or(Value::Null, Value::string));
-    state.insert("ips".into(), Value::List(ips.iter().map(Value::string).collect()));
+    state.insert(
+        "ips".into(),
+        Value::List(ips.iter().map(Value::string).collect()),
+    );
     state.insert("console_log".into(), Value::Null);
     Value::Map(state)
 }
@@ -711,10 +743,7 @@ pub fn exec(
             timeout,
         )
         .map_err(lx(what.clone()))?;
-    let code = metadata
-        .get("return")
-        .and_then(Json::as_i64)
-        .unwrap_or(-1) as i32;
+    let code = metadata.get("return").and_then(Json::as_i64).unwrap_or(-1) as i32;
     let mut output = String::new();
     if let Some(logs) = metadata.get("output").and_then(Json::as_object) {
         for key in ["1", "2"] {
@@ -753,7 +782,8 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
             if c.parse::<u32>().ok() != Some(cpus) {
                 now.insert(
                     "cpus".into(),
-                    c.parse::<f64>().map_or_else(|_| Value::string(c), Value::Number),
+                    c.parse::<f64>()
+                        .map_or_else(|_| Value::string(c), Value::Number),
                 );
             }
         }
@@ -780,9 +810,33 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
     Ok(ReadResponse::Found(Value::Map(now)))
 }
 
+/// Waits for the operations still running on an instance (a create whose hive was killed
+/// goes on inside LXD), so the next request does not find it busy.
+fn settle(client: &Client, name: &str) -> Result<(), ProviderError> {
+    let operations: BTreeMap<String, Vec<Json>> = client
+        .get("/1.0/operations?recursion=1")
+        .map_err(lx(format!("listing LXD operations on instance {name}")))?;
+    let path = instance_path(name);
+    for op in operations.get("running").into_iter().flatten() {
+        let on_it = op["resources"]
+            .as_object()
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter_map(Json::as_array)
+            .flatten()
+            .any(|r| r.as_str() == Some(path.as_str()));
+        if let (true, Some(id)) = (on_it, op["id"].as_str()) {
+            // Its outcome does not matter: only that it is over.
+            let _ = client.wait(id, Duration::from_secs(300));
+        }
+    }
+    Ok(())
+}
+
 /// Stops and deletes an instance.
 fn remove(client: &Client, instance: &Instance) -> Result<(), ProviderError> {
     let name = &instance.name;
+    settle(client, name)?;
     if state(client, name)?.status != "Stopped" {
         change_state(client, name, "stop", true)?;
     }
@@ -839,7 +893,10 @@ mod tests {
             ("type", Value::string("t3.micro")),
             (
                 "cloud_init",
-                Value::map([("user_data", Value::string("#cloud-config\nruncmd: [true]\n"))]),
+                Value::map([(
+                    "user_data",
+                    Value::string("#cloud-config\nruncmd: [true]\n"),
+                )]),
             ),
         ]);
         let base = std::path::PathBuf::from("/");
@@ -851,11 +908,23 @@ mod tests {
         };
         let keys = managed_config(&config, &target, "a", "ssh-ed25519 AAAA hive", "creating")
             .expect("config");
-        assert_eq!(keys.get("limits.memory").map(String::as_str), Some("1024MiB"));
+        assert_eq!(
+            keys.get("limits.memory").map(String::as_str),
+            Some("1024MiB")
+        );
         assert_eq!(keys.get("limits.cpu").map(String::as_str), Some("2"));
-        assert_eq!(keys.get("user.hive.lineage").map(String::as_str), Some("L1"));
-        let ud = keys.get("cloud-init.user-data").cloned().unwrap_or_default();
-        assert!(ud.contains("ssh-ed25519 AAAA hive") && ud.contains("runcmd"), "{ud}");
+        assert_eq!(
+            keys.get("user.hive.lineage").map(String::as_str),
+            Some("L1")
+        );
+        let ud = keys
+            .get("cloud-init.user-data")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            ud.contains("ssh-ed25519 AAAA hive") && ud.contains("runcmd"),
+            "{ud}"
+        );
     }
 
     #[test]
@@ -866,7 +935,10 @@ mod tests {
                 Value::map([
                     (
                         "bridge",
-                        Value::map([("name", Value::string("br0")), ("driver", Value::string("linux"))]),
+                        Value::map([
+                            ("name", Value::string("br0")),
+                            ("driver", Value::string("linux")),
+                        ]),
                     ),
                     ("ip", Value::string("10.0.0.5")),
                 ]),
@@ -884,6 +956,9 @@ mod tests {
         assert_eq!(nics[0].1.get("parent").map(String::as_str), Some("br0"));
         assert_eq!(nics[0].2, Some(("br0".to_string(), "10.0.0.5".to_string())));
         assert_eq!(nics[1].1.get("network").map(String::as_str), Some("lxdbr0"));
-        assert!(nics[1].1.get("hwaddr").is_some_and(|m| m.starts_with(LXD_OUI)));
+        assert!(nics[1]
+            .1
+            .get("hwaddr")
+            .is_some_and(|m| m.starts_with(LXD_OUI)));
     }
 }

@@ -64,10 +64,7 @@ impl Tag {
         Some(Tag {
             address: config.get("user.hive.address")?.clone(),
             lineage: config.get("user.hive.lineage")?.clone(),
-            status: config
-                .get("user.hive.status")
-                .cloned()
-                .unwrap_or_default(),
+            status: config.get("user.hive.status").cloned().unwrap_or_default(),
         })
     }
 }
@@ -110,7 +107,10 @@ impl Provider for LxdProvider {
                         .attr_str("pool")
                         .map(str::to_string)
                         .unwrap_or_else(|| host::default_pool(config));
-                    volume::check_pool(&client, &pool).err().into_iter().collect()
+                    volume::check_pool(&client, &pool)
+                        .err()
+                        .into_iter()
+                        .collect()
                 }
                 Err(e) => vec![e.message],
             },

@@ -1,5 +1,5 @@
 //! `volume` with `driver = "lxd"`: a custom storage volume in a pool (`pool`, else the host's
-//! `lxd.pool`, else `default`), attached to instances at `/mnt/NAME`. Its id is
+//! `lxd.pool`, else `default`), attached to instances at `/mnt/NAME` (its `path`). Its id is
 //! `POOL/NAME`; it carries hive's tag in `user.hive.*` keys. `size` grows in place.
 
 use crate::api::StorageVolume;
@@ -23,7 +23,8 @@ pub fn validate(config: &Value) -> Vec<String> {
         }
     }
     if config.attr("image").is_some() {
-        problems.push("image: LXD custom volumes start empty; an image belongs to the instance".into());
+        problems
+            .push("image: LXD custom volumes start empty; an image belongs to the instance".into());
     }
     problems
 }
@@ -42,7 +43,11 @@ pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
             Err(format!(
                 "LXD at {} has no storage pool named {pool:?} (it has: {})",
                 client.label,
-                if pools.is_empty() { "none".to_string() } else { pools.join(", ") }
+                if pools.is_empty() {
+                    "none".to_string()
+                } else {
+                    pools.join(", ")
+                }
             ))
         }
         Err(e) => Err(format!("looking up storage pool {pool}: {e}")),
@@ -65,6 +70,13 @@ pub fn split_id(id: &str) -> Result<(String, String), ProviderError> {
                 "attach: {id:?} is not an LXD volume (attach volumes with driver = \"lxd\")"
             ))
         })
+}
+
+/// A volume's name: from its address, with the state's lineage so that two states' volumes
+/// of one address do not meet in a pool (`volume.data` gives `data-1a2b3c4d`).
+fn volume_name(address: &str, lineage: &str) -> String {
+    let short: String = lineage.chars().take(8).collect();
+    format!("{}-{short}", name_from_address(address).replace('_', "-"))
 }
 
 fn path(pool: &str, name: &str) -> String {
@@ -107,12 +119,15 @@ fn state_of(config: &Value, pool: &str, name: &str) -> ApplyResponse {
     }
 }
 
-pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+pub fn create(
+    clients: &Clients,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let target = &request.target;
     let client = clients.get(config)?;
     let pool = pool_of(config);
-    let name = name_from_address(target.address).replace('_', "-");
+    let name = volume_name(target.address, target.lineage);
     let tag = Tag {
         address: target.address.to_string(),
         lineage: target.lineage.to_string(),
@@ -133,7 +148,8 @@ pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResp
     if let Some(size) = size_key(config)? {
         keys.insert("size".into(), size);
     }
-    let body = json!({"name": name, "type": "custom", "content_type": "filesystem", "config": keys});
+    let body =
+        json!({"name": name, "type": "custom", "content_type": "filesystem", "config": keys});
     client
         .json(
             "POST",
@@ -144,11 +160,14 @@ pub fn create(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResp
     Ok(state_of(config, &pool, &name))
 }
 
-pub fn update(clients: &Clients, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+pub fn update(
+    clients: &Clients,
+    request: &ApplyRequest<'_>,
+) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let client = clients.get(config)?;
     let pool = pool_of(config);
-    let name = name_from_address(request.target.address).replace('_', "-");
+    let name = volume_name(request.target.address, request.target.lineage);
     if let Some(size) = size_key(config)? {
         client
             .json(

@@ -173,7 +173,10 @@ pub fn cloud_init_outcome(code: i32, output: &str) -> Option<Result<(), String>>
 pub fn stable_mac(oui: &str, lineage: &str, address: &str, index: usize) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{lineage}\0{address}\0{index}").as_bytes());
-    format!("{oui}:{:02x}:{:02x}:{:02x}", digest[0], digest[1], digest[2])
+    format!(
+        "{oui}:{:02x}:{:02x}:{:02x}",
+        digest[0], digest[1], digest[2]
+    )
 }
 
 /// Whether something listens on port 22 of `ip` (answering within a second).
@@ -213,6 +216,8 @@ mod tests {
     fn wait_kinds() {
         assert_eq!(WaitFor::parse(None), Ok(WaitFor::Running));
         assert_eq!(WaitFor::parse(Some("cloud-init")), Ok(WaitFor::CloudInit));
-        assert!(WaitFor::parse(Some("soon")).unwrap_err().contains("\"ssh\""));
+        assert!(WaitFor::parse(Some("soon"))
+            .unwrap_err()
+            .contains("\"ssh\""));
     }
 }

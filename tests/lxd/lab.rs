@@ -1,0 +1,270 @@
+//! A test's own corner of the real LXD: a configuration directory, a name prefix, a subnet,
+//! hive's key directory, and `lxc` to look at what really exists.
+
+use crate::support::{hive, run, Run};
+use serde_json::Value as Json;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub const IMAGES: &str = "/var/cache/hive-test/lxd/current";
+
+/// One test at a time: they share the daemon and its images.
+static DAEMON: Mutex<()> = Mutex::new(());
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    /// Prefix of every LXD name the test makes (instances, volumes, bridges).
+    pub prefix: String,
+    /// The test's /24: `10.233.N`.
+    pub net: String,
+    data: tempfile::TempDir,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    pub fn new(prefix: &str, subnet: u8) -> Lab {
+        let turn = DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+        let ready = Command::new("lxc")
+            .args(["query", "/1.0"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            ready,
+            "LXD is not answering: run `bash lab/setup.sh` (make test does)"
+        );
+        assert!(
+            Path::new(IMAGES).join("busybox.tar.gz").exists(),
+            "no LXD test images at {IMAGES}: run `bash lab/setup.sh`"
+        );
+        let lab = Lab {
+            dir: tempfile::tempdir().expect("temp dir"),
+            prefix: prefix.to_string(),
+            net: format!("10.233.{subnet}"),
+            data: tempfile::tempdir().expect("temp dir"),
+            _turn: turn,
+        };
+        lab.remove_leftovers();
+        lab
+    }
+
+    pub fn write(&self, hcl: &str) {
+        let text = hcl
+            .replace("PFX", &self.prefix)
+            .replace("NET", &self.net)
+            .replace("IMAGES", IMAGES);
+        std::fs::write(self.dir.path().join("main.hive.hcl"), text).expect("write config");
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = hive();
+        cmd.arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("HIVE_DATA_DIR", self.data.path());
+        cmd
+    }
+
+    pub fn hive(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args))
+    }
+
+    /// Runs hive and insists that it succeeds.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.hive(args);
+        assert_eq!(
+            r.code, 0,
+            "hive {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hive starts")
+    }
+
+    /// This test's instances, as LXD lists them.
+    pub fn instances(&self) -> Vec<Json> {
+        let listing: Json =
+            serde_json::from_str(&lxc(&["list", "--format", "json"])).expect("lxc list gives JSON");
+        let mut ours: Vec<Json> = listing
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| {
+                i["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&self.prefix))
+            })
+            .collect();
+        ours.sort_by_key(|i| i["name"].as_str().unwrap_or_default().to_string());
+        ours
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.instances()
+            .iter()
+            .filter_map(|i| i["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// This test's custom volumes in the default pool.
+    pub fn volumes(&self) -> Vec<String> {
+        let listing: Json = serde_json::from_str(&lxc(&[
+            "storage", "volume", "list", "default", "--format", "json",
+        ]))
+        .expect("lxc storage volume list gives JSON");
+        listing
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v["type"] == "custom")
+            .filter_map(|v| v["name"].as_str().map(str::to_string))
+            .filter(|n| n.starts_with(&self.prefix))
+            .collect()
+    }
+
+    /// Nothing of this test left in LXD, nor its bridge.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.names(), Vec::<String>::new(), "instances left");
+        assert_eq!(self.volumes(), Vec::<String>::new(), "volumes left");
+        let bridge = format!("/sys/class/net/{}-br", self.prefix);
+        assert!(!Path::new(&bridge).exists(), "bridge left: {bridge}");
+    }
+
+    /// What an earlier, failed run of this test left behind.
+    fn remove_leftovers(&self) {
+        for name in self.names() {
+            let _ = lxc_status(&["delete", "--force", &name]);
+        }
+        for v in self.volumes() {
+            let _ = lxc_status(&["storage", "volume", "delete", "default", &v]);
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.hive(&["destroy", "-auto-approve"]);
+        }
+        self.remove_leftovers();
+    }
+}
+
+pub fn lxc(args: &[&str]) -> String {
+    let out = Command::new("lxc").args(args).output().expect("lxc runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn lxc_status(args: &[&str]) -> bool {
+    Command::new("lxc")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs a command in an instance: (exit code, stdout).
+pub fn exec(instance: &str, command: &[&str]) -> (i32, String) {
+    let out = Command::new("lxc")
+        .args(["exec", instance, "--"])
+        .args(command)
+        .output()
+        .expect("lxc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The IPv4 addresses LXD sees in an instance.
+pub fn ipv4(instance: &Json) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(nics) = instance["state"]["network"].as_object() {
+        for (name, nic) in nics {
+            if name == "lo" {
+                continue;
+            }
+            for a in nic["addresses"].as_array().cloned().unwrap_or_default() {
+                if a["family"] == "inet" {
+                    out.push(a["address"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The fingerprints of the images the daemon has.
+pub fn images() -> Vec<String> {
+    let listing: Json =
+        serde_json::from_str(&lxc(&["image", "list", "--format", "json"])).expect("JSON");
+    listing
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i["fingerprint"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// SHA-256 of files one after the other, as LXD fingerprints images.
+pub fn fingerprint(files: &[&str]) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat {} | sha256sum", files.join(" ")))
+        .output()
+        .expect("sha256sum runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Removes an image from the daemon if no instance uses it, so a test sees hive import it.
+pub fn forget_image(fingerprint: &str) {
+    let _ = lxc_status(&["image", "delete", fingerprint]);
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// A host, a hive Linux bridge with DHCP, and the busybox image.
+pub const BASE: &str = r#"
+host "local" {}
+
+bridge "lan" {
+  host = host.local
+  name = "PFX-br"
+  cidr = "NET.1/24"
+  dhcp {
+    range = ["NET.100", "NET.200"]
+  }
+}
+
+image "busybox" {
+  format = "lxd"
+  host   = host.local
+  source = "IMAGES/busybox.tar.gz"
+}
+"#;
