@@ -27,9 +27,15 @@ demo: setup build
 	$(HIVE) -C examples/cluster output ips
 	@echo "== logging into one over SSH"
 	$(HIVE) -C examples/cluster ssh 'instance.node[0]' -- 'echo "hello from $$(hostname), kernel $$(uname -r)"'
+	@echo "== hive apply: a VM and two LXD containers on one Linux bridge hive owns"
+	$(HIVE) -C examples/containers apply -auto-approve
+	@echo "== the VM reaches a container, and a container the VM (LXD exec: busybox has no sshd)"
+	$(HIVE) -C examples/containers ssh instance.vm -- ping -c 1 "$$($(HIVE) -C examples/containers output --raw box0_ip)"
+	$(HIVE) -C examples/containers ssh 'instance.box[0]' -- ping -c 1 "$$($(HIVE) -C examples/containers output --raw vm_ip)"
 	@echo
 	@echo "The cluster is still running. Log in:  $(HIVE) -C examples/cluster ssh 'instance.node[1]'"
 	@echo "Remove it:                             $(HIVE) -C examples/cluster destroy"
+	@echo "And the containers:                    $(HIVE) -C examples/containers destroy"
 
 
 ## Install what the tests need, then run every tier.
@@ -56,4 +62,5 @@ bench:
 	cargo bench --bench engine
 	cargo bench --bench libvirt
 	cargo bench --bench bridge
+	cargo bench --bench lxd
 

@@ -23,8 +23,16 @@ fi
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   # By their sockets, not by process name: another system's daemons (a container's or a
   # chroot's host) may show in the process table without serving this one.
-  [ -S /run/libvirt/virtlogd-sock ] || /usr/sbin/virtlogd -d
-  [ -S /run/libvirt/libvirt-sock ] || /usr/sbin/libvirtd -d
+  # A socket whose daemon is gone (its pid file names no process) was left by a daemon that
+  # died: remove it and start anew.
+  for d in virtlogd:virtlogd-sock libvirtd:libvirt-sock; do
+    name=${d%%:*} sock=/run/libvirt/${d#*:}
+    pid=$(cat "/run/$name.pid" 2>/dev/null || true)
+    if [ -S "$sock" ] && ! { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; then
+      rm -f "$sock" "$sock-ro" "${sock%-sock}-admin-sock" "/run/$name.pid"
+    fi
+    [ -S "$sock" ] || "/usr/sbin/$name" -d
+  done
   for _ in $(seq 100); do
     virsh -c qemu:///system version >/dev/null 2>&1 && break
     sleep 0.1

@@ -2,7 +2,7 @@
 # Installs LXD from Debian 12, starts its daemon without systemd and preseeds it: a `dir`
 # storage pool and a bridge with an explicit address (LXD must never pick a subnet itself
 # here: it probes foreign addresses to find a free one), no NAT, no IPv6, no image
-# auto-update (no image server is reachable). Idempotent. Groundwork for the LXD provider.
+# auto-update (no image server is reachable). Idempotent.
 set -euo pipefail
 log() { printf 'lab: %s\n' "$*" >&2; }
 export DEBIAN_FRONTEND=noninteractive

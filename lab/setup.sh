@@ -7,9 +7,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'lab: %s\n' "$*"; }
 
 # Build dependencies: libvirt's C library (the virt crate links it) and OpenSSL (libssh2);
-# for Linux bridges: iproute2, nftables and dnsmasq (hive runs its own).
+# for Linux bridges: iproute2, nftables and dnsmasq (hive runs its own); openssl makes the
+# client certificate of the remote-LXD test.
 need_apt=()
-for pkg in pkg-config libvirt-dev libssl-dev iproute2 nftables dnsmasq-base busybox-static; do
+for pkg in pkg-config libvirt-dev libssl-dev iproute2 nftables dnsmasq-base busybox-static openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then
@@ -25,6 +26,11 @@ fi
 bash "$here/libvirt.sh"
 bash "$here/tiny-guest.sh" >/dev/null
 bash "$here/debian-guest.sh" >/dev/null
+
+# LXD (nftables first), running and preseeded; then its test images, built as files: busybox
+# (under a second) and Debian with cloud-init (from the Debian guest above, about 20 s once).
+bash "$here/lxd.sh"
+bash "$here/lxd-images.sh" >/dev/null
 
 # The fuzzer driver, built from the Rust package registry (about a minute, once).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

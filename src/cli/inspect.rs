@@ -29,6 +29,9 @@ pub struct OutputArgs {
     /// Print JSON: the inventory a CI job reads.
     #[arg(long)]
     json: bool,
+    /// Print one string, number or bool output bare, for shell scripts (sensitive ones too).
+    #[arg(long, requires = "name", conflicts_with = "json")]
+    raw: bool,
 }
 
 /// Saved plans contain variable values, secrets included: only their owner may read them.
@@ -243,7 +246,21 @@ pub fn output(ctx: &Context, args: &OutputArgs) -> u8 {
                 return 1;
             };
             let value = output_value(o);
-            if args.json {
+            if args.raw {
+                let bare = match value.unmarked() {
+                    Value::String(text) => text.clone(),
+                    Value::Number(n) => hive_sdk::value::format_number(*n),
+                    Value::Bool(b) => b.to_string(),
+                    other => {
+                        eprintln!(
+                            "Error: output \"{name}\" is a {}: --raw prints only strings, numbers and bools; use --json",
+                            other.type_name()
+                        );
+                        return 1;
+                    }
+                };
+                println!("{bare}");
+            } else if args.json {
                 println!("{}", redacted_json(&value));
             } else {
                 println!("{}", inline(&value));

@@ -842,7 +842,8 @@ fn eval_block_body(
 }
 
 /// An attribute that names a resource of one kind (`host = host.local`) must not name another
-/// kind; a plain string is allowed only where a backend knows images by name.
+/// kind; a plain string is allowed only where a backend knows things by its own names: images
+/// (an LXD alias) and networks (an LXD network, a libvirt network).
 fn check_reference_kind(
     attr: &hive_sdk::schema::Attribute,
     expr: &Expr,
@@ -873,7 +874,10 @@ fn check_reference_kind(
             }
         }
         Expression::String(_) | Expression::StringTemplate(_)
-            if !(attr.name == "image" && wanted == "image") =>
+            if !matches!(
+                (attr.name, wanted),
+                ("image", "image") | ("bridge", "bridge")
+            ) =>
         {
             diags.push(
                 Diagnostic::error(format!(

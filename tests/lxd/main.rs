@@ -13,5 +13,6 @@ mod cluster;
 mod crash;
 mod debian;
 mod errors;
+mod example;
 mod lab;
 mod remote;

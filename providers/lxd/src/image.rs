@@ -159,8 +159,23 @@ pub fn create(
         _ => return Err(ProviderError::new("an LXD image needs source")),
     };
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let metadata = client
-        .send("POST", "/1.0/images", &body, &headers, Duration::from_secs(1800))
+    let sent = client.send(
+        "POST",
+        "/1.0/images",
+        &body,
+        &headers,
+        Duration::from_secs(1800),
+    );
+    // Imported meanwhile by someone else (another hive run): the same image, by content.
+    if sent
+        .as_ref()
+        .is_err_and(|e| e.message.contains("already exists"))
+    {
+        if let Some(image) = get(&client, &fingerprint)? {
+            return Ok(state_of(config, &image));
+        }
+    }
+    let metadata = sent
         .map_err(lx(format!(
             "importing {} into LXD at {} (is it an LXD image: a tarball with metadata.yaml and rootfs/, or metadata plus a rootfs squashfs?)",
             shown.join(" and "),

@@ -1,0 +1,132 @@
+//! Time from `hive apply` to 1, 5 and 20 running busybox containers with addresses, against
+//! the same containers launched by a plain shell loop of `lxc launch` (then polled until
+//! every one has an address). Both put the containers on the LXD network `hivelxd0`, from
+//! the lab's busybox image. Prints each time, the ratio (loop / hive: above 1 means hive's
+//! parallel walk is faster), and the image's size.
+//!
+//! Run with `cargo bench --bench lxd` (as root, with `bash lab/setup.sh` done).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "/var/cache/hive-test/lxd/current/busybox.tar.gz";
+
+fn config(n: usize) -> String {
+    format!(
+        r#"
+host "local" {{}}
+
+image "busybox" {{
+  format = "lxd"
+  host   = host.local
+  source = "{IMAGE}"
+}}
+
+instance "c" {{
+  count    = {n}
+  driver   = "lxd"
+  host     = host.local
+  image    = image.busybox
+  name     = "hvb-hive-${{count.index}}"
+  memory   = "64MiB"
+  network {{
+    bridge = "hivelxd0"
+  }}
+  wait_for = "ip"
+}}
+"#
+    )
+}
+
+fn sh(script: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "failed: {script}");
+}
+
+fn hive(dir: &std::path::Path, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    let ok = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "hive {args:?} failed");
+    start.elapsed()
+}
+
+/// How many of the loop's containers have an IPv4 address.
+fn addressed(prefix: &str) -> usize {
+    let out = Command::new("lxc")
+        .args(["list", prefix, "--format", "csv", "-c", "n4"])
+        .output()
+        .expect("lxc runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split(',').nth(1).is_some_and(|ip| !ip.trim().is_empty()))
+        .count()
+}
+
+fn shell_loop(n: usize, fingerprint: &str) -> Duration {
+    let start = Instant::now();
+    sh(&format!(
+        "for i in $(seq 0 {}); do lxc launch {fingerprint} hvb-loop-$i -c limits.memory=64MiB || exit 1; done",
+        n - 1
+    ));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while addressed("hvb-loop-") < n {
+        assert!(
+            Instant::now() < deadline,
+            "the loop's containers got no addresses"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = start.elapsed();
+    sh("lxc list hvb-loop- --format csv -c n | xargs -r lxc delete --force");
+    took
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let size = std::fs::metadata(IMAGE).map(|m| m.len()).unwrap_or(0);
+    // Import the image once (and learn its fingerprint) so neither side pays for it.
+    std::fs::write(dir.path().join("main.hive.hcl"), config(1)).expect("write");
+    hive(dir.path(), &["apply", "-auto-approve"]);
+    let fingerprint = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sha256sum {IMAGE} | cut -d' ' -f1"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .expect("sha256sum");
+    hive(
+        dir.path(),
+        &["destroy", "-auto-approve", "--target", "instance.c"],
+    );
+    println!(
+        "busybox image: {:.2} MiB (unified tarball)",
+        size as f64 / (1u64 << 20) as f64
+    );
+    println!("containers  hive apply  lxc launch loop  loop/hive");
+    for n in [1usize, 5, 20] {
+        std::fs::write(dir.path().join("main.hive.hcl"), config(n)).expect("write");
+        let by_hive = hive(dir.path(), &["apply", "-auto-approve"]);
+        hive(
+            dir.path(),
+            &["destroy", "-auto-approve", "--target", "instance.c"],
+        );
+        let by_loop = shell_loop(n, &fingerprint);
+        println!(
+            "{n:>10}  {:>9.2}s  {:>14.2}s  {:>8.2}x",
+            by_hive.as_secs_f64(),
+            by_loop.as_secs_f64(),
+            by_loop.as_secs_f64() / by_hive.as_secs_f64()
+        );
+    }
+    hive(dir.path(), &["destroy", "-auto-approve"]);
+}
