@@ -7,6 +7,16 @@ set -euo pipefail
 log() { printf 'lab: %s\n' "$*" >&2; }
 export DEBIAN_FRONTEND=noninteractive
 
+# Packages must not start daemons behind our back: Debian's lxd init script would start an
+# LXD of its own while this script starts another on the same /var/lib/lxd, and two daemons
+# there delete each other's files.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+
 need() {
   local missing=()
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -20,11 +30,19 @@ need() {
 need nftables
 need lxd lxd-client lxcfs dnsmasq-base
 
+# One daemon: the one whose pid is in /run/lxd.pid (where the init script keeps it too), or
+# a new one.
+running() { local pid; pid=$(cat /run/lxd.pid 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
 if ! lxd waitready --timeout=1 >/dev/null 2>&1; then
-  mkdir -p /var/log/lxd
-  getent group lxd >/dev/null || groupadd --system lxd
-  log "starting lxd"
-  setsid lxd --group lxd --logfile=/var/log/lxd/lxd.log </dev/null >/dev/null 2>&1 &
+  if running; then
+    log "waiting for the lxd that is starting"
+  else
+    mkdir -p /var/log/lxd
+    getent group lxd >/dev/null || groupadd --system lxd
+    log "starting lxd"
+    setsid lxd --group lxd --logfile=/var/log/lxd/lxd.log </dev/null >/dev/null 2>&1 &
+    echo $! > /run/lxd.pid
+  fi
   lxd waitready --timeout=120
 fi
 

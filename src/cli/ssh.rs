@@ -40,7 +40,8 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
             if let Some(dir) = lxd_dir {
                 lxc.env("LXD_DIR", dir);
             }
-            lxc.args(["exec", &name, "--"]);
+            // `local:`: the daemon on this machine, whatever lxc's default remote is.
+            lxc.args(["exec", &format!("local:{name}"), "--"]);
             if args.command.is_empty() {
                 lxc.args(["sh", "-l"]);
             } else {

@@ -54,7 +54,7 @@ pub fn login(state: &State, address: &str) -> Result<Login, String> {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let lxd = field("driver").as_deref() == Some("lxd");
+    let lxd = record.driver == "lxd";
     if lxd {
         if let Some(exec) = lxd_exec(&attributes, field("ip"), address)? {
             return Ok(exec);

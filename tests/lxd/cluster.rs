@@ -1,6 +1,6 @@
 //! Three busybox containers on a Linux bridge made by hive: addresses, ping, a volume, a
-//! memory limit and a NIC changed in place, drift repaired, and a destroy that leaves
-//! nothing hive made.
+//! memory limit and a NIC changed in place, drift (stopped, deleted, a limit and a device
+//! changed) repaired, and a destroy that leaves nothing hive made.
 
 use crate::lab::{
     exec, fingerprint, forget_image, images, ipv4, lxc, lxc_status, Lab, BASE, IMAGES,
@@ -129,7 +129,8 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     let (code, _) = exec("e2el-1", &["ip", "link", "show", "eth1"]);
     assert_ne!(code, 0, "eth1 still in e2el-1");
 
-    // Drift: one stopped, one deleted, one's limit changed behind hive's back.
+    // Drift: one stopped and its volume detached, one deleted, one's limit changed behind
+    // hive's back.
     assert!(lxc_status(&["stop", "--force", "e2el-0"]));
     assert!(lxc_status(&["delete", "--force", "e2el-1"]));
     assert!(lxc_status(&[
@@ -139,7 +140,16 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
         "limits.memory",
         "300MiB"
     ]));
+    let volume_device = format!("vol-{}", lab.volumes()[0]);
+    assert!(lxc_status(&[
+        "config",
+        "device",
+        "remove",
+        "e2el-0",
+        &volume_device
+    ]));
     let plan = lab.ok(&["plan"]).stdout;
+    assert!(plan.contains("devices were changed outside hive"), "{plan}");
     assert!(plan.contains("instance.node[1] will be created"), "{plan}");
     assert!(plan.contains("\"300MiB\" -> \"192MiB\""), "{plan}");
     assert!(plan.contains("\"stopped\""), "{plan}");
@@ -151,6 +161,9 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
         lxc(&["config", "get", "e2el-2", "limits.memory"]).trim(),
         "192MiB"
     );
+    // The volume is back in e2el-0, with what was written on it.
+    let (_, kept) = exec("e2el-0", &["sh", "-c", "cat /mnt/*/file"]);
+    assert_eq!(kept, "kept\n", "the volume's data in e2el-0");
     assert_eq!(lab.hive(&["plan", "-detailed-exitcode"]).code, 0);
 
     // hive ssh on a container without an SSH server goes through LXD exec, and says so.

@@ -1,7 +1,8 @@
 //! A remote daemon over HTTPS: the local LXD listening on loopback, hive presenting a client
-//! certificate the daemon trusts and pinning the daemon's own. A wrong pin is refused.
+//! certificate the daemon trusts and pinning the daemon's own; the image is uploaded and the
+//! container made through it, on a network of that daemon. A wrong pin is refused.
 
-use crate::lab::{lxc, lxc_status, Lab, BASE};
+use crate::lab::{fingerprint, forget_image, images, lxc, lxc_status, Lab, IMAGES};
 use std::process::Command;
 
 const REMOTE: &str = r##"
@@ -14,13 +15,19 @@ host "remote" {
   }
 }
 
+image "far_busybox" {
+  format = "lxd"
+  host   = host.remote
+  source = "IMAGES/busybox.tar.gz"
+}
+
 instance "far" {
   driver = "lxd"
   host   = host.remote
-  image  = image.busybox
+  image  = image.far_busybox
   name   = "PFX-far"
   network {
-    bridge = bridge.lan
+    bridge = "hivelxd0"
   }
   wait_for = "ip"
 }
@@ -87,7 +94,8 @@ fn a_remote_daemon_over_https_with_certificates() {
     ]));
     let server = "/var/lib/lxd/server.crt";
     let config = |pin: &str| {
-        format!("{BASE}{REMOTE}")
+        REMOTE
+            .replace("IMAGES", crate::lab::IMAGES)
             .replace("PORT", port)
             .replace("CERT", &cert.display().to_string())
             .replace("KEY", &key.display().to_string())
@@ -101,8 +109,15 @@ fn a_remote_daemon_over_https_with_certificates() {
     let all = format!("{}{}", refused.stdout, refused.stderr);
     assert!(all.contains("pinned"), "{all}");
 
+    // The image goes over TLS too: make the daemon forget it first.
+    let busybox = fingerprint(&[&format!("{IMAGES}/busybox.tar.gz")]);
+    forget_image(&busybox);
     lab.write(&config(server));
     lab.ok(&["apply", "-auto-approve"]);
+    assert!(
+        images().contains(&busybox),
+        "the image was not imported over HTTPS"
+    );
     let far = lab.instances();
     assert_eq!(far.len(), 1);
     assert_eq!(far[0]["status"], "Running");

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 /// `GET /1.0`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Server {
+    /// `trusted`, or `untrusted` for a client certificate the daemon does not know.
     #[serde(default)]
-    pub api_extensions: Vec<String>,
+    pub auth: String,
     #[serde(default)]
     pub environment: ServerEnvironment,
 }
@@ -93,16 +94,29 @@ pub struct StorageVolume {
 }
 
 impl InstanceState {
-    /// IPv4 addresses of the guest's NICs (not loopback), in NIC-name order.
-    pub fn ipv4(&self) -> Vec<String> {
+    /// Global IPv4 addresses of the NICs with these MACs, in this order; of every NIC but
+    /// loopback when no MAC is given.
+    pub fn ipv4_of(&self, macs: &[String]) -> Vec<String> {
         let Some(nics) = &self.network else {
             return Vec::new();
         };
-        nics.iter()
-            .filter(|(name, _)| name.as_str() != "lo")
-            .flat_map(|(_, nic)| nic.addresses.iter())
-            .filter(|a| a.family == "inet" && a.scope == "global")
-            .map(|a| a.address.clone())
+        let global = |nic: &NetworkState| -> Vec<String> {
+            nic.addresses
+                .iter()
+                .filter(|a| a.family == "inet" && a.scope == "global")
+                .map(|a| a.address.clone())
+                .collect()
+        };
+        if macs.is_empty() {
+            return nics
+                .iter()
+                .filter(|(name, _)| name.as_str() != "lo")
+                .flat_map(|(_, nic)| global(nic))
+                .collect();
+        }
+        macs.iter()
+            .filter_map(|mac| nics.values().find(|n| n.hwaddr.eq_ignore_ascii_case(mac)))
+            .flat_map(global)
             .collect()
     }
 }

@@ -5,6 +5,7 @@
 //! and LXD's answers are small, so there is no pool to get wrong. Asynchronous operations are
 //! waited on with `/1.0/operations/<id>/wait`. LXD's own error text is kept in [`LxdError`].
 
+use hive_sdk::provider::Cancel;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -93,6 +94,9 @@ pub struct Operation {
 /// look in.
 const WAIT_STEP: Duration = Duration::from_secs(30);
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// LXD's answers are JSON documents and command output; nothing hive asks for is larger.
+const MAX_BODY: usize = 64 << 20;
 const MULTIPART_BOUNDARY: &str = "hive-lxd-upload-boundary-5c1f";
 
 pub struct Client {
@@ -128,7 +132,14 @@ impl Client {
                 Ok(Box::new(s))
             }
             Endpoint::Https { authority, tls } => {
-                let tcp = TcpStream::connect(authority).map_err(unreachable)?;
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(authority.as_str())
+                    .map_err(unreachable)?
+                    .next()
+                    .ok_or_else(|| {
+                        LxdError::transport(format!("{}: no address for it", self.label))
+                    })?;
+                let tcp =
+                    TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(unreachable)?;
                 let _ = tcp.set_read_timeout(Some(read_timeout));
                 let _ = tcp.set_write_timeout(Some(IO_TIMEOUT));
                 let host = authority
@@ -188,26 +199,17 @@ impl Client {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).map_err(io)?;
-        match body {
-            Body::Empty => {}
-            Body::Json(j) => stream.write_all(j.to_string().as_bytes()).map_err(io)?,
-            Body::File(p) => copy_file(p, &mut stream)?,
-            Body::Multipart(parts) => {
-                for (field, file) in parts.iter() {
-                    stream
-                        .write_all(multipart_part_head(field, file).as_bytes())
-                        .map_err(io)?;
-                    copy_file(file, &mut stream)?;
-                    stream.write_all(b"\r\n").map_err(io)?;
-                }
-                stream
-                    .write_all(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes())
-                    .map_err(io)?;
-            }
+        let sent = write_request(&mut stream, head.as_bytes(), body);
+        // LXD may answer (and close) before taking the whole body, e.g. refusing an upload:
+        // its answer says more than the broken pipe.
+        match (read_response(&mut BufReader::new(stream)), sent) {
+            (Ok(answer), _) => Ok(answer),
+            (Err(_), Err(e)) => Err(LxdError::transport(format!(
+                "{method} {path} at {}: {e}",
+                self.label
+            ))),
+            (Err(e), Ok(())) => Err(io(e)),
         }
-        stream.flush().map_err(io)?;
-        read_response(&mut BufReader::new(stream)).map_err(io)
     }
 
     /// A request whose answer is LXD's envelope; returns it, or LXD's error.
@@ -259,6 +261,7 @@ impl Client {
         body: &Body<'_>,
         headers: &[(&str, String)],
         timeout: Duration,
+        cancel: Option<&Cancel>,
     ) -> Result<Json, LxdError> {
         let envelope = self.call(method, path, headers, body, IO_TIMEOUT.max(timeout))?;
         if envelope.kind != "async" {
@@ -270,35 +273,55 @@ impl Client {
             .next()
             .unwrap_or_default()
             .to_string();
-        let op = self.wait(&id, timeout)?;
+        let op = self.wait(&id, timeout, cancel)?;
         Ok(op.metadata)
     }
 
     /// Sends JSON (or nothing, for `DELETE`) and waits for the outcome.
     pub fn json(&self, method: &str, path: &str, body: Option<&Json>) -> Result<Json, LxdError> {
         let body = body.map_or(Body::Empty, Body::Json);
-        self.send(method, path, &body, &[], Duration::from_secs(600))
+        self.send(method, path, &body, &[], Duration::from_secs(600), None)
     }
 
-    /// Waits for an operation to end; a failed one is an error with LXD's message.
-    pub fn wait(&self, id: &str, timeout: Duration) -> Result<Operation, LxdError> {
+    /// Waits for an operation to end; a failed one is an error with LXD's message. Stops
+    /// early when `cancel` is set.
+    pub fn wait(
+        &self,
+        id: &str,
+        timeout: Duration,
+        cancel: Option<&Cancel>,
+    ) -> Result<Operation, LxdError> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let step = left.min(WAIT_STEP).as_secs().max(1);
             let path = format!("/1.0/operations/{id}/wait?timeout={step}");
-            let envelope = self.call(
+            let waited = self.call(
                 "GET",
                 &path,
                 &[],
                 &Body::Empty,
                 Duration::from_secs(step) + IO_TIMEOUT,
-            )?;
-            let op: Operation =
-                serde_json::from_value(envelope.metadata).map_err(|e| LxdError {
-                    status: 200,
-                    message: format!("operation {id}: unexpected answer from LXD: {e}"),
-                })?;
+            );
+            let metadata = match waited {
+                Ok(envelope) => envelope.metadata,
+                Err(e) if e.status == 0 => return Err(e),
+                // Newer daemons answer a wait that timed out with an error: ask for the
+                // operation itself.
+                Err(_) => match self.get::<Json>(&format!("/1.0/operations/{id}")) {
+                    Ok(op) => op,
+                    Err(e) if e.is_not_found() => {
+                        return Err(LxdError::transport(format!(
+                            "LXD operation {id} is gone before it ended (did the daemon restart?)"
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            let op: Operation = serde_json::from_value(metadata).map_err(|e| LxdError {
+                status: 200,
+                message: format!("operation {id}: unexpected answer from LXD: {e}"),
+            })?;
             match op.status_code {
                 200 => return Ok(op),
                 400 | 401 => {
@@ -314,6 +337,12 @@ impl Client {
                         ),
                     })
                 }
+                _ if cancel.is_some_and(Cancel::is_cancelled) => {
+                    return Err(LxdError::transport(format!(
+                        "stopped waiting for LXD operation {id} ({}): cancelled",
+                        op.status.to_lowercase()
+                    )))
+                }
                 _ if left.is_zero() => {
                     return Err(LxdError::transport(format!(
                         "LXD operation {id} still {} after {} s",
@@ -323,6 +352,23 @@ impl Client {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// `GET` of something that may not exist: `None` when LXD says 404.
+    pub fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, LxdError> {
+        match self.get(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE`, waiting for it; something already gone is deleted.
+    pub fn delete(&self, path: &str) -> Result<(), LxdError> {
+        match self.json("DELETE", path, None) {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
         }
     }
 
@@ -339,11 +385,47 @@ impl Client {
     }
 }
 
-fn copy_file(path: &Path, out: &mut dyn Write) -> Result<(), LxdError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| LxdError::transport(format!("opening {}: {e}", path.display())))?;
-    std::io::copy(&mut file, out)
-        .map_err(|e| LxdError::transport(format!("sending {} to LXD: {e}", path.display())))?;
+/// Sends the request's head and body; the error says what could not be sent.
+fn write_request(stream: &mut dyn Write, head: &[u8], body: &Body<'_>) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    stream.write_all(head).map_err(io)?;
+    match body {
+        Body::Empty => {}
+        Body::Json(j) => stream.write_all(j.to_string().as_bytes()).map_err(io)?,
+        Body::File(p) => copy_file(p, stream)?,
+        Body::Multipart(parts) => {
+            for (field, file) in parts.iter() {
+                stream
+                    .write_all(multipart_part_head(field, file).as_bytes())
+                    .map_err(io)?;
+                copy_file(file, stream)?;
+                stream.write_all(b"\r\n").map_err(io)?;
+            }
+            stream
+                .write_all(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes())
+                .map_err(io)?;
+        }
+    }
+    stream.flush().map_err(io)
+}
+
+/// Percent-encodes a URL path segment or query value.
+pub fn url_part(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn copy_file(path: &Path, out: &mut dyn Write) -> Result<(), String> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    std::io::copy(&mut file, out).map_err(|e| format!("sending {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -405,18 +487,25 @@ fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<u8>)> {
                 break;
             }
             let start = body.len();
-            body.resize(start + size, 0);
+            let end = start
+                .checked_add(size)
+                .filter(|end| *end <= MAX_BODY)
+                .ok_or_else(|| bad("an answer larger than hive accepts from LXD"))?;
+            body.resize(end, 0);
             reader.read_exact(&mut body[start..])?;
             line.clear();
             reader.read_line(&mut line)?;
         }
     } else if let Some(n) = length {
+        if n > MAX_BODY {
+            return Err(bad("an answer larger than hive accepts from LXD"));
+        }
         body.resize(n, 0);
         reader.read_exact(&mut body)?;
     } else {
         // Without a length the body ends with the connection; a TLS peer that closes without
         // close_notify still delivered everything we need.
-        match reader.read_to_end(&mut body) {
+        match reader.take(MAX_BODY as u64).read_to_end(&mut body) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
             Err(e) => return Err(e),
@@ -567,6 +656,109 @@ mod tests {
     fn bad_pem_is_named() {
         let e = tls_config("nope", "nope", "nope").err().unwrap_or_default();
         assert!(e.contains("client_cert"), "{e}");
+    }
+
+    /// A daemon on a temporary socket answering each connection with the next canned
+    /// response; returns the client and the requests it saw.
+    fn fake_daemon(
+        answers: Vec<(u16, Json)>,
+    ) -> (
+        Client,
+        std::thread::JoinHandle<Vec<String>>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lxd.socket");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for (status, body) in answers {
+                let Ok((stream, _)) = listener.accept() else {
+                    break;
+                };
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                seen.push(line.trim().to_string());
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                        break;
+                    }
+                }
+                let text = body.to_string();
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+            seen
+        });
+        (Client::new(Endpoint::Unix(path)), server, dir)
+    }
+
+    #[test]
+    fn a_wait_that_times_out_as_an_error_keeps_waiting() {
+        let running = serde_json::json!({"type": "sync", "metadata": {"id": "op1", "status": "Running", "status_code": 103}});
+        let (client, server, _dir) = fake_daemon(vec![
+            (
+                500,
+                serde_json::json!({"type": "error", "error": "context deadline exceeded", "error_code": 500}),
+            ),
+            (200, running),
+            (
+                200,
+                serde_json::json!({"type": "sync", "metadata": {"id": "op1", "status": "Success", "status_code": 200, "metadata": {"return": 0}}}),
+            ),
+        ]);
+        let op = client.wait("op1", Duration::from_secs(120), None);
+        assert_eq!(
+            op.map(|o| o.metadata["return"].clone()).ok(),
+            Some(serde_json::json!(0))
+        );
+        let seen = server.join().expect("server");
+        assert_eq!(seen[1], "GET /1.0/operations/op1 HTTP/1.1");
+    }
+
+    #[test]
+    fn a_failed_operation_carries_lxd_s_message() {
+        let (client, _server, _dir) = fake_daemon(vec![
+            (
+                202,
+                serde_json::json!({"type": "async", "operation": "/1.0/operations/op2", "metadata": {}}),
+            ),
+            (
+                200,
+                serde_json::json!({"type": "sync", "metadata": {"id": "op2", "status": "Failure", "status_code": 400, "err": "Failed creating instance: no space"}}),
+            ),
+        ]);
+        let e = client
+            .json("POST", "/1.0/instances", Some(&serde_json::json!({})))
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert_eq!(e, "LXD: Failed creating instance: no space");
+    }
+
+    #[test]
+    fn an_error_envelope_is_not_found_only_when_lxd_says_404() {
+        let (client, _server, _dir) = fake_daemon(vec![
+            (
+                404,
+                serde_json::json!({"type": "error", "error": "Instance not found", "error_code": 404}),
+            ),
+            (
+                500,
+                serde_json::json!({"type": "error", "error": "boom", "error_code": 500}),
+            ),
+        ]);
+        assert_eq!(client.get_opt::<Json>("/1.0/instances/x").ok(), Some(None));
+        let e = client.get_opt::<Json>("/1.0/instances/y").err();
+        assert_eq!(
+            e.map(|e| (e.status, e.message)),
+            Some((500, "LXD: boom".to_string()))
+        );
     }
 
     #[test]

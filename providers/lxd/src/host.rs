@@ -6,6 +6,7 @@
 //! "https://HOST:8443"`) needs `client_cert` and `client_key` (a certificate the daemon
 //! trusts) and `server_cert` (the daemon's own, pinned); each is PEM text or a path to it.
 
+use crate::api::Server;
 use crate::client::{tls_config, Client, Endpoint};
 use hive_sdk::provider::ProviderError;
 use hive_sdk::Value;
@@ -65,6 +66,37 @@ pub fn validate(config: &Value) -> Vec<String> {
     problems
 }
 
+/// Which daemon a resource lives on: its endpoint URL, or its socket's path.
+pub fn daemon(config: &Value) -> String {
+    let lxd = lxd_block(config);
+    match lxd.and_then(|l| l.attr_str("endpoint")) {
+        Some(e) => e.to_string(),
+        None => lxd
+            .and_then(|l| l.attr_str("socket"))
+            .map(PathBuf::from)
+            .unwrap_or_else(default_socket)
+            .display()
+            .to_string(),
+    }
+}
+
+/// Whether the daemon is another machine's (reached over HTTPS).
+pub fn is_remote(config: &Value) -> bool {
+    lxd_block(config).is_some_and(|l| l.attr("endpoint").is_some())
+}
+
+/// Whether the daemon answers and trusts hive.
+pub fn check_daemon(client: &Client) -> Result<Server, String> {
+    let server: Server = client.get("/1.0").map_err(|e| e.message)?;
+    if server.auth != "trusted" {
+        return Err(format!(
+            "LXD at {} does not trust hive's client certificate (auth: {}): add it on the daemon with `lxc config trust add CERT`",
+            client.label, server.auth
+        ));
+    }
+    Ok(server)
+}
+
 /// PEM text, or the file holding it.
 fn pem(value: &str, what: &str) -> Result<String, String> {
     if value.trim_start().starts_with("-----BEGIN") {
@@ -83,15 +115,7 @@ impl Clients {
     pub fn get(&self, config: &Value) -> Result<Arc<Client>, ProviderError> {
         let lxd = lxd_block(config);
         let endpoint = lxd.and_then(|l| l.attr_str("endpoint"));
-        let key = match endpoint {
-            Some(e) => e.to_string(),
-            None => lxd
-                .and_then(|l| l.attr_str("socket"))
-                .map(PathBuf::from)
-                .unwrap_or_else(default_socket)
-                .display()
-                .to_string(),
-        };
+        let key = daemon(config);
         let mut open = self
             .open
             .lock()

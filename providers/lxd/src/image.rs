@@ -7,9 +7,8 @@
 //! instance on the daemon still uses them.
 
 use crate::api::{Image, Instance};
-use crate::client::{Body, Client};
+use crate::client::{url_part, Body, Client};
 use crate::host::Clients;
-use crate::instance::url_part;
 use crate::lx;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
@@ -98,13 +97,9 @@ pub fn fingerprint(files: &[PathBuf]) -> Result<String, ProviderError> {
 }
 
 fn get(client: &Client, fingerprint: &str) -> Result<Option<Image>, ProviderError> {
-    match client.get::<Image>(&format!("/1.0/images/{}", url_part(fingerprint))) {
-        Ok(i) => Ok(Some(i)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(ProviderError::new(format!(
-            "looking up image {fingerprint}: {e}"
-        ))),
-    }
+    client
+        .get_opt(&format!("/1.0/images/{}", url_part(fingerprint)))
+        .map_err(lx(format!("looking up image {fingerprint}")))
 }
 
 fn state_of(config: &Value, image: &Image) -> ApplyResponse {
@@ -118,11 +113,6 @@ fn state_of(config: &Value, image: &Image) -> ApplyResponse {
         state: Value::Map(state),
         id: image.fingerprint.clone(),
     }
-}
-
-/// A query-string value.
-fn query_part(text: &str) -> String {
-    url_part(text)
 }
 
 pub fn create(
@@ -145,8 +135,8 @@ pub fn create(
     (request.progress)(&format!("importing {} MiB into LXD", size >> 20));
     let properties = format!(
         "hive.lineage={}&hive.address={}",
-        query_part(request.target.lineage),
-        query_part(request.target.address)
+        url_part(request.target.lineage),
+        url_part(request.target.address)
     );
     let headers = [("X-LXD-properties", properties)];
     let parts;
@@ -165,12 +155,10 @@ pub fn create(
         &body,
         &headers,
         Duration::from_secs(1800),
+        Some(request.cancel),
     );
     // Imported meanwhile by someone else (another hive run): the same image, by content.
-    if sent
-        .as_ref()
-        .is_err_and(|e| e.message.contains("already exists"))
-    {
+    if sent.is_err() {
         if let Some(image) = get(&client, &fingerprint)? {
             return Ok(state_of(config, &image));
         }
@@ -202,11 +190,23 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
 
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let client = clients.get(request.prior)?;
-    let Some(image) = get(&client, request.id)? else {
+    // No id recorded: the import was interrupted; its fingerprint comes from the files.
+    let fingerprint = if request.id.is_empty() {
+        match fingerprint(&files(request.prior, request.target.base_dir)) {
+            Ok(f) => f,
+            Err(_) => return Ok(()),
+        }
+    } else {
+        request.id.to_string()
+    };
+    let Some(image) = get(&client, &fingerprint)? else {
         return Ok(());
     };
-    // Only what hive imported for this state, and only once nothing uses it.
-    if image.properties.get("hive.lineage").map(String::as_str) != Some(request.target.lineage) {
+    // Only what hive imported for this address of this state, and only once nothing uses it.
+    let property = |key: &str| image.properties.get(key).map(String::as_str);
+    if property("hive.lineage") != Some(request.target.lineage)
+        || property("hive.address") != Some(request.target.address)
+    {
         return Ok(());
     }
     let instances: Vec<Instance> = client.get("/1.0/instances?recursion=1").map_err(lx(
@@ -218,12 +218,7 @@ pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), Prov
     {
         return Ok(());
     }
-    match client.json("DELETE", &format!("/1.0/images/{}", request.id), None) {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(ProviderError::new(format!(
-            "deleting image {}: {e}",
-            request.id
-        ))),
-    }
+    client
+        .delete(&format!("/1.0/images/{}", url_part(&fingerprint)))
+        .map_err(lx(format!("deleting image {fingerprint}")))
 }

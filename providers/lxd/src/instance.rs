@@ -8,8 +8,8 @@
 //! (`creating` until the instance is made and started, then `ready`).
 
 use crate::api::{Devices, Instance, InstanceState, Server};
-use crate::client::{Body, Client};
-use crate::host::{default_pool, Clients};
+use crate::client::{url_part, Body, Client};
+use crate::host::{self, check_daemon, default_pool, Clients};
 use crate::{lx, volume, Tag};
 use hive_sdk::addr::name_from_address;
 use hive_sdk::cloud_init::UserData;
@@ -60,11 +60,51 @@ pub fn validate(config: &Value) -> Vec<String> {
         )),
     }
     if let Some(image) = config.attr("image").filter(|i| i.as_map().is_some()) {
-        if image.attr_str("driver").is_some_and(|d| d != "lxd") {
+        let lxd_image =
+            image.attr_str("driver") == Some("lxd") || image.attr_str("format") == Some("lxd");
+        if !lxd_image {
             problems.push(
                 "image: the lxd driver needs an image with driver = \"lxd\" (an LXD image file), or the alias of an image the daemon has"
                     .into(),
             );
+        }
+    }
+    let here = host::daemon(config);
+    let elsewhere = |what: &str, other: &Value| {
+        format!(
+            "{what} lives on the LXD daemon at {}, this instance on the one at {here}: they must share a host",
+            host::daemon(other)
+        )
+    };
+    if let Some(image) = config.attr("image").filter(|i| i.as_map().is_some()) {
+        if host::daemon(image) != here {
+            problems.push(elsewhere("image", image));
+        }
+    }
+    let on_hive_bridge = config
+        .attr("network")
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.attr("bridge").is_some_and(|b| b.as_map().is_some()));
+    if on_hive_bridge && host::is_remote(config) {
+        problems.push(
+            "network: hive's Linux bridges are on the machine running hive, not on a remote LXD daemon's: name a network of that daemon (bridge = \"NAME\")"
+                .into(),
+        );
+    }
+    for volume in config
+        .attr("attach")
+        .and_then(Value::as_items)
+        .unwrap_or_default()
+    {
+        if volume.as_map().is_some() && volume.attr_str("driver") != Some("lxd") {
+            problems.push(
+                "attach: LXD instances attach LXD custom volumes (volumes with driver = \"lxd\")"
+                    .into(),
+            );
+        } else if volume.as_map().is_some() && host::daemon(volume) != here {
+            problems.push(elsewhere("an attached volume", volume));
         }
     }
     if config.attr("image").is_none() {
@@ -140,8 +180,8 @@ pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
         Ok(c) => c,
         Err(e) => return vec![e.message],
     };
-    if let Err(e) = client.get::<Json>("/1.0") {
-        return vec![e.message];
+    if let Err(e) = check_daemon(&client) {
+        return vec![e];
     }
     let mut problems = Vec::new();
     let pool = default_pool(config);
@@ -166,19 +206,6 @@ pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
         }
     }
     problems
-}
-
-/// Percent-encodes a path segment.
-pub fn url_part(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Says what an in-place change does.
@@ -344,13 +371,9 @@ fn instance_path(name: &str) -> String {
 
 /// The instance, or `None` when LXD has none of that name.
 fn get(client: &Client, name: &str) -> Result<Option<Instance>, ProviderError> {
-    match client.get::<Instance>(&instance_path(name)) {
-        Ok(i) => Ok(Some(i)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(ProviderError::new(format!(
-            "looking up instance {name}: {e}"
-        ))),
-    }
+    client
+        .get_opt(&instance_path(name))
+        .map_err(lx(format!("looking up instance {name}")))
 }
 
 fn state(client: &Client, name: &str) -> Result<InstanceState, ProviderError> {
@@ -394,11 +417,12 @@ pub fn create(
     if let Some(existing) = get(&client, &name)? {
         match Tag::of(&existing.config) {
             Some(tag) if tag.lineage == target.lineage && tag.address == target.address => {
-                if tag.status == "ready" {
+                if tag.status == "ready" && made_as_configured(&existing, config, target) {
                     // Made by an apply that crashed before recording it: adopt it.
                     return converge(&client, request, existing);
                 }
-                // Its creation never finished: start again from nothing.
+                // Its creation never finished, or it was made from what the configuration
+                // no longer says (another image, other cloud-init): start again.
                 remove(&client, &existing)?;
             }
             Some(tag) => {
@@ -418,6 +442,8 @@ pub fn create(
         vm_support(&client).map_err(ProviderError::new)?;
     }
     let (_, public_key) = identity::ensure(target.lineage).map_err(ProviderError::new)?;
+    // Before the instance exists, so its first DHCP request gets the reserved address.
+    reserve(config, target)?;
     let source = match config.attr("image") {
         Some(i) if i.as_map().is_some() => {
             json!({"type": "image", "fingerprint": i.attr_str("id").unwrap_or_default()})
@@ -437,7 +463,6 @@ pub fn create(
     client
         .json("POST", "/1.0/instances", Some(&body))
         .map_err(lx(format!("creating instance {name}")))?;
-    reserve(config, target)?;
     if power_wanted(config) {
         change_state(&client, &name, "start", false)?;
     }
@@ -451,6 +476,28 @@ pub fn create(
     finish(&client, request, &name)
 }
 
+/// Whether an instance of ours left by a crash was made from what the configuration says
+/// now: the same image and the same cloud-init data (what a change replaces).
+fn made_as_configured(instance: &Instance, config: &Value, target: &Target<'_>) -> bool {
+    let image = config
+        .attr("image")
+        .and_then(|i| i.attr_str("id"))
+        .is_none_or(|fp| {
+            instance
+                .config
+                .get("volatile.base_image")
+                .map(String::as_str)
+                == Some(fp)
+        });
+    let cloud_init = identity::ensure(target.lineage)
+        .ok()
+        .and_then(|(_, key)| managed_config(config, target, &instance.name, &key, "ready").ok())
+        .is_some_and(|keys| {
+            keys.get("cloud-init.user-data") == instance.config.get("cloud-init.user-data")
+        });
+    image && cloud_init
+}
+
 /// Fixed addresses on hive's Linux bridges become DHCP reservations there.
 fn reserve(config: &Value, target: &Target<'_>) -> Result<(), ProviderError> {
     for (_, nic, reservation) in nic_devices(config, target)? {
@@ -462,18 +509,19 @@ fn reserve(config: &Value, target: &Target<'_>) -> Result<(), ProviderError> {
     Ok(())
 }
 
-/// Gives back the reservations of NICs (of `prior`) that `config` no longer has.
+/// Gives back the reservations of NICs (of `prior`) that `config` no longer has on the
+/// same bridge.
 fn unreserve_dropped(prior: &Value, config: Option<&Value>, target: &Target<'_>) {
-    let keep: Vec<String> = config
-        .and_then(|c| nic_devices(c, target).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(_, _, r)| r.is_some())
-        .filter_map(|(_, nic, _)| nic.get("hwaddr").cloned())
-        .collect();
-    for (_, nic, reservation) in nic_devices(prior, target).unwrap_or_default() {
-        let mac = nic.get("hwaddr").cloned().unwrap_or_default();
-        if let Some((bridge, _)) = reservation.filter(|_| !keep.contains(&mac)) {
+    let reserved = |v: &Value| -> Vec<(String, String)> {
+        nic_devices(v, target)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, nic, r)| Some((r?.0, nic.get("hwaddr")?.clone())))
+            .collect()
+    };
+    let keep = config.map(reserved).unwrap_or_default();
+    for (bridge, mac) in reserved(prior) {
+        if !keep.contains(&(bridge.clone(), mac.clone())) {
             let _ = linux_bridge::unreserve_for_instance(&bridge, &mac);
         }
     }
@@ -494,6 +542,11 @@ fn converge(
     let config_differs = wanted_config
         .iter()
         .any(|(k, v)| instance.config.get(k) != Some(v));
+    // Reservations first, so a hot-plugged NIC's first DHCP request gets its address.
+    if let Some(prior) = request.prior {
+        unreserve_dropped(prior, Some(config), target);
+    }
+    reserve(config, target)?;
     if config_differs || instance.devices != wanted_devices {
         instance.config.extend(wanted_config);
         instance.devices = wanted_devices;
@@ -504,10 +557,6 @@ fn converge(
             .json("PUT", &instance_path(&name), Some(&body))
             .map_err(lx(format!("updating instance {name}")))?;
     }
-    if let Some(prior) = request.prior {
-        unreserve_dropped(prior, Some(config), target);
-    }
-    reserve(config, target)?;
     let running = state(client, &name)?.status == "Running";
     match (running, power_wanted(config)) {
         (false, true) => change_state(client, &name, "start", false)?,
@@ -559,7 +608,7 @@ fn finish(
         client,
         name,
         &Guest {
-            macs_and_bridges: bridges_of(config, &request.target),
+            nics: nics_of(config, &request.target),
             vm: wants_vm(config),
             user: ssh_user(config),
             key: &key,
@@ -579,7 +628,7 @@ fn finish(
         ProviderError::new(format!("instance {name} vanished while hive made it"))
     })?;
     let now = state(client, name)?;
-    let ips = addresses(&now, &bridges_of(config, &request.target), wants_vm(config));
+    let ips = addresses(&now, &nics_of(config, &request.target), wants_vm(config));
     Ok(ApplyResponse {
         state: state_value(config, &instance, &ips),
         id: name.to_string(),
@@ -617,31 +666,34 @@ fn macs(instance: &Instance) -> Vec<String> {
         .collect()
 }
 
-/// (MAC, Linux bridge) of the NICs on hive's bridges, whose leases hive can read.
-fn bridges_of(config: &Value, target: &Target<'_>) -> Vec<(String, String)> {
+/// The MACs of hive's NICs in order, each with its Linux bridge when it is on one of hive's
+/// (whose leases hive can read).
+fn nics_of(config: &Value, target: &Target<'_>) -> Vec<(String, Option<String>)> {
     nic_devices(config, target)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(_, nic, _)| Some((nic.get("hwaddr")?.clone(), nic.get("parent")?.clone())))
+        .filter_map(|(_, nic, _)| Some((nic.get("hwaddr")?.clone(), nic.get("parent").cloned())))
         .collect()
 }
 
-/// The instance's IPv4 addresses: what LXD sees inside it. A VM without LXD's agent shows
-/// nothing inside, so hive's DHCP leases speak for it; a container's are always seen, and a
-/// lease from its previous life would be stale.
-fn addresses(state: &InstanceState, bridges: &[(String, String)], vm: bool) -> Vec<String> {
-    let inside = state.ipv4();
+/// The instance's IPv4 addresses, NIC by NIC in hive's order: what LXD sees inside it on
+/// those NICs (not on interfaces the guest made itself, like Docker's). A VM without LXD's
+/// agent shows nothing inside, so hive's DHCP leases speak for it; a container's are always
+/// seen, and a lease from its previous life would be stale.
+fn addresses(state: &InstanceState, nics: &[(String, Option<String>)], vm: bool) -> Vec<String> {
+    let macs: Vec<String> = nics.iter().map(|(m, _)| m.clone()).collect();
+    let inside = state.ipv4_of(&macs);
     if !inside.is_empty() || !vm {
         return inside;
     }
-    bridges
-        .iter()
+    nics.iter()
+        .filter_map(|(mac, bridge)| Some((mac, bridge.as_ref()?)))
         .flat_map(|(mac, bridge)| linux_bridge::leased_ips(bridge, std::slice::from_ref(mac)))
         .collect()
 }
 
 struct Guest<'a> {
-    macs_and_bridges: Vec<(String, String)>,
+    nics: Vec<(String, Option<String>)>,
     vm: bool,
     user: &'a str,
     key: &'a Path,
@@ -664,12 +716,19 @@ fn wait(
     let mut pause = Duration::from_millis(100);
     loop {
         let now = state(client, name)?;
+        if matches!(now.status.as_str(), "Stopped" | "Error") {
+            // It was started: it stopped by itself (its init ended, or failed).
+            return Err(ProviderError::new(format!(
+                "{name} is {} instead of running (did its init exit? `lxc console --show-log {name}` shows its output)",
+                now.status.to_lowercase()
+            )));
+        }
         if now.status != "Running" {
             seen = format!("status {}", now.status);
         } else if what == WaitFor::Running {
             return Ok(());
         } else {
-            let ips = addresses(&now, &guest.macs_and_bridges, guest.vm);
+            let ips = addresses(&now, &guest.nics, guest.vm);
             match (what, ips.first()) {
                 (_, None) => seen = "running, no IPv4 address yet".into(),
                 (WaitFor::Ip, Some(_)) => return Ok(()),
@@ -679,7 +738,7 @@ fn wait(
                 },
                 (_, Some(_)) => {
                     let left = timeout.saturating_sub(start.elapsed());
-                    return wait_cloud_init(client, name, left);
+                    return wait_cloud_init(client, name, left, cancel);
                 }
             }
         }
@@ -702,12 +761,18 @@ fn wait(
 }
 
 /// `cloud-init status --wait` inside the instance.
-fn wait_cloud_init(client: &Client, name: &str, timeout: Duration) -> Result<(), ProviderError> {
+fn wait_cloud_init(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<(), ProviderError> {
     let (code, output) = exec(
         client,
         name,
         &["cloud-init", "status", "--wait"],
         timeout.max(Duration::from_secs(1)),
+        Some(cancel),
     )?;
     match cloud_init_outcome(code, &output) {
         Some(Ok(())) => Ok(()),
@@ -725,6 +790,7 @@ pub fn exec(
     name: &str,
     command: &[&str],
     timeout: Duration,
+    cancel: Option<&Cancel>,
 ) -> Result<(i32, String), ProviderError> {
     let body = json!({
         "command": command,
@@ -741,6 +807,7 @@ pub fn exec(
             &Body::Json(&body),
             &[],
             timeout,
+            cancel,
         )
         .map_err(lx(what.clone()))?;
     let code = metadata.get("return").and_then(Json::as_i64).unwrap_or(-1) as i32;
@@ -750,6 +817,8 @@ pub fn exec(
             if let Some(path) = logs.get(key).and_then(Json::as_str) {
                 let bytes = client.get_raw(path).map_err(lx(what.clone()))?;
                 output.push_str(&String::from_utf8_lossy(&bytes));
+                // The record stays on the daemon until asked to go.
+                let _ = client.delete(path);
             }
         }
     }
@@ -827,7 +896,7 @@ fn settle(client: &Client, name: &str) -> Result<(), ProviderError> {
             .any(|r| r.as_str() == Some(path.as_str()));
         if let (true, Some(id)) = (on_it, op["id"].as_str()) {
             // Its outcome does not matter: only that it is over.
-            let _ = client.wait(id, Duration::from_secs(300));
+            let _ = client.wait(id, Duration::from_secs(300), None);
         }
     }
     Ok(())
@@ -840,11 +909,9 @@ fn remove(client: &Client, instance: &Instance) -> Result<(), ProviderError> {
     if state(client, name)?.status != "Stopped" {
         change_state(client, name, "stop", true)?;
     }
-    match client.json("DELETE", &instance_path(name), None) {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(ProviderError::new(format!("deleting instance {name}: {e}"))),
-    }
+    client
+        .delete(&instance_path(name))
+        .map_err(lx(format!("deleting instance {name}")))
 }
 
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
@@ -863,13 +930,6 @@ pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), Prov
     }
     unreserve_dropped(prior, None, &request.target);
     Ok(())
-}
-
-/// The instance's addresses and how to run a command in it, for `hive ssh`.
-pub fn exec_target(clients: &Clients, state: &Value) -> Result<(String, String), ProviderError> {
-    let client = clients.get(state)?;
-    let name = state.attr_str("name").unwrap_or_default().to_string();
-    Ok((client.label.clone(), name))
 }
 
 #[cfg(test)]

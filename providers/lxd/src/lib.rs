@@ -101,19 +101,7 @@ impl Provider for LxdProvider {
     fn check_environment(&self, kind: &str, _address: &str, config: &Value) -> Vec<String> {
         match kind {
             "instance" => instance::check_environment(&self.clients, config),
-            "volume" => match self.clients.get(config) {
-                Ok(client) => {
-                    let pool = config
-                        .attr_str("pool")
-                        .map(str::to_string)
-                        .unwrap_or_else(|| host::default_pool(config));
-                    volume::check_pool(&client, &pool)
-                        .err()
-                        .into_iter()
-                        .collect()
-                }
-                Err(e) => vec![e.message],
-            },
+            "volume" => volume::check_environment(&self.clients, config),
             _ => Vec::new(),
         }
     }

@@ -3,9 +3,8 @@
 //! `POOL/NAME`; it carries hive's tag in `user.hive.*` keys. `size` grows in place.
 
 use crate::api::StorageVolume;
-use crate::client::Client;
-use crate::host::{default_pool, Clients};
-use crate::instance::url_part;
+use crate::client::{url_part, Client};
+use crate::host::{check_daemon, default_pool, Clients};
 use crate::{lx, Tag};
 use hive_sdk::addr::name_from_address;
 use hive_sdk::provider::{
@@ -54,6 +53,18 @@ pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
     }
 }
 
+pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
+    let client = match clients.get(config) {
+        Ok(c) => c,
+        Err(e) => return vec![e.message],
+    };
+    check_daemon(&client)
+        .and_then(|_| check_pool(&client, &pool_of(config)))
+        .err()
+        .into_iter()
+        .collect()
+}
+
 fn pool_of(config: &Value) -> String {
     config
         .attr_str("pool")
@@ -88,13 +99,15 @@ fn path(pool: &str, name: &str) -> String {
 }
 
 fn get(client: &Client, pool: &str, name: &str) -> Result<Option<StorageVolume>, ProviderError> {
-    match client.get::<StorageVolume>(&path(pool, name)) {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(ProviderError::new(format!(
-            "looking up volume {name} in pool {pool}: {e}"
-        ))),
-    }
+    client
+        .get_opt(&path(pool, name))
+        .map_err(lx(format!("looking up volume {name} in pool {pool}")))
+}
+
+/// (pool, name) of a recorded volume: its id, or, when its create was interrupted before
+/// one was recorded, what create would have chosen.
+fn recorded(prior: &Value, id: &str, address: &str, lineage: &str) -> (String, String) {
+    split_id(id).unwrap_or_else(|_| (pool_of(prior), volume_name(address, lineage)))
 }
 
 fn size_key(config: &Value) -> Result<Option<String>, ProviderError> {
@@ -166,8 +179,16 @@ pub fn update(
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let client = clients.get(config)?;
-    let pool = pool_of(config);
-    let name = volume_name(request.target.address, request.target.lineage);
+    let prior_id = request
+        .prior
+        .and_then(|p| p.attr_str("id"))
+        .unwrap_or_default();
+    let (pool, name) = recorded(
+        config,
+        prior_id,
+        request.target.address,
+        request.target.lineage,
+    );
     if let Some(size) = size_key(config)? {
         client
             .json(
@@ -182,9 +203,10 @@ pub fn update(
 
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
     let client = clients.get(request.prior)?;
-    let (pool, name) = split_id(request.id)?;
+    let target = &request.target;
+    let (pool, name) = recorded(request.prior, request.id, target.address, target.lineage);
     match get(&client, &pool, &name)? {
-        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == request.target.lineage) => {
+        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == target.lineage) => {
             let mut now = request.prior.as_map().cloned().unwrap_or_default();
             if let (Some(have), Ok(Some(want))) = (v.config.get("size"), size_key(request.prior)) {
                 if parse_size(have).ok() != parse_size(&want).ok() {
@@ -199,17 +221,12 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
 
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let client = clients.get(request.prior)?;
-    let (pool, name) = split_id(request.id)?;
+    let target = &request.target;
+    let (pool, name) = recorded(request.prior, request.id, target.address, target.lineage);
     match get(&client, &pool, &name)? {
-        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == request.target.lineage) => {
-            match client.json("DELETE", &path(&pool, &name), None) {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_not_found() => Ok(()),
-                Err(e) => Err(ProviderError::new(format!(
-                    "deleting volume {name} in pool {pool}: {e}"
-                ))),
-            }
-        }
+        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == target.lineage) => client
+            .delete(&path(&pool, &name))
+            .map_err(lx(format!("deleting volume {name} in pool {pool}"))),
         _ => Ok(()),
     }
 }

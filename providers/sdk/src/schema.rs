@@ -392,9 +392,9 @@ fn instance() -> Schema {
                 .about("\"libvirt\", \"lxd\" or \"multipass\""),
             optional("host", Type::Any).refers_to("host").replaces(),
             optional("image", Type::Any).refers_to("image").replaces(),
-            optional("kind", Type::String)
-                .replaces()
-                .about("\"container\" or \"vm\" (LXD)"),
+            // Replacement when the kind really changes is the provider's call: an absent kind
+            // is a container, and writing it out must not replace anything.
+            optional("kind", Type::String).about("\"container\" or \"vm\" (LXD)"),
             optional("type", Type::String),
             optional("cpus", Type::Number),
             optional("memory", Type::String),
