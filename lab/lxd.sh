@@ -33,17 +33,31 @@ need lxd lxd-client lxcfs dnsmasq-base
 # One daemon: the one whose pid is in /run/lxd.pid (where the init script keeps it too), or
 # a new one.
 running() { local pid; pid=$(cat /run/lxd.pid 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
+start() {
+  mkdir -p /var/log/lxd
+  getent group lxd >/dev/null || groupadd --system lxd
+  setsid lxd --group lxd --logfile=/var/log/lxd/lxd.log </dev/null >/dev/null 2>&1 &
+  echo $! > /run/lxd.pid
+}
 if ! lxd waitready --timeout=1 >/dev/null 2>&1; then
   if running; then
     log "waiting for the lxd that is starting"
+    lxd waitready --timeout=120
   else
-    mkdir -p /var/log/lxd
-    getent group lxd >/dev/null || groupadd --system lxd
-    log "starting lxd"
-    setsid lxd --group lxd --logfile=/var/log/lxd/lxd.log </dev/null >/dev/null 2>&1 &
-    echo $! > /run/lxd.pid
+    # A daemon that has not made its socket after 40 s will not (seen in fresh chroots, now
+    # and then): stop it and start another.
+    for attempt in 1 2 3; do
+      log "starting lxd (attempt $attempt)"
+      start
+      lxd waitready --timeout=40 >/dev/null 2>&1 && break
+      log "lxd did not become ready; its log ends with:"
+      tail -n 5 /var/log/lxd/lxd.log >&2 || true
+      kill "$(cat /run/lxd.pid)" 2>/dev/null || true
+      for _ in $(seq 50); do running || break; sleep 0.2; done
+      kill -9 "$(cat /run/lxd.pid)" 2>/dev/null || true
+    done
+    lxd waitready --timeout=1
   fi
-  lxd waitready --timeout=120
 fi
 
 if ! lxc storage show default >/dev/null 2>&1; then

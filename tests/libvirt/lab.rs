@@ -1,11 +1,11 @@
 //! A test's own corner of the real libvirt: a configuration directory, a name prefix, a
 //! subnet, hive's key directory, and `virsh` to look at what really exists.
 
-use crate::support::{hive, run, Run};
+pub use crate::support::eventually;
+use crate::support::Workdir;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 pub const TINY: &str = "/var/cache/hive-test/tiny/current";
 
@@ -13,12 +13,11 @@ pub const TINY: &str = "/var/cache/hive-test/tiny/current";
 static GUESTS: Mutex<()> = Mutex::new(());
 
 pub struct Lab {
-    pub dir: tempfile::TempDir,
+    work: Workdir,
     /// Prefix of every libvirt name the test makes (domains, networks, volumes).
     pub prefix: String,
     /// The test's /24: `10.231.N`.
     pub net: String,
-    data: tempfile::TempDir,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -37,55 +36,19 @@ impl Lab {
             Path::new(TINY).join("vmlinuz").exists(),
             "no tiny test guest at {TINY}: run `bash lab/setup.sh`"
         );
+        let net = format!("10.231.{subnet}");
         let lab = Lab {
-            dir: tempfile::tempdir().expect("temp dir"),
+            work: Workdir::new(vec![
+                ("PFX", prefix.to_string()),
+                ("NET", net.clone()),
+                ("TINY", TINY.to_string()),
+            ]),
             prefix: prefix.to_string(),
-            net: format!("10.231.{subnet}"),
-            data: tempfile::tempdir().expect("temp dir"),
+            net,
             _turn: turn,
         };
         lab.remove_leftovers();
         lab
-    }
-
-    pub fn write(&self, hcl: &str) {
-        let text = hcl
-            .replace("PFX", &self.prefix)
-            .replace("NET", &self.net)
-            .replace("TINY", TINY);
-        std::fs::write(self.dir.path().join("main.hive.hcl"), text).expect("write config");
-    }
-
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = hive();
-        cmd.arg("-C")
-            .arg(self.dir.path())
-            .args(args)
-            .env("HIVE_DATA_DIR", self.data.path());
-        cmd
-    }
-
-    pub fn hive(&self, args: &[&str]) -> Run {
-        run(&mut self.cmd(args))
-    }
-
-    /// Runs hive and insists that it succeeds.
-    pub fn ok(&self, args: &[&str]) -> Run {
-        let r = self.hive(args);
-        assert_eq!(
-            r.code, 0,
-            "hive {args:?} failed:\n{}\n{}",
-            r.stdout, r.stderr
-        );
-        r
-    }
-
-    pub fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hive starts")
     }
 
     /// Names of this test's domains, as libvirt lists them.
@@ -137,6 +100,13 @@ impl Lab {
     }
 }
 
+impl std::ops::Deref for Lab {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.work
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -163,18 +133,6 @@ pub fn virsh_status(args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// Polls `check` until it holds or the deadline passes.
-pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 /// The tiny guest as an image resource, and a host.

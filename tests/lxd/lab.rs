@@ -1,12 +1,12 @@
 //! A test's own corner of the real LXD: a configuration directory, a name prefix, a subnet,
 //! hive's key directory, and `lxc` to look at what really exists.
 
-use crate::support::{hive, run, Run};
+pub use crate::support::eventually;
+use crate::support::Workdir;
 use serde_json::Value as Json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 pub const IMAGES: &str = "/var/cache/hive-test/lxd/current";
 
@@ -14,12 +14,11 @@ pub const IMAGES: &str = "/var/cache/hive-test/lxd/current";
 static DAEMON: Mutex<()> = Mutex::new(());
 
 pub struct Lab {
-    pub dir: tempfile::TempDir,
+    work: Workdir,
     /// Prefix of every LXD name the test makes (instances, volumes, bridges).
     pub prefix: String,
     /// The test's /24: `10.233.N`.
     pub net: String,
-    data: tempfile::TempDir,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -38,55 +37,19 @@ impl Lab {
             Path::new(IMAGES).join("busybox.tar.gz").exists(),
             "no LXD test images at {IMAGES}: run `bash lab/setup.sh`"
         );
+        let net = format!("10.233.{subnet}");
         let lab = Lab {
-            dir: tempfile::tempdir().expect("temp dir"),
+            work: Workdir::new(vec![
+                ("PFX", prefix.to_string()),
+                ("NET", net.clone()),
+                ("IMAGES", IMAGES.to_string()),
+            ]),
             prefix: prefix.to_string(),
-            net: format!("10.233.{subnet}"),
-            data: tempfile::tempdir().expect("temp dir"),
+            net,
             _turn: turn,
         };
         lab.remove_leftovers();
         lab
-    }
-
-    pub fn write(&self, hcl: &str) {
-        let text = hcl
-            .replace("PFX", &self.prefix)
-            .replace("NET", &self.net)
-            .replace("IMAGES", IMAGES);
-        std::fs::write(self.dir.path().join("main.hive.hcl"), text).expect("write config");
-    }
-
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = hive();
-        cmd.arg("-C")
-            .arg(self.dir.path())
-            .args(args)
-            .env("HIVE_DATA_DIR", self.data.path());
-        cmd
-    }
-
-    pub fn hive(&self, args: &[&str]) -> Run {
-        run(&mut self.cmd(args))
-    }
-
-    /// Runs hive and insists that it succeeds.
-    pub fn ok(&self, args: &[&str]) -> Run {
-        let r = self.hive(args);
-        assert_eq!(
-            r.code, 0,
-            "hive {args:?} failed:\n{}\n{}",
-            r.stdout, r.stderr
-        );
-        r
-    }
-
-    pub fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hive starts")
     }
 
     /// This test's instances, as LXD lists them.
@@ -148,6 +111,13 @@ impl Lab {
         for v in self.volumes() {
             let _ = lxc_status(&["storage", "volume", "delete", "default", &v]);
         }
+    }
+}
+
+impl std::ops::Deref for Lab {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.work
     }
 }
 
@@ -235,18 +205,6 @@ pub fn fingerprint(files: &[&str]) -> String {
 /// Removes an image from the daemon if no instance uses it, so a test sees hive import it.
 pub fn forget_image(fingerprint: &str) {
     let _ = lxc_status(&["image", "delete", fingerprint]);
-}
-
-/// Polls `check` until it holds or the deadline passes.
-pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 /// A host, a hive Linux bridge with DHCP, and the busybox image.

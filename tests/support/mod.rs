@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `hive` binary under test.
 pub fn hive() -> Command {
@@ -81,4 +82,74 @@ pub fn cases(folder: &str) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// One end-to-end test's configuration directory and hive data directory (keys), and the
+/// words `write` replaces in a configuration (a name prefix, a subnet, image paths).
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+    data: tempfile::TempDir,
+    words: Vec<(&'static str, String)>,
+}
+
+impl Workdir {
+    pub fn new(words: Vec<(&'static str, String)>) -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+            data: tempfile::tempdir().expect("temp dir"),
+            words,
+        }
+    }
+
+    pub fn write(&self, hcl: &str) {
+        let mut text = hcl.to_string();
+        for (word, value) in &self.words {
+            text = text.replace(word, value);
+        }
+        std::fs::write(self.dir.path().join("main.hive.hcl"), text).expect("write config");
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = hive();
+        cmd.arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("HIVE_DATA_DIR", self.data.path());
+        cmd
+    }
+
+    pub fn hive(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args))
+    }
+
+    /// Runs hive and insists that it succeeds.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.hive(args);
+        assert_eq!(
+            r.code, 0,
+            "hive {args:?} failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hive starts")
+    }
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
 }

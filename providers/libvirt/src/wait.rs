@@ -3,10 +3,10 @@
 //! was seen last and shows the end of the guest's console.
 
 use crate::host::Accel;
-use hive_sdk::guest::{cloud_init_outcome, ssh_login, ssh_run, WaitFor};
+use hive_sdk::guest::{cloud_init_outcome, poll, ssh_login, ssh_run, Look, WaitFor};
 use hive_sdk::provider::{Cancel, ProviderError};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use virt::domain::Domain;
 
 pub struct Guest<'a> {
@@ -31,53 +31,33 @@ pub fn wait(
     if what == WaitFor::None {
         return Ok(Vec::new());
     }
-    let start = Instant::now();
-    let mut seen = String::from("nothing yet");
-    let mut pause = Duration::from_millis(200);
-    loop {
-        match step(guest, what, &mut seen) {
-            Ok(Some(ips)) => return Ok(ips),
-            Ok(None) => {}
-            Err(e) => return Err(e),
-        }
-        let silent = || std::fs::metadata(guest.console_log).map_or(0, |m| m.len()) == 0;
-        if guest.accel == Accel::Kvm
-            && (start.elapsed() > KVM_SILENCE || start.elapsed() >= timeout)
-            && silent()
-        {
-            return Err(ProviderError::new(format!(
-                "{} printed nothing on its console in {} s under accel = \"kvm\": on this machine KVM may run only special guest kernels; set accel = \"tcg\" on the host",
-                guest.name,
-                start.elapsed().as_secs()
-            )));
-        }
-        if cancel.is_cancelled() {
-            return Err(ProviderError::new(format!(
-                "stopped waiting for {} to be {}: cancelled (last seen: {seen})",
-                guest.name,
-                what.describe()
-            )));
-        }
-        if start.elapsed() >= timeout {
-            return Err(ProviderError::new(format!(
-                "{} was not {} after {} s; last seen: {seen}{}",
-                guest.name,
-                what.describe(),
-                timeout.as_secs(),
-                console_tail(guest.console_log)
-            )));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_secs(1));
-    }
+    poll(
+        guest.name,
+        what,
+        timeout,
+        cancel,
+        || console_tail(guest.console_log),
+        |elapsed| {
+            let look = step(guest, what)?;
+            let silent = || std::fs::metadata(guest.console_log).map_or(0, |m| m.len()) == 0;
+            if matches!(look, Look::NotYet(_))
+                && guest.accel == Accel::Kvm
+                && (elapsed > KVM_SILENCE || elapsed >= timeout)
+                && silent()
+            {
+                return Err(ProviderError::new(format!(
+                    "{} printed nothing on its console in {} s under accel = \"kvm\": on this machine KVM may run only special guest kernels; set accel = \"tcg\" on the host",
+                    guest.name,
+                    elapsed.as_secs()
+                )));
+            }
+            Ok(look)
+        },
+    )
 }
 
-/// One look at the guest: `Some(addresses)` when the wait is over.
-fn step(
-    guest: &Guest<'_>,
-    what: WaitFor,
-    seen: &mut String,
-) -> Result<Option<Vec<String>>, ProviderError> {
+/// One look at the guest: done (with its addresses), or what was seen.
+fn step(guest: &Guest<'_>, what: WaitFor) -> Result<Look<Vec<String>>, ProviderError> {
     let active = guest.domain.is_active().map_err(|e| {
         ProviderError::new(format!(
             "checking whether {} runs: libvirt: {}",
@@ -93,35 +73,37 @@ fn step(
         )));
     }
     if what == WaitFor::Running {
-        return Ok(Some(Vec::new()));
+        return Ok(Look::Done(Vec::new()));
     }
     let ips = addresses(guest.domain);
     if ips.is_empty() {
-        *seen = "running, no IP address yet (no DHCP lease, ARP entry or agent answer)".into();
-        return Ok(None);
+        return Ok(Look::NotYet(
+            "running, no IP address yet (no DHCP lease, ARP entry or agent answer)".into(),
+        ));
     }
     if what == WaitFor::Ip {
-        return Ok(Some(ips));
+        return Ok(Look::Done(ips));
     }
+    let mut seen = String::new();
     for ip in &ips {
         if what == WaitFor::Ssh {
             match ssh_login(ip, guest.user, guest.key) {
-                Ok(()) => return Ok(Some(ips)),
-                Err(e) => *seen = format!("address {ip}: {e}"),
+                Ok(()) => return Ok(Look::Done(ips)),
+                Err(e) => seen = format!("address {ip}: {e}"),
             }
             continue;
         }
         // cloud-init: asked over SSH, one short look per step.
         match ssh_run(ip, guest.user, guest.key, "cloud-init status") {
             Ok((code, out)) => match cloud_init_outcome(code, &out) {
-                Some(Ok(())) => return Ok(Some(ips)),
+                Some(Ok(())) => return Ok(Look::Done(ips)),
                 Some(Err(e)) => return Err(ProviderError::new(format!("{}: {e}", guest.name))),
-                None => *seen = format!("address {ip}: cloud-init still running"),
+                None => seen = format!("address {ip}: cloud-init still running"),
             },
-            Err(e) => *seen = format!("address {ip}: {e}"),
+            Err(e) => seen = format!("address {ip}: {e}"),
         }
     }
-    Ok(None)
+    Ok(Look::NotYet(seen))
 }
 
 /// The guest's IPv4 addresses: from the DHCP lease (libvirt's, or that of hive's own dnsmasq

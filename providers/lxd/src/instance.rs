@@ -14,7 +14,7 @@ use crate::{lx, volume, Tag};
 use hive_sdk::addr::name_from_address;
 use hive_sdk::cloud_init::UserData;
 use hive_sdk::guest::{
-    cloud_init_outcome, power_wanted, sizing, ssh_login, ssh_user, stable_mac, WaitFor,
+    cloud_init_outcome, poll, power_wanted, sizing, ssh_login, ssh_user, stable_mac, Look, WaitFor,
 };
 use hive_sdk::linux_bridge;
 use hive_sdk::provider::{
@@ -711,10 +711,7 @@ fn wait(
     if what == WaitFor::None {
         return Ok(());
     }
-    let start = Instant::now();
-    let mut seen;
-    let mut pause = Duration::from_millis(100);
-    loop {
+    poll(name, what, timeout, cancel, String::new, |elapsed| {
         let now = state(client, name)?;
         if matches!(now.status.as_str(), "Stopped" | "Error") {
             // It was started: it stopped by itself (its init ended, or failed).
@@ -724,40 +721,27 @@ fn wait(
             )));
         }
         if now.status != "Running" {
-            seen = format!("status {}", now.status);
-        } else if what == WaitFor::Running {
-            return Ok(());
-        } else {
-            let ips = addresses(&now, &guest.nics, guest.vm);
-            match (what, ips.first()) {
-                (_, None) => seen = "running, no IPv4 address yet".into(),
-                (WaitFor::Ip, Some(_)) => return Ok(()),
-                (WaitFor::Ssh, Some(ip)) => match ssh_login(ip, guest.user, guest.key) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => seen = format!("address {ip}: {e}"),
-                },
-                (_, Some(_)) => {
-                    let left = timeout.saturating_sub(start.elapsed());
-                    return wait_cloud_init(client, name, left, cancel);
-                }
+            return Ok(Look::NotYet(format!("status {}", now.status)));
+        }
+        if what == WaitFor::Running {
+            return Ok(Look::Done(()));
+        }
+        let ips = addresses(&now, &guest.nics, guest.vm);
+        let Some(ip) = ips.first() else {
+            return Ok(Look::NotYet("running, no IPv4 address yet".into()));
+        };
+        match what {
+            WaitFor::Ssh => Ok(match ssh_login(ip, guest.user, guest.key) {
+                Ok(()) => Look::Done(()),
+                Err(e) => Look::NotYet(format!("address {ip}: {e}")),
+            }),
+            WaitFor::CloudInit => {
+                wait_cloud_init(client, name, timeout.saturating_sub(elapsed), cancel)
+                    .map(Look::Done)
             }
+            _ => Ok(Look::Done(())),
         }
-        if cancel.is_cancelled() {
-            return Err(ProviderError::new(format!(
-                "stopped waiting for {name} to be {}: cancelled (last seen: {seen})",
-                what.describe()
-            )));
-        }
-        if start.elapsed() >= timeout {
-            return Err(ProviderError::new(format!(
-                "{name} was not {} after {} s; last seen: {seen}",
-                what.describe(),
-                timeout.as_secs()
-            )));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_secs(1));
-    }
+    })
 }
 
 /// `cloud-init status --wait` inside the instance.

@@ -2,6 +2,7 @@
 //! `cpus` and `memory` size a guest, and a real SSH login as the proof that a guest is
 //! reachable.
 
+use crate::provider::{Cancel, ProviderError};
 use crate::schema::INSTANCE_TYPES;
 use crate::units::parse_size;
 use crate::Value;
@@ -54,6 +55,50 @@ impl WaitFor {
                 "wait_for = \"{other}\": expected \"none\", \"running\", \"ip\", \"ssh\" or \"cloud-init\""
             )),
         }
+    }
+}
+
+/// One look at a guest during [`poll`]: the wait is over (`Done`), or not yet, with what was
+/// seen (for the message if time runs out).
+pub enum Look<T> {
+    Done(T),
+    NotYet(String),
+}
+
+/// Looks at a guest until `look` says the wait is over, backing off from 100 ms to 1 s, until
+/// `timeout` (the error then says what was seen last, then `detail()`, such as the end of
+/// the guest's console) or until the user cancels. `look` gets the time spent so far.
+pub fn poll<T>(
+    name: &str,
+    what: WaitFor,
+    timeout: Duration,
+    cancel: &Cancel,
+    detail: impl Fn() -> String,
+    mut look: impl FnMut(Duration) -> Result<Look<T>, ProviderError>,
+) -> Result<T, ProviderError> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let seen = match look(start.elapsed())? {
+            Look::Done(v) => return Ok(v),
+            Look::NotYet(seen) => seen,
+        };
+        if cancel.is_cancelled() {
+            return Err(ProviderError::new(format!(
+                "stopped waiting for {name} to be {}: cancelled (last seen: {seen})",
+                what.describe()
+            )));
+        }
+        if start.elapsed() >= timeout {
+            return Err(ProviderError::new(format!(
+                "{name} was not {} after {} s; last seen: {seen}{}",
+                what.describe(),
+                timeout.as_secs(),
+                detail()
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
