@@ -12,7 +12,9 @@ use crate::seed::Seed;
 use crate::wait::{self, Guest};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{attr, attr_str, lv, name_from_address, network, not_found, object};
-use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, WaitFor};
+use hive_sdk::guest::{
+    power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings, WaitFor,
+};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
@@ -25,7 +27,6 @@ use virt::domain::Domain;
 
 /// The prefix of the MACs hive gives QEMU guests (QEMU's own).
 const QEMU_OUI: &str = "52:54:00";
-const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// How long a guest gets to power off on ACPI before it is pulled.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 // virDomainXMLFlags / virDomainModificationImpact / virDomainMetadataType.
@@ -451,36 +452,22 @@ fn finish(
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let console = console_path(name);
-    let mut what = WaitFor::parse(attr_str(config, "wait_for")).map_err(ProviderError::new)?;
-    if !power_wanted(config) {
-        what = WaitFor::None;
-    }
-    let timeout = attr_str(config, "wait_timeout")
-        .map(parse_duration)
-        .transpose()
-        .map_err(|e| ProviderError::new(format!("wait_timeout: {e}")))?
-        .unwrap_or(DEFAULT_WAIT);
-    let waiting = Instant::now();
-    let ips = wait::wait(
-        &Guest {
-            domain,
-            name,
-            console_log: &console,
-            accel: host.accel,
-            key,
-            user: ssh_user(config),
-        },
-        what,
-        timeout,
-        request.cancel,
-    )?;
-    if what != WaitFor::None {
-        (request.progress)(&format!(
-            "{} after waiting {:.1} s for the guest",
-            what.reached(),
-            waiting.elapsed().as_secs_f64()
-        ));
-    }
+    let (what, timeout) = wait_settings(config)?;
+    let ips = timed_wait(what, request.progress, || {
+        wait::wait(
+            &Guest {
+                domain,
+                name,
+                console_log: &console,
+                accel: host.accel,
+                key,
+                user: ssh_user(config),
+            },
+            what,
+            timeout,
+            request.cancel,
+        )
+    })?;
     let _ = site;
     state_of(domain, config, name, ips)
 }

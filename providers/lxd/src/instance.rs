@@ -14,7 +14,8 @@ use crate::{lx, volume, Tag};
 use hive_sdk::addr::name_from_address;
 use hive_sdk::cloud_init::UserData;
 use hive_sdk::guest::{
-    cloud_init_outcome, poll, power_wanted, sizing, ssh_login, ssh_user, stable_mac, Look, WaitFor,
+    cloud_init_outcome, poll, power_wanted, sizing, ssh_login, ssh_user, stable_mac, timed_wait,
+    wait_settings, Look, WaitFor,
 };
 use hive_sdk::linux_bridge;
 use hive_sdk::provider::{
@@ -26,11 +27,10 @@ use hive_sdk::{identity, Value};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// LXD's own MAC prefix.
 const LXD_OUI: &str = "00:16:3e";
-const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// How long a container gets to shut down cleanly before it is stopped by force.
 const STOP_GRACE_SECS: u64 = 20;
 
@@ -592,38 +592,17 @@ fn finish(
     name: &str,
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
-    let mut what = WaitFor::parse(config.attr_str("wait_for")).map_err(ProviderError::new)?;
-    if !power_wanted(config) {
-        what = WaitFor::None;
-    }
-    let timeout = config
-        .attr_str("wait_timeout")
-        .map(parse_duration)
-        .transpose()
-        .map_err(|e| ProviderError::new(format!("wait_timeout: {e}")))?
-        .unwrap_or(DEFAULT_WAIT);
-    let waiting = Instant::now();
+    let (what, timeout) = wait_settings(config)?;
     let (key, _) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
-    wait(
-        client,
-        name,
-        &Guest {
-            nics: nics_of(config, &request.target),
-            vm: wants_vm(config),
-            user: ssh_user(config),
-            key: &key,
-        },
-        what,
-        timeout,
-        request.cancel,
-    )?;
-    if what != WaitFor::None {
-        (request.progress)(&format!(
-            "{} after waiting {:.1} s for the container",
-            what.reached(),
-            waiting.elapsed().as_secs_f64()
-        ));
-    }
+    let guest = Guest {
+        nics: nics_of(config, &request.target),
+        vm: wants_vm(config),
+        user: ssh_user(config),
+        key: &key,
+    };
+    timed_wait(what, request.progress, || {
+        wait(client, name, &guest, what, timeout, request.cancel)
+    })?;
     let instance = get(client, name)?.ok_or_else(|| {
         ProviderError::new(format!("instance {name} vanished while hive made it"))
     })?;

@@ -102,6 +102,44 @@ pub fn poll<T>(
     }
 }
 
+/// How long a wait lasts when `wait_timeout` is not set.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+/// What to wait for and how long, from `wait_for`, `wait_timeout` and `power` (a guest meant
+/// to be stopped is not waited for).
+pub fn wait_settings(config: &Value) -> Result<(WaitFor, Duration), ProviderError> {
+    let mut what = WaitFor::parse(config.attr_str("wait_for")).map_err(ProviderError::new)?;
+    if !power_wanted(config) {
+        what = WaitFor::None;
+    }
+    let timeout = config
+        .attr_str("wait_timeout")
+        .map(crate::units::parse_duration)
+        .transpose()
+        .map_err(|e| ProviderError::new(format!("wait_timeout: {e}")))?
+        .unwrap_or(DEFAULT_WAIT);
+    Ok((what, timeout))
+}
+
+/// Runs a wait and reports on `progress` how long it took ("running after waiting 2.1 s
+/// for the guest").
+pub fn timed_wait<T>(
+    what: WaitFor,
+    progress: &(dyn Fn(&str) + Sync),
+    wait: impl FnOnce() -> Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
+    let start = std::time::Instant::now();
+    let out = wait()?;
+    if what != WaitFor::None {
+        progress(&format!(
+            "{} after waiting {:.1} s for the guest",
+            what.reached(),
+            start.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(out)
+}
+
 const DEFAULT_CPUS: u32 = 1;
 const DEFAULT_MEMORY_MIB: u64 = 512;
 
