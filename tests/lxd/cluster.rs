@@ -10,6 +10,7 @@ const THREE: &str = r##"
 volume "e2el_data" {
   driver = "lxd"
   host   = host.local
+  size   = "64MiB"
 }
 
 instance "node" {
@@ -19,6 +20,9 @@ instance "node" {
   image  = image.busybox
   name   = "PFX-${count.index}"
   memory = "MEMORY"
+  disk {
+    size = "512MiB"
+  }
   attach = count.index == 0 ? [volume.e2el_data] : []
   network {
     bridge = bridge.lan
@@ -81,6 +85,15 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     let (code, _) = exec("e2el-0", &["sh", "-c", "echo kept > /mnt/$(ls /mnt)/file"]);
     assert_eq!(code, 0, "volume not writable in e2el-0");
     assert_eq!(lab.volumes().len(), 1);
+    let volume = &lab.volumes()[0];
+    assert_eq!(
+        lxc(&["storage", "volume", "get", "default", volume, "size"]).trim(),
+        "64MiB"
+    );
+    assert_eq!(
+        lxc(&["config", "device", "get", "e2el-0", "root", "size"]).trim(),
+        "512MiB"
+    );
     let (code, listing) = exec("e2el-1", &["sh", "-c", "ls /mnt 2>/dev/null; true"]);
     assert!(
         code == 0 && listing.trim().is_empty(),
