@@ -59,16 +59,6 @@ struct Dhcp {
     reservations: Vec<(String, String, Option<String>)>,
 }
 
-fn attr<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
-    v.as_map()
-        .and_then(|m| m.get(name))
-        .filter(|x| !x.is_null())
-}
-
-fn attr_str<'v>(v: &'v Value, name: &str) -> Option<&'v str> {
-    attr(v, name).and_then(Value::as_str)
-}
-
 fn err(message: impl Into<String>) -> ProviderError {
     ProviderError::new(message)
 }
@@ -102,7 +92,7 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
 /// The bridge's name: `name`, or one made from the address, at most 15 bytes (Linux's
 /// limit), shortened with a digest when needed.
 fn bridge_name(config: &Value, address: &str) -> String {
-    if let Some(n) = attr_str(config, "name") {
+    if let Some(n) = config.attr_str("name") {
         return n.to_string();
     }
     let derived: String = address
@@ -147,14 +137,15 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn spec(config: &Value, address: &str) -> Result<Spec, String> {
-    let cidr = attr_str(config, "cidr").ok_or("cidr is required")?;
+    let cidr = config.attr_str("cidr").ok_or("cidr is required")?;
     let (gateway, prefix) = parse_cidr(cidr)?;
     let name = bridge_name(config, address);
     check_name(&name)?;
-    let dhcp = match attr(config, "dhcp") {
+    let dhcp = match config.attr("dhcp") {
         None => None,
         Some(d) => {
-            let range = attr(d, "range")
+            let range = d
+                .attr("range")
                 .and_then(Value::as_items)
                 .unwrap_or_default();
             let [start, end] = range else {
@@ -175,20 +166,21 @@ fn spec(config: &Value, address: &str) -> Result<Spec, String> {
             if start > end {
                 return Err(format!("dhcp range: {start} comes after {end}"));
             }
-            let reservations = attr(d, "reservations")
+            let reservations = d
+                .attr("reservations")
                 .and_then(Value::as_items)
                 .unwrap_or_default()
                 .iter()
                 .map(|r| {
-                    let mac = attr_str(r, "mac").unwrap_or_default().to_lowercase();
-                    let ip = attr_str(r, "ip").unwrap_or_default().to_string();
-                    (mac, ip, attr_str(r, "hostname").map(str::to_string))
+                    let mac = r.attr_str("mac").unwrap_or_default().to_lowercase();
+                    let ip = r.attr_str("ip").unwrap_or_default().to_string();
+                    (mac, ip, r.attr_str("hostname").map(str::to_string))
                 })
                 .collect();
             Some(Dhcp {
                 start,
                 end,
-                lease_time: attr_str(d, "lease_time").unwrap_or("1h").to_string(),
+                lease_time: d.attr_str("lease_time").unwrap_or("1h").to_string(),
                 reservations,
             })
         }
@@ -197,13 +189,12 @@ fn spec(config: &Value, address: &str) -> Result<Spec, String> {
         name,
         gateway,
         prefix,
-        mtu: attr(config, "mtu")
+        mtu: config
+            .attr("mtu")
             .and_then(Value::as_number)
             .map(|m| m as u32),
-        uplink: attr_str(config, "uplink").map(str::to_string),
-        nat: attr(config, "nat")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        uplink: config.attr_str("uplink").map(str::to_string),
+        nat: config.attr("nat").and_then(Value::as_bool).unwrap_or(false),
         dhcp,
     })
 }
@@ -659,17 +650,17 @@ impl Provider for LinuxBridgeProvider {
         // Only what is known now: values that come from other resources are checked when
         // they are (at apply).
         let mut problems = Vec::new();
-        if let Some(address) = attr(config, "host").and_then(|h| attr_str(h, "address")) {
+        if let Some(address) = config.attr("host").and_then(|h| h.attr_str("address")) {
             problems.push(format!(
                 "host: Linux bridges are made on the machine running hive for now; host {address} is remote"
             ));
         }
-        if let Some(name) = attr_str(config, "name") {
+        if let Some(name) = config.attr_str("name") {
             if let Err(e) = check_name(name) {
                 problems.push(e);
             }
         }
-        let Some(cidr) = attr_str(config, "cidr") else {
+        let Some(cidr) = config.attr_str("cidr") else {
             return problems;
         };
         let (gateway, prefix) = match parse_cidr(cidr) {
@@ -679,8 +670,9 @@ impl Provider for LinuxBridgeProvider {
                 return problems;
             }
         };
-        let range = attr(config, "dhcp")
-            .and_then(|d| attr(d, "range"))
+        let range = config
+            .attr("dhcp")
+            .and_then(|d| d.attr("range"))
             .and_then(Value::as_items)
             .unwrap_or_default();
         let (net, broadcast) = bounds(gateway, prefix);
@@ -692,8 +684,9 @@ impl Provider for LinuxBridgeProvider {
             }
         }
         if range.len() != 2
-            && attr(config, "dhcp")
-                .and_then(|d| attr(d, "range"))
+            && config
+                .attr("dhcp")
+                .and_then(|d| d.attr("range"))
                 .is_some_and(|r| r.is_wholly_known())
         {
             problems.push("dhcp range: expected [first, last] addresses".into());
@@ -703,13 +696,14 @@ impl Provider for LinuxBridgeProvider {
 
     fn check_environment(&self, _kind: &str, address: &str, config: &Value) -> Vec<String> {
         // Remote hosts are looked at when they are reached (a later provider version).
-        if attr(config, "host")
-            .and_then(|h| attr(h, "address"))
+        if config
+            .attr("host")
+            .and_then(|h| h.attr("address"))
             .is_some()
         {
             return Vec::new();
         }
-        if attr(config, "name").is_some_and(Value::is_unknown) {
+        if config.attr("name").is_some_and(Value::is_unknown) {
             return Vec::new();
         }
         let name = bridge_name(config, address);
@@ -736,8 +730,8 @@ impl Provider for LinuxBridgeProvider {
 
     fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
         // An uplink no longer configured is released before the rest is made right.
-        let old = request.prior.and_then(|p| attr_str(p, "uplink"));
-        if let Some(old) = old.filter(|o| Some(*o) != attr_str(request.config, "uplink")) {
+        let old = request.prior.and_then(|p| p.attr_str("uplink"));
+        if let Some(old) = old.filter(|o| Some(*o) != request.config.attr_str("uplink")) {
             if self.link(old)?.is_some() {
                 self.ip(
                     &["link", "set", "dev", old, "nomaster"],
@@ -804,7 +798,9 @@ impl Provider for LinuxBridgeProvider {
     }
 
     fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let name = attr_str(request.prior, "name")
+        let name = request
+            .prior
+            .attr_str("name")
             .map(str::to_string)
             .unwrap_or_else(|| bridge_name(request.prior, request.target.address));
         self.stop_dnsmasq(&name)?;

@@ -35,7 +35,7 @@ impl Provider for CommandProvider {
     }
 
     fn validate(&self, _kind: &str, config: &Value) -> Vec<String> {
-        match attr_str(config, "timeout") {
+        match config.attr_str("timeout") {
             Some(t) => parse_duration(t)
                 .err()
                 .map(|e| format!("timeout: {e}"))
@@ -47,7 +47,7 @@ impl Provider for CommandProvider {
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
         let mut state = object(request.config);
-        let (stdout, stderr, code) = match attr_str(request.config, "run") {
+        let (stdout, stderr, code) = match request.config.attr_str("run") {
             Some(script) => run(
                 script,
                 request.config,
@@ -79,7 +79,9 @@ impl Provider for CommandProvider {
                 .unwrap_or(Value::Null);
             state.insert(key.into(), v);
         }
-        let id = attr_str(&Value::Map(state.clone()), "id")
+        let id = state
+            .get("id")
+            .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
         Ok(ApplyResponse {
@@ -98,7 +100,7 @@ impl Provider for CommandProvider {
     }
 
     fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        if let Some(script) = attr_str(request.prior, "destroy") {
+        if let Some(script) = request.prior.attr_str("destroy") {
             run(
                 script,
                 request.prior,
@@ -117,10 +119,6 @@ impl Provider for CommandProvider {
     }
 }
 
-fn attr_str<'v>(config: &'v Value, name: &str) -> Option<&'v str> {
-    config.as_map()?.get(name)?.as_str()
-}
-
 fn object(config: &Value) -> BTreeMap<String, Value> {
     config.as_map().cloned().unwrap_or_default()
 }
@@ -133,11 +131,11 @@ fn run(
     base_dir: &Path,
     cancel: &Cancel,
 ) -> Result<(String, String, i32), ProviderError> {
-    let timeout = match attr_str(config, "timeout") {
+    let timeout = match config.attr_str("timeout") {
         Some(t) => Some(parse_duration(t).map_err(ProviderError::new)?),
         None => None,
     };
-    let dir: PathBuf = match attr_str(config, "working_dir") {
+    let dir: PathBuf = match config.attr_str("working_dir") {
         Some(d) => base_dir.join(d),
         None => base_dir.to_path_buf(),
     };

@@ -1,6 +1,6 @@
 //! The libvirt a resource lives on, from its `host` attribute, and one connection per URI.
 
-use crate::{attr, attr_str, lv};
+use crate::lv;
 use hive_sdk::provider::ProviderError;
 use hive_sdk::Value;
 use std::collections::HashMap;
@@ -35,12 +35,12 @@ pub struct Host {
 
 impl Host {
     pub fn of(config: &Value) -> Host {
-        let host = attr(config, "host");
+        let host = config.attr("host");
         let uri = host
-            .and_then(|h| attr_str(h, "uri"))
+            .and_then(|h| h.attr_str("uri"))
             .unwrap_or(DEFAULT_URI)
             .to_string();
-        let accel = match host.and_then(|h| attr_str(h, "accel")) {
+        let accel = match host.and_then(|h| h.attr_str("accel")) {
             Some("kvm") => Accel::Kvm,
             _ => Accel::Tcg,
         };
@@ -49,14 +49,14 @@ impl Host {
 }
 
 pub fn validate(config: &Value) -> Vec<String> {
-    let host = attr(config, "host");
-    let remote = host.and_then(|h| attr_str(h, "address"));
-    if let (Some(address), None) = (remote, host.and_then(|h| attr(h, "uri"))) {
+    let host = config.attr("host");
+    let remote = host.and_then(|h| h.attr_str("address"));
+    if let (Some(address), None) = (remote, host.and_then(|h| h.attr("uri"))) {
         return vec![format!(
             "host: {address} is remote: set its uri (qemu+ssh://USER@{address}/system), or hive would use this machine's libvirt"
         )];
     }
-    let accel = host.and_then(|h| attr_str(h, "accel"));
+    let accel = host.and_then(|h| h.attr_str("accel"));
     match accel {
         None | Some("tcg") | Some("kvm") => Vec::new(),
         Some(other) => vec![format!(

@@ -4,8 +4,8 @@
 //! instance built on it shares the one copy.
 
 use crate::host::{Connections, Host};
+use crate::object;
 use crate::pool::{self, Pool};
-use crate::{attr_str, object};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 
 pub fn validate(config: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let format = attr_str(config, "format");
+    let format = config.attr_str("format");
     match format {
         None | Some("qcow2") | Some("raw") => {
-            if crate::attr(config, "source").is_none() {
+            if config.attr("source").is_none() {
                 problems.push("source is required (a path, file:// or http(s):// URL)".into());
             }
         }
         Some("kernel") => {
-            if crate::attr(config, "kernel").is_none() {
+            if config.attr("kernel").is_none() {
                 problems.push("format = \"kernel\" needs kernel (and usually initrd)".into());
             }
         }
@@ -32,7 +32,7 @@ pub fn validate(config: &Value) -> Vec<String> {
             "format = \"{other}\": expected \"qcow2\", \"raw\" or \"kernel\" for the libvirt driver"
         )),
     }
-    if let Some(sum) = attr_str(config, "sha256") {
+    if let Some(sum) = config.attr_str("sha256") {
         if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
             problems.push(format!("sha256 = \"{sum}\" is not 64 hexadecimal digits"));
         }
@@ -50,10 +50,10 @@ pub fn create(
     let mut state = object(config);
     // A kernel (and initrd) for direct boot: alone (format = "kernel"), or beside a disk
     // whose root file system it mounts.
-    let (kernel_path, initrd_path) = match attr_str(config, "kernel") {
+    let (kernel_path, initrd_path) = match config.attr_str("kernel") {
         Some(kernel) => {
             let kernel_path = cache(&site, request, base, kernel, None, "kernel")?;
-            let initrd_path = match attr_str(config, "initrd") {
+            let initrd_path = match config.attr_str("initrd") {
                 Some(initrd) => Some(cache(&site, request, base, initrd, None, "initrd")?),
                 None => None,
             };
@@ -64,24 +64,24 @@ pub fn create(
     let as_value = |p: &Option<String>| p.as_deref().map_or(Value::Null, Value::string);
     state.insert("kernel_path".into(), as_value(&kernel_path));
     state.insert("initrd_path".into(), as_value(&initrd_path));
-    let id = if attr_str(config, "format") == Some("kernel") {
+    let id = if config.attr_str("format") == Some("kernel") {
         let kernel_path = kernel_path.unwrap_or_default();
         let size = file_len(Path::new(&kernel_path));
         state.insert("path".into(), Value::String(kernel_path.clone()));
         state.insert("size".into(), Value::Number(size as f64));
         file_name(&kernel_path)
     } else {
-        let source = attr_str(config, "source").unwrap_or_default();
+        let source = config.attr_str("source").unwrap_or_default();
         let path = cache(
             &site,
             request,
             base,
             source,
-            attr_str(config, "sha256"),
-            attr_str(config, "format").unwrap_or("disk"),
+            config.attr_str("sha256"),
+            config.attr_str("format").unwrap_or("disk"),
         )?;
         let format = detect_format(Path::new(&path));
-        if let Some(declared) = attr_str(config, "format") {
+        if let Some(declared) = config.attr_str("format") {
             if declared != format {
                 return Err(ProviderError::new(format!(
                     "{source} is a {format} image, but format = \"{declared}\""
@@ -108,7 +108,7 @@ pub fn read(
 ) -> Result<ReadResponse, ProviderError> {
     let cached = ["path", "kernel_path", "initrd_path"]
         .iter()
-        .filter_map(|k| attr_str(request.prior, k))
+        .filter_map(|k| request.prior.attr_str(k))
         .all(|p| Path::new(p).exists());
     Ok(if cached {
         ReadResponse::Found(request.prior.clone())
@@ -124,7 +124,7 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     let pool = pool::open(&site)?;
     let in_use = paths_in_use(&site.conn, &pool)?;
     for key in ["path", "kernel_path", "initrd_path"] {
-        let Some(path) = attr_str(request.prior, key) else {
+        let Some(path) = request.prior.attr_str(key) else {
             continue;
         };
         if in_use.iter().any(|p| p == path) {

@@ -11,7 +11,7 @@ use crate::pool::{self, Pool};
 use crate::seed::Seed;
 use crate::wait::{self, Guest};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
-use crate::{attr, attr_str, lv, name_from_address, network, not_found, object};
+use crate::{lv, name_from_address, network, not_found, object};
 use hive_sdk::guest::{
     power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings, WaitFor,
 };
@@ -37,10 +37,10 @@ const METADATA_ELEMENT: i32 = 2;
 
 pub fn validate(config: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = WaitFor::parse(attr_str(config, "wait_for")) {
+    if let Err(e) = WaitFor::parse(config.attr_str("wait_for")) {
         problems.push(e);
     }
-    if let Some(t) = attr_str(config, "wait_timeout") {
+    if let Some(t) = config.attr_str("wait_timeout") {
         if let Err(e) = parse_duration(t) {
             problems.push(format!("wait_timeout: {e}"));
         }
@@ -48,18 +48,18 @@ pub fn validate(config: &Value) -> Vec<String> {
     if let Err(e) = sizing(config) {
         problems.push(e);
     }
-    match attr_str(config, "power") {
+    match config.attr_str("power") {
         None | Some("running") | Some("stopped") => {}
         Some(other) => problems.push(format!(
             "power = \"{other}\": expected \"running\" or \"stopped\""
         )),
     }
-    if let Some(image) = attr(config, "image").and_then(Value::as_str) {
+    if let Some(image) = config.attr("image").and_then(Value::as_str) {
         problems.push(format!(
             "image = \"{image}\": the libvirt driver boots image resources (image.NAME), not names"
         ));
     }
-    if let Some(size) = attr(config, "disk").and_then(|d| attr_str(d, "size")) {
+    if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
         if let Err(e) = parse_size(size) {
             problems.push(format!("disk size: {e}"));
         }
@@ -85,7 +85,7 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
     let schema = hive_sdk::schema::kind_schema("instance");
     let ids = |v: &Value| schema.map_or(Value::Null, |s| s.identities(v));
     let (prior_ids, config_ids) = (ids(prior), ids(config));
-    let differs = |name: &str| attr(&prior_ids, name) != attr(&config_ids, name);
+    let differs = |name: &str| prior_ids.attr(name) != config_ids.attr(name);
     if differs("attach") || differs("network") {
         proposal.notes.push(
             "hot-plugs the changed volumes and NICs (restarting the guest if it refuses)".into(),
@@ -95,7 +95,8 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
 }
 
 fn domain_name(config: &Value, address: &str) -> String {
-    attr_str(config, "name")
+    config
+        .attr_str("name")
         .map(str::to_string)
         .unwrap_or_else(|| name_from_address(address))
 }
@@ -115,16 +116,17 @@ fn nics(
     lineage: &str,
     address: &str,
 ) -> Result<Vec<(Nic, Option<String>)>, ProviderError> {
-    let blocks = attr(config, "network")
+    let blocks = config
+        .attr("network")
         .and_then(Value::as_items)
         .unwrap_or_default();
     let mut out = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
-        let bridge = attr(block, "bridge");
+        let bridge = block.attr("bridge");
         let source = match bridge {
             Some(b) if b.as_map().is_some() => {
-                let name = attr_str(b, "name").unwrap_or_default().to_string();
-                match attr_str(b, "driver") {
+                let name = b.attr_str("name").unwrap_or_default().to_string();
+                match b.attr_str("driver") {
                     Some("libvirt") => NicSource::Network(name),
                     _ => NicSource::Bridge(name),
                 }
@@ -149,11 +151,12 @@ fn nics(
             }
             None => NicSource::Network("default".into()),
         };
-        let mac = attr_str(block, "mac")
+        let mac = block
+            .attr_str("mac")
             .map(str::to_lowercase)
             .unwrap_or_else(|| stable_mac(QEMU_OUI, lineage, address, i));
-        let model = attr_str(block, "model").unwrap_or("virtio").to_string();
-        let ip = attr_str(block, "ip").map(str::to_string);
+        let model = block.attr_str("model").unwrap_or("virtio").to_string();
+        let ip = block.attr_str("ip").map(str::to_string);
         out.push((Nic { source, mac, model }, ip));
     }
     Ok(out)
@@ -175,11 +178,12 @@ fn build(
 ) -> Result<Built, ProviderError> {
     let config = request.config;
     let (vcpus, memory_mib) = sizing(config).map_err(ProviderError::new)?;
-    let image = attr(config, "image").ok_or_else(|| {
+    let image = config.attr("image").ok_or_else(|| {
         ProviderError::new("an instance with the libvirt driver needs image = image.NAME")
     })?;
-    let disk_size = attr(config, "disk")
-        .and_then(|d| attr_str(d, "size"))
+    let disk_size = config
+        .attr("disk")
+        .and_then(|d| d.attr_str("size"))
         .map(parse_size)
         .transpose()
         .map_err(|e| ProviderError::new(format!("disk size: {e}")))?;
@@ -192,31 +196,30 @@ fn build(
     let root = root_disk_name(name);
     // Direct kernel boot when the image brings a kernel; the root disk is an overlay of the
     // image's disk, or blank when the image is only a kernel and a disk size is asked for.
-    boot.kernel = attr_str(image, "kernel_path").map(str::to_string);
-    boot.initrd = attr_str(image, "initrd_path").map(str::to_string);
-    boot.cmdline = attr_str(image, "cmdline").map(str::to_string);
-    if attr_str(image, "format") == Some("kernel") {
+    boot.kernel = image.attr_str("kernel_path").map(str::to_string);
+    boot.initrd = image.attr_str("initrd_path").map(str::to_string);
+    boot.cmdline = image.attr_str("cmdline").map(str::to_string);
+    if image.attr_str("format") == Some("kernel") {
         if let Some(size) = disk_size {
             ensure_volume(site, pool, &root, size, None)?;
             disks.push(root_disk(pool, &root));
         }
     } else {
-        let path = attr_str(image, "path").unwrap_or_default();
+        let path = image.attr_str("path").unwrap_or_default();
         let format = crate::image::detect_format(Path::new(path));
-        let image_size = attr(image, "size")
-            .and_then(Value::as_number)
-            .unwrap_or(0.0) as u64;
+        let image_size = image.attr("size").and_then(Value::as_number).unwrap_or(0.0) as u64;
         let size = disk_size.unwrap_or(0).max(image_size);
         ensure_volume(site, pool, &root, size, Some((path, format)))?;
         disks.push(root_disk(pool, &root));
     }
-    for (i, volume) in attr(config, "attach")
+    for (i, volume) in config
+        .attr("attach")
         .and_then(Value::as_items)
         .unwrap_or_default()
         .iter()
         .enumerate()
     {
-        let path = attr_str(volume, "path").ok_or_else(|| {
+        let path = volume.attr_str("path").ok_or_else(|| {
             ProviderError::new(format!("attach[{i}] is not a volume with a path"))
         })?;
         disks.push(Disk {
@@ -228,9 +231,9 @@ fn build(
     for (i, d) in disks.iter_mut().enumerate() {
         d.target = disk_target(i);
     }
-    let cloud = attr(config, "cloud_init");
+    let cloud = config.attr("cloud_init");
     let mut ssh_keys: Vec<String> = cloud
-        .and_then(|c| attr(c, "ssh_authorized_keys"))
+        .and_then(|c| c.attr("ssh_authorized_keys"))
         .and_then(Value::as_items)
         .unwrap_or_default()
         .iter()
@@ -240,15 +243,15 @@ fn build(
     let seed = Seed {
         instance_id: name.to_string(),
         hostname: cloud
-            .and_then(|c| attr_str(c, "hostname"))
+            .and_then(|c| c.attr_str("hostname"))
             .unwrap_or(name)
             .to_string(),
         ssh_keys,
         user_data: cloud
-            .and_then(|c| attr_str(c, "user_data"))
+            .and_then(|c| c.attr_str("user_data"))
             .map(str::to_string),
         network_config: cloud
-            .and_then(|c| attr_str(c, "network_config"))
+            .and_then(|c| c.attr_str("network_config"))
             .map(str::to_string),
     };
     let seed_path = seed.write(pool, name)?;
@@ -514,8 +517,9 @@ pub fn update(
     let host = Host::of(request.config);
     let site = connections.get(&host)?;
     let prior = request.prior.unwrap_or(&Value::Null);
-    let id = attr_str(prior, "id").unwrap_or_default();
-    let name = attr_str(prior, "name")
+    let id = prior.attr_str("id").unwrap_or_default();
+    let name = prior
+        .attr_str("name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.config, request.target.address));
     let domain = site
@@ -753,7 +757,9 @@ pub fn read(
     request: &ReadRequest<'_>,
 ) -> Result<ReadResponse, ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
-    let name = attr_str(request.prior, "name")
+    let name = request
+        .prior
+        .attr_str("name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
     let Some(domain) = find(&site, request.id, &name, &request.target)? else {
@@ -800,7 +806,9 @@ pub fn read(
 
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
-    let name = attr_str(request.prior, "name")
+    let name = request
+        .prior
+        .attr_str("name")
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
     match find(&site, request.id, &name, &request.target)? {
@@ -816,19 +824,21 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
 /// (MAC, network or bridge) of the NICs an instance's recorded attributes describe, to give
 /// back their DHCP reservations when the domain itself is gone.
 fn recorded_nics(prior: &Value) -> Vec<(String, String)> {
-    let macs = attr(prior, "macs")
+    let macs = prior
+        .attr("macs")
         .and_then(Value::as_items)
         .unwrap_or_default();
-    let blocks = attr(prior, "network")
+    let blocks = prior
+        .attr("network")
         .and_then(Value::as_items)
         .unwrap_or_default();
     macs.iter()
         .zip(blocks)
         .filter_map(|(mac, block)| {
-            let bridge = attr(block, "bridge")?;
+            let bridge = block.attr("bridge")?;
             Some((
                 mac.as_str().unwrap_or_default().to_string(),
-                attr_str(bridge, "name").unwrap_or_default().to_string(),
+                bridge.attr_str("name").unwrap_or_default().to_string(),
             ))
         })
         .collect()

@@ -167,17 +167,6 @@ pub(crate) fn not_found(e: &virt::error::Error) -> bool {
         .is_any(vec![NoDomain, NoNetwork, NoStoragePool, NoStorageVolume])
 }
 
-pub(crate) fn attr<'v>(config: &'v Value, name: &str) -> Option<&'v Value> {
-    config
-        .as_map()
-        .and_then(|m| m.get(name))
-        .filter(|v| !v.is_null())
-}
-
-pub(crate) fn attr_str<'v>(config: &'v Value, name: &str) -> Option<&'v str> {
-    attr(config, name).and_then(Value::as_str)
-}
-
 /// The configuration as a map, to which computed attributes are added.
 pub(crate) fn object(config: &Value) -> BTreeMap<String, Value> {
     config.as_map().cloned().unwrap_or_default()

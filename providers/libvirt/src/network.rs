@@ -3,7 +3,7 @@
 //! MAC) while they exist.
 
 use crate::host::{Connections, Host, Site};
-use crate::{attr, attr_str, lv, name_from_address, object, xml};
+use crate::{lv, name_from_address, object, xml};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
@@ -26,7 +26,7 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
 
 pub fn validate(config: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let Some(cidr) = attr_str(config, "cidr") else {
+    let Some(cidr) = config.attr_str("cidr") else {
         return problems;
     };
     let (gateway, prefix) = match parse_cidr(cidr) {
@@ -42,7 +42,7 @@ pub fn validate(config: &Value) -> Vec<String> {
             }
         }
     }
-    if let Some(name) = attr_str(config, "name") {
+    if let Some(name) = config.attr_str("name") {
         if name.len() > 12 || name.is_empty() {
             problems.push(format!(
                 "name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"
@@ -53,8 +53,9 @@ pub fn validate(config: &Value) -> Vec<String> {
 }
 
 fn dhcp_range(config: &Value) -> Option<(String, String)> {
-    let range = attr(config, "dhcp")
-        .and_then(|d| attr(d, "range"))?
+    let range = config
+        .attr("dhcp")
+        .and_then(|d| d.attr("range"))?
         .as_items()?;
     match range {
         [a, b] => Some((a.as_str()?.to_string(), b.as_str()?.to_string())),
@@ -65,7 +66,7 @@ fn dhcp_range(config: &Value) -> Option<(String, String)> {
 /// The network's name: `name`, or one made from the address, shortened with a digest to fit
 /// the bridge device's name.
 fn network_name(config: &Value, address: &str) -> String {
-    if let Some(name) = attr_str(config, "name") {
+    if let Some(name) = config.attr_str("name") {
         return name.to_string();
     }
     let derived = name_from_address(address);
@@ -84,26 +85,28 @@ pub fn bridge_device(name: &str) -> String {
 }
 
 fn spec(config: &Value, name: &str) -> Result<xml::NetworkSpec, ProviderError> {
-    let cidr = attr_str(config, "cidr").unwrap_or_default();
+    let cidr = config.attr_str("cidr").unwrap_or_default();
     let (gateway, prefix) = parse_cidr(cidr).map_err(ProviderError::new)?;
-    let hosts = attr(config, "dhcp")
-        .and_then(|d| attr(d, "reservations"))
+    let hosts = config
+        .attr("dhcp")
+        .and_then(|d| d.attr("reservations"))
         .and_then(Value::as_items)
         .unwrap_or_default()
         .iter()
         .filter_map(|r| {
             Some((
-                attr_str(r, "mac")?.to_lowercase(),
-                attr_str(r, "ip")?.to_string(),
-                attr_str(r, "hostname").map(str::to_string),
+                r.attr_str("mac")?.to_lowercase(),
+                r.attr_str("ip")?.to_string(),
+                r.attr_str("hostname").map(str::to_string),
             ))
         })
         .collect();
     Ok(xml::NetworkSpec {
         name: name.to_string(),
         bridge: bridge_device(name),
-        nat: attr(config, "nat").and_then(Value::as_bool).unwrap_or(true),
-        mtu: attr(config, "mtu")
+        nat: config.attr("nat").and_then(Value::as_bool).unwrap_or(true),
+        mtu: config
+            .attr("mtu")
             .and_then(Value::as_number)
             .map(|m| m as u32),
         gateway: gateway.to_string(),
@@ -164,7 +167,7 @@ fn state_of(
     let id = network
         .uuid_string()
         .map_err(lv(format!("reading network {name}")))?;
-    let cidr = attr_str(config, "cidr").unwrap_or_default();
+    let cidr = config.attr_str("cidr").unwrap_or_default();
     let gateway = cidr.split('/').next().unwrap_or_default().to_string();
     let mut state = object(config);
     state.insert("id".into(), Value::String(id.clone()));
@@ -241,7 +244,7 @@ pub fn read(
     request: &ReadRequest<'_>,
 ) -> Result<ReadResponse, ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
-    let Some(name) = attr_str(request.prior, "name") else {
+    let Some(name) = request.prior.attr_str("name") else {
         return Ok(ReadResponse::Gone);
     };
     let Ok(network) = site.conn.lookup_network_by_name(name) else {
@@ -258,7 +261,7 @@ pub fn read(
 
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
-    let Some(name) = attr_str(request.prior, "name") else {
+    let Some(name) = request.prior.attr_str("name") else {
         return Ok(());
     };
     let Ok(network) = site.conn.lookup_network_by_name(name) else {

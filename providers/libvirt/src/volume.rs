@@ -3,7 +3,7 @@
 //! shrink safely).
 
 use crate::host::{Connections, Host, Site};
-use crate::{attr, attr_str, lv, name_from_address, object, pool, xml};
+use crate::{lv, name_from_address, object, pool, xml};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse,
@@ -13,14 +13,14 @@ use hive_sdk::Value;
 
 pub fn validate(config: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(size) = attr_str(config, "size") {
+    if let Some(size) = config.attr_str("size") {
         if let Err(e) = parse_size(size) {
             problems.push(format!("size: {e}"));
         }
-    } else if attr(config, "image").is_none() && attr(config, "size").is_none() {
+    } else if config.attr("image").is_none() && config.attr("size").is_none() {
         problems.push("a volume needs size, image, or both".into());
     }
-    if let Some(f) = attr_str(config, "format").filter(|f| *f != "qcow2") {
+    if let Some(f) = config.attr_str("format").filter(|f| *f != "qcow2") {
         problems.push(format!(
             "format = \"{f}\": the libvirt driver makes qcow2 volumes"
         ));
@@ -29,7 +29,7 @@ pub fn validate(config: &Value) -> Vec<String> {
 }
 
 pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanResponse {
-    let size = |v: &Value| attr_str(v, "size").and_then(|s| parse_size(s).ok());
+    let size = |v: &Value| v.attr_str("size").and_then(|s| parse_size(s).ok());
     if let (Some(prior), Some(new)) = (request.prior.and_then(size), size(request.config)) {
         if new < prior && !proposal.requires_replace.iter().any(|a| a == "size") {
             proposal.requires_replace.push("size".into());
@@ -56,19 +56,18 @@ pub fn create(
     let config = request.config;
     let site = connections.get(&Host::of(config))?;
     let name = volume_name(request.target.address, request.target.lineage);
-    let size = attr_str(config, "size")
+    let size = config
+        .attr_str("size")
         .map(parse_size)
         .transpose()
         .map_err(|e| ProviderError::new(format!("size: {e}")))?;
-    let backing = attr(config, "image").map(|image| {
+    let backing = config.attr("image").map(|image| {
         (
-            attr_str(image, "path").unwrap_or_default().to_string(),
+            image.attr_str("path").unwrap_or_default().to_string(),
             crate::image::detect_format(std::path::Path::new(
-                attr_str(image, "path").unwrap_or_default(),
+                image.attr_str("path").unwrap_or_default(),
             )),
-            attr(image, "size")
-                .and_then(Value::as_number)
-                .unwrap_or(0.0) as u64,
+            image.attr("size").and_then(Value::as_number).unwrap_or(0.0) as u64,
         )
     });
     let capacity = size
@@ -112,8 +111,8 @@ pub fn update(
     let config = request.config;
     let prior = request.prior.unwrap_or(&Value::Null);
     let site = connections.get(&Host::of(config))?;
-    let path = attr_str(prior, "path").unwrap_or_default().to_string();
-    if let Some(size) = attr_str(config, "size") {
+    let path = prior.attr_str("path").unwrap_or_default().to_string();
+    if let Some(size) = config.attr_str("size") {
         let bytes = parse_size(size).map_err(|e| ProviderError::new(format!("size: {e}")))?;
         let pool = pool::open(&site)?;
         let name = file_name(&path);
@@ -182,9 +181,11 @@ pub fn read(
         return Ok(ReadResponse::Gone);
     };
     let mut now = object(request.prior);
-    if let (Ok(info), Some(size)) = (vol.info(), attr_str(request.prior, "size")) {
-        let image_size = attr(request.prior, "image")
-            .and_then(|i| attr(i, "size"))
+    if let (Ok(info), Some(size)) = (vol.info(), request.prior.attr_str("size")) {
+        let image_size = request
+            .prior
+            .attr("image")
+            .and_then(|i| i.attr("size"))
             .and_then(Value::as_number)
             .unwrap_or(0.0) as u64;
         if let Ok(asked) = parse_size(size) {
