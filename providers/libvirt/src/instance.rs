@@ -12,14 +12,12 @@ use crate::seed::Seed;
 use crate::wait::{self, Guest};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{lv, name_from_address, network, not_found, object};
-use hive_sdk::guest::{
-    power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings, WaitFor,
-};
+use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::units::{parse_duration, parse_size};
+use hive_sdk::units::parse_size;
 use hive_sdk::{identity, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,33 +34,11 @@ const AFFECT_CONFIG: u32 = 2;
 const METADATA_ELEMENT: i32 = 2;
 
 pub fn validate(config: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Err(e) = WaitFor::parse(config.attr_str("wait_for")) {
-        problems.push(e);
-    }
-    if let Some(t) = config.attr_str("wait_timeout") {
-        if let Err(e) = parse_duration(t) {
-            problems.push(format!("wait_timeout: {e}"));
-        }
-    }
-    if let Err(e) = sizing(config) {
-        problems.push(e);
-    }
-    match config.attr_str("power") {
-        None | Some("running") | Some("stopped") => {}
-        Some(other) => problems.push(format!(
-            "power = \"{other}\": expected \"running\" or \"stopped\""
-        )),
-    }
+    let mut problems = hive_sdk::guest::validate(config);
     if let Some(image) = config.attr("image").and_then(Value::as_str) {
         problems.push(format!(
             "image = \"{image}\": the libvirt driver boots image resources (image.NAME), not names"
         ));
-    }
-    if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
-        if let Err(e) = parse_size(size) {
-            problems.push(format!("disk size: {e}"));
-        }
     }
     problems
 }

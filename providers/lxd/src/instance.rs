@@ -22,7 +22,7 @@ use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::units::{parse_duration, parse_size};
+use hive_sdk::units::parse_size;
 use hive_sdk::{identity, Value};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
@@ -35,28 +35,11 @@ const LXD_OUI: &str = "00:16:3e";
 const STOP_GRACE_SECS: u64 = 20;
 
 pub fn validate(config: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Err(e) = WaitFor::parse(config.attr_str("wait_for")) {
-        problems.push(e);
-    }
-    if let Some(t) = config.attr_str("wait_timeout") {
-        if let Err(e) = parse_duration(t) {
-            problems.push(format!("wait_timeout: {e}"));
-        }
-    }
-    if let Err(e) = sizing(config) {
-        problems.push(e);
-    }
+    let mut problems = hive_sdk::guest::validate(config);
     match config.attr_str("kind") {
         None | Some("container") | Some("vm") => {}
         Some(other) => problems.push(format!(
             "kind = \"{other}\": expected \"container\" or \"vm\""
-        )),
-    }
-    match config.attr_str("power") {
-        None | Some("running") | Some("stopped") => {}
-        Some(other) => problems.push(format!(
-            "power = \"{other}\": expected \"running\" or \"stopped\""
         )),
     }
     if let Some(image) = config.attr("image").filter(|i| i.as_map().is_some()) {
@@ -111,11 +94,6 @@ pub fn validate(config: &Value) -> Vec<String> {
         problems.push(
             "an instance with the lxd driver needs image = image.NAME or an image alias".into(),
         );
-    }
-    if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
-        if let Err(e) = parse_size(size) {
-            problems.push(format!("disk size: {e}"));
-        }
     }
     let name = instance_name(config, "instance.x");
     if config.attr_str("name").is_some() && !valid_name(&name) {

@@ -172,6 +172,35 @@ pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
     Ok((cpus, mib))
 }
 
+/// What every instance driver checks of a configuration: `wait_for`, `wait_timeout`,
+/// `type`/`cpus`/`memory`, `power` and the root disk's `size`.
+pub fn validate(config: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = WaitFor::parse(config.attr_str("wait_for")) {
+        problems.push(e);
+    }
+    if let Some(t) = config.attr_str("wait_timeout") {
+        if let Err(e) = crate::units::parse_duration(t) {
+            problems.push(format!("wait_timeout: {e}"));
+        }
+    }
+    if let Err(e) = sizing(config) {
+        problems.push(e);
+    }
+    match config.attr_str("power") {
+        None | Some("running") | Some("stopped") => {}
+        Some(other) => problems.push(format!(
+            "power = \"{other}\": expected \"running\" or \"stopped\""
+        )),
+    }
+    if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
+        if let Err(e) = parse_size(size) {
+            problems.push(format!("disk size: {e}"));
+        }
+    }
+    problems
+}
+
 /// Whether the configuration wants the guest running (`power`, default `running`).
 pub fn power_wanted(config: &Value) -> bool {
     config.attr_str("power") != Some("stopped")
