@@ -59,18 +59,6 @@ fn files(config: &Value, base_dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Problems with the files, before anything is sent.
-pub fn check_environment(config: &Value, base_dir: &Path) -> Vec<String> {
-    files(config, base_dir)
-        .iter()
-        .filter_map(|f| match std::fs::metadata(f) {
-            Ok(m) if m.is_file() => None,
-            Ok(_) => Some(format!("{} is not a file", f.display())),
-            Err(e) => Some(format!("reading {}: {e}", f.display())),
-        })
-        .collect()
-}
-
 /// LXD's fingerprint of an image made of these files.
 pub fn fingerprint(files: &[PathBuf]) -> Result<String, ProviderError> {
     use sha2::Digest;

@@ -374,9 +374,7 @@ fn change_state(
             Some(&body),
         )
         .map(|_| ())
-        .map_err(lx(
-            format!("{action}ing instance {name}").replace("stoping", "stopping")
-        ))
+        .map_err(lx(format!("{action} of instance {name}")))
 }
 
 /// Stops cleanly, or by force if it will not.
