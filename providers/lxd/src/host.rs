@@ -115,7 +115,16 @@ impl Clients {
     pub fn get(&self, config: &Value) -> Result<Arc<Client>, ProviderError> {
         let lxd = lxd_block(config);
         let endpoint = lxd.and_then(|l| l.attr_str("endpoint"));
-        let key = daemon(config);
+        // A daemon, and the certificates hive talks to it with.
+        let key = match lxd {
+            Some(l) if endpoint.is_some() => format!(
+                "{}\0{}\0{}",
+                daemon(config),
+                l.attr_str("client_cert").unwrap_or_default(),
+                l.attr_str("server_cert").unwrap_or_default()
+            ),
+            _ => daemon(config),
+        };
         let mut open = self
             .open
             .lock()
@@ -125,10 +134,19 @@ impl Clients {
         }
         let client = match (endpoint, lxd) {
             (Some(url), Some(lxd)) => {
-                let authority = url
+                let mut authority = url
                     .trim_start_matches("https://")
                     .trim_end_matches('/')
                     .to_string();
+                // LXD's own port when none is given.
+                if !authority
+                    .rsplit(']')
+                    .next()
+                    .unwrap_or_default()
+                    .contains(':')
+                {
+                    authority.push_str(":8443");
+                }
                 let text = |what: &str| -> Result<String, ProviderError> {
                     let v = lxd.attr_str(what).ok_or_else(|| {
                         ProviderError::new(format!("host lxd: a remote endpoint needs {what}"))

@@ -533,10 +533,12 @@ fn converge(
             .json("PUT", &instance_path(&name), Some(&body))
             .map_err(lx(format!("updating instance {name}")))?;
     }
-    let running = state(client, &name)?.status == "Running";
-    match (running, power_wanted(config)) {
-        (false, true) => change_state(client, &name, "start", false)?,
-        (true, false) => stop(client, &name)?,
+    let status = state(client, &name)?.status;
+    match (status.as_str(), power_wanted(config)) {
+        ("Frozen", true) => change_state(client, &name, "unfreeze", false)?,
+        ("Running", true) => {}
+        (_, true) => change_state(client, &name, "start", false)?,
+        ("Running" | "Frozen", false) => stop(client, &name)?,
         _ => {}
     }
     finish(client, request, &name)
@@ -609,10 +611,18 @@ fn state_value(config: &Value, instance: &Instance, ips: &[String]) -> Value {
 
 /// The MACs of the instance's NICs, in device order.
 fn macs(instance: &Instance) -> Vec<String> {
-    instance
+    let mut nics: Vec<(&String, &BTreeMap<String, String>)> = instance
         .devices
         .iter()
         .filter(|(_, d)| d.get("type").map(String::as_str) == Some("nic"))
+        .collect();
+    // eth2 before eth10: by the number at the end of the name, then by name.
+    let number = |name: &str| {
+        let digits = name.trim_start_matches(|c: char| !c.is_ascii_digit());
+        digits.parse::<u32>().unwrap_or(u32::MAX)
+    };
+    nics.sort_by(|a, b| (number(a.0), a.0).cmp(&(number(b.0), b.0)));
+    nics.into_iter()
         .filter_map(|(name, d)| {
             d.get("hwaddr")
                 .or_else(|| instance.config.get(&format!("volatile.{name}.hwaddr")))
