@@ -1,8 +1,8 @@
 //! The Debian image with real cloud-init, imported as a split image: user data writes a
 //! file (checked with `lxc exec`), `wait_for = "cloud-init"` waits for it to finish, and
-//! `hive ssh` logs in over SSH with hive's key.
+//! `hive ssh` logs in over SSH with hive's key. Another image then replaces the instance.
 
-use crate::lab::{exec, Lab};
+use crate::lab::{exec, fingerprint, lxc, Lab, IMAGES};
 
 const DEBIAN: &str = r##"
 host "local" {}
@@ -16,6 +16,12 @@ bridge "lan" {
   }
 }
 
+image "busybox" {
+  format = "lxd"
+  host   = host.local
+  source = "IMAGES/busybox.tar.gz"
+}
+
 image "debian" {
   format = "lxd"
   host   = host.local
@@ -26,7 +32,7 @@ image "debian" {
 instance "deb" {
   driver = "lxd"
   host   = host.local
-  image  = image.debian
+  image  = image.THE_IMAGE
   name   = "PFX-deb"
   network {
     bridge = bridge.lan
@@ -47,7 +53,7 @@ instance "deb" {
 #[test]
 fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     let lab = Lab::new("e2ed", 2);
-    lab.write(DEBIAN);
+    lab.write(&DEBIAN.replace("THE_IMAGE", "debian"));
     let applied = lab.ok(&["apply", "-auto-approve"]);
     assert!(
         applied.stdout.contains("cloud-init done after"),
@@ -70,6 +76,27 @@ fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     assert_eq!(ssh.code, 0, "{}", ssh.stderr);
     assert_eq!(ssh.stdout, "written by cloud-init for hive\n");
     assert!(ssh.stderr.contains("over SSH"), "{}", ssh.stderr);
+
+    // Another image replaces the instance: a new container, made from the busybox image.
+    let debian_uuid = lxc(&["config", "get", "e2ed-deb", "volatile.uuid"]);
+    lab.write(
+        &DEBIAN
+            .replace("THE_IMAGE", "busybox")
+            .replace("\"cloud-init\"", "\"ip\""),
+    );
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(plan.contains("must be replaced"), "{plan}");
+    assert!(plan.contains("forces replacement"), "{plan}");
+    lab.ok(&["apply", "-auto-approve"]);
+    let busybox = fingerprint(&[&format!("{IMAGES}/busybox.tar.gz")]);
+    assert_eq!(
+        lxc(&["config", "get", "e2ed-deb", "volatile.base_image"]).trim(),
+        busybox
+    );
+    assert_ne!(
+        lxc(&["config", "get", "e2ed-deb", "volatile.uuid"]),
+        debian_uuid
+    );
 
     lab.ok(&["destroy", "-auto-approve"]);
     lab.assert_clean();

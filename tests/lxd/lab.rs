@@ -111,6 +111,14 @@ impl Lab {
         for v in self.volumes() {
             let _ = lxc_status(&["storage", "volume", "delete", "default", &v]);
         }
+        // The test's Linux bridge, with its dnsmasq, when a destroy could not run.
+        let bridge = format!("{}-br", self.prefix);
+        if Path::new("/sys/class/net").join(&bridge).exists() {
+            let conf = format!("bridges/{bridge}/dnsmasq.conf");
+            let _ = Command::new("pkill").args(["-f", &conf]).status();
+            let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+            let _ = std::fs::remove_dir_all(format!("/var/lib/hive/bridges/{bridge}"));
+        }
     }
 }
 
