@@ -2,26 +2,9 @@
 //! file (checked with `lxc exec`), `wait_for = "cloud-init"` waits for it to finish, and
 //! `hive ssh` logs in over SSH with hive's key. Another image then replaces the instance.
 
-use crate::lab::{exec, fingerprint, lxc, Lab, IMAGES};
+use crate::lab::{exec, fingerprint, lxc, Lab, BASE, IMAGES};
 
 const DEBIAN: &str = r##"
-host "local" {}
-
-bridge "lan" {
-  host = host.local
-  name = "PFX-br"
-  cidr = "NET.1/24"
-  dhcp {
-    range = ["NET.100", "NET.200"]
-  }
-}
-
-image "busybox" {
-  format = "lxd"
-  host   = host.local
-  source = "IMAGES/busybox.tar.gz"
-}
-
 image "debian" {
   format = "lxd"
   host   = host.local
@@ -53,7 +36,7 @@ instance "deb" {
 #[test]
 fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     let lab = Lab::new("e2ed", 2);
-    lab.write(&DEBIAN.replace("THE_IMAGE", "debian"));
+    lab.write(&format!("{BASE}{DEBIAN}").replace("THE_IMAGE", "debian"));
     let applied = lab.ok(&["apply", "-auto-approve"]);
     assert!(
         applied.stdout.contains("cloud-init done after"),
@@ -80,7 +63,7 @@ fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     // Another image replaces the instance: a new container, made from the busybox image.
     let debian_uuid = lxc(&["config", "get", "e2ed-deb", "volatile.uuid"]);
     lab.write(
-        &DEBIAN
+        &format!("{BASE}{DEBIAN}")
             .replace("THE_IMAGE", "busybox")
             .replace("\"cloud-init\"", "\"ip\""),
     );

@@ -12,6 +12,7 @@ use crate::seed::Seed;
 use crate::wait::{self, Guest};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{lv, name_from_address, network, not_found, object};
+use hive_sdk::cloud_init::UserData;
 use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
@@ -208,24 +209,9 @@ fn build(
         d.target = disk_target(i);
     }
     let cloud = config.attr("cloud_init");
-    let mut ssh_keys: Vec<String> = cloud
-        .and_then(|c| c.attr("ssh_authorized_keys"))
-        .and_then(Value::as_items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|k| k.as_str().map(str::to_string))
-        .collect();
-    ssh_keys.push(public_key.to_string());
     let seed = Seed {
         instance_id: name.to_string(),
-        hostname: cloud
-            .and_then(|c| c.attr_str("hostname"))
-            .unwrap_or(name)
-            .to_string(),
-        ssh_keys,
-        user_data: cloud
-            .and_then(|c| c.attr_str("user_data"))
-            .map(str::to_string),
+        cloud: UserData::from_config(cloud, name, public_key),
         network_config: cloud
             .and_then(|c| c.attr_str("network_config"))
             .map(str::to_string),

@@ -15,9 +15,8 @@ use std::process::Command;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Seed {
     pub instance_id: String,
-    pub hostname: String,
-    pub ssh_keys: Vec<String>,
-    pub user_data: Option<String>,
+    /// Hostname, keys and the user's data.
+    pub cloud: UserData,
     pub network_config: Option<String>,
 }
 
@@ -26,17 +25,12 @@ impl Seed {
         format!(
             "instance-id: {}\nlocal-hostname: {}\n",
             yaml_str(&self.instance_id),
-            yaml_str(&self.hostname)
+            yaml_str(&self.cloud.hostname)
         )
     }
 
     pub fn user_data(&self) -> String {
-        UserData {
-            hostname: self.hostname.clone(),
-            ssh_keys: self.ssh_keys.clone(),
-            user_data: self.user_data.clone(),
-        }
-        .render()
+        self.cloud.render()
     }
 
     /// The files of the ISO, in order.
@@ -115,9 +109,11 @@ mod tests {
     fn seed() -> Seed {
         Seed {
             instance_id: "node-0".into(),
-            hostname: "demo-0".into(),
-            ssh_keys: vec!["ssh-ed25519 AAAA hive".into()],
-            user_data: None,
+            cloud: UserData {
+                hostname: "demo-0".into(),
+                ssh_keys: vec!["ssh-ed25519 AAAA hive".into()],
+                user_data: None,
+            },
             network_config: None,
         }
     }
@@ -133,12 +129,12 @@ mod tests {
     #[test]
     fn user_data_is_a_second_part_that_merges() {
         let mut s = seed();
-        s.user_data = Some("#cloud-config\nruncmd: [touch /x]\n".into());
+        s.cloud.user_data = Some("#cloud-config\nruncmd: [touch /x]\n".into());
         let ud = s.user_data();
         assert!(ud.starts_with("Content-Type: multipart/mixed"));
         assert!(ud.contains("Merge-Type: list(append)"));
         assert!(ud.contains("runcmd: [touch /x]"));
-        s.user_data = Some("#!/bin/sh\necho hi\n".into());
+        s.cloud.user_data = Some("#!/bin/sh\necho hi\n".into());
         assert!(s.user_data().contains("text/x-shellscript"));
     }
 
@@ -147,7 +143,7 @@ mod tests {
         let a = seed();
         let mut b = seed();
         assert_eq!(a.volume_name("n"), b.volume_name("n"));
-        b.user_data = Some("#cloud-config\n{}\n".into());
+        b.cloud.user_data = Some("#cloud-config\n{}\n".into());
         assert_ne!(a.volume_name("n"), b.volume_name("n"));
         assert!(a.volume_name("n").starts_with("n-seed-"));
     }

@@ -20,10 +20,6 @@ pub struct ServerEnvironment {
     /// Instance drivers, `lxc` and, where LXD can run VMs, `qemu` (`"lxc | qemu"`).
     #[serde(default)]
     pub driver: String,
-    #[serde(default)]
-    pub server_version: String,
-    #[serde(default)]
-    pub server_name: String,
 }
 
 pub type Devices = BTreeMap<String, BTreeMap<String, String>>;
@@ -34,8 +30,6 @@ pub struct Instance {
     pub name: String,
     #[serde(default)]
     pub status: String,
-    #[serde(rename = "type", default)]
-    pub kind: String,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
     #[serde(default)]
@@ -89,8 +83,6 @@ pub struct StorageVolume {
     pub name: String,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    #[serde(default)]
-    pub used_by: Vec<String>,
 }
 
 impl InstanceState {

@@ -79,7 +79,6 @@ struct Envelope {
 /// A background operation, as `/1.0/operations/<id>` shows it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Operation {
-    pub id: String,
     #[serde(default)]
     pub status: String,
     #[serde(default)]
@@ -170,12 +169,14 @@ impl Client {
             LxdError::transport(format!("{method} {path} at {}: {e}", self.label))
         };
         let mut stream = self.connect(read_timeout)?;
+        // Serialised once: for its length, then to send.
+        let json_text = match body {
+            Body::Json(j) => j.to_string(),
+            _ => String::new(),
+        };
         let (content_type, length) = match body {
             Body::Empty => (None, 0),
-            Body::Json(j) => (
-                Some("application/json".to_string()),
-                j.to_string().len() as u64,
-            ),
+            Body::Json(_) => (Some("application/json".to_string()), json_text.len() as u64),
             Body::File(p) => (
                 Some("application/octet-stream".to_string()),
                 std::fs::metadata(p)
@@ -199,7 +200,7 @@ impl Client {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        let sent = write_request(&mut stream, head.as_bytes(), body);
+        let sent = write_request(&mut stream, head.as_bytes(), body, &json_text);
         // LXD may answer (and close) before taking the whole body, e.g. refusing an upload:
         // its answer says more than the broken pipe.
         match (read_response(&mut BufReader::new(stream)), sent) {
@@ -386,12 +387,17 @@ impl Client {
 }
 
 /// Sends the request's head and body; the error says what could not be sent.
-fn write_request(stream: &mut dyn Write, head: &[u8], body: &Body<'_>) -> Result<(), String> {
+fn write_request(
+    stream: &mut dyn Write,
+    head: &[u8],
+    body: &Body<'_>,
+    json_text: &str,
+) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     stream.write_all(head).map_err(io)?;
     match body {
         Body::Empty => {}
-        Body::Json(j) => stream.write_all(j.to_string().as_bytes()).map_err(io)?,
+        Body::Json(_) => stream.write_all(json_text.as_bytes()).map_err(io)?,
         Body::File(p) => copy_file(p, stream)?,
         Body::Multipart(parts) => {
             for (field, file) in parts.iter() {

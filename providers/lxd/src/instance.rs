@@ -309,33 +309,9 @@ fn managed_config(
         ("limits.cpu".to_string(), cpus.to_string()),
         ("limits.memory".to_string(), format!("{mib}MiB")),
     ]);
-    keys.extend(
-        Tag {
-            address: target.address.to_string(),
-            lineage: target.lineage.to_string(),
-            status: status.to_string(),
-        }
-        .config(),
-    );
+    keys.extend(Tag::of_target(target, status).config());
     let cloud = config.attr("cloud_init");
-    let mut ssh_keys: Vec<String> = cloud
-        .and_then(|c| c.attr("ssh_authorized_keys"))
-        .and_then(Value::as_items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|k| k.as_str().map(str::to_string))
-        .collect();
-    ssh_keys.push(public_key.to_string());
-    let user_data = UserData {
-        hostname: cloud
-            .and_then(|c| c.attr_str("hostname"))
-            .unwrap_or(name)
-            .to_string(),
-        ssh_keys,
-        user_data: cloud
-            .and_then(|c| c.attr_str("user_data"))
-            .map(str::to_string),
-    };
+    let user_data = UserData::from_config(cloud, name, public_key);
     keys.insert("cloud-init.user-data".into(), user_data.render());
     if let Some(n) = cloud.and_then(|c| c.attr_str("network_config")) {
         keys.insert("cloud-init.network-config".into(), n.to_string());
@@ -585,7 +561,7 @@ fn finish(
         ProviderError::new(format!("instance {name} vanished while hive made it"))
     })?;
     let now = state(client, name)?;
-    let ips = addresses(&now, &nics_of(config, &request.target), wants_vm(config));
+    let ips = addresses(&now, &guest.nics, guest.vm);
     Ok(ApplyResponse {
         state: state_value(config, &instance, &ips),
         id: name.to_string(),
@@ -896,6 +872,15 @@ mod tests {
         assert!(valid_name("web-1"));
     }
 
+    fn target_a() -> Target<'static> {
+        Target {
+            address: "instance.a",
+            kind: "instance",
+            lineage: "L1",
+            base_dir: std::path::Path::new("/"),
+        }
+    }
+
     #[test]
     fn limits_and_tag_in_config() {
         let config = Value::map([
@@ -908,13 +893,7 @@ mod tests {
                 )]),
             ),
         ]);
-        let base = std::path::PathBuf::from("/");
-        let target = Target {
-            address: "instance.a",
-            kind: "instance",
-            lineage: "L1",
-            base_dir: &base,
-        };
+        let target = target_a();
         let keys = managed_config(&config, &target, "a", "ssh-ed25519 AAAA hive", "creating")
             .expect("config");
         assert_eq!(
@@ -954,13 +933,7 @@ mod tests {
                 Value::map([("bridge", Value::string("lxdbr0"))]),
             ]),
         )]);
-        let base = std::path::PathBuf::from("/");
-        let target = Target {
-            address: "instance.a",
-            kind: "instance",
-            lineage: "L1",
-            base_dir: &base,
-        };
+        let target = target_a();
         let nics = nic_devices(&config, &target).expect("nics");
         assert_eq!(nics[0].1.get("parent").map(String::as_str), Some("br0"));
         assert_eq!(nics[0].2, Some(("br0".to_string(), "10.0.0.5".to_string())));

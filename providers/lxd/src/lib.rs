@@ -52,6 +52,15 @@ pub struct Tag {
 }
 
 impl Tag {
+    /// The tag of the object a request is about.
+    pub fn of_target(target: &hive_sdk::provider::Target<'_>, status: &str) -> Tag {
+        Tag {
+            address: target.address.to_string(),
+            lineage: target.lineage.to_string(),
+            status: status.to_string(),
+        }
+    }
+
     pub fn config(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("user.hive.address".to_string(), self.address.clone()),

@@ -141,11 +141,7 @@ pub fn create(
     let client = clients.get(config)?;
     let pool = pool_of(config);
     let name = volume_name(target.address, target.lineage);
-    let tag = Tag {
-        address: target.address.to_string(),
-        lineage: target.lineage.to_string(),
-        status: "ready".into(),
-    };
+    let tag = Tag::of_target(target, "ready");
     if let Some(existing) = get(&client, &pool, &name)? {
         return match Tag::of(&existing.config) {
             // Made by an apply that crashed before recording it.

@@ -5,6 +5,8 @@
 //! of a MIME multipart message, with a merge type that appends lists and merges maps, so both
 //! sets of keys and every setting survive.
 
+use crate::Value;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserData {
     pub hostname: String,
@@ -21,6 +23,29 @@ pub fn yaml_str(s: &str) -> String {
 }
 
 impl UserData {
+    /// From an instance's `cloud_init` block: its hostname (else `default_hostname`), its
+    /// keys plus hive's own `hive_key`, its `user_data`.
+    pub fn from_config(cloud: Option<&Value>, default_hostname: &str, hive_key: &str) -> UserData {
+        let mut ssh_keys: Vec<String> = cloud
+            .and_then(|c| c.attr("ssh_authorized_keys"))
+            .and_then(Value::as_items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect();
+        ssh_keys.push(hive_key.to_string());
+        UserData {
+            hostname: cloud
+                .and_then(|c| c.attr_str("hostname"))
+                .unwrap_or(default_hostname)
+                .to_string(),
+            ssh_keys,
+            user_data: cloud
+                .and_then(|c| c.attr_str("user_data"))
+                .map(str::to_string),
+        }
+    }
+
     fn own_config(&self) -> String {
         let mut c = String::from("#cloud-config\n");
         c.push_str(&format!("hostname: {}\n", yaml_str(&self.hostname)));
