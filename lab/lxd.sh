@@ -30,14 +30,47 @@ need() {
 need nftables
 need lxd lxd-client lxcfs dnsmasq-base
 
+# The pid of the nearest ancestor whose root is not ours, if this script runs in a chroot
+# (as in the fresh-machine check); nothing otherwise.
+outside_ancestor() {
+  local mine pid root
+  mine=$(stat -L -c %d:%i /)
+  pid=$$
+  while pid=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ "${pid:-0}" -gt 1 ]; do
+    root=$(stat -L -c %d:%i "/proc/$pid/root" 2>/dev/null) || continue
+    if [ "$root" != "$mine" ]; then echo "$pid"; return; fi
+  done
+}
+
 # One daemon: the one whose pid is in /run/lxd.pid (where the init script keeps it too), or
 # a new one.
 running() { local pid; pid=$(cat /run/lxd.pid 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
 start() {
   mkdir -p /var/log/lxd
   getent group lxd >/dev/null || groupadd --system lxd
-  setsid lxd --group lxd --logfile=/var/log/lxd/lxd.log </dev/null >/dev/null 2>&1 &
+  local daemon=(lxd --group lxd --logfile=/var/log/lxd/lxd.log) outside
+  outside=$(outside_ancestor)
+  if [ -z "$outside" ]; then
+    setsid "${daemon[@]}" </dev/null >/dev/null 2>&1 &
+    echo $! > /run/lxd.pid
+    return
+  fi
+  # In a chroot the kernel refuses user namespaces, so LXD's containers cannot start ("Failed
+  # to clone a new set of namespaces"). The daemon is started in a mount namespace of its own
+  # whose real root (pivot_root) is this chroot's root, with the host's whole /sys (cgroups)
+  # mounted: from there it sees the same files as we do and is not chrooted. The path to
+  # this root, as the host sees it, is reached through fd 9.
+  local inner='mount --make-rprivate / && mount --rbind /sys sys && pivot_root . . &&
+    umount -l . && cd / && exec "$@"'
+  local outer='cd /proc/self/fd/9 && exec 9<&- && exec unshare -m /bin/sh -c "$0" lxd "$@"'
+  log "in a chroot: starting lxd outside it, in a mount namespace rooted here"
+  setsid chroot "/proc/$outside/root" /bin/sh -c "$outer" "$inner" "${daemon[@]}" \
+    9</ </dev/null >/dev/null 2>&1 &
   echo $! > /run/lxd.pid
+  # That daemon is not killed with the chroot's processes when the check ends: a watcher in
+  # the chroot is, and then tells LXD to stop its containers and exit (SIGPWR).
+  setsid bash -c 'trap "kill -PWR $0 2>/dev/null; exit 0" TERM INT HUP
+    tail --pid="$0" -f /dev/null & wait $!' "$!" </dev/null >/dev/null 2>&1 &
 }
 if ! lxd waitready --timeout=1 >/dev/null 2>&1; then
   if running; then
