@@ -3,7 +3,8 @@
 //! changed) repaired, and a destroy that leaves nothing hive made.
 
 use crate::lab::{
-    exec, fingerprint, forget_image, images, ipv4, lxc, lxc_status, Lab, BASE, IMAGES,
+    exec, fingerprint, forget_image, images, ipv4, kernel_memory_limit, lxc, lxc_status, Lab, BASE,
+    IMAGES,
 };
 
 const THREE: &str = r##"
@@ -117,18 +118,10 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
         "192MiB"
     );
     assert_eq!(uuid("e2el-1"), before, "the container was replaced");
-    // What the kernel enforces on the running container (cgroup v1 or v2).
-    let limit = [
-        "/sys/fs/cgroup/memory/lxc.payload.e2el-1/memory.limit_in_bytes",
-        "/sys/fs/cgroup/lxc.payload.e2el-1/memory.max",
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .unwrap_or_default();
     assert_eq!(
-        limit.trim(),
+        kernel_memory_limit("e2el-1"),
         (192u64 << 20).to_string(),
-        "the kernel's limit"
+        "the kernel's limit on the running container"
     );
 
     // A second NIC appears in the running container, in place.

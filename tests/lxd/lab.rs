@@ -183,6 +183,26 @@ pub fn ipv4(instance: &Json) -> Vec<String> {
     out
 }
 
+/// The memory limit the kernel enforces on a running container (cgroup v1 or v2), read
+/// through the daemon's own root: in a chroot check LXD runs outside the chroot, whose `/sys`
+/// has no cgroups.
+pub fn kernel_memory_limit(instance: &str) -> String {
+    let server: Json = serde_json::from_str(&lxc(&["query", "/1.0"])).expect("JSON");
+    let pid = server["environment"]["server_pid"]
+        .as_u64()
+        .unwrap_or_default();
+    let cgroups = format!("/proc/{pid}/root/sys/fs/cgroup");
+    [
+        format!("{cgroups}/memory/lxc.payload.{instance}/memory.limit_in_bytes"),
+        format!("{cgroups}/lxc.payload.{instance}/memory.max"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap_or_default()
+    .trim()
+    .to_string()
+}
+
 /// The fingerprints of the images the daemon has.
 pub fn images() -> Vec<String> {
     let listing: Json =
