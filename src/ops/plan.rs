@@ -412,17 +412,19 @@ mod tests {
     use super::*;
     use crate::engine::registry::Registry;
     use hive_sdk::provider::{
-        ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest,
-        ReadResponse,
+        ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider,
+        ProviderError, ReadRequest, ReadResponse,
     };
     use hive_sdk::Value;
     use hive_state::ResourceState;
     use std::sync::Arc;
 
-    /// A backend whose objects can vanish or change behind hive's back.
+    /// A backend whose objects can vanish or change behind hive's back, or need making anew
+    /// although their configuration is the same.
     struct Drifting {
         gone: &'static [&'static str],
         changed: &'static [&'static str],
+        stale: &'static [&'static str],
     }
 
     impl Provider for Drifting {
@@ -452,6 +454,17 @@ mod tests {
         }
         fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
             Ok(())
+        }
+        fn plan(
+            &self,
+            request: &PlanRequest<'_>,
+            mut proposal: PlanResponse,
+        ) -> Result<PlanResponse, ProviderError> {
+            if request.prior.is_some() && self.stale.contains(&request.target.address) {
+                proposal.requires_replace.push("input".into());
+                proposal.notes.push("its source changed".into());
+            }
+            Ok(proposal)
         }
     }
 
@@ -483,6 +496,7 @@ mod tests {
         let registry = Registry::with(vec![Arc::new(Drifting {
             gone: &["command.gone"],
             changed: &["command.edited"],
+            stale: &[],
         })]);
         let options = PlanOptions {
             refresh: true,
@@ -507,5 +521,65 @@ mod tests {
         assert_eq!(edited.action, Action::Update);
         assert_eq!(edited.reasons, ["drifted: changed outside hive"]);
         assert!(!planned.refreshed.resources.contains_key("command.gone"));
+    }
+
+    #[test]
+    fn a_provider_can_have_an_unchanged_object_made_anew_and_its_dependents_follow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = "command \"stale\" {\n  input = \"wanted\"\n}\n\ncommand \"user\" {\n  input = command.stale.id\n}\n";
+        std::fs::write(dir.path().join("main.hive.hcl"), config).expect("write");
+        let (config, mut diags) = match load_dir(dir.path()) {
+            Ok(loaded) => loaded,
+            Err((_, d)) => panic!("{d:?}"),
+        };
+        let mut state = State::new("l".into());
+        state.put(recorded("command.stale"));
+        let mut user = recorded("command.user");
+        user.attributes = serde_json::json!({ "input": "command.stale", "id": "command.user" });
+        user.dependencies = vec!["command.stale".into()];
+        state.put(user);
+        let plan_with = |stale: &'static [&'static str], diags: &mut Diagnostics| {
+            let registry = Registry::with(vec![Arc::new(Drifting {
+                gone: &[],
+                changed: &[],
+                stale,
+            })]);
+            make_plan(
+                config.clone(),
+                Some(state.clone()),
+                "l",
+                &registry,
+                &PlanOptions::default(),
+                diags,
+            )
+            .unwrap_or_else(|| panic!("{diags:?}"))
+        };
+        let action = |planned: &Planned, a: &str| {
+            let change = planned.plan.changes.iter().find(|c| c.address == a);
+            change.map(|c| (c.action, c.reasons.clone()))
+        };
+        let quiet = plan_with(&[], &mut diags);
+        assert_eq!(
+            action(&quiet, "command.stale").map(|a| a.0),
+            Some(Action::NoOp)
+        );
+        assert_eq!(
+            action(&quiet, "command.user").map(|a| a.0),
+            Some(Action::NoOp)
+        );
+
+        let planned = plan_with(&["command.stale"], &mut diags);
+        assert_eq!(
+            action(&planned, "command.stale"),
+            Some((
+                Action::DeleteThenCreate,
+                vec!["its source changed".to_string()]
+            ))
+        );
+        // Its id is unknown until it is made again, so what uses it changes too.
+        assert_ne!(
+            action(&planned, "command.user").map(|a| a.0),
+            Some(Action::NoOp)
+        );
     }
 }

@@ -137,7 +137,7 @@ impl InstanceHook for Planner<'_> {
             },
             proposal,
         );
-        let response = match refined {
+        let mut response = match refined {
             Ok(r) => r,
             Err(e) => {
                 diags.push(
@@ -152,22 +152,27 @@ impl InstanceHook for Planner<'_> {
             }
         };
         // The provider may know that a change the schema allows in place cannot be made so
-        // (shrinking a volume).
+        // (shrinking a volume), or that the object must be made anew although its
+        // configuration is the same (an image file rebuilt in place). The new object's
+        // computed attributes are then unknown, so what depends on them is planned too.
         let mut action = action;
         let added: Vec<&String> = response
             .requires_replace
             .iter()
             .filter(|a| !replace_because.contains(a))
             .collect();
-        if action == Action::Update && !added.is_empty() {
-            for a in &added {
-                reasons.push(format!("{a} cannot change in place"));
+        if matches!(action, Action::Update | Action::NoOp) && !added.is_empty() {
+            if action == Action::Update {
+                for a in &added {
+                    reasons.push(format!("{a} cannot change in place"));
+                }
             }
             action = if resource.lifecycle.create_before_destroy {
                 Action::CreateThenDelete
             } else {
                 Action::DeleteThenCreate
             };
+            response.planned = planned_value(resource, &config, prior.as_ref(), action);
         }
         reasons.extend(response.notes.iter().cloned());
         let planned = response.planned.clone();

@@ -15,4 +15,5 @@ mod debian;
 mod errors;
 mod example;
 mod lab;
+mod rebuild;
 mod remote;

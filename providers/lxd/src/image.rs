@@ -4,19 +4,21 @@
 //! after the other), which hive computes first: an image the daemon already has is not sent
 //! again, so each image is imported once per host. hive marks the images it imported
 //! (`hive.lineage` and `hive.address` properties) and deletes only those, and only when no
-//! instance on the daemon still uses them.
+//! instance on the daemon still uses them. A file rebuilt in place is noticed at plan time
+//! (its modification time is recorded; only then is it hashed again) and replaces the image.
 
 use crate::api::{Image, Instance};
 use crate::client::{url_part, Body, Client};
 use crate::host::Clients;
 use crate::lx;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
+    ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 pub fn validate(config: &Value) -> Vec<String> {
     let mut problems = Vec::new();
@@ -84,16 +86,66 @@ pub fn fingerprint(files: &[PathBuf]) -> Result<String, ProviderError> {
         .collect())
 }
 
+/// When the newest of the files last changed (seconds and nanoseconds since the epoch), or
+/// `None` when one cannot be read.
+fn files_mtime(files: &[PathBuf]) -> Option<String> {
+    let mut newest = UNIX_EPOCH;
+    for file in files {
+        newest = newest.max(std::fs::metadata(file).and_then(|m| m.modified()).ok()?);
+    }
+    let since = newest.duration_since(UNIX_EPOCH).ok()?;
+    Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
+}
+
+/// An image whose files were rebuilt since hive imported them is made anew (and with it the
+/// instances made from it). The files are hashed again only when their modification time is
+/// not the one recorded; files that are gone leave the imported image as it is.
+pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanResponse {
+    let Some(prior) = request.prior else {
+        return proposal;
+    };
+    if !proposal.requires_replace.is_empty() {
+        return proposal;
+    }
+    let files = files(request.config, request.target.base_dir);
+    let Some(mtime) = files_mtime(&files) else {
+        return proposal;
+    };
+    let (Some(recorded), Some(old)) = (prior.attr_str("source_mtime"), prior.attr_str("id")) else {
+        return proposal;
+    };
+    if recorded == mtime {
+        return proposal;
+    }
+    let Ok(new) = fingerprint(&files) else {
+        return proposal;
+    };
+    if new != old {
+        let short = |f: &str| f.get(..12).unwrap_or(f).to_string();
+        proposal.requires_replace.push("source".into());
+        proposal.notes.push(format!(
+            "its files changed since they were imported: fingerprint {} is now {}",
+            short(old),
+            short(&new)
+        ));
+    }
+    proposal
+}
+
 fn get(client: &Client, fingerprint: &str) -> Result<Option<Image>, ProviderError> {
     client
         .get_opt(&format!("/1.0/images/{}", url_part(fingerprint)))
         .map_err(lx(format!("looking up image {fingerprint}")))
 }
 
-fn state_of(config: &Value, image: &Image) -> ApplyResponse {
+fn state_of(config: &Value, image: &Image, mtime: Option<&str>) -> ApplyResponse {
     let mut state = config.as_map().cloned().unwrap_or_default();
     state.insert("id".into(), Value::string(&image.fingerprint));
     state.insert("size".into(), Value::Number(image.size as f64));
+    state.insert(
+        "source_mtime".into(),
+        mtime.map(Value::string).unwrap_or(Value::Null),
+    );
     state.insert("path".into(), Value::Null);
     state.insert("kernel_path".into(), Value::Null);
     state.insert("initrd_path".into(), Value::Null);
@@ -110,10 +162,15 @@ pub fn create(
     let config = request.config;
     let client = clients.get(config)?;
     let files = files(config, request.target.base_dir);
+    // Taken before hashing: a file changed meanwhile is noticed at the next plan.
+    let mtime = files_mtime(&files);
+    let mtime = mtime.as_deref();
     (request.progress)("computing the fingerprint");
     let fingerprint = fingerprint(&files)?;
+    // What this address imported before, from files since rebuilt, once nothing uses it.
+    remove_unused_imports(&client, &request.target, Some(&fingerprint))?;
     if let Some(image) = get(&client, &fingerprint)? {
-        return Ok(state_of(config, &image));
+        return Ok(state_of(config, &image, mtime));
     }
     let size: u64 = files
         .iter()
@@ -148,7 +205,7 @@ pub fn create(
     // Imported meanwhile by someone else (another hive run): the same image, by content.
     if sent.is_err() {
         if let Some(image) = get(&client, &fingerprint)? {
-            return Ok(state_of(config, &image));
+            return Ok(state_of(config, &image, mtime));
         }
     }
     let metadata = sent
@@ -165,7 +222,7 @@ pub fn create(
     let image = get(&client, &got)?.ok_or_else(|| {
         ProviderError::new(format!("LXD imported image {got} but does not show it"))
     })?;
-    Ok(state_of(config, &image))
+    Ok(state_of(config, &image, mtime))
 }
 
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
@@ -178,35 +235,47 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
 
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let client = clients.get(request.prior)?;
-    // No id recorded: the import was interrupted; its fingerprint comes from the files.
-    let fingerprint = if request.id.is_empty() {
-        match fingerprint(&files(request.prior, request.target.base_dir)) {
-            Ok(f) => f,
-            Err(_) => return Ok(()),
-        }
-    } else {
-        request.id.to_string()
-    };
-    let Some(image) = get(&client, &fingerprint)? else {
-        return Ok(());
-    };
-    // Only what hive imported for this address of this state, and only once nothing uses it.
-    let property = |key: &str| image.properties.get(key).map(String::as_str);
-    if property("hive.lineage") != Some(request.target.lineage)
-        || property("hive.address") != Some(request.target.address)
-    {
+    remove_unused_imports(&client, &request.target, None)
+}
+
+/// Deletes the images hive imported for this address of this state (found by their
+/// properties, so also one whose import was interrupted before its id was recorded), except
+/// `keep` and those an instance on the daemon still uses.
+fn remove_unused_imports(
+    client: &Client,
+    target: &Target<'_>,
+    keep: Option<&str>,
+) -> Result<(), ProviderError> {
+    let images: Vec<Image> = client.get("/1.0/images?recursion=1").map_err(lx(format!(
+        "listing the images {} imported",
+        target.address
+    )))?;
+    let ours: Vec<&Image> = images
+        .iter()
+        .filter(|image| {
+            let property = |key: &str| image.properties.get(key).map(String::as_str);
+            property("hive.lineage") == Some(target.lineage)
+                && property("hive.address") == Some(target.address)
+                && Some(image.fingerprint.as_str()) != keep
+        })
+        .collect();
+    if ours.is_empty() {
         return Ok(());
     }
     let instances: Vec<Instance> = client.get("/1.0/instances?recursion=1").map_err(lx(
         "listing the instances that may use the image".to_string(),
     ))?;
-    if instances
-        .iter()
-        .any(|i| i.config.get("volatile.base_image") == Some(&image.fingerprint))
-    {
-        return Ok(());
+    for image in ours {
+        let fingerprint = &image.fingerprint;
+        if instances
+            .iter()
+            .any(|i| i.config.get("volatile.base_image") == Some(fingerprint))
+        {
+            continue;
+        }
+        client
+            .delete(&format!("/1.0/images/{}", url_part(fingerprint)))
+            .map_err(lx(format!("deleting image {fingerprint}")))?;
     }
-    client
-        .delete(&format!("/1.0/images/{}", url_part(&fingerprint)))
-        .map_err(lx(format!("deleting image {fingerprint}")))
+    Ok(())
 }

@@ -130,6 +130,7 @@ impl Provider for LxdProvider {
         proposal: PlanResponse,
     ) -> Result<PlanResponse, ProviderError> {
         Ok(match request.target.kind {
+            "image" => image::plan(request, proposal),
             "instance" => instance::plan(request, proposal),
             _ => proposal,
         })

@@ -327,6 +327,8 @@ fn image() -> Schema {
             computed("path", Type::String),
             computed("kernel_path", Type::String),
             computed("initrd_path", Type::String),
+            computed("source_mtime", Type::String)
+                .about("LXD: when the image's files last changed, as imported"),
         ],
         vec![],
     )
