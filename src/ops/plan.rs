@@ -480,15 +480,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn refresh_finds_objects_deleted_or_changed_outside_hive() {
+    /// A configuration of one file, loaded.
+    fn loaded(text: &str) -> (Config, Diagnostics) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = "command \"kept\" {\n  input = \"wanted\"\n}\n\ncommand \"gone\" {\n  input = \"wanted\"\n}\n\ncommand \"edited\" {\n  input = \"wanted\"\n}\n";
-        std::fs::write(dir.path().join("main.hive.hcl"), config).expect("write");
-        let (config, mut diags) = match load_dir(dir.path()) {
+        std::fs::write(dir.path().join("main.hive.hcl"), text).expect("write");
+        match load_dir(dir.path()) {
             Ok(loaded) => loaded,
             Err((_, d)) => panic!("{d:?}"),
-        };
+        }
+    }
+
+    #[test]
+    fn refresh_finds_objects_deleted_or_changed_outside_hive() {
+        let (config, mut diags) = loaded("command \"kept\" {\n  input = \"wanted\"\n}\n\ncommand \"gone\" {\n  input = \"wanted\"\n}\n\ncommand \"edited\" {\n  input = \"wanted\"\n}\n");
         let mut state = State::new("l".into());
         for a in ["command.kept", "command.gone", "command.edited"] {
             state.put(recorded(a));
@@ -525,13 +529,7 @@ mod tests {
 
     #[test]
     fn a_provider_can_have_an_unchanged_object_made_anew_and_its_dependents_follow() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = "command \"stale\" {\n  input = \"wanted\"\n}\n\ncommand \"user\" {\n  input = command.stale.id\n}\n";
-        std::fs::write(dir.path().join("main.hive.hcl"), config).expect("write");
-        let (config, mut diags) = match load_dir(dir.path()) {
-            Ok(loaded) => loaded,
-            Err((_, d)) => panic!("{d:?}"),
-        };
+        let (config, mut diags) = loaded("command \"stale\" {\n  input = \"wanted\"\n}\n\ncommand \"user\" {\n  input = command.stale.id\n}\n");
         let mut state = State::new("l".into());
         state.put(recorded("command.stale"));
         let mut user = recorded("command.user");

@@ -3,8 +3,8 @@
 //! changed) repaired, and a destroy that leaves nothing hive made.
 
 use crate::lab::{
-    exec, fingerprint, forget_image, images, ipv4, kernel_memory_limit, lxc, lxc_status, Lab, BASE,
-    IMAGES,
+    config_key, exec, fingerprint, forget_image, images, ipv4, kernel_memory_limit, lxc,
+    lxc_status, Lab, BASE, IMAGES,
 };
 
 const THREE: &str = r##"
@@ -44,12 +44,6 @@ fn config(memory: &str, second_nic: bool) -> String {
     format!("{BASE}{THREE}")
         .replace("MEMORY", memory)
         .replace("SECOND_NIC", nic)
-}
-
-fn uuid(name: &str) -> String {
-    lxc(&["config", "get", name, "volatile.uuid"])
-        .trim()
-        .to_string()
 }
 
 #[test]
@@ -107,7 +101,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     );
 
     // A new memory limit is an update in place: same container, still running.
-    let before = uuid("e2el-1");
+    let before = config_key("e2el-1", "volatile.uuid");
     lab.write(&config("192MiB", false));
     let plan = lab.ok(&["plan"]).stdout;
     assert!(plan.contains("updated in place"), "{plan}");
@@ -117,7 +111,11 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
         lxc(&["config", "get", "e2el-1", "limits.memory"]).trim(),
         "192MiB"
     );
-    assert_eq!(uuid("e2el-1"), before, "the container was replaced");
+    assert_eq!(
+        config_key("e2el-1", "volatile.uuid"),
+        before,
+        "the container was replaced"
+    );
     assert_eq!(
         kernel_memory_limit("e2el-1"),
         (192u64 << 20).to_string(),
@@ -127,7 +125,11 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     // A second NIC appears in the running container, in place.
     lab.write(&config("192MiB", true));
     lab.ok(&["apply", "-auto-approve"]);
-    assert_eq!(uuid("e2el-1"), before, "the container was replaced");
+    assert_eq!(
+        config_key("e2el-1", "volatile.uuid"),
+        before,
+        "the container was replaced"
+    );
     let (code, _) = exec("e2el-1", &["ip", "link", "show", "eth1"]);
     assert_eq!(code, 0, "no eth1 in e2el-1");
     lab.write(&config("192MiB", false));

@@ -152,6 +152,11 @@ pub fn lxc_status(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A configuration key of an instance (`volatile.uuid`), as LXD has it.
+pub fn config_key(instance: &str, key: &str) -> String {
+    lxc(&["config", "get", instance, key]).trim().to_string()
+}
+
 /// Runs a command in an instance: (exit code, stdout).
 pub fn exec(instance: &str, command: &[&str]) -> (i32, String) {
     let out = Command::new("lxc")

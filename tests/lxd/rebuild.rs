@@ -2,7 +2,7 @@
 //! configuration), the image and the container made from it are made anew, and the old image
 //! is deleted once nothing uses it. Touching the file without changing it changes nothing.
 
-use crate::lab::{exec, fingerprint, images, lxc, Lab};
+use crate::lab::{config_key, exec, fingerprint, images, Lab};
 use std::path::Path;
 use std::process::Command;
 
@@ -44,12 +44,6 @@ fn build_image(to: &Path, build: &str) {
     assert!(packed, "packing {}", to.display());
 }
 
-fn base_image(name: &str) -> String {
-    lxc(&["config", "get", name, "volatile.base_image"])
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn an_image_file_rebuilt_in_place_replaces_the_image_and_its_container() {
     let lab = Lab::new("e2eb", 8);
@@ -63,7 +57,7 @@ fn an_image_file_rebuilt_in_place_replaces_the_image_and_its_container() {
         exec("e2eb-0", &["cat", "/etc/hive-build"]),
         (0, "one".into())
     );
-    assert_eq!(base_image("e2eb-0"), first);
+    assert_eq!(config_key("e2eb-0", "volatile.base_image"), first);
     assert_eq!(lab.hive(&["plan", "-detailed-exitcode"]).code, 0);
 
     // The same content with a new modification time: hashed again, found the same.
@@ -101,7 +95,7 @@ fn an_image_file_rebuilt_in_place_replaces_the_image_and_its_container() {
         exec("e2eb-0", &["cat", "/etc/hive-build"]),
         (0, "two".into())
     );
-    assert_eq!(base_image("e2eb-0"), second);
+    assert_eq!(config_key("e2eb-0", "volatile.base_image"), second);
     let now = images();
     assert!(now.contains(&second), "the new image is missing: {now:?}");
     assert!(!now.contains(&first), "the old image was kept: {now:?}");
