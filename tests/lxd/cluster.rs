@@ -11,7 +11,7 @@ const THREE: &str = r##"
 volume "e2el_data" {
   driver = "lxd"
   host   = host.local
-  size   = "64MiB"
+  size   = "VOLUME_SIZE"
 }
 
 instance "node" {
@@ -22,7 +22,7 @@ instance "node" {
   name   = "PFX-${count.index}"
   memory = "MEMORY"
   disk {
-    size = "512MiB"
+    size = "DISK_SIZE"
   }
   attach = count.index == 0 ? [volume.e2el_data] : []
   network {
@@ -35,7 +35,9 @@ instance "node" {
 output "ips" { value = instance.node[*].ip }
 "##;
 
-fn config(memory: &str, second_nic: bool) -> String {
+/// The cluster with this memory limit, its volume and root disks grown (64 MiB to 128 MiB,
+/// 512 MiB to 1 GiB) or not, and a second NIC or not.
+fn config(memory: &str, grown: bool, second_nic: bool) -> String {
     let nic = if second_nic {
         "network {\n    bridge = bridge.lan\n  }"
     } else {
@@ -43,6 +45,8 @@ fn config(memory: &str, second_nic: bool) -> String {
     };
     format!("{BASE}{THREE}")
         .replace("MEMORY", memory)
+        .replace("VOLUME_SIZE", if grown { "128MiB" } else { "64MiB" })
+        .replace("DISK_SIZE", if grown { "1GiB" } else { "512MiB" })
         .replace("SECOND_NIC", nic)
 }
 
@@ -52,7 +56,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     let busybox = fingerprint(&[&format!("{IMAGES}/busybox.tar.gz")]);
     // So that this test sees hive import it, and remove it again.
     forget_image(&busybox);
-    lab.write(&config("128MiB", false));
+    lab.write(&config("128MiB", false, false));
     let applied = lab.ok(&["apply", "-auto-approve"]);
     assert!(images().contains(&busybox), "image not imported");
 
@@ -100,13 +104,35 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
         "a second plan should have nothing to do"
     );
 
-    // A new memory limit is an update in place: same container, still running.
+    // A new memory limit and bigger disks are updates in place: same container, still
+    // running, same volume.
     let before = config_key("e2el-1", "volatile.uuid");
-    lab.write(&config("192MiB", false));
+    lab.write(&config("192MiB", true, false));
     let plan = lab.ok(&["plan"]).stdout;
     assert!(plan.contains("updated in place"), "{plan}");
     assert!(plan.contains("\"128MiB\" -> \"192MiB\""), "{plan}");
+    assert!(plan.contains("\"64MiB\" -> \"128MiB\""), "{plan}");
+    assert!(plan.contains("\"512MiB\" -> \"1GiB\""), "{plan}");
+    assert!(
+        plan.contains("Plan: 0 to add, 4 to change, 0 to destroy."),
+        "{plan}"
+    );
     lab.ok(&["apply", "-auto-approve"]);
+    assert_eq!(
+        lab.volumes(),
+        std::slice::from_ref(volume),
+        "the volume was replaced"
+    );
+    assert_eq!(
+        lxc(&["storage", "volume", "get", "default", volume, "size"]).trim(),
+        "128MiB"
+    );
+    assert_eq!(
+        lxc(&["config", "device", "get", "e2el-0", "root", "size"]).trim(),
+        "1024MiB"
+    );
+    let (_, kept) = exec("e2el-0", &["sh", "-c", "cat /mnt/*/file"]);
+    assert_eq!(kept, "kept\n", "the volume's data after growing it");
     assert_eq!(
         lxc(&["config", "get", "e2el-1", "limits.memory"]).trim(),
         "192MiB"
@@ -123,7 +149,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     );
 
     // A second NIC appears in the running container, in place.
-    lab.write(&config("192MiB", true));
+    lab.write(&config("192MiB", true, true));
     lab.ok(&["apply", "-auto-approve"]);
     assert_eq!(
         config_key("e2el-1", "volatile.uuid"),
@@ -132,7 +158,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     );
     let (code, _) = exec("e2el-1", &["ip", "link", "show", "eth1"]);
     assert_eq!(code, 0, "no eth1 in e2el-1");
-    lab.write(&config("192MiB", false));
+    lab.write(&config("192MiB", true, false));
     lab.ok(&["apply", "-auto-approve"]);
     let (code, _) = exec("e2el-1", &["ip", "link", "show", "eth1"]);
     assert_ne!(code, 0, "eth1 still in e2el-1");
