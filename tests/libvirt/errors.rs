@@ -100,7 +100,7 @@ fn bad_images_hosts_and_bridges_fail_clearly() {
 fn a_silent_kvm_guest_suggests_tcg() {
     let lab = Lab::new("e2ev", 7);
     let hcl = BASE.replace("host \"local\" {}", "host \"local\" {\n  accel = \"kvm\"\n}")
-        + "\ninstance \"k\" {\n  driver = \"libvirt\"\n  host = host.local\n  image = image.tiny\n  name = \"PFX-k\"\n  wait_for = \"ip\"\n  wait_timeout = \"20s\"\n}\n";
+        + "\ninstance \"k\" {\n  driver = \"libvirt\"\n  host = host.local\n  image = image.tiny\n  name = \"PFX-k\"\n  network {\n    bridge = bridge.net\n  }\n  wait_for = \"ip\"\n  wait_timeout = \"20s\"\n}\n";
     lab.write(&hcl);
     let r = lab.hive(&["apply", "-auto-approve"]);
     let said = r.stderr.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -1,8 +1,9 @@
 //! Bad input: a file that is not an LXD image, an unknown storage pool, a daemon that is not
-//! there, and `kind = "vm"` where LXD cannot run VMs. Each error names the resource and
+//! there, `kind = "vm"` where LXD cannot run VMs, and waiting for cloud-init where there is
+//! none. Each error names the resource and
 //! what went wrong, and nothing is made.
 
-use crate::lab::Lab;
+use crate::lab::{Lab, BASE};
 
 /// Everything hive printed, without whitespace or the frame of its error boxes: messages
 /// wrap wherever the terminal width says.
@@ -45,6 +46,33 @@ instance "c" {
     assert!(says(&all, "image.bogus"), "{all}");
     assert!(says(&all, "notes.txt") && says(&all, "LXD:"), "{all}");
     assert!(lab.names().is_empty(), "made {:?}", lab.names());
+}
+
+#[test]
+fn waiting_for_cloud_init_in_an_image_without_it_fails_at_once_and_says_why() {
+    let lab = Lab::new("e2ee", 9);
+    lab.write(&format!(
+        "{BASE}{}",
+        r#"
+instance "c" {
+  driver       = "lxd"
+  host         = host.local
+  image        = image.busybox
+  name         = "PFX-ci"
+  wait_for     = "cloud-init"
+  wait_timeout = "5m"
+}
+"#
+    ));
+    let started = std::time::Instant::now();
+    let r = lab.hive(&["apply", "-auto-approve"]);
+    assert_ne!(r.code, 0);
+    assert!(started.elapsed().as_secs() < 60, "it waited for nothing");
+    let all = both(&r);
+    assert!(says(&all, "instance.c"), "{all}");
+    assert!(says(&all, "the image has no cloud-init"), "{all}");
+    lab.ok(&["destroy", "-auto-approve"]);
+    lab.assert_clean();
 }
 
 #[test]

@@ -668,7 +668,12 @@ fn wait(
             return Ok(Look::Done(()));
         }
         let ips = addresses(&now, &guest.nics, guest.vm);
+        // Cloud-init is awaited through LXD exec: an instance without NICs needs no address.
         let Some(ip) = ips.first() else {
+            if what == WaitFor::CloudInit && guest.nics.is_empty() {
+                return wait_cloud_init(client, name, timeout.saturating_sub(elapsed), cancel)
+                    .map(Look::Done);
+            }
             return Ok(Look::NotYet("running, no IPv4 address yet".into()));
         };
         match what {
@@ -698,7 +703,17 @@ fn wait_cloud_init(
         &["cloud-init", "status", "--wait"],
         timeout.max(Duration::from_secs(1)),
         Some(cancel),
-    )?;
+    )
+    .map_err(|e| {
+        if e.message.contains("Command not found") {
+            ProviderError::new(format!(
+                "{}: the image has no cloud-init (wait_for = \"cloud-init\" needs one)",
+                e.message
+            ))
+        } else {
+            e
+        }
+    })?;
     match cloud_init_outcome(code, &output) {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(ProviderError::new(format!("{name}: {e}"))),

@@ -176,8 +176,10 @@ pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
 /// `type`/`cpus`/`memory`, `power` and the root disk's `size`.
 pub fn validate(config: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = WaitFor::parse(config.attr_str("wait_for")) {
-        problems.push(e);
+    match WaitFor::parse(config.attr_str("wait_for")) {
+        Err(e) => problems.push(e),
+        Ok(what @ (WaitFor::Ip | WaitFor::Ssh)) => problems.extend(without_network(config, what)),
+        Ok(_) => {}
     }
     if let Some(t) = config.attr_str("wait_timeout") {
         if let Err(e) = crate::units::parse_duration(t) {
@@ -199,6 +201,25 @@ pub fn validate(config: &Value) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The problem with a wait that needs an address on an instance that has no `network` block
+/// (it would only time out), if so. An unknown `network` may have some: no problem yet.
+pub fn without_network(config: &Value, what: WaitFor) -> Option<String> {
+    let networked = match config.attr("network") {
+        None => false,
+        Some(v) if v.is_null() => false,
+        Some(v) => v.as_items().is_none_or(|nics| !nics.is_empty()),
+    };
+    let name = match what {
+        WaitFor::Ip => "ip",
+        WaitFor::Ssh => "ssh",
+        WaitFor::CloudInit => "cloud-init",
+        WaitFor::Running | WaitFor::None => return None,
+    };
+    (!networked).then(|| {
+        format!("wait_for = \"{name}\" needs a network block: without a NIC the instance never gets an address")
+    })
 }
 
 /// Whether the configuration wants the guest running (`power`, default `running`).
@@ -322,6 +343,27 @@ mod tests {
         assert!(cloud_init_outcome(1, "status: error\n").is_some_and(|r| r.is_err()));
         assert_eq!(cloud_init_outcome(0, "status: running\n"), None);
         assert!(cloud_init_outcome(127, "sh: cloud-init: not found").is_some_and(|r| r.is_err()));
+    }
+
+    #[test]
+    fn waits_that_need_an_address_need_a_network_block() {
+        let with = |wait: &str, network: Value| {
+            validate(&Value::map([
+                ("wait_for", Value::string(wait)),
+                ("network", network),
+            ]))
+        };
+        let nic = Value::List(vec![Value::map([("bridge", Value::string("br0"))])]);
+        assert_eq!(with("ip", nic.clone()), Vec::<String>::new());
+        assert_eq!(with("ssh", Value::Unknown), Vec::<String>::new());
+        assert_eq!(with("running", Value::List(vec![])), Vec::<String>::new());
+        let problems = with("ssh", Value::List(vec![]));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("wait_for = \"ssh\" needs a network block"));
+        let none = Value::map([("wait_for", Value::string("ip"))]);
+        assert_eq!(validate(&none).len(), 1);
+        assert!(without_network(&Value::map::<&str>([]), WaitFor::CloudInit).is_some());
+        assert!(without_network(&Value::map::<&str>([]), WaitFor::Running).is_none());
     }
 
     #[test]
