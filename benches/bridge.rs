@@ -4,8 +4,12 @@
 //!
 //! Run with `cargo bench --bench bridge` (as root: it makes and removes the namespace).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::median;
 
 const CONFIG: &str = r#"
 host "local" {}
@@ -32,11 +36,6 @@ fn timed(ns: &str, hive: &str, dir: &std::path::Path, args: &[&str]) -> Duration
     let took = start.elapsed();
     assert!(status.success(), "hive {args:?} failed");
     took
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {

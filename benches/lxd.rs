@@ -2,12 +2,16 @@
 //! the same containers launched by a plain shell loop of `lxc launch` (then polled until
 //! every one has an address). Both put the containers on the LXD network `hivelxd0`, from
 //! the lab's busybox image. Prints each time, the ratio (loop / hive: above 1 means hive's
-//! parallel walk is faster), and the image's size.
+//! parallel walk is faster), and the image's size. Each time is the median of three rounds.
 //!
 //! Run with `cargo bench --bench lxd` (as root, with `bash lab/setup.sh` done).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::median;
 
 const IMAGE: &str = "/var/cache/hive-test/lxd/current/busybox.tar.gz";
 
@@ -92,6 +96,9 @@ fn shell_loop(n: usize, fingerprint: &str) -> Duration {
     took
 }
 
+/// Rounds per size, of which the median is shown.
+const ROUNDS: usize = 3;
+
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let size = std::fs::metadata(IMAGE).map(|m| m.len()).unwrap_or(0);
@@ -112,15 +119,20 @@ fn main() {
         "busybox image: {:.2} MiB (unified tarball)",
         size as f64 / (1u64 << 20) as f64
     );
-    println!("containers  hive apply  lxc launch loop  loop/hive");
+    println!("containers  hive apply  lxc launch loop  loop/hive  (medians of {ROUNDS} rounds)");
     for n in [1usize, 5, 20] {
         std::fs::write(dir.path().join("main.hive.hcl"), config(n)).expect("write");
-        let by_hive = hive(dir.path(), &["apply", "-auto-approve"]);
-        hive(
-            dir.path(),
-            &["destroy", "-auto-approve", "--target", "instance.c"],
-        );
-        let by_loop = shell_loop(n, &fingerprint);
+        let mut by_hive = Vec::new();
+        let mut by_loop = Vec::new();
+        for _ in 0..ROUNDS {
+            by_hive.push(hive(dir.path(), &["apply", "-auto-approve"]));
+            hive(
+                dir.path(),
+                &["destroy", "-auto-approve", "--target", "instance.c"],
+            );
+            by_loop.push(shell_loop(n, &fingerprint));
+        }
+        let (by_hive, by_loop) = (median(by_hive), median(by_loop));
         println!(
             "{n:>10}  {:>9.2}s  {:>14.2}s  {:>8.2}x",
             by_hive.as_secs_f64(),

@@ -54,11 +54,10 @@ fn waiting_for_cloud_init_in_an_image_without_it_fails_at_once_and_says_why() {
     lab.write(&format!(
         "{BASE}{}",
         r#"
-instance "c" {
+instance "e2ee_ci" {
   driver       = "lxd"
   host         = host.local
   image        = image.busybox
-  name         = "PFX-ci"
   wait_for     = "cloud-init"
   wait_timeout = "5m"
 }
@@ -69,8 +68,13 @@ instance "c" {
     assert_ne!(r.code, 0);
     assert!(started.elapsed().as_secs() < 60, "it waited for nothing");
     let all = both(&r);
-    assert!(says(&all, "instance.c"), "{all}");
+    assert!(says(&all, "instance.e2ee_ci"), "{all}");
     assert!(says(&all, "the image has no cloud-init"), "{all}");
+    // The container that failed its wait is still hive's (its name comes from the address):
+    // the next plan replaces it, and a destroy removes it.
+    assert_eq!(lab.names(), ["e2ee-ci"]);
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(plan.contains("instance.e2ee_ci must be replaced"), "{plan}");
     lab.ok(&["destroy", "-auto-approve"]);
     lab.assert_clean();
 }

@@ -35,6 +35,7 @@ pub fn wait(
         guest.name,
         what,
         timeout,
+        Duration::from_millis(100),
         cancel,
         || console_tail(guest.console_log),
         |elapsed| {

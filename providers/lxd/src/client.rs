@@ -131,14 +131,22 @@ impl Client {
                 Ok(Box::new(s))
             }
             Endpoint::Https { authority, tls } => {
-                let addr = std::net::ToSocketAddrs::to_socket_addrs(authority.as_str())
+                // Each address the name has, in turn (an IPv6 one may not be routed here).
+                let mut last =
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address");
+                let mut connected = None;
+                for addr in std::net::ToSocketAddrs::to_socket_addrs(authority.as_str())
                     .map_err(unreachable)?
-                    .next()
-                    .ok_or_else(|| {
-                        LxdError::transport(format!("{}: no address for it", self.label))
-                    })?;
-                let tcp =
-                    TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(unreachable)?;
+                {
+                    match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+                        Ok(tcp) => {
+                            connected = Some(tcp);
+                            break;
+                        }
+                        Err(e) => last = e,
+                    }
+                }
+                let tcp = connected.ok_or_else(|| unreachable(last))?;
                 let _ = tcp.set_read_timeout(Some(read_timeout));
                 let _ = tcp.set_write_timeout(Some(IO_TIMEOUT));
                 let host = authority
@@ -223,25 +231,7 @@ impl Client {
         read_timeout: Duration,
     ) -> Result<Envelope, LxdError> {
         let (status, bytes) = self.exchange(method, path, headers, body, read_timeout)?;
-        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| LxdError {
-            status,
-            message: format!(
-                "{method} {path}: LXD answered HTTP {status} with something that is not its JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            ),
-        })?;
-        if envelope.kind == "error" || status >= 400 {
-            let code = if envelope.error_code != 0 {
-                envelope.error_code
-            } else {
-                status
-            };
-            return Err(LxdError {
-                status: code,
-                message: format!("LXD: {}", envelope.error),
-            });
-        }
-        Ok(envelope)
+        envelope_of(method, path, status, &bytes)
     }
 
     /// `GET` of a synchronous resource, decoded.
@@ -292,9 +282,9 @@ impl Client {
         timeout: Duration,
         cancel: Option<&Cancel>,
     ) -> Result<Operation, LxdError> {
-        let deadline = std::time::Instant::now() + timeout;
+        let start = std::time::Instant::now();
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = timeout.saturating_sub(start.elapsed());
             let step = left.min(WAIT_STEP).as_secs().max(1);
             let path = format!("/1.0/operations/{id}/wait?timeout={step}");
             let waited = self.call(
@@ -377,13 +367,40 @@ impl Client {
     pub fn get_raw(&self, path: &str) -> Result<Vec<u8>, LxdError> {
         let (status, bytes) = self.exchange("GET", path, &[], &Body::Empty, IO_TIMEOUT)?;
         if status >= 400 {
-            return Err(LxdError {
-                status,
-                message: format!("GET {path}: HTTP {status}"),
+            // LXD's own error, from its JSON envelope when it sent one.
+            return Err(match envelope_of("GET", path, status, &bytes) {
+                Err(e) => e,
+                Ok(_) => LxdError {
+                    status,
+                    message: format!("GET {path}: HTTP {status}"),
+                },
             });
         }
         Ok(bytes)
     }
+}
+
+/// LXD's answer, decoded; an error status or error envelope is an error with LXD's own text.
+fn envelope_of(method: &str, path: &str, status: u16, bytes: &[u8]) -> Result<Envelope, LxdError> {
+    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| LxdError {
+        status,
+        message: format!(
+            "{method} {path}: LXD answered HTTP {status} with something that is not its JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ),
+    })?;
+    if envelope.kind == "error" || status >= 400 {
+        let code = if envelope.error_code != 0 {
+            envelope.error_code
+        } else {
+            status
+        };
+        return Err(LxdError {
+            status: code,
+            message: format!("LXD: {}", envelope.error),
+        });
+    }
+    Ok(envelope)
 }
 
 /// Sends the request's head and body; the error says what could not be sent.
@@ -745,6 +762,21 @@ mod tests {
             .map(|e| e.message)
             .unwrap_or_default();
         assert_eq!(e, "LXD: Failed creating instance: no space");
+    }
+
+    #[test]
+    fn a_raw_read_that_fails_keeps_lxds_error() {
+        let (client, _server, _dir) = fake_daemon(vec![(
+            404,
+            serde_json::json!({"type": "error", "error": "Operation not found", "error_code": 404}),
+        )]);
+        let e = client
+            .get_raw("/1.0/instances/x/logs/exec-output/1.stdout")
+            .err();
+        assert_eq!(
+            e.map(|e| (e.status, e.message)),
+            Some((404, "LXD: Operation not found".to_string()))
+        );
     }
 
     #[test]

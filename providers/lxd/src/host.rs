@@ -87,7 +87,14 @@ pub fn is_remote(config: &Value) -> bool {
 
 /// Whether the daemon answers and trusts hive.
 pub fn check_daemon(client: &Client) -> Result<Server, String> {
-    let server: Server = client.get("/1.0").map_err(|e| e.message)?;
+    let server: Server = client.get("/1.0").map_err(|e| {
+        // Transport errors name the daemon already.
+        if e.status == 0 {
+            e.message
+        } else {
+            format!("asking LXD at {} about itself: {}", client.label, e.message)
+        }
+    })?;
     if server.auth != "trusted" {
         return Err(format!(
             "LXD at {} does not trust hive's client certificate (auth: {}): add it on the daemon with `lxc config trust add CERT`",

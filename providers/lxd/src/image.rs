@@ -132,6 +132,20 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
     proposal
 }
 
+/// The multipart field of a split image's root filesystem: LXD takes a disk image
+/// (`rootfs.img`, qcow2) as a VM image, and a squashfs or tarball (`rootfs`) as a container's.
+fn rootfs_part(rootfs: &Path) -> &'static str {
+    let mut magic = [0u8; 4];
+    let qcow2 = std::fs::File::open(rootfs)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"QFI\xfb");
+    if qcow2 {
+        "rootfs.img"
+    } else {
+        "rootfs"
+    }
+}
+
 fn get(client: &Client, fingerprint: &str) -> Result<Option<Image>, ProviderError> {
     client
         .get_opt(&format!("/1.0/images/{}", url_part(fingerprint)))
@@ -168,7 +182,7 @@ pub fn create(
     (request.progress)("computing the fingerprint");
     let fingerprint = fingerprint(&files)?;
     // What this address imported before, from files since rebuilt, once nothing uses it.
-    remove_unused_imports(&client, &request.target, Some(&fingerprint))?;
+    remove_unused_imports(&client, &request.target, |f| f != fingerprint)?;
     if let Some(image) = get(&client, &fingerprint)? {
         return Ok(state_of(config, &image, mtime));
     }
@@ -188,7 +202,10 @@ pub fn create(
     let body = match files.as_slice() {
         [one] => Body::File(one),
         [meta, rootfs] => {
-            parts = [("metadata", meta.as_path()), ("rootfs", rootfs.as_path())];
+            parts = [
+                ("metadata", meta.as_path()),
+                (rootfs_part(rootfs), rootfs.as_path()),
+            ];
             Body::Multipart(&parts)
         }
         _ => return Err(ProviderError::new("an LXD image needs source")),
@@ -227,38 +244,57 @@ pub fn create(
 
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
     let client = clients.get(request.prior)?;
-    Ok(match get(&client, request.id)? {
-        Some(_) => ReadResponse::Found(request.prior.clone()),
-        None => ReadResponse::Gone,
+    let found = if request.id.is_empty() {
+        // An import that failed before its id was recorded: found by its properties.
+        !imports(&client, &request.target, |_| true)?.is_empty()
+    } else {
+        get(&client, request.id)?.is_some()
+    };
+    Ok(if found {
+        ReadResponse::Found(request.prior.clone())
+    } else {
+        ReadResponse::Gone
     })
 }
 
+/// Deletes the recorded image, or with no id recorded whatever this address imported, if
+/// hive imported it and nothing uses it. (Never every import of the address: during a
+/// create-before-destroy replacement the new image has the same properties.)
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let client = clients.get(request.prior)?;
-    remove_unused_imports(&client, &request.target, None)
+    let id = request.id;
+    remove_unused_imports(&client, &request.target, |f| id.is_empty() || f == id)
 }
 
-/// Deletes the images hive imported for this address of this state (found by their
-/// properties, so also one whose import was interrupted before its id was recorded), except
-/// `keep` and those an instance on the daemon still uses.
-fn remove_unused_imports(
+/// The images hive imported for this address of this state (their properties say so) whose
+/// fingerprint `select` takes.
+fn imports(
     client: &Client,
     target: &Target<'_>,
-    keep: Option<&str>,
-) -> Result<(), ProviderError> {
+    select: impl Fn(&str) -> bool,
+) -> Result<Vec<Image>, ProviderError> {
     let images: Vec<Image> = client.get("/1.0/images?recursion=1").map_err(lx(format!(
         "listing the images {} imported",
         target.address
     )))?;
-    let ours: Vec<&Image> = images
-        .iter()
+    Ok(images
+        .into_iter()
         .filter(|image| {
             let property = |key: &str| image.properties.get(key).map(String::as_str);
             property("hive.lineage") == Some(target.lineage)
                 && property("hive.address") == Some(target.address)
-                && Some(image.fingerprint.as_str()) != keep
+                && select(&image.fingerprint)
         })
-        .collect();
+        .collect())
+}
+
+/// Deletes the images of [`imports`] that no instance on the daemon uses.
+fn remove_unused_imports(
+    client: &Client,
+    target: &Target<'_>,
+    select: impl Fn(&str) -> bool,
+) -> Result<(), ProviderError> {
+    let ours = imports(client, target, select)?;
     if ours.is_empty() {
         return Ok(());
     }
@@ -278,4 +314,20 @@ fn remove_unused_imports(
             .map_err(lx(format!("deleting image {fingerprint}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_qcow2_rootfs_is_sent_as_a_vm_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (disk, squashfs) = (dir.path().join("disk.qcow2"), dir.path().join("root.sfs"));
+        std::fs::write(&disk, b"QFI\xfb\0\0\0\x03rest").expect("write");
+        std::fs::write(&squashfs, b"hsqs and more").expect("write");
+        assert_eq!(rootfs_part(&disk), "rootfs.img");
+        assert_eq!(rootfs_part(&squashfs), "rootfs");
+        assert_eq!(rootfs_part(&dir.path().join("missing")), "rootfs");
+    }
 }

@@ -10,7 +10,7 @@
 use crate::api::{Devices, Instance, InstanceState, Server};
 use crate::client::{url_part, Body, Client};
 use crate::host::{self, check_daemon, default_pool, Clients};
-use crate::{lx, volume, Tag};
+use crate::{lx, lxd_size, volume, Tag};
 use hive_sdk::addr::name_from_address;
 use hive_sdk::cloud_init::UserData;
 use hive_sdk::guest::{
@@ -198,9 +198,11 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
         proposal.requires_replace.push("kind".into());
     }
     if sizing(prior) != sizing(config) && power_wanted(config) {
-        proposal
-            .notes
-            .push("limits change live, without a restart".into());
+        proposal.notes.push(if wants_vm(config) {
+            "restarts the VM: LXD gives a running VM more memory only at boot".into()
+        } else {
+            "limits change live, without a restart".into()
+        });
     }
     proposal
 }
@@ -271,7 +273,7 @@ fn devices(config: &Value, target: &Target<'_>) -> Result<Devices, ProviderError
     ]);
     if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
         let bytes = parse_size(size).map_err(|e| ProviderError::new(format!("disk size: {e}")))?;
-        root.insert("size".into(), format!("{}MiB", bytes >> 20));
+        root.insert("size".into(), lxd_size(bytes));
     }
     devices.insert("root".into(), root);
     for (name, nic, _) in nic_devices(config, target)? {
@@ -377,6 +379,12 @@ pub fn create(
                 // no longer says (another image, other cloud-init): start again.
                 remove(&client, &existing)?;
             }
+            Some(tag) if tag.lineage == target.lineage => {
+                return Err(ProviderError::new(format!(
+                    "an LXD instance named {name} already exists, made by hive for {} of this state: both get the name {name}; set name on one of them",
+                    tag.address
+                )))
+            }
             Some(tag) => {
                 return Err(ProviderError::new(format!(
                     "an LXD instance named {name} already exists, made by hive for {} of another state (lineage {}); set name to another",
@@ -429,8 +437,16 @@ pub fn create(
 }
 
 /// Whether an instance of ours left by a crash was made from what the configuration says
-/// now: the same image and the same cloud-init data (what a change replaces).
+/// now: the same kind, image and cloud-init data (what a change replaces).
 fn made_as_configured(instance: &Instance, config: &Value, target: &Target<'_>) -> bool {
+    let kind = if wants_vm(config) {
+        "virtual-machine"
+    } else {
+        "container"
+    };
+    if instance.rest.get("type").and_then(Json::as_str) != Some(kind) {
+        return false;
+    }
     let image = config
         .attr("image")
         .and_then(|i| i.attr_str("id"))
@@ -499,6 +515,15 @@ fn converge(
         unreserve_dropped(prior, Some(config), target);
     }
     reserve(config, target)?;
+    // A running VM's memory grows only at boot: it is stopped for the change.
+    let limits_differ = ["limits.cpu", "limits.memory"]
+        .iter()
+        .any(|k| wanted_config.get(*k) != instance.config.get(*k));
+    let is_vm = instance.rest.get("type").and_then(Json::as_str) == Some("virtual-machine");
+    if is_vm && limits_differ && state(client, &name)?.status == "Running" {
+        (request.progress)("stopping the VM to change its limits");
+        stop(client, &name)?;
+    }
     if config_differs || instance.devices != wanted_devices {
         instance.config.extend(wanted_config);
         instance.devices = wanted_devices;
@@ -526,10 +551,7 @@ pub fn update(
 ) -> Result<ApplyResponse, ProviderError> {
     let client = clients.get(request.config)?;
     let prior = request.prior.unwrap_or(&Value::Null);
-    let name = prior
-        .attr_str("name")
-        .map(str::to_string)
-        .unwrap_or_else(|| instance_name(request.config, request.target.address));
+    let name = instance_name(prior, request.target.address);
     let instance = get(&client, &name)?.ok_or_else(|| {
         ProviderError::new(format!(
             "instance {name} is gone from LXD at {}",
@@ -652,42 +674,67 @@ fn wait(
     if what == WaitFor::None {
         return Ok(());
     }
-    poll(name, what, timeout, cancel, String::new, |elapsed| {
-        let now = state(client, name)?;
-        if matches!(now.status.as_str(), "Stopped" | "Error") {
-            // It was started: it stopped by itself (its init ended, or failed).
-            return Err(ProviderError::new(format!(
+    // A container is up within a few hundred milliseconds, and a look is one local request.
+    let first_pause = Duration::from_millis(25);
+    poll(
+        name,
+        what,
+        timeout,
+        first_pause,
+        cancel,
+        String::new,
+        |elapsed| {
+            let now = state(client, name)?;
+            if matches!(now.status.as_str(), "Stopped" | "Error") {
+                // It was started: it stopped by itself (its init ended, or failed).
+                return Err(ProviderError::new(format!(
                 "{name} is {} instead of running (did its init exit? `lxc console --show-log {name}` shows its output)",
                 now.status.to_lowercase()
             )));
-        }
-        if now.status != "Running" {
-            return Ok(Look::NotYet(format!("status {}", now.status)));
-        }
-        if what == WaitFor::Running {
-            return Ok(Look::Done(()));
-        }
-        let ips = addresses(&now, &guest.nics, guest.vm);
-        // Cloud-init is awaited through LXD exec: an instance without NICs needs no address.
-        let Some(ip) = ips.first() else {
-            if what == WaitFor::CloudInit && guest.nics.is_empty() {
-                return wait_cloud_init(client, name, timeout.saturating_sub(elapsed), cancel)
-                    .map(Look::Done);
             }
-            return Ok(Look::NotYet("running, no IPv4 address yet".into()));
-        };
-        match what {
-            WaitFor::Ssh => Ok(match ssh_login(ip, guest.user, guest.key) {
-                Ok(()) => Look::Done(()),
-                Err(e) => Look::NotYet(format!("address {ip}: {e}")),
-            }),
-            WaitFor::CloudInit => {
-                wait_cloud_init(client, name, timeout.saturating_sub(elapsed), cancel)
-                    .map(Look::Done)
+            if now.status != "Running" {
+                return Ok(Look::NotYet(format!("status {}", now.status)));
             }
-            _ => Ok(Look::Done(())),
+            if what == WaitFor::Running {
+                return Ok(Look::Done(()));
+            }
+            let ips = addresses(&now, &guest.nics, guest.vm);
+            // Cloud-init is awaited through LXD exec: an instance without NICs needs no address.
+            let Some(ip) = ips.first() else {
+                if what == WaitFor::CloudInit && guest.nics.is_empty() {
+                    return cloud_init_look(client, name, timeout.saturating_sub(elapsed), cancel);
+                }
+                return Ok(Look::NotYet("running, no IPv4 address yet".into()));
+            };
+            match what {
+                WaitFor::Ssh => Ok(match ssh_login(ip, guest.user, guest.key) {
+                    Ok(()) => Look::Done(()),
+                    Err(e) => Look::NotYet(format!("address {ip}: {e}")),
+                }),
+                WaitFor::CloudInit => {
+                    cloud_init_look(client, name, timeout.saturating_sub(elapsed), cancel)
+                }
+                _ => Ok(Look::Done(())),
+            }
+        },
+    )
+}
+
+/// One look for `wait_for = "cloud-init"`: a VM whose agent has not started yet cannot run
+/// commands, which is not yet an answer.
+fn cloud_init_look(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<Look<()>, ProviderError> {
+    match wait_cloud_init(client, name, timeout, cancel) {
+        Ok(()) => Ok(Look::Done(())),
+        Err(e) if e.message.contains("VM agent isn't currently running") => {
+            Ok(Look::NotYet("running, its LXD agent not yet".into()))
         }
-    })
+        Err(e) => Err(e),
+    }
 }
 
 /// `cloud-init status --wait` inside the instance.
@@ -768,10 +815,8 @@ pub fn exec(
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
     let prior = request.prior;
     let client = clients.get(prior)?;
-    let name = prior
-        .attr_str("name")
-        .map(str::to_string)
-        .unwrap_or_else(|| request.id.to_string());
+    // By name, not id: a create that failed before recording one is still found.
+    let name = instance_name(prior, request.target.address);
     let Some(instance) = get(&client, &name)? else {
         return Ok(ReadResponse::Gone);
     };
@@ -857,10 +902,7 @@ fn remove(client: &Client, instance: &Instance) -> Result<(), ProviderError> {
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let prior = request.prior;
     let client = clients.get(prior)?;
-    let name = prior
-        .attr_str("name")
-        .map(str::to_string)
-        .unwrap_or_else(|| instance_name(prior, request.target.address));
+    let name = instance_name(prior, request.target.address);
     if let Some(instance) = get(&client, &name)? {
         match Tag::of(&instance.config) {
             Some(tag) if tag.lineage == request.target.lineage => remove(&client, &instance)?,

@@ -83,6 +83,12 @@ pub(crate) fn lx(what: String) -> impl FnOnce(LxdError) -> ProviderError {
     move |e| ProviderError::new(format!("{what}: {e}"))
 }
 
+/// A size as LXD is given it: whole MiB, rounded up (so a small size never becomes "0MiB",
+/// which LXD reads as no limit).
+pub(crate) fn lxd_size(bytes: u64) -> String {
+    format!("{}MiB", bytes.div_ceil(1 << 20))
+}
+
 fn unsupported(kind: &str) -> ProviderError {
     ProviderError::new(format!("the lxd driver has no {kind} resources"))
 }
@@ -170,5 +176,17 @@ impl Provider for LxdProvider {
             "instance" => instance::delete(&self.clients, request),
             other => Err(unsupported(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_whole_mib_rounded_up() {
+        assert_eq!(lxd_size(64 << 20), "64MiB");
+        assert_eq!(lxd_size(512 << 10), "1MiB");
+        assert_eq!(lxd_size((1 << 30) + 1), "1025MiB");
     }
 }

@@ -5,7 +5,7 @@
 use crate::api::StorageVolume;
 use crate::client::{url_part, Client};
 use crate::host::{check_daemon, default_pool, Clients};
-use crate::{lx, Tag};
+use crate::{lx, lxd_size, Tag};
 use hive_sdk::addr::name_from_address;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
@@ -33,20 +33,18 @@ pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
     match client.get::<Json>(&format!("/1.0/storage-pools/{}", url_part(pool))) {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => {
-            let pools: Vec<String> = client
-                .get::<Vec<String>>("/1.0/storage-pools")
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|p| p.rsplit('/').next().map(str::to_string))
-                .collect();
+            let pools = match client.get::<Vec<String>>("/1.0/storage-pools") {
+                Ok(urls) if urls.is_empty() => "none".to_string(),
+                Ok(urls) => urls
+                    .iter()
+                    .filter_map(|p| p.rsplit('/').next())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(e) => format!("listing them failed: {}", e.message),
+            };
             Err(format!(
-                "LXD at {} has no storage pool named {pool:?} (it has: {})",
-                client.label,
-                if pools.is_empty() {
-                    "none".to_string()
-                } else {
-                    pools.join(", ")
-                }
+                "LXD at {} has no storage pool named {pool:?} (it has: {pools})",
+                client.label
             ))
         }
         Err(e) => Err(format!("looking up storage pool {pool}: {e}")),
@@ -115,7 +113,7 @@ fn size_key(config: &Value) -> Result<Option<String>, ProviderError> {
         .attr_str("size")
         .map(|s| {
             parse_size(s)
-                .map(|b| format!("{}MiB", b >> 20))
+                .map(lxd_size)
                 .map_err(|e| ProviderError::new(format!("size: {e}")))
         })
         .transpose()

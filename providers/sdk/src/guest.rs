@@ -65,19 +65,21 @@ pub enum Look<T> {
     NotYet(String),
 }
 
-/// Looks at a guest until `look` says the wait is over, backing off from 100 ms to 1 s, until
-/// `timeout` (the error then says what was seen last, then `detail()`, such as the end of
-/// the guest's console) or until the user cancels. `look` gets the time spent so far.
+/// Looks at a guest until `look` says the wait is over, backing off from `first_pause` (cheap
+/// looks at quick guests can start small) to 1 s, until `timeout` (the error then says what
+/// was seen last, then `detail()`, such as the end of the guest's console) or until the user
+/// cancels. `look` gets the time spent so far.
 pub fn poll<T>(
     name: &str,
     what: WaitFor,
     timeout: Duration,
+    first_pause: Duration,
     cancel: &Cancel,
     detail: impl Fn() -> String,
     mut look: impl FnMut(Duration) -> Result<Look<T>, ProviderError>,
 ) -> Result<T, ProviderError> {
     let start = std::time::Instant::now();
-    let mut pause = Duration::from_millis(100);
+    let mut pause = first_pause;
     loop {
         let seen = match look(start.elapsed())? {
             Look::Done(v) => return Ok(v),
