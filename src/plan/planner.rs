@@ -105,10 +105,8 @@ impl InstanceHook for Planner<'_> {
                     reasons.push("requested with -replace".to_string());
                     replace = true;
                 }
-                if replace && resource.lifecycle.create_before_destroy {
-                    Action::CreateThenDelete
-                } else if replace {
-                    Action::DeleteThenCreate
+                if replace {
+                    replacement(resource)
                 } else if !changed.is_empty() || self.repairs.contains(&address) {
                     Action::Update
                 } else {
@@ -167,11 +165,7 @@ impl InstanceHook for Planner<'_> {
                     reasons.push(format!("{a} cannot change in place"));
                 }
             }
-            action = if resource.lifecycle.create_before_destroy {
-                Action::CreateThenDelete
-            } else {
-                Action::DeleteThenCreate
-            };
+            action = replacement(resource);
             response.planned = planned_value(resource, &config, prior.as_ref(), action);
         }
         reasons.extend(response.notes.iter().cloned());
@@ -211,6 +205,15 @@ impl InstanceHook for Planner<'_> {
             .at(resource.span.clone())
             .help("apply what it depends on first, with -target, or make the value known"),
         );
+    }
+}
+
+/// How the resource is replaced: the new object first when its lifecycle says so.
+fn replacement(resource: &Resource) -> Action {
+    if resource.lifecycle.create_before_destroy {
+        Action::CreateThenDelete
+    } else {
+        Action::DeleteThenCreate
     }
 }
 

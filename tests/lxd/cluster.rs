@@ -50,6 +50,18 @@ fn config(memory: &str, grown: bool, second_nic: bool) -> String {
         .replace("SECOND_NIC", nic)
 }
 
+/// The volume's size and e2el-0's root disk size, as LXD has them.
+fn sizes(volume: &str) -> (String, String) {
+    (
+        lxc(&["storage", "volume", "get", "default", volume, "size"])
+            .trim()
+            .to_string(),
+        lxc(&["config", "device", "get", "e2el-0", "root", "size"])
+            .trim()
+            .to_string(),
+    )
+}
+
 #[test]
 fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     let lab = Lab::new("e2el", 1);
@@ -85,14 +97,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     assert_eq!(code, 0, "volume not writable in e2el-0");
     assert_eq!(lab.volumes().len(), 1);
     let volume = &lab.volumes()[0];
-    assert_eq!(
-        lxc(&["storage", "volume", "get", "default", volume, "size"]).trim(),
-        "64MiB"
-    );
-    assert_eq!(
-        lxc(&["config", "device", "get", "e2el-0", "root", "size"]).trim(),
-        "512MiB"
-    );
+    assert_eq!(sizes(volume), ("64MiB".into(), "512MiB".into()));
     let (code, listing) = exec("e2el-1", &["sh", "-c", "ls /mnt 2>/dev/null; true"]);
     assert!(
         code == 0 && listing.trim().is_empty(),
@@ -123,14 +128,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
         std::slice::from_ref(volume),
         "the volume was replaced"
     );
-    assert_eq!(
-        lxc(&["storage", "volume", "get", "default", volume, "size"]).trim(),
-        "128MiB"
-    );
-    assert_eq!(
-        lxc(&["config", "device", "get", "e2el-0", "root", "size"]).trim(),
-        "1024MiB"
-    );
+    assert_eq!(sizes(volume), ("128MiB".into(), "1024MiB".into()));
     let (_, kept) = exec("e2el-0", &["sh", "-c", "cat /mnt/*/file"]);
     assert_eq!(kept, "kept\n", "the volume's data after growing it");
     assert_eq!(

@@ -40,6 +40,13 @@ pub struct Instance {
     pub rest: serde_json::Map<String, Json>,
 }
 
+impl Instance {
+    /// LXD's `type`: `container` or `virtual-machine`.
+    pub fn kind(&self) -> Option<&str> {
+        self.rest.get("type").and_then(Json::as_str)
+    }
+}
+
 /// `GET /1.0/instances/<name>/state`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct InstanceState {

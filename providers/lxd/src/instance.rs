@@ -133,6 +133,17 @@ fn wants_vm(config: &Value) -> bool {
     config.attr_str("kind") == Some("vm")
 }
 
+const VM_TYPE: &str = "virtual-machine";
+
+/// LXD's `type` of the instance the configuration wants.
+fn lxd_type(config: &Value) -> &'static str {
+    if wants_vm(config) {
+        VM_TYPE
+    } else {
+        "container"
+    }
+}
+
 /// Why this daemon cannot run a VM, if it cannot.
 pub fn vm_support(client: &Client) -> Result<(), String> {
     let server: Server = client
@@ -413,7 +424,7 @@ pub fn create(
     };
     let body = json!({
         "name": name,
-        "type": if wants_vm(config) { "virtual-machine" } else { "container" },
+        "type": lxd_type(config),
         "source": source,
         "profiles": [],
         "config": managed_config(config, target, &name, &public_key, "creating")?,
@@ -439,12 +450,7 @@ pub fn create(
 /// Whether an instance of ours left by a crash was made from what the configuration says
 /// now: the same kind, image and cloud-init data (what a change replaces).
 fn made_as_configured(instance: &Instance, config: &Value, target: &Target<'_>) -> bool {
-    let kind = if wants_vm(config) {
-        "virtual-machine"
-    } else {
-        "container"
-    };
-    if instance.rest.get("type").and_then(Json::as_str) != Some(kind) {
+    if instance.kind() != Some(lxd_type(config)) {
         return false;
     }
     let image = config
@@ -519,8 +525,10 @@ fn converge(
     let limits_differ = ["limits.cpu", "limits.memory"]
         .iter()
         .any(|k| wanted_config.get(*k) != instance.config.get(*k));
-    let is_vm = instance.rest.get("type").and_then(Json::as_str) == Some("virtual-machine");
-    if is_vm && limits_differ && state(client, &name)?.status == "Running" {
+    if instance.kind() == Some(VM_TYPE)
+        && limits_differ
+        && state(client, &name)?.status == "Running"
+    {
         (request.progress)("stopping the VM to change its limits");
         stop(client, &name)?;
     }
@@ -699,23 +707,20 @@ fn wait(
                 return Ok(Look::Done(()));
             }
             let ips = addresses(&now, &guest.nics, guest.vm);
-            // Cloud-init is awaited through LXD exec: an instance without NICs needs no address.
+            // Cloud-init is awaited through LXD exec, after the address when there are NICs.
+            if what == WaitFor::CloudInit && (guest.nics.is_empty() || !ips.is_empty()) {
+                return cloud_init_look(client, name, timeout.saturating_sub(elapsed), cancel);
+            }
             let Some(ip) = ips.first() else {
-                if what == WaitFor::CloudInit && guest.nics.is_empty() {
-                    return cloud_init_look(client, name, timeout.saturating_sub(elapsed), cancel);
-                }
                 return Ok(Look::NotYet("running, no IPv4 address yet".into()));
             };
-            match what {
-                WaitFor::Ssh => Ok(match ssh_login(ip, guest.user, guest.key) {
+            Ok(match what {
+                WaitFor::Ssh => match ssh_login(ip, guest.user, guest.key) {
                     Ok(()) => Look::Done(()),
                     Err(e) => Look::NotYet(format!("address {ip}: {e}")),
-                }),
-                WaitFor::CloudInit => {
-                    cloud_init_look(client, name, timeout.saturating_sub(elapsed), cancel)
-                }
-                _ => Ok(Look::Done(())),
-            }
+                },
+                _ => Look::Done(()),
+            })
         },
     )
 }

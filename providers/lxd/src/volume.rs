@@ -40,7 +40,7 @@ pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
                     .filter_map(|p| p.rsplit('/').next())
                     .collect::<Vec<_>>()
                     .join(", "),
-                Err(e) => format!("listing them failed: {}", e.message),
+                Err(e) => format!("unknown; listing them failed: {}", e.message),
             };
             Err(format!(
                 "LXD at {} has no storage pool named {pool:?} (it has: {pools})",
