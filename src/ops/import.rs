@@ -1,6 +1,7 @@
 //! `hive import ADDR ID`: adopt an object made outside hive. The address must be declared in
 //! the configuration (so hive knows its kind and driver) and not yet in the state.
 
+use super::plan::{make_plan, PlanOptions};
 use super::state::{open_state, state_path};
 use super::validate::{validate, VarOptions};
 use crate::diag::Diagnostic;
@@ -45,13 +46,13 @@ pub fn import(
         )));
     }
     let known = evaluated.instances();
-    let Some((_, config_value)) = known.iter().find(|(a, _)| a == &instance) else {
+    let Some((_, configured)) = known.iter().find(|(a, _)| a == &instance) else {
         return Err(Diagnostic::error(format!(
             "{instance} is not an instance the configuration declares (check its count or for_each key)"
         )));
     };
     let kind = instance.resource.kind.clone();
-    let driver = driver_of(&kind, config_value);
+    let driver = driver_of(&kind, configured);
     let provider = registry.get(&kind, &driver).ok_or_else(|| {
         Diagnostic::error(format!(
             "no provider for {kind} resources with driver \"{driver}\" in this build"
@@ -70,9 +71,20 @@ pub fn import(
                 .help("remove it first with hive state rm, or import into another address"),
         );
     }
+    let schema = config.resources[&instance.resource].schema;
+    let config_value = as_planned(
+        &config, &state, registry, vars, &recorded, schema, configured,
+    )?;
+    let config_value = &config_value;
     let plain_config = hive_sdk::Value::clone(config_value).unmark_deep().0;
+    let target = hive_sdk::provider::Target {
+        address: &recorded,
+        kind: &kind,
+        lineage: &state.lineage,
+        base_dir: dir,
+    };
     let found = provider
-        .import(&kind, id, &plain_config)
+        .import(&target, id, &plain_config)
         .map_err(|e| Diagnostic::error(format!("importing {id} as {recorded}: {}", e.message)))?;
     // What the backend cannot tell (the image a VM was made from, its seed) is recorded as
     // configured, so the next plan compares what can be compared instead of replacing it.
@@ -110,6 +122,65 @@ pub fn import(
     Ok(recorded)
 }
 
+/// The configuration of `address` as a plan sees it, where what it refers to has the values
+/// recorded in the state (validation alone knows none of them). Only what the configuration
+/// sets is kept; a value still unknown (what it refers to is not made yet) is an error, as
+/// recorded without it the object would be replaced by the next apply.
+fn as_planned(
+    config: &crate::config::Config,
+    state: &State,
+    registry: &Registry,
+    vars: &VarOptions,
+    address: &str,
+    schema: &hive_sdk::schema::Schema,
+    configured: &hive_sdk::Value,
+) -> Result<hive_sdk::Value, Diagnostic> {
+    let options = PlanOptions {
+        vars: vars.clone(),
+        refresh: false,
+        ..PlanOptions::default()
+    };
+    let mut diags = crate::diag::Diagnostics::default();
+    let planned = make_plan(
+        config.clone(),
+        Some(state.clone()),
+        &state.lineage,
+        registry,
+        &options,
+        &mut diags,
+    )
+    .and_then(|p| p.plan.changes.into_iter().find(|c| c.address == address))
+    .and_then(|c| c.after)
+    .ok_or_else(|| {
+        Diagnostic::error(format!("{address} could not be planned")).help("hive plan shows why")
+    })?;
+    let mut out = std::collections::BTreeMap::new();
+    let mut unknown = Vec::new();
+    let computed = |name: &str| {
+        schema
+            .attribute(name)
+            .is_some_and(|a| a.mode == hive_sdk::schema::Mode::Computed)
+    };
+    for (name, set) in configured.as_map().into_iter().flatten() {
+        if set.is_null() || computed(name) {
+            continue;
+        }
+        let value = planned.as_map().and_then(|m| m.get(name)).unwrap_or(set);
+        if !value.is_wholly_known() {
+            unknown.push(name.as_str());
+        }
+        out.insert(name.clone(), value.clone());
+    }
+    if !unknown.is_empty() {
+        return Err(Diagnostic::error(format!(
+            "{address}: {} known only after apply: what it refers to is not made yet",
+            unknown.join(", ")
+        ))
+        .help("apply that first (hive apply -target ADDRESS), then import"));
+    }
+    Ok(hive_sdk::Value::Map(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +213,12 @@ mod tests {
         fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
             Ok(())
         }
-        fn import(&self, _: &str, id: &str, _: &Value) -> Result<Value, ProviderError> {
+        fn import(
+            &self,
+            _: &hive_sdk::provider::Target<'_>,
+            id: &str,
+            _: &Value,
+        ) -> Result<Value, ProviderError> {
             match id {
                 "vm-42" => Ok(Value::map([
                     ("input", Value::string("made by hand")),
@@ -158,7 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("main.hive.hcl"),
-            "command \"legacy\" {\n  count = 2\n  input = \"made by hand\"\n}\n",
+            "command \"legacy\" {\n  count = 2\n  input = \"made by hand\"\n}\n\ncommand \"user\" {\n  input = command.legacy[0].id\n}\n",
         )
         .expect("write");
         let registry = Registry::with(vec![Arc::new(Elsewhere)]);
@@ -186,6 +262,13 @@ mod tests {
             undeclared.summary.contains("not declared"),
             "{}",
             undeclared.summary
+        );
+        // What it refers to is not made: recorded without it, it would be replaced.
+        let early = run("command.user", "vm-42").unwrap_err();
+        assert!(
+            early.summary.contains("input known only after apply"),
+            "{}",
+            early.summary
         );
         let out_of_range = run("command.legacy[5]", "vm-42").unwrap_err();
         assert!(

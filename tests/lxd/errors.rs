@@ -3,20 +3,7 @@
 //! none. Each error names the resource and
 //! what went wrong, and nothing is made.
 
-use crate::lab::{Lab, BASE};
-
-/// Everything hive printed, without whitespace or the frame of its error boxes: messages
-/// wrap wherever the terminal width says.
-fn both(r: &crate::support::Run) -> String {
-    format!("{}{}", r.stdout, r.stderr)
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '│')
-        .collect()
-}
-
-fn says(all: &str, text: &str) -> bool {
-    all.contains(&text.replace(' ', ""))
-}
+use crate::lab::{both, says, Lab, BASE};
 
 #[test]
 fn a_file_that_is_not_an_lxd_image_is_refused_by_name() {

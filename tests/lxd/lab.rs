@@ -138,6 +138,20 @@ impl Drop for Lab {
     }
 }
 
+/// Everything hive printed, without whitespace or the frame of its error boxes: messages
+/// wrap wherever the terminal width says.
+pub fn both(r: &crate::support::Run) -> String {
+    format!("{}{}", r.stdout, r.stderr)
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect()
+}
+
+/// Whether `all` (from [`both`]) says `text`.
+pub fn says(all: &str, text: &str) -> bool {
+    all.contains(&text.replace(' ', ""))
+}
+
 pub fn lxc(args: &[&str]) -> String {
     let out = Command::new("lxc").args(args).output().expect("lxc runs");
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -14,6 +14,7 @@ mod crash;
 mod debian;
 mod errors;
 mod example;
+mod import;
 mod lab;
 mod rebuild;
 mod remote;

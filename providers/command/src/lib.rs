@@ -7,7 +7,7 @@
 
 use hive_sdk::provider::{
     random_id, ApplyRequest, ApplyResponse, Cancel, DeleteRequest, Provider, ProviderError,
-    ReadRequest, ReadResponse,
+    ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::units::parse_duration;
 use hive_sdk::Value;
@@ -111,8 +111,7 @@ impl Provider for CommandProvider {
         Ok(())
     }
 
-    fn import(&self, kind: &str, id: &str, _config: &Value) -> Result<Value, ProviderError> {
-        let _ = (kind, id);
+    fn import(&self, _: &Target<'_>, _: &str, _: &Value) -> Result<Value, ProviderError> {
         Err(ProviderError::new(
             "a command has nothing outside hive to import: declare it and apply instead",
         ))

@@ -25,7 +25,7 @@ pub mod xml;
 
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider, ProviderError,
-    ReadRequest, ReadResponse,
+    ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::Value;
 use std::collections::BTreeMap;
@@ -138,8 +138,13 @@ impl Provider for LibvirtProvider {
         }
     }
 
-    fn import(&self, kind: &str, id: &str, config: &Value) -> Result<Value, ProviderError> {
-        match kind {
+    fn import(
+        &self,
+        target: &Target<'_>,
+        id: &str,
+        config: &Value,
+    ) -> Result<Value, ProviderError> {
+        match target.kind {
             "instance" => instance::import(&self.connections, id, config),
             other => Err(ProviderError::new(format!(
                 "the libvirt driver cannot import {other} resources (only instances)"

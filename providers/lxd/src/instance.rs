@@ -817,6 +817,95 @@ pub fn exec(
     Ok((code, output))
 }
 
+/// Adopts an instance made outside hive (`lxc launch`), by name: it is tagged as hive's for
+/// this address, and its sizes and power are reported where they differ from the
+/// configuration. Its devices become hive's at the next apply (the plan says so).
+pub fn import(
+    clients: &Clients,
+    target: &Target<'_>,
+    id: &str,
+    config: &Value,
+) -> Result<Value, ProviderError> {
+    let client = clients.get(config)?;
+    let instance = get(&client, id)?.ok_or_else(|| {
+        ProviderError::new(format!(
+            "LXD at {} has no instance named {id}",
+            client.label
+        ))
+    })?;
+    if let Some(tag) = Tag::of(&instance.config) {
+        if tag.lineage != target.lineage || tag.address != target.address {
+            return Err(ProviderError::new(format!(
+                "{id} is already hive's: made for {} of the state with lineage {}",
+                tag.address, tag.lineage
+            )));
+        }
+    }
+    client
+        .json(
+            "PATCH",
+            &instance_path(id),
+            Some(&json!({"config": Tag::of_target(target, "ready").config()})),
+        )
+        .map_err(lx(format!("tagging instance {id} as hive's")))?;
+    let now = state(&client, id)?;
+    let ips = now.ipv4_of(&[]);
+    let macs: Vec<Value> = now
+        .network
+        .iter()
+        .flatten()
+        .filter(|(name, _)| name.as_str() != "lo")
+        .map(|(_, nic)| Value::string(&nic.hwaddr))
+        .collect();
+    let mut found = BTreeMap::from([
+        ("driver".to_string(), Value::string("lxd")),
+        ("name".to_string(), Value::string(&instance.name)),
+        ("id".to_string(), Value::string(&instance.name)),
+        ("macs".to_string(), Value::List(macs)),
+        (
+            "ip".to_string(),
+            ips.first().map_or(Value::Null, Value::string),
+        ),
+        (
+            "ips".to_string(),
+            Value::List(ips.iter().map(Value::string).collect()),
+        ),
+    ]);
+    // Left out where they agree: the engine records what the configuration says of them.
+    found.extend(differences(&instance, &now, config));
+    Ok(Value::Map(found))
+}
+
+/// The memory, cpus and power the instance has where they are not what `attributes` say.
+fn differences(
+    instance: &Instance,
+    now: &InstanceState,
+    attributes: &Value,
+) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    if let Ok((cpus, mib)) = sizing(attributes) {
+        if let Some(memory) = instance.config.get("limits.memory") {
+            if parse_size(memory).ok() != Some(mib << 20) {
+                out.push(("memory".into(), Value::string(memory)));
+            }
+        }
+        if let Some(c) = instance.config.get("limits.cpu") {
+            if c.parse::<u32>().ok() != Some(cpus) {
+                let value = c
+                    .parse::<f64>()
+                    .map_or_else(|_| Value::string(c), Value::Number);
+                out.push(("cpus".into(), value));
+            }
+        }
+    }
+    let running = now.status == "Running";
+    if running != power_wanted(attributes) {
+        let power = if running { "running" } else { "stopped" };
+        out.push(("power".into(), Value::string(power)));
+    }
+    out
+}
+
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
     let prior = request.prior;
     let client = clients.get(prior)?;
@@ -831,30 +920,8 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
         _ => return Ok(ReadResponse::Gone),
     }
     let mut now = prior.as_map().cloned().unwrap_or_default();
-    if let Ok((cpus, mib)) = sizing(prior) {
-        if let Some(memory) = instance.config.get("limits.memory") {
-            if parse_size(memory).ok() != Some(mib << 20) {
-                now.insert("memory".into(), Value::string(memory));
-            }
-        }
-        if let Some(c) = instance.config.get("limits.cpu") {
-            if c.parse::<u32>().ok() != Some(cpus) {
-                now.insert(
-                    "cpus".into(),
-                    c.parse::<f64>()
-                        .map_or_else(|_| Value::string(c), Value::Number),
-                );
-            }
-        }
-    }
     let status = state(&client, &name)?;
-    let running = status.status == "Running";
-    if running != power_wanted(prior) {
-        now.insert(
-            "power".into(),
-            Value::string(if running { "running" } else { "stopped" }),
-        );
-    }
+    now.extend(differences(&instance, &status, prior));
     now.insert(
         "macs".into(),
         Value::List(macs(&instance).iter().map(Value::string).collect()),

@@ -20,7 +20,7 @@ pub mod volume;
 use client::LxdError;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider, ProviderError,
-    ReadRequest, ReadResponse,
+    ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::Value;
 use std::collections::BTreeMap;
@@ -166,6 +166,20 @@ impl Provider for LxdProvider {
             "volume" => volume::read(&self.clients, request),
             "instance" => instance::read(&self.clients, request),
             other => Err(unsupported(other)),
+        }
+    }
+
+    fn import(
+        &self,
+        target: &Target<'_>,
+        id: &str,
+        config: &Value,
+    ) -> Result<Value, ProviderError> {
+        match target.kind {
+            "instance" => instance::import(&self.clients, target, id, config),
+            other => Err(ProviderError::new(format!(
+                "the lxd driver cannot import {other} resources (only instances)"
+            ))),
         }
     }
 

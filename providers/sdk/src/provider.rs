@@ -185,14 +185,21 @@ pub trait Provider: Send + Sync {
 
     fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
 
-    /// Adopts an object made elsewhere, by the backend's id. `config` is the configuration
-    /// of the address it is imported into (where to look: its host); attributes the backend
-    /// cannot tell are left out, and the engine records them as configured.
-    fn import(&self, kind: &str, id: &str, config: &Value) -> Result<Value, ProviderError> {
+    /// Adopts an object made elsewhere, by the backend's id, for `target` (a backend that
+    /// tags its objects tags it now). `config` is the configuration of the address it is
+    /// imported into (where to look: its host); attributes the backend cannot tell are left
+    /// out, and the engine records them as configured.
+    fn import(
+        &self,
+        target: &Target<'_>,
+        id: &str,
+        config: &Value,
+    ) -> Result<Value, ProviderError> {
         let _ = (id, config);
         Err(ProviderError::new(format!(
-            "the {} driver cannot import {kind} resources",
-            self.driver()
+            "the {} driver cannot import {} resources",
+            self.driver(),
+            target.kind
         )))
     }
 }
