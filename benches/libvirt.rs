@@ -6,29 +6,14 @@
 //! Needs the lab (`bash lab/setup.sh`). Run with `cargo bench --bench libvirt`;
 //! `HIVE_BENCH_GUESTS=1,3` picks the sizes.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use support::hive;
 
 const TINY: &str = "/var/cache/hive-test/tiny/current";
-
-fn hive(hive: &str, dir: &Path, args: &[&str]) -> (Duration, String) {
-    let start = Instant::now();
-    let out = Command::new(hive)
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("hive starts: {e}"));
-    let took = start.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "hive {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, stdout)
-}
 
 /// From `-json` events: the longest "after waiting N s for the guest", and each step's time.
 fn waits_and_steps(json_lines: &str) -> (f64, Vec<(String, f64)>) {
@@ -92,7 +77,7 @@ instance "g" {{
     )
 }
 
-fn bench_guests(hive_bin: &str) {
+fn bench_guests() {
     let sizes: Vec<usize> = std::env::var("HIVE_BENCH_GUESTS")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
@@ -103,9 +88,9 @@ fn bench_guests(hive_bin: &str) {
     for n in sizes {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("main.hive.hcl"), guests_config(n)).expect("write");
-        let (took, events) = hive(hive_bin, dir.path(), &["apply", "-auto-approve", "-json"]);
+        let (took, events) = hive(dir.path(), &["apply", "-auto-approve", "-json"]);
         let (wait, _) = waits_and_steps(&events);
-        let (destroy, _) = hive(hive_bin, dir.path(), &["destroy", "-auto-approve"]);
+        let (destroy, _) = hive(dir.path(), &["destroy", "-auto-approve"]);
         let total = took.as_secs_f64();
         let base = *one.get_or_insert(total);
         println!(
@@ -139,7 +124,7 @@ fn image_with_data(dir: &Path, mib: usize) -> std::path::PathBuf {
     qcow
 }
 
-fn bench_volumes(hive_bin: &str) {
+fn bench_volumes() {
     println!();
     println!("image | image cached (first apply) | volume on it (overlay) | volume step");
     println!("---|---|---|---");
@@ -151,12 +136,12 @@ fn bench_volumes(hive_bin: &str) {
             image.display()
         );
         std::fs::write(dir.path().join("main.hive.hcl"), &base).expect("write");
-        let (cached, _) = hive(hive_bin, dir.path(), &["apply", "-auto-approve"]);
+        let (cached, _) = hive(dir.path(), &["apply", "-auto-approve"]);
         let with_volume = format!(
             "{base}volume \"v\" {{\n  host = host.local\n  image = image.big\n  size = \"4GiB\"\n}}\n"
         );
         std::fs::write(dir.path().join("main.hive.hcl"), with_volume).expect("write");
-        let (took, events) = hive(hive_bin, dir.path(), &["apply", "-auto-approve", "-json"]);
+        let (took, events) = hive(dir.path(), &["apply", "-auto-approve", "-json"]);
         let (_, steps) = waits_and_steps(&events);
         let step = steps
             .iter()
@@ -173,16 +158,15 @@ fn bench_volumes(hive_bin: &str) {
             took.as_secs_f64(),
             step * 1000.0
         );
-        hive(hive_bin, dir.path(), &["destroy", "-auto-approve"]);
+        hive(dir.path(), &["destroy", "-auto-approve"]);
     }
 }
 
 fn main() {
-    let hive_bin = env!("CARGO_BIN_EXE_hive");
     if !Path::new(TINY).join("vmlinuz").exists() {
         eprintln!("no tiny test guest at {TINY}: run `bash lab/setup.sh` first");
         std::process::exit(1);
     }
-    bench_guests(hive_bin);
-    bench_volumes(hive_bin);
+    bench_guests();
+    bench_volumes();
 }

@@ -11,7 +11,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::median;
+use support::{hive, median};
 
 const IMAGE: &str = "/var/cache/hive-test/lxd/current/busybox.tar.gz";
 
@@ -50,19 +50,6 @@ fn sh(script: &str) {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "failed: {script}");
-}
-
-fn hive(dir: &std::path::Path, args: &[&str]) -> Duration {
-    let start = Instant::now();
-    let ok = Command::new(env!("CARGO_BIN_EXE_hive"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "hive {args:?} failed");
-    start.elapsed()
 }
 
 /// How many of the loop's containers have an IPv4 address.
@@ -105,12 +92,8 @@ fn main() {
     // Import the image once (and learn its fingerprint) so neither side pays for it.
     std::fs::write(dir.path().join("main.hive.hcl"), config(1)).expect("write");
     hive(dir.path(), &["apply", "-auto-approve"]);
-    let fingerprint = Command::new("sh")
-        .arg("-c")
-        .arg(format!("sha256sum {IMAGE} | cut -d' ' -f1"))
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .expect("sha256sum");
+    let fingerprint =
+        hive_provider_lxd::image::fingerprint(&[IMAGE.into()]).expect("the image is readable");
     hive(
         dir.path(),
         &["destroy", "-auto-approve", "--target", "instance.c"],
@@ -125,7 +108,7 @@ fn main() {
         let mut by_hive = Vec::new();
         let mut by_loop = Vec::new();
         for _ in 0..ROUNDS {
-            by_hive.push(hive(dir.path(), &["apply", "-auto-approve"]));
+            by_hive.push(hive(dir.path(), &["apply", "-auto-approve"]).0);
             hive(
                 dir.path(),
                 &["destroy", "-auto-approve", "--target", "instance.c"],

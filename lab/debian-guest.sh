@@ -14,6 +14,7 @@ set -euo pipefail
 
 cache="${HIVE_TEST_CACHE:-/var/cache/hive-test}/debian"
 log() { printf 'debian-guest: %s\n' "$*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 suite=bookworm
 packages=(linux-image-cloud-amd64 initramfs-tools cloud-init openssh-server
@@ -45,12 +46,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs) # -d needs e2fsprogs >= 1.43
 # qemu-utils may come from backports (LAB.md): any qemu-img will do.
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+apt_install "${need[@]}"
 
 # The mirror apt uses for this suite; nothing else may be contacted.
 mirror=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE) $(TARGET_OF)' |

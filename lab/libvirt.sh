@@ -3,22 +3,14 @@
 # libvirtd without systemd, and waits until qemu:///system answers. Idempotent.
 set -euo pipefail
 log() { printf 'lab: %s\n' "$*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 packages=(qemu-system-x86 libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   dnsmasq-base iptables bridge-utils openssh-client cloud-image-utils genisoimage
   busybox-static dropbear-bin cpio kmod)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # The machine image carries qemu-utils from backports, which conflicts with Debian 12's
-  # QEMU: take all of QEMU from Debian 12.
-  apt-get install -y -qq --allow-downgrades qemu-utils/bookworm "${missing[@]}" >/dev/null
-fi
+# The machine image carries qemu-utils from backports, which conflicts with Debian 12's QEMU:
+# take all of QEMU from Debian 12.
+APT_OPTIONS="--allow-downgrades qemu-utils/bookworm" need_packages "${packages[@]}"
 
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   # By their sockets, not by process name: another system's daemons (a container's or a

@@ -18,6 +18,7 @@ cache_root="${HIVE_TEST_CACHE:-/var/cache/hive-test}"
 cache="$cache_root/lxd"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { printf 'lxd-images: %s\n' "$*" >&2; }
+. "$here/lib.sh"
 
 [ "$(id -u)" = 0 ] || { log "must run as root (debugfs restores ownership, chroot)"; exit 1; }
 
@@ -28,12 +29,7 @@ command -v debugfs >/dev/null 2>&1 || need+=(e2fsprogs)
 command -v setfattr >/dev/null 2>&1 || need+=(attr)
 # qemu-utils may come from backports (LAB.md): any qemu-img will do.
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+apt_install "${need[@]}"
 
 # The Debian guest is our source; its script is a quick no-op when its cache is current.
 qcow2=$(bash "$here/debian-guest.sh" | sed -n 's/^debian guest: //p')

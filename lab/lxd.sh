@@ -5,7 +5,7 @@
 # auto-update (no image server is reachable). Idempotent.
 set -euo pipefail
 log() { printf 'lab: %s\n' "$*" >&2; }
-export DEBIAN_FRONTEND=noninteractive
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Packages must not start daemons behind our back: Debian's lxd init script would start an
 # LXD of its own while this script starts another on the same /var/lib/lxd, and two daemons
@@ -17,18 +17,9 @@ if [ ! -e "$policy" ]; then
   trap 'rm -f "$policy"' EXIT
 fi
 
-need() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
 # nftables before LXD's first start, or LXD falls back to iptables rules it leaves behind.
-need nftables
-need lxd lxd-client lxcfs dnsmasq-base
+need_packages nftables
+need_packages lxd lxd-client lxcfs dnsmasq-base
 
 # The pid of the nearest ancestor whose root is not ours, if this script runs in a chroot
 # (as in the fresh-machine check); nothing otherwise.

@@ -5,20 +5,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'lab: %s\n' "$*"; }
+. "$here/lib.sh"
 
 # Build dependencies: libvirt's C library (the virt crate links it) and OpenSSL (libssh2);
 # for Linux bridges: iproute2, nftables and dnsmasq (hive runs its own); openssl makes the
 # client certificate of the remote-LXD test.
-need_apt=()
-for pkg in pkg-config libvirt-dev libssl-dev iproute2 nftables dnsmasq-base busybox-static openssl; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if ((${#need_apt[@]})); then
-  log "installing ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+need_packages pkg-config libvirt-dev libssl-dev iproute2 nftables dnsmasq-base busybox-static openssl
 
 # libvirt + QEMU, running; then the test guests: the tiny one (kernel + busybox/dropbear
 # initramfs, seconds to build) and the Debian one with real cloud-init (about 2 minutes to

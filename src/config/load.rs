@@ -1012,6 +1012,7 @@ fn settings_schema() -> &'static Schema {
         forces_replacement: false,
         sensitive: false,
         refers_to: None,
+        names_allowed: false,
         description: "",
     };
     SCHEMA.get_or_init(|| Schema {

@@ -842,8 +842,8 @@ fn eval_block_body(
 }
 
 /// An attribute that names a resource of one kind (`host = host.local`) must not name another
-/// kind; a plain string is allowed only where a backend knows things by its own names: images
-/// (an LXD alias) and networks (an LXD network, a libvirt network).
+/// kind; a plain string is allowed only where the schema says a backend knows things by its
+/// own names.
 fn check_reference_kind(
     attr: &hive_sdk::schema::Attribute,
     expr: &Expr,
@@ -873,12 +873,7 @@ fn check_reference_kind(
                 }
             }
         }
-        Expression::String(_) | Expression::StringTemplate(_)
-            if !matches!(
-                (attr.name, wanted),
-                ("image", "image") | ("bridge", "bridge")
-            ) =>
-        {
+        Expression::String(_) | Expression::StringTemplate(_) if !attr.names_allowed => {
             diags.push(
                 Diagnostic::error(format!(
                     "{} must refer to a {wanted} resource, not a string",

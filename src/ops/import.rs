@@ -75,8 +75,7 @@ pub fn import(
     let config_value = as_planned(
         &config, &state, registry, vars, &recorded, schema, configured,
     )?;
-    let config_value = &config_value;
-    let plain_config = hive_sdk::Value::clone(config_value).unmark_deep().0;
+    let plain_config = config_value.clone().unmark_deep().0;
     let target = hive_sdk::provider::Target {
         address: &recorded,
         kind: &kind,
@@ -92,7 +91,7 @@ pub fn import(
     if let Some(configured) = config_value.as_map() {
         for (name, value) in configured {
             let missing = attributes.get(name).is_none_or(hive_sdk::Value::is_null);
-            if missing && value.is_wholly_known() && !value.is_null() {
+            if missing {
                 attributes.insert(name.clone(), value.clone());
             }
         }

@@ -131,10 +131,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     assert_eq!(sizes(volume), ("128MiB".into(), "1024MiB".into()));
     let (_, kept) = exec("e2el-0", &["sh", "-c", "cat /mnt/*/file"]);
     assert_eq!(kept, "kept\n", "the volume's data after growing it");
-    assert_eq!(
-        lxc(&["config", "get", "e2el-1", "limits.memory"]).trim(),
-        "192MiB"
-    );
+    assert_eq!(config_key("e2el-1", "limits.memory"), "192MiB");
     assert_eq!(
         config_key("e2el-1", "volatile.uuid"),
         before,
@@ -189,10 +186,7 @@ fn three_containers_on_a_hive_bridge_reach_each_other_then_change_in_place() {
     for i in lab.instances() {
         assert_eq!(i["status"], "Running", "{}", i["name"]);
     }
-    assert_eq!(
-        lxc(&["config", "get", "e2el-2", "limits.memory"]).trim(),
-        "192MiB"
-    );
+    assert_eq!(config_key("e2el-2", "limits.memory"), "192MiB");
     // The volume is back in e2el-0, with what was written on it.
     let (_, kept) = exec("e2el-0", &["sh", "-c", "cat /mnt/*/file"]);
     assert_eq!(kept, "kept\n", "the volume's data in e2el-0");

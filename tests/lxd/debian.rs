@@ -2,7 +2,7 @@
 //! file (checked with `lxc exec`), `wait_for = "cloud-init"` waits for it to finish, and
 //! `hive ssh` logs in over SSH with hive's key. Another image then replaces the instance.
 
-use crate::lab::{exec, fingerprint, lxc, Lab, BASE, IMAGES};
+use crate::lab::{config_key, exec, fingerprint, Lab, BASE, IMAGES};
 
 const DEBIAN: &str = r##"
 image "debian" {
@@ -61,7 +61,7 @@ fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     assert!(ssh.stderr.contains("over SSH"), "{}", ssh.stderr);
 
     // Another image replaces the instance: a new container, made from the busybox image.
-    let debian_uuid = lxc(&["config", "get", "e2ed-deb", "volatile.uuid"]);
+    let debian_uuid = config_key("e2ed-deb", "volatile.uuid");
     lab.write(
         &format!("{BASE}{DEBIAN}")
             .replace("THE_IMAGE", "busybox")
@@ -72,14 +72,8 @@ fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     assert!(plan.contains("forces replacement"), "{plan}");
     lab.ok(&["apply", "-auto-approve"]);
     let busybox = fingerprint(&[&format!("{IMAGES}/busybox.tar.gz")]);
-    assert_eq!(
-        lxc(&["config", "get", "e2ed-deb", "volatile.base_image"]).trim(),
-        busybox
-    );
-    assert_ne!(
-        lxc(&["config", "get", "e2ed-deb", "volatile.uuid"]),
-        debian_uuid
-    );
+    assert_eq!(config_key("e2ed-deb", "volatile.base_image"), busybox);
+    assert_ne!(config_key("e2ed-deb", "volatile.uuid"), debian_uuid);
 
     lab.ok(&["destroy", "-auto-approve"]);
     lab.assert_clean();

@@ -95,7 +95,6 @@ fn a_remote_daemon_over_https_with_certificates() {
     let server = "/var/lib/lxd/server.crt";
     let config = |pin: &str| {
         REMOTE
-            .replace("IMAGES", crate::lab::IMAGES)
             .replace("PORT", port)
             .replace("CERT", &cert.display().to_string())
             .replace("KEY", &key.display().to_string())

@@ -6,6 +6,7 @@
 use crate::host::{Connections, Host};
 use crate::object;
 use crate::pool::{self, Pool};
+use hive_sdk::disk::{header, is_qcow2, QCOW2_MAGIC};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
@@ -353,18 +354,8 @@ fn copy_hashing(
     Ok(crate::hex(&hasher.finalize()))
 }
 
-const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
-
-fn header(path: &Path) -> [u8; 32] {
-    let mut head = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open(path) {
-        let _ = f.read(&mut head);
-    }
-    head
-}
-
 pub fn detect_format(path: &Path) -> &'static str {
-    if &header(path)[..4] == QCOW2_MAGIC {
+    if is_qcow2(path) {
         "qcow2"
     } else {
         "raw"

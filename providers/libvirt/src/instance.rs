@@ -13,9 +13,7 @@ use crate::wait::{self, Guest};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{lv, name_from_address, network, not_found, object};
 use hive_sdk::cloud_init::UserData;
-use hive_sdk::guest::{
-    power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings, WaitFor,
-};
+use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings};
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
@@ -37,11 +35,8 @@ const AFFECT_CONFIG: u32 = 2;
 const METADATA_ELEMENT: i32 = 2;
 
 pub fn validate(config: &Value) -> Vec<String> {
-    let mut problems = hive_sdk::guest::validate(config);
     // Cloud-init is awaited over SSH here.
-    if WaitFor::parse(config.attr_str("wait_for")) == Ok(WaitFor::CloudInit) {
-        problems.extend(hive_sdk::guest::without_network(config, WaitFor::CloudInit));
-    }
+    let mut problems = hive_sdk::guest::validate(config, true);
     if let Some(image) = config.attr("image").and_then(Value::as_str) {
         problems.push(format!(
             "image = \"{image}\": the libvirt driver boots image resources (image.NAME), not names"

@@ -135,11 +135,7 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
 /// The multipart field of a split image's root filesystem: LXD takes a disk image
 /// (`rootfs.img`, qcow2) as a VM image, and a squashfs or tarball (`rootfs`) as a container's.
 fn rootfs_part(rootfs: &Path) -> &'static str {
-    let mut magic = [0u8; 4];
-    let qcow2 = std::fs::File::open(rootfs)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == *b"QFI\xfb");
-    if qcow2 {
+    if hive_sdk::disk::is_qcow2(rootfs) {
         "rootfs.img"
     } else {
         "rootfs"
@@ -182,7 +178,10 @@ pub fn create(
     (request.progress)("computing the fingerprint");
     let fingerprint = fingerprint(&files)?;
     // What this address imported before, from files since rebuilt, once nothing uses it.
-    remove_unused_imports(&client, &request.target, |f| f != fingerprint)?;
+    remove_unused(
+        &client,
+        imports(&client, &request.target, |f| f != fingerprint)?,
+    )?;
     if let Some(image) = get(&client, &fingerprint)? {
         return Ok(state_of(config, &image, mtime));
     }
@@ -262,12 +261,26 @@ pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse
 /// create-before-destroy replacement the new image has the same properties.)
 pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let client = clients.get(request.prior)?;
-    let id = request.id;
-    remove_unused_imports(&client, &request.target, |f| id.is_empty() || f == id)
+    let target = &request.target;
+    let candidates = if request.id.is_empty() {
+        imports(&client, target, |_| true)?
+    } else {
+        get(&client, request.id)?
+            .filter(|image| imported_for(image, target))
+            .into_iter()
+            .collect()
+    };
+    remove_unused(&client, candidates)
 }
 
-/// The images hive imported for this address of this state (their properties say so) whose
-/// fingerprint `select` takes.
+/// Whether hive imported the image for this address of this state (its properties say so).
+fn imported_for(image: &Image, target: &Target<'_>) -> bool {
+    let property = |key: &str| image.properties.get(key).map(String::as_str);
+    property("hive.lineage") == Some(target.lineage)
+        && property("hive.address") == Some(target.address)
+}
+
+/// The images imported for the target whose fingerprint `select` takes.
 fn imports(
     client: &Client,
     target: &Target<'_>,
@@ -279,29 +292,19 @@ fn imports(
     )))?;
     Ok(images
         .into_iter()
-        .filter(|image| {
-            let property = |key: &str| image.properties.get(key).map(String::as_str);
-            property("hive.lineage") == Some(target.lineage)
-                && property("hive.address") == Some(target.address)
-                && select(&image.fingerprint)
-        })
+        .filter(|image| imported_for(image, target) && select(&image.fingerprint))
         .collect())
 }
 
-/// Deletes the images of [`imports`] that no instance on the daemon uses.
-fn remove_unused_imports(
-    client: &Client,
-    target: &Target<'_>,
-    select: impl Fn(&str) -> bool,
-) -> Result<(), ProviderError> {
-    let ours = imports(client, target, select)?;
-    if ours.is_empty() {
+/// Deletes those of the images that no instance on the daemon uses.
+fn remove_unused(client: &Client, images: Vec<Image>) -> Result<(), ProviderError> {
+    if images.is_empty() {
         return Ok(());
     }
     let instances: Vec<Instance> = client.get("/1.0/instances?recursion=1").map_err(lx(
         "listing the instances that may use the image".to_string(),
     ))?;
-    for image in ours {
+    for image in images {
         let fingerprint = &image.fingerprint;
         if instances
             .iter()

@@ -35,7 +35,8 @@ const LXD_OUI: &str = "00:16:3e";
 const STOP_GRACE_SECS: u64 = 20;
 
 pub fn validate(config: &Value) -> Vec<String> {
-    let mut problems = hive_sdk::guest::validate(config);
+    // Cloud-init is awaited through LXD exec: no address needed.
+    let mut problems = hive_sdk::guest::validate(config, false);
     match config.attr_str("kind") {
         None | Some("container") | Some("vm") => {}
         Some(other) => problems.push(format!(
@@ -144,11 +145,8 @@ fn lxd_type(config: &Value) -> &'static str {
     }
 }
 
-/// Why this daemon cannot run a VM, if it cannot.
-pub fn vm_support(client: &Client) -> Result<(), String> {
-    let server: Server = client
-        .get("/1.0")
-        .map_err(|e| format!("asking LXD at {} what it runs: {e}", client.label))?;
+/// Why this daemon (`server`, as it describes itself) cannot run a VM, if it cannot.
+pub fn vm_support(client: &Client, server: &Server) -> Result<(), String> {
     if !server.environment.driver.contains("qemu") {
         return Err(format!(
             "kind = \"vm\": LXD at {} cannot run virtual machines (its instance drivers: {}); use kind = \"container\", or the libvirt driver for VMs",
@@ -169,16 +167,17 @@ pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
         Ok(c) => c,
         Err(e) => return vec![e.message],
     };
-    if let Err(e) = check_daemon(&client) {
-        return vec![e];
-    }
+    let server = match check_daemon(&client) {
+        Ok(server) => server,
+        Err(e) => return vec![e],
+    };
     let mut problems = Vec::new();
     let pool = default_pool(config);
     if let Err(e) = volume::check_pool(&client, &pool) {
         problems.push(e);
     }
     if wants_vm(config) {
-        if let Err(e) = vm_support(&client) {
+        if let Err(e) = vm_support(&client, &server) {
             problems.push(e);
         }
     }
@@ -371,6 +370,20 @@ fn stop(client: &Client, name: &str) -> Result<(), ProviderError> {
     change_state(client, name, "stop", false).or_else(|_| change_state(client, name, "stop", true))
 }
 
+/// hive's SSH key pair for the state (the public key goes into cloud-init), read once per
+/// create or update.
+struct Keys {
+    private: std::path::PathBuf,
+    public: String,
+}
+
+impl Keys {
+    fn of(target: &Target<'_>) -> Result<Keys, ProviderError> {
+        let (private, public) = identity::ensure(target.lineage).map_err(ProviderError::new)?;
+        Ok(Keys { private, public })
+    }
+}
+
 pub fn create(
     clients: &Clients,
     request: &ApplyRequest<'_>,
@@ -379,12 +392,14 @@ pub fn create(
     let target = &request.target;
     let client = clients.get(config)?;
     let name = instance_name(config, target.address);
+    let keys = Keys::of(target)?;
     if let Some(existing) = get(&client, &name)? {
         match Tag::of(&existing.config) {
             Some(tag) if tag.lineage == target.lineage && tag.address == target.address => {
-                if tag.status == "ready" && made_as_configured(&existing, config, target) {
+                if tag.status == "ready" && made_as_configured(&existing, config, target, &keys)
+                {
                     // Made by an apply that crashed before recording it: adopt it.
-                    return converge(&client, request, existing);
+                    return converge(&client, request, existing, &keys);
                 }
                 // Its creation never finished, or it was made from what the configuration
                 // no longer says (another image, other cloud-init): start again.
@@ -410,9 +425,9 @@ pub fn create(
         }
     }
     if wants_vm(config) {
-        vm_support(&client).map_err(ProviderError::new)?;
+        let server = check_daemon(&client).map_err(ProviderError::new)?;
+        vm_support(&client, &server).map_err(ProviderError::new)?;
     }
-    let (_, public_key) = identity::ensure(target.lineage).map_err(ProviderError::new)?;
     // Before the instance exists, so its first DHCP request gets the reserved address.
     reserve(config, target)?;
     let source = match config.attr("image") {
@@ -427,7 +442,7 @@ pub fn create(
         "type": lxd_type(config),
         "source": source,
         "profiles": [],
-        "config": managed_config(config, target, &name, &public_key, "creating")?,
+        "config": managed_config(config, target, &name, &keys.public, "creating")?,
         "devices": devices(config, target)?,
     });
     (request.progress)("creating");
@@ -444,12 +459,17 @@ pub fn create(
             Some(&json!({"config": {"user.hive.status": "ready"}})),
         )
         .map_err(lx(format!("tagging instance {name}")))?;
-    finish(&client, request, &name)
+    finish(&client, request, &name, &keys)
 }
 
 /// Whether an instance of ours left by a crash was made from what the configuration says
 /// now: the same kind, image and cloud-init data (what a change replaces).
-fn made_as_configured(instance: &Instance, config: &Value, target: &Target<'_>) -> bool {
+fn made_as_configured(
+    instance: &Instance,
+    config: &Value,
+    target: &Target<'_>,
+    keys: &Keys,
+) -> bool {
     if instance.kind() != Some(lxd_type(config)) {
         return false;
     }
@@ -463,9 +483,8 @@ fn made_as_configured(instance: &Instance, config: &Value, target: &Target<'_>) 
                 .map(String::as_str)
                 == Some(fp)
         });
-    let cloud_init = identity::ensure(target.lineage)
+    let cloud_init = managed_config(config, target, &instance.name, &keys.public, "ready")
         .ok()
-        .and_then(|(_, key)| managed_config(config, target, &instance.name, &key, "ready").ok())
         .is_some_and(|keys| {
             keys.get("cloud-init.user-data") == instance.config.get("cloud-init.user-data")
         });
@@ -506,12 +525,12 @@ fn converge(
     client: &Client,
     request: &ApplyRequest<'_>,
     mut instance: Instance,
+    keys: &Keys,
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let target = &request.target;
     let name = instance.name.clone();
-    let (_, public_key) = identity::ensure(target.lineage).map_err(ProviderError::new)?;
-    let wanted_config = managed_config(config, target, &name, &public_key, "ready")?;
+    let wanted_config = managed_config(config, target, &name, &keys.public, "ready")?;
     let wanted_devices = devices(config, target)?;
     let config_differs = wanted_config
         .iter()
@@ -550,7 +569,7 @@ fn converge(
         ("Running" | "Frozen", false) => stop(client, &name)?,
         _ => {}
     }
-    finish(client, request, &name)
+    finish(client, request, &name, keys)
 }
 
 pub fn update(
@@ -566,7 +585,7 @@ pub fn update(
             client.label
         ))
     })?;
-    converge(&client, request, instance)
+    converge(&client, request, instance, &Keys::of(&request.target)?)
 }
 
 /// Waits as configured and returns the instance's attributes.
@@ -574,15 +593,15 @@ fn finish(
     client: &Client,
     request: &ApplyRequest<'_>,
     name: &str,
+    keys: &Keys,
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let (what, timeout) = wait_settings(config)?;
-    let (key, _) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
     let guest = Guest {
         nics: nics_of(config, &request.target),
         vm: wants_vm(config),
         user: ssh_user(config),
-        key: &key,
+        key: &keys.private,
     };
     timed_wait(what, request.progress, || {
         wait(client, name, &guest, what, timeout, request.cancel)
@@ -754,7 +773,7 @@ fn wait_cloud_init(
         name,
         &["cloud-init", "status", "--wait"],
         timeout.max(Duration::from_secs(1)),
-        Some(cancel),
+        cancel,
     )
     .map_err(|e| {
         if e.message.contains("Command not found") {
@@ -782,7 +801,7 @@ pub fn exec(
     name: &str,
     command: &[&str],
     timeout: Duration,
-    cancel: Option<&Cancel>,
+    cancel: &Cancel,
 ) -> Result<(i32, String), ProviderError> {
     let body = json!({
         "command": command,
@@ -799,7 +818,7 @@ pub fn exec(
             &Body::Json(&body),
             &[],
             timeout,
-            cancel,
+            Some(cancel),
         )
         .map_err(lx(what.clone()))?;
     let code = metadata.get("return").and_then(Json::as_i64).unwrap_or(-1) as i32;

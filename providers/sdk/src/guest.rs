@@ -174,13 +174,18 @@ pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
     Ok((cpus, mib))
 }
 
-/// What every instance driver checks of a configuration: `wait_for`, `wait_timeout`,
-/// `type`/`cpus`/`memory`, `power` and the root disk's `size`.
-pub fn validate(config: &Value) -> Vec<String> {
+/// What every instance driver checks of a configuration: `wait_for` (and that a wait for an
+/// address has a NIC to get one on; `cloud_init_over_ssh`: the driver awaits cloud-init over
+/// SSH, so that wait needs one too), `wait_timeout`, `type`/`cpus`/`memory`, `power` and the
+/// root disk's `size`.
+pub fn validate(config: &Value, cloud_init_over_ssh: bool) -> Vec<String> {
     let mut problems = Vec::new();
     match WaitFor::parse(config.attr_str("wait_for")) {
         Err(e) => problems.push(e),
         Ok(what @ (WaitFor::Ip | WaitFor::Ssh)) => problems.extend(without_network(config, what)),
+        Ok(WaitFor::CloudInit) if cloud_init_over_ssh => {
+            problems.extend(without_network(config, WaitFor::CloudInit))
+        }
         Ok(_) => {}
     }
     if let Some(t) = config.attr_str("wait_timeout") {
@@ -207,7 +212,7 @@ pub fn validate(config: &Value) -> Vec<String> {
 
 /// The problem with a wait that needs an address on an instance that has no `network` block
 /// (it would only time out), if so. An unknown `network` may have some: no problem yet.
-pub fn without_network(config: &Value, what: WaitFor) -> Option<String> {
+fn without_network(config: &Value, what: WaitFor) -> Option<String> {
     let networked = match config.attr("network") {
         None => false,
         Some(v) if v.is_null() => false,
@@ -350,10 +355,10 @@ mod tests {
     #[test]
     fn waits_that_need_an_address_need_a_network_block() {
         let with = |wait: &str, network: Value| {
-            validate(&Value::map([
-                ("wait_for", Value::string(wait)),
-                ("network", network),
-            ]))
+            validate(
+                &Value::map([("wait_for", Value::string(wait)), ("network", network)]),
+                false,
+            )
         };
         let nic = Value::List(vec![Value::map([("bridge", Value::string("br0"))])]);
         assert_eq!(with("ip", nic.clone()), Vec::<String>::new());
@@ -363,9 +368,10 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(problems[0].contains("wait_for = \"ssh\" needs a network block"));
         let none = Value::map([("wait_for", Value::string("ip"))]);
-        assert_eq!(validate(&none).len(), 1);
-        assert!(without_network(&Value::map::<&str>([]), WaitFor::CloudInit).is_some());
-        assert!(without_network(&Value::map::<&str>([]), WaitFor::Running).is_none());
+        assert_eq!(validate(&none, false).len(), 1);
+        let cloud_init = Value::map([("wait_for", Value::string("cloud-init"))]);
+        assert_eq!(validate(&cloud_init, true).len(), 1);
+        assert!(validate(&cloud_init, false).is_empty());
     }
 
     #[test]

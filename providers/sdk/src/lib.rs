@@ -10,12 +10,13 @@
 //! - [`exec`]: running programs on a host, for command-line backends.
 //! - [`guest`]: waiting for guests, sizing them, logging into them; [`cloud_init`]: the
 //!   user data hive gives them.
-//! - [`net`]: IPv4 subnet arithmetic.
+//! - [`net`]: IPv4 subnet arithmetic. [`disk`]: disk image formats by their content.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
 pub mod addr;
 pub mod cloud_init;
+pub mod disk;
 pub mod exec;
 pub mod guest;
 pub mod identity;

@@ -30,9 +30,11 @@ pub struct Attribute {
     /// A change to this attribute replaces the object rather than updating it in place.
     pub forces_replacement: bool,
     pub sensitive: bool,
-    /// If set, the value must be a reference to a resource of this kind (or, where `ty` also
-    /// admits a string, a backend-known name).
+    /// If set, the value must be a reference to a resource of this kind...
     pub refers_to: Option<&'static str>,
+    /// ...or, if this is set, a name the backend knows the thing by (an LXD image alias, an
+    /// LXD or libvirt network).
+    pub names_allowed: bool,
     pub description: &'static str,
 }
 
@@ -176,6 +178,7 @@ fn attr(name: &'static str, ty: Type, mode: Mode) -> Attr {
         forces_replacement: false,
         sensitive: false,
         refers_to: None,
+        names_allowed: false,
         description: "",
     })
 }
@@ -204,6 +207,10 @@ impl Attr {
     }
     fn refers_to(mut self, kind: &'static str) -> Attr {
         self.0.refers_to = Some(kind);
+        self
+    }
+    fn or_name(mut self) -> Attr {
+        self.0.names_allowed = true;
         self
     }
     fn about(mut self, description: &'static str) -> Attr {
@@ -356,7 +363,10 @@ fn volume() -> Schema {
             optional("driver", Type::String).replaces(),
             optional("host", Type::Any).refers_to("host").replaces(),
             optional("size", Type::String),
-            optional("image", Type::Any).refers_to("image").replaces(),
+            optional("image", Type::Any)
+                .refers_to("image")
+                .or_name()
+                .replaces(),
             optional("store", Type::Any).refers_to("store").replaces(),
             optional("pool", Type::String).replaces(),
             optional("format", Type::String).replaces(),
@@ -370,7 +380,7 @@ fn volume() -> Schema {
 fn instance() -> Schema {
     let network = schema(
         vec![
-            optional("bridge", Type::Any).refers_to("bridge"),
+            optional("bridge", Type::Any).refers_to("bridge").or_name(),
             optional_computed("mac", Type::String),
             optional("ip", Type::String),
             optional("model", Type::String),
@@ -393,7 +403,10 @@ fn instance() -> Schema {
                 .replaces()
                 .about("\"libvirt\", \"lxd\" or \"multipass\""),
             optional("host", Type::Any).refers_to("host").replaces(),
-            optional("image", Type::Any).refers_to("image").replaces(),
+            optional("image", Type::Any)
+                .refers_to("image")
+                .or_name()
+                .replaces(),
             // Replacement when the kind really changes is the provider's call: an absent kind
             // is a container, and writing it out must not replace anything.
             optional("kind", Type::String).about("\"container\" or \"vm\" (LXD)"),
