@@ -123,5 +123,30 @@ fn main() {
             by_loop.as_secs_f64() / by_hive.as_secs_f64()
         );
     }
+    noop_plan(dir.path(), 50);
     hive(dir.path(), &["destroy", "-auto-approve"]);
+}
+
+/// A plan with nothing to do over `n` recorded containers: hive reads each one back from
+/// LXD (refresh). Against one `lxc list` of the same containers, what a script would ask.
+fn noop_plan(dir: &std::path::Path, n: usize) {
+    std::fs::write(dir.join("main.hive.hcl"), config(n)).expect("write");
+    hive(dir, &["apply", "-auto-approve"]);
+    let mut by_hive = Vec::new();
+    let mut by_list = Vec::new();
+    for _ in 0..ROUNDS {
+        let (took, out) = hive(dir, &["plan"]);
+        assert!(out.contains("No changes"), "not a no-op plan:\n{out}");
+        by_hive.push(took);
+        let start = Instant::now();
+        sh("lxc list hvb-hive- --format json");
+        by_list.push(start.elapsed());
+    }
+    let (by_hive, by_list) = (median(by_hive), median(by_list));
+    println!(
+        "no-op plan over {n} containers: hive plan {:.2}s, lxc list {:.2}s ({:.2}x)",
+        by_hive.as_secs_f64(),
+        by_list.as_secs_f64(),
+        by_hive.as_secs_f64() / by_list.as_secs_f64()
+    );
 }

@@ -20,3 +20,5 @@ pub mod lang;
 pub mod ops;
 pub mod plan;
 pub mod render;
+#[cfg(test)]
+pub mod testing;

@@ -62,7 +62,7 @@ fn variable_sources_apply_in_spec_priority_order() {
     ]);
     let file = dir.path().join("x.hivevars.hcl");
     let value = |options: VarOptions| {
-        let r = validate(dir.path(), &options);
+        let r = validate(dir.path(), &crate::support::registry(), &options);
         assert!(!r.diagnostics.has_errors(), "{:?}", r.diagnostics);
         r.evaluated.expect("evaluated").outputs["v"]
             .as_str()

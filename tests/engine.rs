@@ -308,18 +308,27 @@ fn kill_9_at_any_point_loses_nothing_and_the_next_apply_finishes() {
             }
         }
 
-        // The lock is stale and says how to remove it.
-        let blocked = lab.hive(&["plan"]);
-        assert_eq!(blocked.code, 1);
-        let said = flat(&blocked.stderr);
-        assert!(said.contains("stale lock"), "{said}");
-        let id = said
-            .split("hive force-unlock ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .expect("force-unlock id")
-            .to_string();
-        ok(&lab.hive(&["force-unlock", &id]));
+        // The dead holder's lock is taken over, and the next command says whose it was and
+        // what it left unfinished, in one line.
+        let dead_pid = child.id();
+        let plan = lab.hive(&["plan"]);
+        ok(&plan);
+        let note: Vec<&str> = plan
+            .stderr
+            .lines()
+            .filter(|l| l.contains("previous holder of the state lock died"))
+            .collect();
+        assert_eq!(note.len(), 1, "{}", plan.stderr);
+        assert!(note[0].contains(&format!("pid {dead_pid}")), "{}", note[0]);
+        assert!(note[0].contains("`hive apply`"), "{}", note[0]);
+        assert!(
+            note[0].contains(&format!("unfinished (command.c{kill_after})")),
+            "{}",
+            note[0]
+        );
+        // Taken over once: the next command finds a lock released as usual.
+        let quiet = lab.hive(&["plan"]);
+        assert!(!quiet.stderr.contains("died"), "{}", quiet.stderr);
 
         // The state loads and says exactly what is missing or interrupted.
         let plan = lab.hive(&["plan"]);

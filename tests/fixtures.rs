@@ -67,7 +67,7 @@ fn valid_configurations_evaluate_to_the_expected_outputs() {
     let mut failures = Vec::new();
     for case in cases("valid") {
         let options = VarOptions::default();
-        let result = validate(&case, &options);
+        let result = validate(&case, &crate::support::registry(), &options);
         let rendered = hive::render::diag::render_text(
             &result.diagnostics,
             &result.sources,

@@ -189,7 +189,11 @@ fn config() -> impl Strategy<Value = String> {
 
 fn meaning(text: &str) -> (String, Vec<String>) {
     let dir = config_dir(&[("main.hive.hcl", text)]);
-    let r = validate(dir.path(), &VarOptions::default());
+    let r = validate(
+        dir.path(),
+        &crate::support::registry(),
+        &VarOptions::default(),
+    );
     let diags = r
         .diagnostics
         .items

@@ -1,7 +1,6 @@
 //! `hive graph [-plan]`: the dependency graph of resource instances as DOT.
 
 use super::{Context, VarArgs};
-use crate::engine::registry::Registry;
 use crate::engine::Silent;
 use crate::ops::apply::{run, RunOptions, Then};
 use crate::ops::plan::PlanOptions;
@@ -34,13 +33,7 @@ pub fn run_graph(ctx: &Context, args: &Args) -> u8 {
             command: "hive graph -plan".into(),
             ..RunOptions::default()
         };
-        let result = run(
-            &ctx.dir,
-            &Registry::standard(),
-            &options,
-            Then::Stop,
-            &mut Silent,
-        );
+        let result = run(&ctx.dir, &ctx.registry, &options, Then::Stop, &mut Silent);
         if result.diagnostics.has_errors() {
             eprint!(
                 "{}",
@@ -52,7 +45,7 @@ pub fn run_graph(ctx: &Context, args: &Args) -> u8 {
         let nodes: Vec<_> = plan
             .changes
             .iter()
-            .map(|c| (c.address.clone(), Some(c.action)))
+            .map(|c| (c.object().to_string(), Some(c.action)))
             .collect();
         let edges: Vec<_> = plan
             .changes
@@ -60,13 +53,13 @@ pub fn run_graph(ctx: &Context, args: &Args) -> u8 {
             .flat_map(|c| {
                 c.dependencies
                     .iter()
-                    .map(|d| (c.address.clone(), d.clone()))
+                    .map(|d| (c.object().to_string(), d.to_string()))
             })
             .collect();
         print!("{}", render_dot(&nodes, &edges));
         return 0;
     }
-    let result = validate(&ctx.dir, &args.vars.options());
+    let result = validate(&ctx.dir, &ctx.registry, &args.vars.options());
     if result.diagnostics.has_errors() {
         eprint!(
             "{}",

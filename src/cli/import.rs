@@ -1,7 +1,6 @@
 //! `hive import ADDR ID`
 
 use super::{Context, VarArgs};
-use crate::engine::registry::Registry;
 use crate::render::diag::{render_text, Style};
 
 #[derive(Debug, clap::Args)]
@@ -17,10 +16,11 @@ pub struct Args {
 pub fn run(ctx: &Context, args: &Args) -> u8 {
     match crate::ops::import::import(
         &ctx.dir,
-        &Registry::standard(),
+        &ctx.registry,
         &args.address,
         &args.id,
         &args.vars.options(),
+        &crate::ops::state::StateSource::Configured,
         std::time::Duration::ZERO,
     ) {
         Ok(address) => {

@@ -1,9 +1,9 @@
 //! `hive show`, `hive output`, and reading and writing saved plan files.
 
 use super::Context;
-use crate::config::load_dir;
-use crate::ops::state::{open_state, state_path};
+use crate::ops::state::{locate, open_state, StateSource};
 use crate::plan::{Plan, PLAN_FORMAT_VERSION};
+use crate::render::diag::{render_text, Style};
 use crate::render::plan::{inline, render_plan};
 use hive_sdk::value::tagged;
 use hive_sdk::Value;
@@ -34,8 +34,10 @@ pub struct OutputArgs {
     raw: bool,
 }
 
-/// Saved plans contain variable values, secrets included: only their owner may read them.
+/// Saved plans contain variable values, secrets included: only their owner may read them,
+/// whatever file was there before (its mode is not kept).
 pub fn write_plan_file(path: &Path, plan: &Plan) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let text = serde_json::to_string_pretty(plan).map_err(std::io::Error::other)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -43,6 +45,7 @@ pub fn write_plan_file(path: &Path, plan: &Plan) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }
@@ -62,12 +65,34 @@ pub fn read_plan_file(path: &Path) -> Result<Plan, String> {
     Ok(plan)
 }
 
-/// The state without taking the lock (reading only).
-pub fn read_state(ctx: &Context) -> Result<Option<State>, String> {
-    let config = load_dir(&ctx.dir).ok().map(|(c, _)| c);
-    let path = state_path(&ctx.dir, config.as_ref()).map_err(|d| d.summary)?;
-    let opened = open_state(path, None, Duration::ZERO).map_err(|d| d.summary)?;
-    Ok(opened.state)
+/// Prints diagnostics the way every command does.
+pub fn print_diagnostics(
+    ctx: &Context,
+    diags: &crate::diag::Diagnostics,
+    sources: &crate::diag::Sources,
+) {
+    let style = if ctx.color {
+        Style::Color
+    } else {
+        Style::Plain
+    };
+    eprint!("{}", render_text(diags, sources, style));
+}
+
+/// The state without taking the lock (reading only); what went wrong is printed.
+pub fn read_state(ctx: &Context) -> Result<Option<State>, ()> {
+    let located = locate(&ctx.dir, &ctx.registry).map_err(|(sources, diags)| {
+        print_diagnostics(ctx, &diags, &sources);
+    })?;
+    let mut opened = open_state(
+        &located.settings,
+        &ctx.dir,
+        &StateSource::Configured,
+        None,
+        Duration::ZERO,
+    )
+    .map_err(|d| eprintln!("Error: {}", d.summary))?;
+    Ok(opened.state.take())
 }
 
 /// JSON for people's tools: sensitive values replaced by a marker, unknown ones by null.
@@ -121,16 +146,12 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> u8 {
                 })
             );
         } else {
-            print!("{}", render_plan(&plan));
+            print!("{}", render_plan(&plan, ctx.registry.catalog()));
         }
         return 0;
     }
-    let state = match read_state(ctx) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
+    let Ok(state) = read_state(ctx) else {
+        return 1;
     };
     let Some(state) = state else {
         if args.json {
@@ -224,13 +245,10 @@ fn print_outputs(state: &State) {
 }
 
 pub fn output(ctx: &Context, args: &OutputArgs) -> u8 {
-    let state = match read_state(ctx) {
-        Ok(s) => s.unwrap_or_else(|| State::new(String::new())),
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
+    let Ok(state) = read_state(ctx) else {
+        return 1;
     };
+    let state = state.unwrap_or_else(|| State::new(String::new()));
     match &args.name {
         None if args.json => println!("{:#}", outputs_json(&state)),
         None => print_outputs(&state),

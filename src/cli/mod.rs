@@ -57,7 +57,7 @@ enum Command {
     /// Inspect or change the state by hand.
     #[command(subcommand)]
     State(state::StateCommand),
-    /// Remove a stale state lock left by a command that died.
+    /// Remove a state lock whose holder is gone (a local lock is taken over by itself).
     ForceUnlock(state::ForceUnlockArgs),
     /// Print the dependency graph of resource instances as DOT.
     Graph(graph::Args),
@@ -93,6 +93,8 @@ impl VarArgs {
 pub struct Context {
     pub dir: PathBuf,
     pub color: bool,
+    /// The providers this build has.
+    pub registry: crate::engine::registry::Registry,
 }
 
 pub fn main() -> ExitCode {
@@ -105,11 +107,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let registry = match crate::engine::registry::Registry::standard() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: this build's providers do not fit together: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let ctx = Context {
         dir: cli.dir.clone().unwrap_or_else(|| PathBuf::from(".")),
         color: !cli.no_color
             && std::env::var_os("NO_COLOR").is_none()
             && std::io::stderr().is_terminal(),
+        registry,
     };
     let code = match &cli.command {
         Command::Validate(args) => validate::run(&ctx, args),

@@ -2,7 +2,7 @@
 
 use super::progress::Progress;
 use super::{Context, VarArgs};
-use crate::engine::registry::Registry;
+use crate::engine::apply::{ApplyReport, Stop};
 use crate::ops::apply::{run, RunOptions, RunResult, Then};
 use crate::ops::plan::PlanOptions;
 use crate::plan::Plan;
@@ -87,6 +87,7 @@ fn options(
         parallelism: None,
         command: command.to_string(),
         saved_plan: None,
+        state: Default::default(),
     })
 }
 
@@ -127,7 +128,7 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
     }
     let result = run(
         &ctx.dir,
-        &Registry::standard(),
+        &ctx.registry,
         &options,
         Then::Stop,
         &mut Progress::new(json),
@@ -139,7 +140,7 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
     if json {
         print_plan_events(&plan);
     } else {
-        print!("{}", render_plan(&plan));
+        print!("{}", render_plan(&plan, ctx.registry.catalog()));
     }
 
     if let Some(out) = &args.out {
@@ -196,12 +197,13 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     if json {
         println!("{}", events::version());
     }
+    let catalog = ctx.registry.catalog();
     let mut confirm = |plan: &Plan| {
         if json {
             print_plan_events(plan);
             return true;
         }
-        print!("{}", render_plan(plan));
+        print!("{}", render_plan(plan, catalog));
         if auto_approve {
             return true;
         }
@@ -210,7 +212,7 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     let mut progress = Progress::new(json);
     let result = run(
         &ctx.dir,
-        &Registry::standard(),
+        &ctx.registry,
         &options,
         Then::Confirm(&mut confirm),
         &mut progress,
@@ -223,16 +225,17 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         println!("\n{} cancelled.", if destroy { "Destroy" } else { "Apply" });
         return 1;
     }
-    let Some(report) = result.report else {
+    let Some(report) = &result.report else {
         if let Some(plan) = &result.plan {
             if json {
                 print_plan_events(plan);
             } else {
-                print!("{}", render_plan(plan));
+                print!("{}", render_plan(plan, catalog));
             }
         }
         return u8::from(result.diagnostics.has_errors());
     };
+    let code = exit_code(report, &result);
     if json {
         println!(
             "{}",
@@ -246,31 +249,29 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         if !destroy {
             println!("{}", events::outputs(&report.outputs));
         }
-        return if report.interrupted {
-            130
-        } else {
-            u8::from(!report.failed.is_empty())
-        };
+        return code;
     }
     let verb = if destroy { "Destroy" } else { "Apply" };
-    if report.failed.is_empty() && !report.interrupted {
+    let whole =
+        report.failed.is_empty() && report.stopped.is_none() && !result.diagnostics.has_errors();
+    if whole {
         println!(
             "\n{verb} complete! Resources: {} added, {} changed, {} destroyed.",
             progress.added, progress.changed, progress.destroyed
         );
     } else {
+        let how = match report.stopped {
+            Some(Stop::Interrupted) => "interrupted",
+            Some(Stop::Terminated) => "terminated",
+            _ => "incomplete",
+        };
         println!(
-            "\n{verb} {}: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
-            if report.interrupted {
-                "interrupted"
-            } else {
-                "incomplete"
-            },
+            "\n{verb} {how}: {} added, {} changed, {} destroyed; {} failed, {} not started.",
             progress.added,
             progress.changed,
             progress.destroyed,
             report.failed.len(),
-            report.skipped.len()
+            report.not_started
         );
         for (address, error) in &report.failed {
             eprintln!("Error: {address}: {error}");
@@ -282,10 +283,15 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
             println!("{name} = {}", inline(value));
         }
     }
-    if report.interrupted {
-        130
-    } else {
-        u8::from(!report.failed.is_empty() || result.diagnostics.has_errors())
+    code
+}
+
+/// 130 after Ctrl-C, 143 after SIGTERM (as a shell reports them), 1 when anything failed.
+fn exit_code(report: &ApplyReport, result: &RunResult) -> u8 {
+    match report.stopped {
+        Some(Stop::Interrupted) => 130,
+        Some(Stop::Terminated) => 143,
+        _ => u8::from(!report.failed.is_empty() || result.diagnostics.has_errors()),
     }
 }
 

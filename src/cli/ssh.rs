@@ -3,7 +3,7 @@
 
 use super::inspect::read_state;
 use super::Context;
-use crate::ops::ssh::Login;
+use hive_sdk::provider::Login;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -17,38 +17,40 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: &Args) -> u8 {
-    let login = match read_state(ctx).and_then(|s| {
-        let state = s.ok_or_else(|| "no state yet: nothing has been applied here".to_string())?;
-        crate::ops::ssh::login(&state, &args.address)
-    }) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
+    let Ok(state) = read_state(ctx) else {
+        return 1;
     };
+    let login = state
+        .ok_or_else(|| "no state yet: nothing has been applied here".to_string())
+        .and_then(|state| crate::ops::ssh::login(&state, &ctx.registry, &ctx.dir, &args.address));
     let (ip, user, key, announce) = match login {
-        Login::Ssh {
+        Ok(Login::Ssh {
             ip,
             user,
             key,
             announce,
-        } => (ip, user, key, announce),
-        Login::LxdExec { name, lxd_dir, why } => {
-            eprintln!("hive: {}: {why}; using LXD exec", args.address);
-            let mut lxc = Command::new("lxc");
-            if let Some(dir) = lxd_dir {
-                lxc.env("LXD_DIR", dir);
-            }
-            // `local:`: the daemon on this machine, whatever lxc's default remote is.
-            lxc.args(["exec", &format!("local:{name}"), "--"]);
+        }) => (ip, user, key, announce),
+        Ok(Login::Exec {
+            program,
+            args: exec_args,
+            env,
+            shell,
+            why,
+        }) => {
+            eprintln!("hive: {}: {why}", args.address);
+            let mut command = Command::new(&program);
+            command.envs(env).args(exec_args);
             if args.command.is_empty() {
-                lxc.args(["sh", "-l"]);
+                command.args(shell);
             } else {
-                lxc.args(&args.command);
+                command.args(&args.command);
             }
-            let e = lxc.exec();
-            eprintln!("Error: running lxc (package lxd-client): {e}");
+            let e = command.exec();
+            eprintln!("Error: running {program}: {e}");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
             return 1;
         }
     };

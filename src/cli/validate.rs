@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: &Args) -> u8 {
-    let result = validate(&ctx.dir, &args.vars.options());
+    let result = validate(&ctx.dir, &ctx.registry, &args.vars.options());
     let diags = &result.diagnostics;
     if args.json {
         println!("{:#}", to_json(diags, &result.sources));

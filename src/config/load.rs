@@ -2,14 +2,14 @@
 //! problem (unknown block or attribute, duplicates, bad labels) reported with its position.
 
 use super::{
-    span_of, typeexpr, Attribute, Block, Body, Config, Expr, IgnoreChanges, Lifecycle, Local,
-    Output, Repetition, Resource, Settings, Validation, Variable,
+    span_of, typeexpr, Attribute, Block, Body, Catalog, Config, Expr, IgnoreChanges, Lifecycle,
+    Local, Output, Repetition, Resource, Settings, Validation, Variable,
 };
 use crate::diag::{char_span, did_you_mean, Diagnostic, Diagnostics, FileId, Sources, Span};
 use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{self as syntax, BlockLabel, Structure};
 use hive_sdk::addr::{is_identifier, ResourceAddr};
-use hive_sdk::schema::{kind_schema, Mode, Nesting, Schema, KINDS};
+use hive_sdk::schema::{Mode, Nesting, Schema};
 use hive_sdk::Type;
 use std::collections::btree_map::Entry;
 use std::path::Path;
@@ -27,11 +27,12 @@ const META_ARGUMENTS: &[&str] = &["count", "for_each", "depends_on", "lifecycle"
 /// so far so the diagnostics can quote them.
 pub type Loaded = Result<(Config, Diagnostics), (Sources, Diagnostics)>;
 
-/// Loads every `*.hive.hcl` file in `dir`.
-pub fn load_dir(dir: &Path) -> Loaded {
+/// Loads every `*.hive.hcl` file in `dir`, with the kinds of `catalog`.
+pub fn load_dir(dir: &Path, catalog: &Arc<Catalog>) -> Loaded {
     let mut diags = Diagnostics::default();
     let mut config = Config {
         dir: dir.to_path_buf(),
+        catalog: catalog.clone(),
         ..Config::default()
     };
     let paths = match config_files(dir) {
@@ -311,26 +312,27 @@ impl Decoder<'_> {
                     self.output(file, block, &labels[0]);
                 }
             }
-            kind => match kind_schema(kind) {
+            kind => match self.config.catalog.kind(kind).map(|k| k.schema.clone()) {
                 Some(schema) => {
                     if let Some(labels) = self.labels(file, &block, &["name"]) {
                         self.resource(file, block, kind, &labels[0], schema);
                     }
                 }
                 None => {
-                    let all = ["hive", "variable", "locals", "output"]
+                    let kinds: Vec<&str> = self.config.catalog.names().collect();
+                    let all: Vec<&str> = ["hive", "variable", "locals", "output"]
                         .iter()
-                        .chain(KINDS.iter())
-                        .copied();
-                    self.error(
-                        Diagnostic::error(format!("unknown block type \"{kind}\""))
-                            .detail(format!(
-                                "the top level takes hive, variable, locals, output and the resource kinds {}",
-                                KINDS.join(", ")
-                            ))
-                            .at(span_of(file, &block.ident))
-                            .help_opt(did_you_mean(kind, all)),
-                    );
+                        .copied()
+                        .chain(kinds.iter().copied())
+                        .collect();
+                    let d = Diagnostic::error(format!("unknown block type \"{kind}\""))
+                        .detail(format!(
+                            "the top level takes hive, variable, locals, output and the resource kinds {}",
+                            kinds.join(", ")
+                        ))
+                        .at(span_of(file, &block.ident))
+                        .help_opt(did_you_mean(kind, all));
+                    self.error(d);
                 }
             },
         }
@@ -535,19 +537,70 @@ impl Decoder<'_> {
         out
     }
 
+    /// The `hive` block: `parallelism`, and a `state` block whose settings depend on its
+    /// backend (checked when they are decoded).
     fn settings(&mut self, file: FileId, block: syntax::Block) {
-        let schema = settings_schema();
-        let header = span_of(file, &block.ident);
-        let parts = self.split(file, block.body);
-        let body = self.body(file, parts, schema, "the hive block", &header, &[]);
-        let settings = Settings {
-            parallelism: body.attributes.get("parallelism").map(|a| a.expr.clone()),
-            state: body
-                .blocks
-                .iter()
-                .find(|b| b.name == "state")
-                .map(|b| b.body.clone()),
-        };
+        let (attrs, blocks) = self.split(file, block.body);
+        let mut settings = Settings::default();
+        for attr in attrs {
+            match attr.key.as_str() {
+                "parallelism" => settings.parallelism = Some(Self::attribute(file, attr)),
+                other => self.unknown_name(
+                    file,
+                    "attribute",
+                    other,
+                    span_of(file, &attr.key),
+                    "the hive block",
+                    &["parallelism", "state"],
+                ),
+            }
+        }
+        for b in blocks {
+            let span = span_of(file, &b.ident);
+            if b.ident.as_str() != "state" {
+                self.unknown_name(
+                    file,
+                    "block",
+                    b.ident.as_str(),
+                    span,
+                    "the hive block",
+                    &["parallelism", "state"],
+                );
+                continue;
+            }
+            if let Some(first) = &settings.state {
+                let (line, _) = self.line_of(file, first.span.range.start);
+                self.error(
+                    Diagnostic::error("only one state block is allowed in the hive block")
+                        .detail(format!("the first is on line {line}"))
+                        .at(span),
+                );
+                continue;
+            }
+            if !b.labels.is_empty() {
+                self.error(
+                    Diagnostic::error("a state block takes no labels").at(label_span(file, &b)),
+                );
+                continue;
+            }
+            let (inner_attrs, inner_blocks) = self.split(file, b.body);
+            for inner in inner_blocks {
+                self.error(
+                    Diagnostic::error("a state block holds only settings (NAME = VALUE)")
+                        .at(span_of(file, &inner.ident)),
+                );
+            }
+            let mut body = Body::default();
+            for a in inner_attrs {
+                let attr = Self::attribute(file, a);
+                body.attributes.insert(attr.name.clone(), attr);
+            }
+            settings.state = Some(Block {
+                name: "state".into(),
+                span,
+                body,
+            });
+        }
         self.config.settings = settings;
     }
 
@@ -829,7 +882,7 @@ impl Decoder<'_> {
         block: syntax::Block,
         kind: &str,
         name: &str,
-        schema: &'static Schema,
+        schema: Arc<Schema>,
     ) {
         let addr = ResourceAddr::new(kind, name);
         let span = label_span(file, &block);
@@ -850,7 +903,7 @@ impl Decoder<'_> {
         let body = self.body(
             file,
             (attrs, blocks),
-            schema,
+            &schema,
             &context,
             &span,
             META_ARGUMENTS,
@@ -896,7 +949,7 @@ impl Decoder<'_> {
                 continue;
             }
             seen_lifecycle = true;
-            lifecycle = self.lifecycle(file, b, schema);
+            lifecycle = self.lifecycle(file, b, &schema);
         }
         self.config.resources.insert(
             addr.clone(),
@@ -1000,43 +1053,4 @@ impl Decoder<'_> {
         }
         IgnoreChanges::Attributes(names)
     }
-}
-
-fn settings_schema() -> &'static Schema {
-    use hive_sdk::schema::{Attribute as A, BlockType};
-    static SCHEMA: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
-    let attr = |name: &'static str, ty: Type| A {
-        name,
-        ty,
-        mode: Mode::Optional,
-        forces_replacement: false,
-        sensitive: false,
-        refers_to: None,
-        names_allowed: false,
-        description: "",
-    };
-    SCHEMA.get_or_init(|| Schema {
-        attributes: vec![attr("parallelism", Type::Number)],
-        blocks: vec![BlockType {
-            name: "state",
-            nesting: Nesting::Single,
-            forces_replacement: false,
-            schema: Schema {
-                attributes: vec![
-                    attr("backend", Type::String),
-                    attr("path", Type::String),
-                    attr("endpoint", Type::String),
-                    attr("bucket", Type::String),
-                    attr("key", Type::String),
-                    attr("region", Type::String),
-                    attr("access_key", Type::String),
-                    A {
-                        sensitive: true,
-                        ..attr("secret_key", Type::String)
-                    },
-                ],
-                blocks: vec![],
-            },
-        }],
-    })
 }

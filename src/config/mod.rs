@@ -3,6 +3,7 @@
 //!
 //! Only this module and `lang` see HCL syntax trees.
 
+pub mod catalog;
 pub mod fmt;
 mod load;
 mod templates;
@@ -12,11 +13,14 @@ pub mod vars;
 use crate::diag::{FileId, Sources, Span};
 use hcl_edit::expr::Expression;
 use hive_sdk::addr::ResourceAddr;
+use hive_sdk::problem::PathStep;
 use hive_sdk::schema::Schema;
 use hive_sdk::Type;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+pub use catalog::Catalog;
 pub use load::{files_with_suffix, load_dir, parse_file, Loaded, MAX_FILE_SIZE};
 
 /// An expression as written, with the file it came from.
@@ -58,6 +62,25 @@ pub struct Block {
 pub struct Body {
     pub attributes: BTreeMap<String, Attribute>,
     pub blocks: Vec<Block>,
+}
+
+impl Body {
+    /// Where an attribute path (a provider's problem) is written: the attribute's value, or
+    /// the block's name; as far as the path is written, when it goes further than the file.
+    pub fn place(&self, path: &[PathStep]) -> Option<Span> {
+        let (PathStep::Name(name), rest) = path.split_first()? else {
+            return None;
+        };
+        if let Some(attr) = self.attributes.get(name) {
+            return Some(attr.expr.span());
+        }
+        let (index, rest) = match rest.split_first() {
+            Some((PathStep::Index(i), rest)) => (*i, rest),
+            _ => (0, rest),
+        };
+        let block = self.blocks.iter().filter(|b| &b.name == name).nth(index)?;
+        Some(block.body.place(rest).unwrap_or_else(|| block.span.clone()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,19 +150,23 @@ pub struct Resource {
     pub depends_on: Vec<Expr>,
     pub lifecycle: Lifecycle,
     pub body: Body,
-    pub schema: &'static Schema,
+    /// The kind's schema (every driver's attributes).
+    pub schema: Arc<Schema>,
 }
 
-/// The `hive { }` block.
+/// The `hive { }` block as written; `lang::settings` decodes it once variables are known.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    pub parallelism: Option<Expr>,
-    pub state: Option<Body>,
+    pub parallelism: Option<Attribute>,
+    /// `state { ... }`: its attributes, which depend on the backend.
+    pub state: Option<Block>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub dir: PathBuf,
+    /// The kinds this build knows, as the configuration was read with them.
+    pub catalog: Arc<Catalog>,
     pub sources: Sources,
     pub settings: Settings,
     pub variables: BTreeMap<String, Variable>,

@@ -1,43 +1,54 @@
-//! Executing a plan: a walk over its steps, each starting as soon as what it depends on is
-//! done, under a global cap and per-host caps. Each step's configuration is evaluated just
-//! before it runs, with the values its dependencies produced. Every step is recorded in the
-//! state journal: the intent before a create, the result after.
+//! Executing a plan: a walk over its steps ([`super::steps`]), each starting as soon as what it
+//! depends on is done, under a global cap and per-host caps. Each step's configuration is
+//! evaluated just before it runs ([`super::evaluate`]); every intent and result is recorded
+//! ([`super::record`]). Provider calls run on blocking worker threads; a call that panics
+//! fails its step. Ctrl-C stops new steps and a second one cancels running ones; SIGTERM (what
+//! CI runners send) does both at once and waits a bounded time for running steps.
 
+use super::evaluate::StepEvaluator;
+use super::record::Recording;
 use super::registry::Registry;
+use super::steps::{self, Step};
 use super::{Event, Hook, StepKind};
 use crate::config::Config;
 use crate::diag::Diagnostics;
-use crate::graph::ConfigGraph;
-use crate::lang::eval::ResourceTable;
-use crate::lang::refs::{references, Subject};
-use crate::lang::walk::{
-    each_values, eval_instance, eval_local, eval_output, resource_table, Evaluated,
-};
+use crate::lang::walk::Evaluated;
 use crate::plan::{Action, Change, Plan};
-use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr, Target};
 use hive_sdk::provider::{
     ApplyRequest, Cancel, DeleteRequest, Provider, ProviderError, Target as ProviderTarget,
 };
 use hive_sdk::value::tagged;
 use hive_sdk::Value;
-use hive_state::file::{Entry, FileBackend, Journal, StateError};
-use hive_state::{OutputState, ResourceState, State, Status};
+use hive_state::{ObjectAddr, OutputState, Recorder, State, StateError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long running steps get to end after SIGTERM before hive stops waiting for them.
+pub const TERMINATE_BOUND: Duration = Duration::from_secs(20);
+
 pub struct ApplyInput<'a> {
-    /// The configuration, for evaluating steps; `None` when only deleting (destroy).
-    pub config: Option<&'a Config>,
-    /// What the plan's evaluation produced: variables, locals, planned resource values.
-    pub evaluated: Option<&'a Evaluated>,
+    /// The configuration and what its plan evaluated, for evaluating steps; `None` when only
+    /// deleting (destroy).
+    pub config: Option<(&'a Config, &'a Evaluated)>,
     pub plan: &'a Plan,
     pub registry: &'a Registry,
     /// The (refreshed) state the plan was made from.
     pub state: State,
-    pub backend: &'a FileBackend,
+    pub recorder: Box<dyn Recorder>,
     pub parallelism: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// SIGTERM.
+    Terminated,
+    /// The state's storage has no room to record more steps.
+    NoRoom,
 }
 
 pub struct ApplyReport {
@@ -45,10 +56,18 @@ pub struct ApplyReport {
     pub completed: usize,
     pub failed: Vec<(String, String)>,
     pub skipped: Vec<String>,
-    /// The user interrupted: some steps did not run.
-    pub interrupted: bool,
+    /// Why the walk stopped starting steps, if it did.
+    pub stopped: Option<Stop>,
+    /// Steps that never started (stopped, or what they wait on failed).
+    pub not_started: usize,
     pub outputs: BTreeMap<String, Value>,
     pub diagnostics: Diagnostics,
+}
+
+impl ApplyReport {
+    pub fn interrupted(&self) -> bool {
+        matches!(self.stopped, Some(Stop::Interrupted | Stop::Terminated))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,15 +77,6 @@ enum StepState {
     Done,
     Failed,
     Skipped,
-}
-
-struct Step {
-    change: usize,
-    kind: StepKind,
-    deps: Vec<usize>,
-    dependants: Vec<usize>,
-    /// The host whose `max_parallel` applies, if any.
-    host: Option<String>,
 }
 
 /// A provider call ready to run on a worker thread: the object's new attributes and id, or
@@ -80,31 +90,6 @@ struct Outcome {
     elapsed: Duration,
 }
 
-/// A finished worker's outcome; a worker that panicked counts as a failed step.
-fn outcome_of(joined: Result<Outcome, tokio::task::JoinError>) -> Outcome {
-    joined.unwrap_or_else(|e| Outcome {
-        step: usize::MAX,
-        result: Err(ProviderError::new(format!("a step panicked: {e}"))),
-        elapsed: Duration::ZERO,
-    })
-}
-
-/// Address of the old object of a create-before-destroy replacement while both exist; the
-/// old object's id keeps two of them apart (a retry after a failed create).
-pub fn deposed_address(address: &str, id: &str) -> String {
-    let short: String = id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(12)
-        .collect();
-    format!("{address}#deposed-{short}")
-}
-
-/// The instance address an object belongs to: `command.a` for `command.a#deposed-1f2e`.
-pub fn base_address(address: &str) -> &str {
-    address.split('#').next().unwrap_or(address)
-}
-
 pub fn apply(input: ApplyInput<'_>, hook: &mut dyn Hook) -> Result<ApplyReport, StateError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -113,254 +98,90 @@ pub fn apply(input: ApplyInput<'_>, hook: &mut dyn Hook) -> Result<ApplyReport, 
             doing: "starting the apply runtime".into(),
             error,
         })?;
-    runtime.block_on(Walk::new(input)?.run(hook))
+    runtime.block_on(Walk::new(input).run(hook))
 }
 
 struct Walk<'a> {
-    input: ApplyInput<'a>,
+    plan: &'a Plan,
+    registry: &'a Registry,
+    base_dir: PathBuf,
     steps: Vec<Step>,
     status: Vec<StepState>,
     remaining: Vec<usize>,
-    journal: Journal,
-    state: State,
-    /// Every declared resource and its value as far as known now.
-    table: ResourceTable,
-    locals: BTreeMap<String, Value>,
-    graph: Option<ConfigGraph>,
-    /// The graph's evaluation order, computed once.
-    order: Vec<crate::graph::Node>,
-    local_deps: HashMap<ResourceAddr, Vec<String>>,
-    host_limits: HashMap<String, usize>,
+    recording: Recording,
+    evaluator: Option<StepEvaluator<'a>>,
+    parallelism: usize,
+    /// Steps on each host now, and the hosts of steps that took a slot.
     host_running: HashMap<String, usize>,
+    holding_slot: HashMap<usize, String>,
     cancel: Cancel,
     /// Providers' progress messages, (address, message), from the worker threads.
     progress: tokio::sync::mpsc::UnboundedSender<(String, String)>,
     progress_received: Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>,
-    /// The `#deposed-…` address each create-before-destroy change moved its old object to.
-    deposed: HashMap<usize, String>,
-    /// `each.value` of every for_each instance, by resource, once evaluated.
-    each_values: HashMap<ResourceAddr, HashMap<String, Value>>,
-    /// The texts of sensitive values: never shown in an error, marked wherever a backend's
-    /// answer repeats them.
-    secrets: Vec<String>,
+    /// Where each create-before-destroy change moved its old object.
+    deposed: HashMap<usize, ObjectAddr>,
     report: ApplyReport,
-    started_at: HashMap<usize, Instant>,
 }
 
 impl<'a> Walk<'a> {
-    fn new(input: ApplyInput<'a>) -> Result<Walk<'a>, StateError> {
-        let journal = input.backend.open_journal(input.state.serial)?;
-        let state = input.state.clone();
-        let graph = input.config.map(ConfigGraph::build);
-        let order = graph
-            .as_ref()
-            .map(ConfigGraph::evaluation_order)
-            .unwrap_or_default();
-        let values: HashMap<ResourceAddr, Value> = input
-            .evaluated
-            .map(|e| {
-                e.resources
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let table = match input.config {
-            Some(config) => resource_table(config, values),
-            None => ResourceTable {
-                declared: HashMap::new(),
-                values,
-            },
-        };
-        let locals = input
-            .evaluated
-            .map(|e| e.locals.clone())
-            .unwrap_or_default();
+    fn new(input: ApplyInput<'a>) -> Walk<'a> {
+        let mut secrets = Vec::new();
+        for v in input.plan.variables.values() {
+            v.sensitive_texts(&mut secrets);
+        }
+        if let Some((_, evaluated)) = input.config {
+            for v in evaluated.vars.values() {
+                v.sensitive_texts(&mut secrets);
+            }
+        }
+        let steps = steps::build(input.plan, &input.state);
         let (progress_sender, progress_receiver) = tokio::sync::mpsc::unbounded_channel();
-        let mut walk = Walk {
-            steps: Vec::new(),
-            status: Vec::new(),
-            remaining: Vec::new(),
-            journal,
+        Walk {
+            plan: input.plan,
+            registry: input.registry,
+            base_dir: input
+                .config
+                .map_or_else(|| PathBuf::from("."), |(c, _)| c.dir.clone()),
+            status: vec![StepState::Waiting; steps.len()],
+            remaining: steps.iter().map(|s| s.deps.len()).collect(),
+            steps,
             report: ApplyReport {
-                state: State::new(state.lineage.clone()),
+                state: State::new(input.state.lineage.clone()),
                 completed: 0,
                 failed: Vec::new(),
                 skipped: Vec::new(),
-                interrupted: false,
+                stopped: None,
+                not_started: 0,
                 outputs: BTreeMap::new(),
                 diagnostics: Diagnostics::default(),
             },
-            state,
-            table,
-            locals,
-            graph,
-            order,
-            local_deps: HashMap::new(),
-            host_limits: HashMap::new(),
+            recording: Recording::new(input.recorder, input.state, secrets),
+            evaluator: input
+                .config
+                .map(|(config, evaluated)| StepEvaluator::new(config, evaluated)),
+            parallelism: input.parallelism.max(1),
             host_running: HashMap::new(),
+            holding_slot: HashMap::new(),
             cancel: Cancel::default(),
             progress: progress_sender,
             progress_received: Some(progress_receiver),
             deposed: HashMap::new(),
-            each_values: HashMap::new(),
-            secrets: Vec::new(),
-            started_at: HashMap::new(),
-            input,
-        };
-        for v in walk.input.plan.variables.values() {
-            v.sensitive_texts(&mut walk.secrets);
         }
-        if let Some(e) = walk.input.evaluated {
-            for v in e.vars.values() {
-                v.sensitive_texts(&mut walk.secrets);
-            }
-        }
-        walk.secrets.sort();
-        walk.secrets.dedup();
-        walk.build_steps();
-        Ok(walk)
     }
 
-    /// Turns changes into steps with their ordering.
-    fn build_steps(&mut self) {
-        let plan = self.input.plan;
-        let mut create_step: HashMap<&str, usize> = HashMap::new();
-        // The steps that delete an old object, by the base address it belongs to (its own
-        // delete, and the deletes of replaced objects kept as `#deposed-…`).
-        let mut deletes_of: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut own_delete: HashMap<usize, usize> = HashMap::new();
-        for (i, change) in plan.changes.iter().enumerate() {
-            let host = self.host_of(change);
-            let mut push = |kind| {
-                self.steps.push(Step {
-                    change: i,
-                    kind,
-                    deps: Vec::new(),
-                    dependants: Vec::new(),
-                    host: host.clone(),
-                });
-                self.steps.len() - 1
-            };
-            let base = base_address(&change.address);
-            match change.action {
-                Action::NoOp => {}
-                Action::Create | Action::Update => {
-                    let kind = if change.action == Action::Create {
-                        StepKind::Create
-                    } else {
-                        StepKind::Update
-                    };
-                    create_step.insert(&change.address, push(kind));
-                }
-                Action::Delete => {
-                    let d = push(StepKind::Delete);
-                    deletes_of.entry(base).or_default().push(d);
-                    own_delete.insert(i, d);
-                }
-                Action::DeleteThenCreate => {
-                    let d = push(StepKind::Delete);
-                    let c = push(StepKind::Create);
-                    deletes_of.entry(base).or_default().push(d);
-                    own_delete.insert(i, d);
-                    create_step.insert(&change.address, c);
-                }
-                Action::CreateThenDelete => {
-                    let c = push(StepKind::Create);
-                    let d = push(StepKind::DeleteDeposed);
-                    create_step.insert(&change.address, c);
-                    deletes_of.entry(base).or_default().push(d);
-                }
-            }
-        }
-        // What each existing object depended on when it was made: old objects go in the
-        // reverse of that order.
-        let recorded: Vec<(&str, &[String])> = self
-            .input
-            .state
-            .resources
-            .values()
-            .map(|r| (base_address(&r.address), r.dependencies.as_slice()))
-            .collect();
-        let mut edges = Vec::new();
-        for (s, step) in self.steps.iter().enumerate() {
-            let change = &plan.changes[step.change];
-            let base = base_address(&change.address);
-            match step.kind {
-                StepKind::Create | StepKind::Update => {
-                    // After what it refers to is created or updated...
-                    for dep in &change.dependencies {
-                        if let Some(&d) = create_step.get(dep.as_str()) {
-                            edges.push((s, d));
-                        }
-                    }
-                    // ...and, when replacing, after the old object is gone.
-                    if change.action == Action::DeleteThenCreate {
-                        if let Some(&d) = own_delete.get(&step.change) {
-                            edges.push((s, d));
-                        }
-                    }
-                }
-                StepKind::Delete | StepKind::DeleteDeposed => {
-                    // After the old objects that depend on it are gone.
-                    for (other, deps) in &recorded {
-                        if *other != base && deps.iter().any(|d| base_address(d) == base) {
-                            for &d in deletes_of.get(other).into_iter().flatten() {
-                                edges.push((s, d));
-                            }
-                        }
-                    }
-                    if step.kind == StepKind::DeleteDeposed {
-                        // After the new object exists and what depends on it moved over.
-                        if let Some(&c) = create_step.get(change.address.as_str()) {
-                            edges.push((s, c));
-                        }
-                        for other in &plan.changes {
-                            if other.dependencies.iter().any(|d| d == &change.address) {
-                                if let Some(&c) = create_step.get(other.address.as_str()) {
-                                    edges.push((s, c));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for (from, to) in edges {
-            if !self.steps[from].deps.contains(&to) {
-                self.steps[from].deps.push(to);
-                self.steps[to].dependants.push(from);
-            }
-        }
-        self.status = vec![StepState::Waiting; self.steps.len()];
-        self.remaining = self.steps.iter().map(|s| s.deps.len()).collect();
+    fn change(&self, s: usize) -> &'a Change {
+        let plan: &'a Plan = self.plan;
+        &plan.changes[self.steps[s].change]
     }
 
-    /// The host resource an instance names with `host = host.X`, and that host's cap.
-    fn host_of(&mut self, change: &Change) -> Option<String> {
-        let config = self.input.config?;
-        let addr = parse_instance(&change.address)?;
-        let resource = config.resources.get(&addr.resource)?;
-        let attr = resource.body.attributes.get("host")?;
-        let host = references(attr.expr.file, &attr.expr.expr)
-            .into_iter()
-            .find_map(|r| match r.subject {
-                Subject::Resource(a) if a.kind == "host" => Some(a),
-                _ => None,
-            })?;
-        let limit = self
-            .input
-            .evaluated
-            .and_then(|e| e.resources.get(&host))
-            .and_then(|v| v.as_map())
-            .and_then(|m| m.get("max_parallel"))
-            .and_then(Value::as_number)
-            .filter(|n| *n >= 1.0);
-        let name = host.to_string();
-        if let Some(limit) = limit {
-            self.host_limits.insert(name.clone(), limit as usize);
+    /// How a step's object is named in events: its address, and which old object for one
+    /// kept aside.
+    fn shown(&self, s: usize) -> String {
+        let change = self.change(s);
+        match (&change.deposed, self.steps[s].kind) {
+            (Some(_), _) => change.object().to_string(),
+            _ => change.address.to_string(),
         }
-        Some(name)
     }
 
     async fn run(mut self, hook: &mut dyn Hook) -> Result<ApplyReport, StateError> {
@@ -368,62 +189,85 @@ impl<'a> Walk<'a> {
             .filter(|&s| self.remaining[s] == 0)
             .collect();
         let mut running = tokio::task::JoinSet::new();
-        let parallelism = self.input.parallelism.max(1);
         let mut interrupts = 0;
         let (_, closed) = tokio::sync::mpsc::unbounded_channel();
         let mut progress = self.progress_received.take().unwrap_or(closed);
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut give_up_at: Option<tokio::time::Instant> = None;
         loop {
-            if interrupts == 0 {
-                self.start_ready(&mut ready, &mut running, parallelism, hook)?;
+            if self.report.stopped.is_none() {
+                self.start_ready(&mut ready, &mut running, hook)?;
             }
             if running.is_empty() {
                 break;
             }
+            let deadline = give_up_at;
             tokio::select! {
                 joined = running.join_next() => {
                     let Some(joined) = joined else { break };
-                    self.finish(outcome_of(joined), &mut ready, hook)?;
+                    self.finish_joined(joined, &mut ready, hook)?;
                     // Take every other step that finished meanwhile, so the next round starts
                     // all that became ready with one journal sync.
                     while let Some(joined) = running.try_join_next() {
-                        self.finish(outcome_of(joined), &mut ready, hook)?;
+                        self.finish_joined(joined, &mut ready, hook)?;
                     }
                 }
                 Some((address, mut message)) = progress.recv() => {
-                    crate::diag::redact_text(&mut message, &self.secrets);
+                    crate::diag::redact_text(&mut message, &self.recording.secrets);
                     hook.event(&Event::Progress { address, message });
                 }
                 _ = tokio::signal::ctrl_c() => {
                     interrupts += 1;
-                    self.report.interrupted = true;
-                    if interrupts == 1 {
+                    if interrupts == 1 && self.report.stopped.is_none() {
+                        self.report.stopped = Some(Stop::Interrupted);
                         hook.event(&Event::Interrupted { running: running.len() });
                     } else {
                         self.cancel.cancel();
                         hook.event(&Event::Abandoning { running: running.len() });
                     }
                 }
+                _ = async { match terminate.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                } } => {
+                    self.report.stopped = Some(Stop::Terminated);
+                    self.cancel.cancel();
+                    give_up_at = Some(tokio::time::Instant::now() + TERMINATE_BOUND);
+                    hook.event(&Event::Abandoning { running: running.len() });
+                }
+                _ = async { match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending::<()>().await,
+                } } => {
+                    // What still runs keeps its "creating" record: the next command finds it.
+                    break;
+                }
             }
         }
-        if interrupts == 0 {
+        if self.report.stopped.is_none() {
             self.fail_unreachable(hook);
         }
+        self.report.not_started = self
+            .status
+            .iter()
+            .filter(|s| matches!(s, StepState::Waiting | StepState::Skipped))
+            .count();
         self.finish_outputs()?;
-        self.journal.sync()?;
-        self.report.state = self.state;
+        self.recording.sync()?;
+        self.report.state = self.recording.into_state();
         Ok(self.report)
     }
 
     /// Steps still waiting when nothing runs can never start (their order is circular): they
     /// are failures, never silently dropped.
     fn fail_unreachable(&mut self, hook: &mut dyn Hook) {
-        let plan: &'a Plan = self.input.plan;
         for s in 0..self.steps.len() {
             if self.status[s] != StepState::Waiting {
                 continue;
             }
             self.status[s] = StepState::Failed;
-            let address = plan.changes[self.steps[s].change].address.clone();
+            let address = self.shown(s);
             let error = "it waits on steps that wait on it (an ordering cycle between replacements); nothing was done to it".to_string();
             hook.event(&Event::Failed {
                 address: address.clone(),
@@ -440,56 +284,62 @@ impl<'a> Walk<'a> {
         &mut self,
         ready: &mut VecDeque<usize>,
         running: &mut tokio::task::JoinSet<Outcome>,
-        parallelism: usize,
         hook: &mut dyn Hook,
     ) -> Result<(), StateError> {
         let mut deferred = VecDeque::new();
         let mut starting = Vec::new();
-        while running.len() + starting.len() < parallelism {
+        while running.len() + starting.len() < self.parallelism {
             let Some(s) = ready.pop_front() else { break };
-            if let Some(host) = &self.steps[s].host {
-                let limit = self.host_limits.get(host).copied().unwrap_or(usize::MAX);
-                if self.host_running.get(host).copied().unwrap_or(0) >= limit {
+            if let Some((host, cap)) = &self.steps[s].host {
+                if self.host_running.get(host).copied().unwrap_or(0) >= *cap {
                     deferred.push_back(s);
                     continue;
                 }
             }
+            // Room to record what it does, before it does anything.
+            if let Err(e) = self.recording.reserve(running.len() + starting.len() + 1) {
+                self.report.stopped = Some(Stop::NoRoom);
+                self.report
+                    .diagnostics
+                    .push(crate::diag::Diagnostic::error(format!(
+                        "no more steps were started: {e}; every step that ran is recorded"
+                    )));
+                deferred.push_back(s);
+                break;
+            }
             match self.prepare(s)? {
                 Ok(call) => {
-                    if let Some(host) = &self.steps[s].host {
+                    if let Some((host, _)) = &self.steps[s].host {
                         *self.host_running.entry(host.clone()).or_default() += 1;
+                        self.holding_slot.insert(s, host.clone());
                     }
                     self.status[s] = StepState::Running;
-                    let change = &self.input.plan.changes[self.steps[s].change];
                     hook.event(&Event::Started {
-                        address: change.address.clone(),
+                        address: self.shown(s),
                         kind: self.steps[s].kind,
                     });
-                    self.started_at.insert(s, Instant::now());
                     starting.push((s, call));
                 }
                 Err(error) => {
-                    self.status[s] = StepState::Running;
-                    self.finish(
-                        Outcome {
-                            step: s,
-                            result: Err(ProviderError::new(error)),
-                            elapsed: Duration::ZERO,
-                        },
-                        ready,
-                        hook,
-                    )?;
+                    // It failed before reaching its backend: it took no slot and touched
+                    // no object.
+                    self.fail(s, error, Duration::ZERO, false, hook)?;
                 }
             }
         }
         // Every intent (and earlier result) is on disk before its backend call begins.
         if !starting.is_empty() {
-            self.journal.sync()?;
+            self.recording.sync()?;
         }
         for (s, call) in starting {
             running.spawn_blocking(move || {
                 let started = Instant::now();
-                let result = call();
+                let result = catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+                    Err(ProviderError::new(format!(
+                        "the provider panicked: {}",
+                        super::parallel::panic_text(panic.as_ref())
+                    )))
+                });
                 Outcome {
                     step: s,
                     result,
@@ -506,166 +356,78 @@ impl<'a> Walk<'a> {
     /// run, or why the step cannot run.
     fn prepare(&mut self, s: usize) -> Result<Result<ProviderCall, String>, StateError> {
         let step_kind = self.steps[s].kind;
-        let plan: &'a Plan = self.input.plan;
-        let change = &plan.changes[self.steps[s].change];
-        let Some(provider) = self.input.registry.get(&change.kind, &change.driver) else {
+        let change = self.change(s);
+        let Some(provider) = self.registry.get(&change.kind, &change.driver) else {
             return Ok(Err(format!(
                 "no provider for {} resources with driver \"{}\"",
                 change.kind, change.driver
             )));
         };
-        let address = change.address.clone();
-        let kind = change.kind.clone();
-        let lineage = self.state.lineage.clone();
-        let base_dir: PathBuf = self
-            .input
-            .config
-            .map_or_else(|| PathBuf::from("."), |c| c.dir.clone());
-        let cancel = self.cancel.clone();
+        let lineage = self.recording.state.lineage.clone();
+        let call = CallTarget {
+            provider,
+            address: change.address.clone(),
+            kind: change.kind.clone(),
+            lineage,
+            base_dir: self.base_dir.clone(),
+            cancel: self.cancel.clone(),
+        };
         match step_kind {
             StepKind::Create | StepKind::Update => {
-                let config = match self.evaluate(change) {
+                let evaluated = match self.evaluator.as_mut() {
+                    Some(e) => e.config_of(change),
+                    None => Err("no configuration to evaluate".to_string()),
+                };
+                let config = match evaluated {
                     Ok(c) => c,
                     Err(e) => return Ok(Err(e)),
                 };
                 let prior = change.before.clone().map(|p| p.unmark_deep().0);
                 if step_kind == StepKind::Create {
                     if change.action == Action::CreateThenDelete {
-                        if let Some(old) = self.state.resource(&address).cloned() {
-                            let id = old
-                                .id
-                                .clone()
-                                .unwrap_or_else(|| self.state.serial.to_string());
-                            let deposed = deposed_address(&address, &id);
-                            self.deposed.insert(self.steps[s].change, deposed.clone());
-                            self.record(Entry::Put {
-                                resource: ResourceState {
-                                    address: deposed,
-                                    ..old
-                                },
-                            })?;
+                        if let Some(object) = self.recording.depose(change)? {
+                            self.deposed.insert(self.steps[s].change, object);
                         }
                     }
-                    // The intent first: a crash from here on leaves a record to act on.
-                    self.record(Entry::Put {
-                        resource: ResourceState {
-                            address: address.clone(),
-                            kind: kind.clone(),
-                            driver: change.driver.clone(),
-                            id: None,
-                            attributes: tagged::to_json(&config),
-                            dependencies: change.dependencies.clone(),
-                            status: Status::Creating,
-                        },
-                    })?;
+                    self.recording.intent(change, &config)?;
                 }
+                let sensitive = sensitive_attributes(&config);
                 let plain = config.unmark_deep().0;
                 let progress = self.progress.clone();
-                Ok(Ok(call_apply(
-                    provider, address, kind, lineage, base_dir, plain, prior, cancel, step_kind,
-                    progress,
-                )))
+                let shown = self.shown(s);
+                let update = step_kind == StepKind::Update;
+                Ok(Ok(Box::new(move || {
+                    call.apply(plain, prior, update, sensitive, shown, progress)
+                })))
             }
             StepKind::Delete | StepKind::DeleteDeposed => {
-                let prior = change.before.clone().unwrap_or(Value::Null).unmark_deep().0;
+                let before = change.before.clone().unwrap_or(Value::Null);
+                let sensitive = sensitive_attributes(&before);
+                let prior = before.unmark_deep().0;
                 let id = change.id.clone().unwrap_or_default();
                 Ok(Ok(Box::new(move || {
-                    provider
-                        .delete(&DeleteRequest {
-                            target: ProviderTarget {
-                                address: &address,
-                                kind: &kind,
-                                lineage: &lineage,
-                                base_dir: &base_dir,
-                            },
-                            id: &id,
-                            prior: &prior,
-                            cancel: &cancel,
-                        })
-                        .map(|()| None)
+                    call.delete(&id, &prior, &sensitive).map(|()| None)
                 })))
             }
         }
     }
 
-    /// The configuration of a change's instance, evaluated now.
-    fn evaluate(&mut self, change: &Change) -> Result<Value, String> {
-        let (Some(config), Some(evaluated)) = (self.input.config, self.input.evaluated) else {
-            return Err("no configuration to evaluate".into());
-        };
-        let addr = parse_instance(&change.address)
-            .ok_or_else(|| format!("bad address {}", change.address))?;
-        let resource = config
-            .resources
-            .get(&addr.resource)
-            .ok_or_else(|| format!("{} is not in the configuration", addr.resource))?;
-        let graph = self.graph.as_ref().ok_or("no dependency graph")?;
-        let order = &self.order;
-        let local_names = self
-            .local_deps
-            .entry(addr.resource.clone())
-            .or_insert_with(|| graph.local_dependencies(&addr.resource, order))
-            .clone();
-        for name in local_names {
-            if let Ok(v) = eval_local(config, &name, &evaluated.vars, &self.locals, &self.table) {
-                self.locals.insert(name, v);
+    fn finish_joined(
+        &mut self,
+        joined: Result<Outcome, tokio::task::JoinError>,
+        ready: &mut VecDeque<usize>,
+        hook: &mut dyn Hook,
+    ) -> Result<(), StateError> {
+        match joined {
+            Ok(outcome) => self.finish(outcome, ready, hook),
+            // Only a runtime shutting down cancels a task; its step keeps what was recorded.
+            Err(e) => {
+                self.report
+                    .failed
+                    .push(("?".into(), format!("a step was lost: {e}")));
+                Ok(())
             }
         }
-        let each_value = match &addr.key {
-            InstanceKey::Key(k) => self.each_value(config, evaluated, resource, k)?,
-            _ => Value::Null,
-        };
-        let (value, diags) = eval_instance(
-            config,
-            resource,
-            &addr.key,
-            each_value,
-            &evaluated.vars,
-            &self.locals,
-            &self.table,
-        );
-        let value = keep_ignored(resource, change, configured_part(resource.schema, value));
-        if let Some(d) = diags.items.into_iter().find(|d| d.is_error()) {
-            return Err(format!("evaluating its configuration: {}", d.summary));
-        }
-        if let Some(path) = value.first_unknown() {
-            return Err(format!(
-                "its configuration still holds values that are only known after apply ({path})"
-            ));
-        }
-        Ok(value)
-    }
-
-    /// `each.value` of a for_each instance. The for_each is evaluated once per resource: all
-    /// its instances start only after everything it refers to exists, so the first
-    /// evaluation is final, and a resource with many keys is not evaluated once per key.
-    fn each_value(
-        &mut self,
-        config: &Config,
-        evaluated: &Evaluated,
-        resource: &crate::config::Resource,
-        key: &str,
-    ) -> Result<Value, String> {
-        if !self.each_values.contains_key(&resource.addr) {
-            let values = each_values(config, resource, &evaluated.vars, &self.locals, &self.table)
-                .map_err(|d| format!("evaluating its for_each: {}", d.summary))?
-                .unwrap_or_default();
-            self.each_values.insert(resource.addr.clone(), values);
-        }
-        Ok(self
-            .each_values
-            .get(&resource.addr)
-            .and_then(|values| values.get(key))
-            .cloned()
-            .unwrap_or(Value::Unknown))
-    }
-
-    /// Records one change in the journal and in the state in memory.
-    fn record(&mut self, entry: Entry) -> Result<(), StateError> {
-        let serial = self.journal.append(&entry)?;
-        entry.apply(&mut self.state);
-        self.state.serial = serial;
-        Ok(())
     }
 
     fn finish(
@@ -675,97 +437,84 @@ impl<'a> Walk<'a> {
         hook: &mut dyn Hook,
     ) -> Result<(), StateError> {
         let s = outcome.step;
-        if s >= self.steps.len() {
-            self.report
-                .failed
-                .push(("?".into(), "a step failed unexpectedly".into()));
-            return Ok(());
-        }
-        if let Some(host) = &self.steps[s].host {
-            if let Some(n) = self.host_running.get_mut(host) {
+        if let Some(host) = self.holding_slot.remove(&s) {
+            if let Some(n) = self.host_running.get_mut(&host) {
                 *n = n.saturating_sub(1);
             }
         }
         let kind = self.steps[s].kind;
-        let plan: &'a Plan = self.input.plan;
-        let change = &plan.changes[self.steps[s].change];
-        let address = change.address.clone();
-        match outcome.result {
-            Ok(result) => {
-                match (kind, result) {
-                    (StepKind::Create | StepKind::Update, Some((new_state, id))) => {
-                        let config_marks = change.after.clone().unwrap_or(Value::Null);
-                        let value = remark(
-                            new_state.mark_strings_containing(&self.secrets),
-                            &config_marks,
-                        );
-                        self.record(Entry::Put {
-                            resource: ResourceState {
-                                address: address.clone(),
-                                kind: change.kind.clone(),
-                                driver: change.driver.clone(),
-                                id: Some(id),
-                                attributes: tagged::to_json(&value),
-                                dependencies: change.dependencies.clone(),
-                                status: Status::Ready,
-                            },
-                        })?;
-                        if let Some(addr) = parse_instance(&address) {
-                            set_instance(&mut self.table.values, &addr, value);
-                        }
-                    }
-                    (StepKind::Delete, _) => self.record(Entry::Remove {
-                        address: address.clone(),
-                    })?,
-                    (StepKind::DeleteDeposed, _) => {
-                        let deposed = self.deposed.get(&self.steps[s].change).cloned();
-                        if let Some(deposed) = deposed {
-                            self.record(Entry::Remove { address: deposed })?;
-                        }
-                    }
-                    (_, None) => {}
-                }
-                self.status[s] = StepState::Done;
-                self.report.completed += 1;
-                hook.event(&Event::Finished {
-                    address,
-                    kind,
-                    elapsed: outcome.elapsed,
-                });
-                for &d in &self.steps[s].dependants.clone() {
-                    self.remaining[d] = self.remaining[d].saturating_sub(1);
-                    if self.remaining[d] == 0 && self.status[d] == StepState::Waiting {
-                        ready.push_back(d);
-                    }
+        let change = self.change(s);
+        let result = match outcome.result {
+            Ok(result) => result,
+            Err(error) => {
+                let message = if self.cancel.is_cancelled() {
+                    format!("abandoned: {error}")
+                } else {
+                    error.to_string()
+                };
+                return self.fail(s, message, outcome.elapsed, true, hook);
+            }
+        };
+        match (kind, result) {
+            (StepKind::Create | StepKind::Update, Some((attributes, id))) => {
+                let value = self.recording.created(change, attributes, id)?;
+                if let Some(e) = self.evaluator.as_mut() {
+                    e.set(&change.address, value);
                 }
             }
-            Err(error) => {
-                let abandoned = self.cancel.is_cancelled();
-                // A failed create or update leaves an object that must be replaced; an
-                // abandoned create keeps its "creating" record for the next refresh.
-                if matches!(kind, StepKind::Create | StepKind::Update) && !abandoned {
-                    if let Some(mut record) = self.state.resource(&address).cloned() {
-                        record.status = Status::Tainted;
-                        self.record(Entry::Put { resource: record })?;
-                    }
+            (StepKind::Delete, _) => self.recording.removed(&change.object())?,
+            (StepKind::DeleteDeposed, _) => {
+                if let Some(object) = self.deposed.get(&self.steps[s].change).cloned() {
+                    self.recording.removed(&object)?;
                 }
-                self.status[s] = StepState::Failed;
-                let mut message = if abandoned {
-                    format!("abandoned: {}", error.message)
-                } else {
-                    error.message
-                };
-                crate::diag::redact_text(&mut message, &self.secrets);
-                hook.event(&Event::Failed {
-                    address: address.clone(),
-                    kind,
-                    error: message.clone(),
-                    elapsed: outcome.elapsed,
-                });
-                self.report.failed.push((address.clone(), message));
-                self.skip_dependants(s, &address, hook);
+            }
+            (_, None) => {}
+        }
+        self.status[s] = StepState::Done;
+        self.report.completed += 1;
+        hook.event(&Event::Finished {
+            address: self.shown(s),
+            kind,
+            elapsed: outcome.elapsed,
+        });
+        for &d in &self.steps[s].dependants {
+            self.remaining[d] = self.remaining[d].saturating_sub(1);
+            if self.remaining[d] == 0 && self.status[d] == StepState::Waiting {
+                ready.push_back(d);
             }
         }
+        Ok(())
+    }
+
+    /// A step failed: `reached_backend` says whether its backend call ran (a create or
+    /// update that did may have left a broken object: it is tainted, unless it was
+    /// abandoned, whose "creating" record the next refresh acts on). What depends on it is
+    /// skipped.
+    fn fail(
+        &mut self,
+        s: usize,
+        mut message: String,
+        elapsed: Duration,
+        reached_backend: bool,
+        hook: &mut dyn Hook,
+    ) -> Result<(), StateError> {
+        let kind = self.steps[s].kind;
+        let change = self.change(s);
+        let abandoned = self.cancel.is_cancelled();
+        if reached_backend && matches!(kind, StepKind::Create | StepKind::Update) && !abandoned {
+            self.recording.taint(change)?;
+        }
+        self.status[s] = StepState::Failed;
+        crate::diag::redact_text(&mut message, &self.recording.secrets);
+        let address = self.shown(s);
+        hook.event(&Event::Failed {
+            address: address.clone(),
+            kind,
+            error: message.clone(),
+            elapsed,
+        });
+        self.report.failed.push((address.clone(), message));
+        self.skip_dependants(s, &address, hook);
         Ok(())
     }
 
@@ -776,203 +525,127 @@ impl<'a> Walk<'a> {
                 continue;
             }
             self.status[d] = StepState::Skipped;
-            let change = &self.input.plan.changes[self.steps[d].change];
+            let address = self.shown(d);
             hook.event(&Event::Skipped {
-                address: change.address.clone(),
+                address: address.clone(),
                 kind: self.steps[d].kind,
                 because: because.to_string(),
             });
-            self.report.skipped.push(change.address.clone());
+            self.report.skipped.push(address);
             stack.extend(self.steps[d].dependants.iter().copied());
         }
     }
 
     /// Outputs evaluated with the final values, recorded in the state.
     fn finish_outputs(&mut self) -> Result<(), StateError> {
-        let configured = (self.input.config, self.input.evaluated);
-        let (Some(config), Some(evaluated)) = configured else {
-            return Ok(());
-        };
         // Nothing is left to describe after a destroy.
-        if self.input.plan.destroy {
-            if !self.state.outputs.is_empty() {
-                self.record(Entry::Outputs {
+        if self.plan.destroy {
+            if !self.recording.state.outputs.is_empty() {
+                self.recording.record(hive_state::journal::Entry::Outputs {
                     outputs: BTreeMap::new(),
                 })?;
             }
             return Ok(());
         }
-        let table = &self.table;
-        for node in &self.order {
-            if let crate::graph::Node::Local(name) = node {
-                if let Ok(v) = eval_local(config, name, &evaluated.vars, &self.locals, table) {
-                    self.locals.insert(name.clone(), v);
-                }
-            }
-        }
-        let mut outputs = BTreeMap::new();
+        let Some(evaluator) = self.evaluator.as_mut() else {
+            return Ok(());
+        };
+        let outputs = evaluator.outputs();
         let mut recorded = BTreeMap::new();
-        for name in config.outputs.keys() {
-            let value = eval_output(config, name, &evaluated.vars, &self.locals, table)
-                .unwrap_or(Value::Unknown);
+        for (name, value) in &outputs {
             if value.is_wholly_known() {
                 recorded.insert(
                     name.clone(),
                     OutputState {
-                        value: tagged::to_json(&value),
+                        value: tagged::to_json(value),
                         sensitive: value.contains_sensitive(),
                     },
                 );
-            } else if let Some(previous) = self.state.outputs.get(name) {
+            } else if let Some(previous) = self.recording.state.outputs.get(name) {
                 // Not known yet (what it reads was not applied, say with -target): the last
                 // known value stays until it is.
                 recorded.insert(name.clone(), previous.clone());
             }
-            outputs.insert(name.clone(), value);
         }
-        if recorded != self.state.outputs {
-            self.record(Entry::Outputs { outputs: recorded })?;
+        if recorded != self.recording.state.outputs {
+            self.recording
+                .record(hive_state::journal::Entry::Outputs { outputs: recorded })?;
         }
         self.report.outputs = outputs;
         Ok(())
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn call_apply(
+/// The top-level attributes that hold sensitive values.
+fn sensitive_attributes(value: &Value) -> Vec<String> {
+    value
+        .as_map()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.contains_sensitive())
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// What a provider call is about, moved to its worker thread.
+struct CallTarget {
     provider: Arc<dyn Provider>,
-    address: String,
+    address: hive_sdk::addr::InstanceAddr,
     kind: String,
     lineage: String,
     base_dir: PathBuf,
-    config: Value,
-    prior: Option<Value>,
     cancel: Cancel,
-    step: StepKind,
-    progress: tokio::sync::mpsc::UnboundedSender<(String, String)>,
-) -> ProviderCall {
-    Box::new(move || {
+}
+
+impl CallTarget {
+    fn target(&self) -> ProviderTarget<'_> {
+        ProviderTarget {
+            address: &self.address,
+            kind: &self.kind,
+            lineage: &self.lineage,
+            base_dir: &self.base_dir,
+        }
+    }
+
+    fn apply(
+        &self,
+        config: Value,
+        prior: Option<Value>,
+        update: bool,
+        sensitive: Vec<String>,
+        shown: String,
+        progress: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    ) -> Result<Option<(Value, String)>, ProviderError> {
         let report = |message: &str| {
-            let _ = progress.send((address.clone(), message.to_string()));
+            let _ = progress.send((shown.clone(), message.to_string()));
         };
         let request = ApplyRequest {
-            target: ProviderTarget {
-                address: &address,
-                kind: &kind,
-                lineage: &lineage,
-                base_dir: &base_dir,
-            },
+            target: self.target(),
             config: &config,
-            prior: if step == StepKind::Update {
-                prior.as_ref()
-            } else {
-                None
-            },
-            cancel: &cancel,
+            prior: if update { prior.as_ref() } else { None },
+            cancel: &self.cancel,
+            sensitive: &sensitive,
             progress: &report,
         };
-        let response = if step == StepKind::Update {
-            provider.update(&request)
+        let response = if update {
+            self.provider.update(&request)
         } else {
-            provider.create(&request)
+            self.provider.create(&request)
         }?;
         Ok(Some((response.state, response.id)))
-    })
-}
+    }
 
-/// Puts back the sensitive marks the configuration had on the backend's answer, at the same
-/// places, so secrets stay secret in the state and in every output while their neighbours
-/// stay readable.
-fn remark(state: Value, marks: &Value) -> Value {
-    match (state, marks) {
-        (state, Value::Sensitive(_)) => state.mark_sensitive_if(true),
-        (Value::Map(mut entries), Value::Map(marked)) => {
-            for (k, v) in entries.iter_mut() {
-                if let Some(m) = marked.get(k) {
-                    *v = remark(std::mem::take(v), m);
-                }
-            }
-            Value::Map(entries)
-        }
-        (Value::List(items), Value::List(marked)) if items.len() == marked.len() => Value::List(
-            items
-                .into_iter()
-                .zip(marked)
-                .map(|(v, m)| remark(v, m))
-                .collect(),
-        ),
-        (state, _) => state,
+    fn delete(&self, id: &str, prior: &Value, sensitive: &[String]) -> Result<(), ProviderError> {
+        self.provider.delete(&DeleteRequest {
+            target: self.target(),
+            id,
+            prior,
+            cancel: &self.cancel,
+            sensitive,
+        })
     }
 }
 
-/// Attributes under `lifecycle { ignore_changes }` keep what the plan kept (the recorded
-/// value) when the object is updated in place: the configuration's new value is ignored.
-fn keep_ignored(resource: &crate::config::Resource, change: &Change, value: Value) -> Value {
-    use crate::config::IgnoreChanges;
-    if change.action != Action::Update {
-        return value;
-    }
-    let Some(planned) = change.after.as_ref().and_then(Value::as_map) else {
-        return value;
-    };
-    let Value::Map(mut entries) = value else {
-        return value;
-    };
-    let ignored: Vec<String> = match &resource.lifecycle.ignore_changes {
-        IgnoreChanges::None => Vec::new(),
-        IgnoreChanges::All => entries.keys().cloned().collect(),
-        IgnoreChanges::Attributes(names) => names.clone(),
-    };
-    for name in ignored {
-        if let Some(kept) = planned.get(&name) {
-            entries.insert(name, kept.clone());
-        }
-    }
-    Value::Map(entries)
-}
-
-/// The attributes the configuration sets: computed ones (unknown until the backend answers)
-/// are the provider's to fill, not its input.
-fn configured_part(schema: &hive_sdk::schema::Schema, value: Value) -> Value {
-    use hive_sdk::schema::Mode;
-    let Value::Map(mut entries) = value else {
-        return value;
-    };
-    for a in &schema.attributes {
-        let drop = match a.mode {
-            Mode::Computed => true,
-            Mode::OptionalComputed => entries.get(a.name).is_some_and(Value::is_unknown),
-            _ => false,
-        };
-        if drop {
-            entries.remove(a.name);
-        }
-    }
-    Value::Map(entries)
-}
-
-pub fn parse_instance(address: &str) -> Option<InstanceAddr> {
-    match base_address(address).parse::<Target>().ok()? {
-        Target::Instance(i) => Some(i),
-        Target::Resource(r) => Some(r.instance(InstanceKey::None)),
-    }
-}
-
-/// Replaces one instance's value inside its resource's value.
-fn set_instance(table: &mut HashMap<ResourceAddr, Value>, addr: &InstanceAddr, value: Value) {
-    let Some(slot) = table.get_mut(&addr.resource) else {
-        return;
-    };
-    match (slot, &addr.key) {
-        (Value::List(items), InstanceKey::Index(i)) => {
-            if let Some(item) = items.get_mut(*i) {
-                *item = value;
-            }
-        }
-        (Value::Map(entries), InstanceKey::Key(k)) => {
-            entries.insert(k.clone(), value);
-        }
-        (slot, InstanceKey::None) => *slot = value,
-        _ => {}
-    }
-}
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

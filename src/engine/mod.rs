@@ -1,9 +1,22 @@
 //! The engine: executes a plan through the providers, recording every step in the state.
 //!
+//! # Layout
+//! - [`steps`]: the plan's changes as steps, and their order.
+//! - [`apply`]: the walk: scheduling under the caps, signals, failures.
+//! - `evaluate`: each step's configuration, evaluated when it starts; the outputs at the end.
+//! - `record`: each intent and result, in the state backend's recorder.
+//! - [`registry`]: the compiled-in providers; [`hosts`]: the `host` kind.
+//! - [`parallel`]: many blocking calls at once under caps (refresh).
+//!
 //! It never prints: progress reaches the CLI as [`Event`]s through a [`Hook`].
 
 pub mod apply;
+mod evaluate;
+pub mod hosts;
+pub mod parallel;
+mod record;
 pub mod registry;
+pub mod steps;
 
 use std::time::Duration;
 

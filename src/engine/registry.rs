@@ -1,114 +1,170 @@
-//! Which provider serves which kind and driver. Providers are compiled in.
+//! The compiled-in providers: the one list of them, each behind its cargo feature, and what
+//! they say they serve (kinds, drivers, schemas, default drivers), gathered into the catalog
+//! configurations are read with. Adding a provider is its crate, one line here and one feature.
 
-use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest, ReadResponse,
-};
+use super::hosts::HostProvider;
+use crate::config::Catalog;
+use hive_sdk::provider::Provider;
 use hive_sdk::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
+    /// Which provider serves each (kind, driver), by index.
+    served: BTreeMap<(String, &'static str), usize>,
+    catalog: Arc<Catalog>,
+    /// The driver of a kind's blocks that name none.
+    defaults: BTreeMap<String, &'static str>,
 }
 
 impl Registry {
     /// Every provider this build has.
-    pub fn standard() -> Registry {
-        Registry {
-            providers: vec![
-                Arc::new(hive_provider_command::CommandProvider),
-                Arc::new(LocalHost),
-                Arc::new(hive_provider_libvirt::LibvirtProvider::new()),
-                Arc::new(hive_provider_bridge::LinuxBridgeProvider::default()),
-                Arc::new(hive_provider_lxd::LxdProvider::new()),
-            ],
-        }
+    pub fn standard() -> Result<Registry, String> {
+        let providers: Vec<Arc<dyn Provider>> = vec![
+            #[cfg(feature = "command")]
+            Arc::new(hive_provider_command::CommandProvider),
+            #[cfg(feature = "libvirt")]
+            Arc::new(hive_provider_libvirt::LibvirtProvider::new()),
+            #[cfg(feature = "bridge")]
+            Arc::new(hive_provider_bridge::LinuxBridgeProvider::default()),
+            #[cfg(feature = "lxd")]
+            Arc::new(hive_provider_lxd::LxdProvider::new()),
+        ];
+        Registry::with(providers)
     }
 
-    pub fn with(providers: Vec<Arc<dyn Provider>>) -> Registry {
-        Registry { providers }
+    /// These providers, and the `host` kind every build has. `Err` when two of them
+    /// declare one kind and driver, or one attribute two ways.
+    pub fn with(providers: Vec<Arc<dyn Provider>>) -> Result<Registry, String> {
+        let mut catalog = Catalog::default();
+        let mut defaults = BTreeMap::new();
+        let mut host_schema = super::hosts::schema();
+        let mut all: Vec<Arc<dyn Provider>> = vec![Arc::new(HostProvider)];
+        all.extend(providers);
+        let mut served = BTreeMap::new();
+        for (index, provider) in all.iter().enumerate() {
+            let driver = provider.driver();
+            host_schema = host_schema
+                .merged(&provider.host_settings())
+                .map_err(|e| format!("the {driver} provider's host settings: {e}"))?;
+            for spec in provider.kinds() {
+                if served
+                    .insert((spec.kind.to_string(), driver), index)
+                    .is_some()
+                {
+                    return Err(format!(
+                        "two providers serve {} with driver {driver}",
+                        spec.kind
+                    ));
+                }
+                if spec.default_driver {
+                    if let Some(other) = defaults.insert(spec.kind.to_string(), driver) {
+                        return Err(format!(
+                            "{} has two default drivers: {other} and {driver}",
+                            spec.kind
+                        ));
+                    }
+                }
+                if spec.kind == super::hosts::KIND {
+                    continue;
+                }
+                catalog.add(spec.kind, driver, spec.schema)?;
+            }
+        }
+        catalog.add(super::hosts::KIND, super::hosts::DRIVER, host_schema)?;
+        Ok(Registry {
+            providers: all,
+            served,
+            catalog: Arc::new(catalog),
+            defaults,
+        })
+    }
+
+    /// The kinds this build serves, for reading configurations.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
     }
 
     pub fn get(&self, kind: &str, driver: &str) -> Option<Arc<dyn Provider>> {
-        self.providers
+        let driver = self
+            .providers
             .iter()
-            .find(|p| p.driver() == driver && p.kinds().contains(&kind))
-            .cloned()
+            .map(|p| p.driver())
+            .find(|d| *d == driver)?;
+        let index = self.served.get(&(kind.to_string(), driver))?;
+        self.providers.get(*index).cloned()
+    }
+
+    /// The provider of a configured object: its `driver`, or the one that claims it, or the
+    /// kind's default.
+    pub fn provider_of(&self, kind: &str, config: &Value) -> Option<Arc<dyn Provider>> {
+        self.get(kind, &self.driver_of(kind, config))
+    }
+
+    /// The driver an object of `kind` uses: its `driver` attribute; else the driver that
+    /// claims it by what it holds (an image in LXD's format); else the kind's default.
+    pub fn driver_of(&self, kind: &str, config: &Value) -> String {
+        if let Some(d) = config.attr_str("driver") {
+            return d.to_string();
+        }
+        if let Some(p) = self.providers.iter().find(|p| p.claims(kind, config)) {
+            return p.driver().to_string();
+        }
+        self.defaults
+            .get(kind)
+            .map_or_else(String::new, |d| d.to_string())
     }
 
     /// The drivers that implement `kind`, for error messages.
     pub fn drivers_for(&self, kind: &str) -> Vec<&'static str> {
-        self.providers
-            .iter()
-            .filter(|p| p.kinds().contains(&kind))
-            .map(|p| p.driver())
+        self.served
+            .keys()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, d)| *d)
             .collect()
     }
+
+    /// Every provider, for checks across objects.
+    pub fn providers(&self) -> &[Arc<dyn Provider>] {
+        &self.providers
+    }
 }
 
-/// The driver an object of `kind` uses: its `driver` attribute, or the kind's default.
-pub fn driver_of(kind: &str, config: &Value) -> String {
-    if let Some(d) = config
-        .as_map()
-        .and_then(|m| m.get("driver"))
-        .and_then(Value::as_str)
-    {
-        return d.to_string();
-    }
-    // An image in LXD's format can only be LXD's.
-    if kind == "image" && config.attr_str("format") == Some("lxd") {
-        return "lxd".to_string();
-    }
-    match kind {
-        "instance" | "volume" | "image" => "libvirt",
-        "bridge" => "linux",
-        "store" => "s3",
-        _ => "local",
-    }
-    .to_string()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `host` blocks describe machines. Until the backends that use them check them, a host is
-/// recorded as configured; its id is its address, or `local`.
-struct LocalHost;
-
-impl Provider for LocalHost {
-    fn driver(&self) -> &'static str {
-        "local"
-    }
-
-    fn kinds(&self) -> &'static [&'static str] {
-        &["host"]
-    }
-
-    fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-        let id = request
-            .config
-            .as_map()
-            .and_then(|m| m.get("address"))
-            .and_then(Value::as_str)
-            .unwrap_or("local")
-            .to_string();
-        let mut state = request.config.as_map().cloned().unwrap_or_default();
-        state.insert("id".into(), Value::String(id.clone()));
-        Ok(ApplyResponse {
-            state: Value::Map(state),
-            id,
-        })
-    }
-
-    fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-        self.create(request)
-    }
-
-    fn refreshes(&self) -> bool {
-        false
-    }
-
-    fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
-        Ok(ReadResponse::Found(request.prior.clone()))
-    }
-
-    fn delete(&self, _request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        Ok(())
+    #[test]
+    fn the_standard_providers_agree_on_their_schemas() {
+        let registry = match Registry::standard() {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let kinds: Vec<&str> = registry.catalog().names().collect();
+        for kind in ["bridge", "command", "host", "image", "instance", "volume"] {
+            assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+            let id = registry
+                .catalog()
+                .kind(kind)
+                .and_then(|k| k.schema.attribute("id").map(|a| a.mode));
+            assert_eq!(id, Some(hive_sdk::schema::Mode::Computed), "{kind}.id");
+        }
+        let empty = Value::map::<&str>([]);
+        assert_eq!(registry.driver_of("instance", &empty), "libvirt");
+        assert_eq!(registry.driver_of("bridge", &empty), "linux");
+        assert_eq!(registry.driver_of("command", &empty), "local");
+        let lxd_image = Value::map([("format", Value::string("lxd"))]);
+        assert_eq!(registry.driver_of("image", &lxd_image), "lxd");
+        // What a driver serves of a shared kind stays its own.
+        let catalog = registry.catalog();
+        assert!(catalog
+            .driver_schema("instance", "lxd")
+            .is_some_and(|s| s.attribute("kind").is_some()));
+        assert!(catalog
+            .driver_schema("instance", "libvirt")
+            .is_some_and(|s| s.attribute("kind").is_none()));
+        let host = catalog.kind("host").map(|k| k.schema.clone());
+        assert!(host.is_some_and(|h| h.block("lxd").is_some() && h.attribute("uri").is_some()));
     }
 }

@@ -70,7 +70,7 @@ impl ConfigGraph {
             g.add(Node::Output(name.clone()));
         }
         for (name, local) in &config.locals {
-            g.connect(&Node::Local(name.clone()), [&local.expr]);
+            g.connect(config, &Node::Local(name.clone()), [&local.expr]);
         }
         for (addr, resource) in &config.resources {
             let mut exprs: Vec<&Expr> = resource.depends_on.iter().collect();
@@ -79,11 +79,11 @@ impl ConfigGraph {
                 Repetition::Single => {}
             }
             collect_body_exprs(&resource.body, &mut exprs);
-            g.connect(&Node::Resource(addr.clone()), exprs);
+            g.connect(config, &Node::Resource(addr.clone()), exprs);
         }
         for (name, output) in &config.outputs {
             let exprs = std::iter::once(&output.value).chain(&output.depends_on);
-            g.connect(&Node::Output(name.clone()), exprs);
+            g.connect(config, &Node::Output(name.clone()), exprs);
         }
         g
     }
@@ -94,12 +94,17 @@ impl ConfigGraph {
         i
     }
 
-    fn connect<'e>(&mut self, from: &Node, exprs: impl IntoIterator<Item = &'e Expr>) {
+    fn connect<'e>(
+        &mut self,
+        config: &Config,
+        from: &Node,
+        exprs: impl IntoIterator<Item = &'e Expr>,
+    ) {
         let Some(&from_index) = self.index.get(from) else {
             return;
         };
         for expr in exprs {
-            for reference in references(expr.file, &expr.expr) {
+            for reference in references(expr.file, &expr.expr, &config.catalog) {
                 match self.index.get(&Node::from(reference.subject.clone())) {
                     Some(&to) => {
                         if !self.graph.contains_edge(from_index, to) {

@@ -14,7 +14,6 @@ use hcl_edit::expr::{
 use hcl_edit::template::{Directive, Element, Template};
 use hcl_edit::Decorated;
 use hive_sdk::addr::ResourceAddr;
-use hive_sdk::schema::KINDS;
 use hive_sdk::value::format_number;
 use hive_sdk::{Type, Value};
 use std::borrow::Cow;
@@ -31,10 +30,23 @@ pub enum RepetitionKind {
 
 /// The values of declared resources, as far as they are known.
 pub struct ResourceTable {
+    /// The kinds there are: a reference starts with one.
+    pub kinds: std::sync::Arc<crate::config::Catalog>,
     pub declared: HashMap<ResourceAddr, RepetitionKind>,
     /// Value of each resource: an object (single), a list of objects (count), a map of objects
     /// (for_each), or unknown. A declared resource without a value yet is unknown.
     pub values: HashMap<ResourceAddr, Value>,
+}
+
+impl ResourceTable {
+    /// A table with no resources (for what may not refer to any).
+    pub fn empty(kinds: std::sync::Arc<crate::config::Catalog>) -> ResourceTable {
+        ResourceTable {
+            kinds,
+            declared: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
 }
 
 /// Everything an expression may refer to.
@@ -278,7 +290,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     _ => "write path.module".to_string(),
                 }),
             ),
-            kind if KINDS.contains(&kind) => (
+            kind if self.scope.resources.kinds.is_kind(kind) => (
                 format!("a reference to a {kind} needs its name"),
                 Some(format!("write {kind}.NAME")),
             ),
@@ -286,8 +298,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 let bound = self.bindings.iter().map(|(n, _)| n.as_str());
                 let roots = ["var", "local", "count", "each", "path"]
                     .iter()
-                    .chain(KINDS.iter())
-                    .copied();
+                    .copied()
+                    .chain(self.scope.resources.kinds.names());
                 (
                     format!("unknown name \"{name}\""),
                     did_you_mean(name, bound.chain(roots)).or_else(|| {
@@ -321,8 +333,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         if self.bindings.iter().any(|(n, _)| n == name) {
             return Ok((Cow::Owned(self.variable(ident)?), ops));
         }
-        let is_root =
-            matches!(name, "var" | "local" | "count" | "each" | "path") || KINDS.contains(&name);
+        let is_root = matches!(name, "var" | "local" | "count" | "each" | "path")
+            || self.scope.resources.kinds.is_kind(name);
         if !is_root {
             return Err(self
                 .variable(ident)
@@ -1206,10 +1218,7 @@ fn render_template_source(
     let template = hcl_edit::parser::parse_template(src)
         .map_err(|e| format!("{}: {}", path.display(), e.message()))?;
     let empty = BTreeMap::new();
-    let table = ResourceTable {
-        declared: HashMap::new(),
-        values: HashMap::new(),
-    };
+    let table = ResourceTable::empty(scope.resources.kinds.clone());
     let inner = Scope {
         dir: scope.dir,
         vars: &empty,

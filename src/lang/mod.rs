@@ -4,4 +4,5 @@
 pub mod eval;
 pub mod functions;
 pub mod refs;
+pub mod settings;
 pub mod walk;

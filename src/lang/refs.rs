@@ -2,11 +2,11 @@
 //! graph.
 
 use crate::config::span_of;
+use crate::config::Catalog;
 use crate::diag::{FileId, Span};
 use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl_edit::template::{Directive, Element, Template};
 use hive_sdk::addr::ResourceAddr;
-use hive_sdk::schema::KINDS;
 
 /// Something in the configuration an expression depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,10 +25,11 @@ pub struct Reference {
     pub name_span: Span,
 }
 
-/// Every reference in `expr`, in source order. Names bound by `for` expressions and template
-/// `for` directives are not references.
-pub fn references(file: FileId, expr: &Expression) -> Vec<Reference> {
-    let mut walker = Walker::new(file);
+/// Every reference in `expr`, in source order; a resource reference starts with one of the
+/// `kinds`. Names bound by `for` expressions and template `for` directives are not
+/// references.
+pub fn references(file: FileId, expr: &Expression, kinds: &Catalog) -> Vec<Reference> {
+    let mut walker = Walker::new(file, Some(kinds));
     walker.expr(expr);
     walker.out
 }
@@ -36,22 +37,25 @@ pub fn references(file: FileId, expr: &Expression) -> Vec<Reference> {
 /// True if `expr` mentions `count` or `each`: its value may differ between the instances of a
 /// resource. Otherwise it is the same for all of them.
 pub fn mentions_instance(expr: &Expression) -> bool {
-    let mut walker = Walker::new(0);
+    let mut walker = Walker::new(0, None);
     walker.expr(expr);
     walker.mentions_instance
 }
 
-struct Walker {
+struct Walker<'k> {
     file: FileId,
+    /// `None` when only looking for instance dependence.
+    kinds: Option<&'k Catalog>,
     bound: Vec<String>,
     out: Vec<Reference>,
     mentions_instance: bool,
 }
 
-impl Walker {
-    fn new(file: FileId) -> Walker {
+impl<'k> Walker<'k> {
+    fn new(file: FileId, kinds: Option<&'k Catalog>) -> Walker<'k> {
         Walker {
             file,
+            kinds,
             bound: Vec::new(),
             out: Vec::new(),
             mentions_instance: false,
@@ -65,7 +69,7 @@ impl Walker {
     }
 }
 
-impl Walker {
+impl Walker<'_> {
     fn expr(&mut self, expr: &Expression) {
         match expr {
             Expression::Null(_)
@@ -137,7 +141,7 @@ impl Walker {
         let subject = match root {
             "var" => Subject::Var(name.as_str().to_string()),
             "local" => Subject::Local(name.as_str().to_string()),
-            kind if KINDS.contains(&kind) => {
+            kind if self.kinds.is_some_and(|k| k.is_kind(kind)) => {
                 Subject::Resource(ResourceAddr::new(kind, name.as_str()))
             }
             _ => return,
@@ -190,7 +194,13 @@ mod tests {
             Ok(e) => e,
             Err(e) => panic!("{e}"),
         };
-        references(0, &expr)
+        let mut kinds = Catalog::default();
+        for kind in ["instance", "host", "bridge"] {
+            kinds
+                .add(kind, "test", hive_sdk::schema::Schema::default())
+                .unwrap();
+        }
+        references(0, &expr, &kinds)
             .into_iter()
             .map(|r| match r.subject {
                 Subject::Var(n) => format!("var.{n}"),

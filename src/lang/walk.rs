@@ -12,7 +12,7 @@ use crate::graph::{ConfigGraph, Node};
 use crate::lang::refs::Subject;
 use hcl_edit::expr::Expression;
 use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr};
-use hive_sdk::schema::{Mode, Nesting, Schema, KINDS};
+use hive_sdk::schema::{Mode, Nesting, Schema};
 use hive_sdk::{Type, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -86,30 +86,101 @@ pub trait InstanceHook {
     fn unexpanded(&mut self, _resource: &Resource, _diags: &mut Diagnostics) {}
 }
 
-/// The hook of `hive validate`: an instance is what its configuration says.
+/// The hook of `hive validate`: an instance is what its configuration says, and what it
+/// leaves to the backend (computed attributes, and unset ones the backend chooses or
+/// defaults) is unknown, as a plan would have it.
 pub struct ConfigOnly;
 
 impl InstanceHook for ConfigOnly {
     fn instance(
         &mut self,
-        _: &Resource,
+        resource: &Resource,
         _: &InstanceKey,
         config: Value,
         _: &mut Diagnostics,
     ) -> Value {
-        config
+        unknown_where_unset(&resource.schema, config)
     }
+}
+
+/// `value` with every attribute the configuration leaves to the backend unknown: optional
+/// ones it computes when unset, and ones with a default, in nested blocks too.
+fn unknown_where_unset(schema: &Schema, value: Value) -> Value {
+    let Value::Map(mut entries) = value else {
+        return value;
+    };
+    for a in &schema.attributes {
+        let backend_decides = a.mode == Mode::OptionalComputed || a.default.is_some();
+        if backend_decides && entries.get(a.name).is_none_or(Value::is_null) {
+            entries.insert(a.name.to_string(), Value::Unknown);
+        }
+    }
+    for b in &schema.blocks {
+        if let Some(v) = entries.get_mut(b.name) {
+            *v = match std::mem::take(v) {
+                Value::List(items) => Value::List(
+                    items
+                        .into_iter()
+                        .map(|i| unknown_where_unset(&b.schema, i))
+                        .collect(),
+                ),
+                other => unknown_where_unset(&b.schema, other),
+            };
+        }
+    }
+    Value::Map(entries)
+}
+
+/// Input variables' values, and the texts of sensitive ones that must never be shown.
+#[derive(Debug, Clone, Default)]
+pub struct Variables {
+    pub values: BTreeMap<String, Value>,
+    pub secrets: Vec<String>,
+}
+
+/// Evaluates the input variables (typed, validated) from their inputs and defaults.
+pub fn variables(
+    config: &Config,
+    inputs: &[VarInput],
+    missing: MissingVars,
+    diags: &mut Diagnostics,
+) -> Variables {
+    let mut own = Diagnostics::default();
+    let values = input_variables(config, inputs, missing, &mut own);
+    let mut secrets = Vec::new();
+    for v in values.values() {
+        v.sensitive_texts(&mut secrets);
+    }
+    // A value that failed its type check is unknown now, but its text must stay hidden too.
+    for input in inputs {
+        if let (Some(v), RawValue::Text(text)) = (config.variables.get(&input.name), &input.value) {
+            if v.sensitive {
+                secrets.push(text.clone());
+            }
+        }
+    }
+    own.redact(&secrets);
+    diags.extend(own);
+    Variables { values, secrets }
+}
+
+/// What an evaluation covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    Evaluate,
+    /// Planning a destroy: what outputs say no longer matters, and must not stop it.
+    Skip,
 }
 
 pub fn evaluate(
     config: &Config,
-    inputs: &[VarInput],
-    missing: MissingVars,
+    vars: &Variables,
+    outputs: Outputs,
     hook: &mut dyn InstanceHook,
 ) -> (Evaluated, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut out = Evaluated {
-        vars: input_variables(config, inputs, missing, &mut diags),
+        vars: vars.values.clone(),
         // Locals on a dependency cycle are never evaluated: they stay unknown.
         locals: config
             .locals
@@ -166,8 +237,11 @@ pub fn evaluate(
                 let Some(output) = config.outputs.get(&name) else {
                     continue;
                 };
+                if outputs == Outputs::Skip {
+                    continue;
+                }
                 let scope = base_scope(config, &out, &table);
-                check_depends_on(&output.depends_on, &mut diags);
+                check_depends_on(config, &output.depends_on, &mut diags);
                 let value = match scope.eval(&output.value) {
                     Ok(v) => v,
                     Err(d) => {
@@ -190,19 +264,7 @@ pub fn evaluate(
     }
     out.resources = table.values.into_iter().collect();
     diags.dedup();
-    let mut secrets = Vec::new();
-    for v in out.vars.values() {
-        v.sensitive_texts(&mut secrets);
-    }
-    // A value that failed its type check is unknown now, but its text must stay hidden too.
-    for input in inputs {
-        if let (Some(v), RawValue::Text(text)) = (config.variables.get(&input.name), &input.value) {
-            if v.sensitive {
-                secrets.push(text.clone());
-            }
-        }
-    }
-    diags.redact(&secrets);
+    diags.redact(&vars.secrets);
     (out, diags)
 }
 
@@ -277,10 +339,7 @@ fn input_variables(
     }
     let mut vars = BTreeMap::new();
     let constants = Evaluated::default();
-    let no_resources = ResourceTable {
-        declared: HashMap::new(),
-        values: HashMap::new(),
-    };
+    let no_resources = ResourceTable::empty(config.catalog.clone());
     for (name, variable) in &config.variables {
         let scope = base_scope(config, &constants, &no_resources);
         let raw = match chosen.get(name.as_str()) {
@@ -420,10 +479,7 @@ fn check_validations(
         .into_iter()
         .collect();
     let empty = BTreeMap::new();
-    let table = ResourceTable {
-        declared: HashMap::new(),
-        values: HashMap::new(),
-    };
+    let table = ResourceTable::empty(config.catalog.clone());
     let scope = plain_scope(config, &only_this, &empty, &table);
     for validation in &variable.validations {
         let condition = match scope.eval(&validation.condition) {
@@ -466,7 +522,7 @@ fn resource_value(
     hook: &mut dyn InstanceHook,
     diags: &mut Diagnostics,
 ) -> Value {
-    check_depends_on(&resource.depends_on, diags);
+    check_depends_on(config, &resource.depends_on, diags);
     let scope = base_scope(config, out, table);
     let keys = match instance_keys(&scope, resource) {
         Ok(keys) => keys,
@@ -625,6 +681,7 @@ pub fn eval_output(
 /// The table of declared resources, with the given values.
 pub fn resource_table(config: &Config, values: HashMap<ResourceAddr, Value>) -> ResourceTable {
     ResourceTable {
+        kinds: config.catalog.clone(),
         declared: config
             .resources
             .iter()
@@ -766,15 +823,15 @@ fn instance_keys(
 
 /// `depends_on` may name only resources (undeclared ones are reported with the graph's other
 /// undeclared references).
-fn check_depends_on(depends_on: &[Expr], diags: &mut Diagnostics) {
+fn check_depends_on(config: &Config, depends_on: &[Expr], diags: &mut Diagnostics) {
     for expr in depends_on {
-        let refs = crate::lang::refs::references(expr.file, &expr.expr);
+        let refs = crate::lang::refs::references(expr.file, &expr.expr, &config.catalog);
         if !matches!(refs.first().map(|r| &r.subject), Some(Subject::Resource(_))) {
             diags.push(
                 Diagnostic::error("depends_on takes only references to resources")
                     .detail(format!(
                         "each element must name a resource of kind {}",
-                        KINDS.join(", ")
+                        config.catalog.names().collect::<Vec<_>>().join(", ")
                     ))
                     .at(expr.span()),
             );
@@ -785,7 +842,8 @@ fn check_depends_on(depends_on: &[Expr], diags: &mut Diagnostics) {
 /// Evaluates a resource body against its schema into the object references see.
 fn eval_body(scope: &Scope<'_>, resource: &Resource, diags: &mut Diagnostics) -> Value {
     let context = resource.addr.to_string();
-    eval_block_body(scope, &resource.body, resource.schema, &context, diags)
+    let object = eval_block_body(scope, &resource.body, &resource.schema, &context, diags);
+    resource.schema.mark_derived_sensitive(object)
 }
 
 fn eval_block_body(
@@ -799,7 +857,7 @@ fn eval_block_body(
     for a in &schema.attributes {
         let value = match body.attributes.get(a.name) {
             Some(attr) => {
-                check_reference_kind(a, &attr.expr, context, diags);
+                check_reference_kind(&scope.resources.kinds, a, &attr.expr, context, diags);
                 match scope.eval(&attr.expr).and_then(|v| {
                     a.ty.convert(v).map_err(|e| {
                         Diagnostic::error(format!("invalid value for {}", a.name))
@@ -845,6 +903,7 @@ fn eval_block_body(
 /// kind; a plain string is allowed only where the schema says a backend knows things by its
 /// own names.
 fn check_reference_kind(
+    kinds: &crate::config::Catalog,
     attr: &hive_sdk::schema::Attribute,
     expr: &Expr,
     context: &str,
@@ -857,7 +916,7 @@ fn check_reference_kind(
         Expression::Traversal(t) => {
             if let Expression::Variable(root) = &t.expr {
                 let kind = root.as_str();
-                if KINDS.contains(&kind) && kind != wanted {
+                if kinds.is_kind(kind) && kind != wanted {
                     diags.push(
                         Diagnostic::error(format!(
                             "{} must refer to a {wanted}, not a {kind}",

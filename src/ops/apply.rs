@@ -1,18 +1,21 @@
-//! `hive plan`, `hive apply` and `hive destroy` as one sequence: load, lock, read the state,
-//! plan, (confirm, apply, record).
+//! `hive plan`, `hive apply` and `hive destroy` as one sequence: load, read the settings,
+//! lock, read the state, plan, (confirm, apply, record).
 
 use super::plan::{make_plan, PlanOptions, Planned};
-use super::state::{open_state, state_path};
+use super::state::{open_state, OpenState, StateSource};
 use crate::config::load_dir;
 use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::engine::apply::{apply, ApplyInput, ApplyReport};
 use crate::engine::registry::Registry;
 use crate::engine::Hook;
+use crate::lang::walk::{variables, MissingVars};
 use crate::plan::Plan;
-use hive_state::file::new_lineage;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+
+/// The cap on concurrent steps when neither the command line nor the configuration sets one.
+pub const DEFAULT_PARALLELISM: usize = 10;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -24,6 +27,7 @@ pub struct RunOptions {
     pub command: String,
     /// A saved plan to apply exactly (`hive apply F`).
     pub saved_plan: Option<Plan>,
+    pub state: StateSource,
 }
 
 pub struct RunResult {
@@ -60,7 +64,7 @@ pub fn run(
         declined: false,
         recovered: Vec::new(),
     };
-    let (config, load_diags) = match load_dir(dir) {
+    let (mut config, load_diags) = match load_dir(dir, registry.catalog()) {
         Ok(loaded) => loaded,
         Err((sources, diags)) => {
             result.sources = sources;
@@ -69,18 +73,42 @@ pub fn run(
         }
     };
     result.diagnostics.extend(load_diags);
+    if result.diagnostics.has_errors() {
+        result.sources = config.sources.clone();
+        return result;
+    }
+    let mut plan_options = options.plan.clone();
+    if let Some(saved) = &options.saved_plan {
+        plan_options.vars.saved = saved.variables.clone().into_iter().collect();
+        plan_options.destroy = saved.destroy;
+        plan_options.refresh = saved.refresh;
+        plan_options.targets = saved.targets.clone();
+        plan_options.replace = saved.replace.clone();
+    }
+    let inputs = super::validate::gather_inputs(
+        &plan_options.vars,
+        &mut config.sources,
+        &mut result.diagnostics,
+    );
+    let missing = if plan_options.destroy {
+        MissingVars::Unknown
+    } else {
+        MissingVars::Error
+    };
+    let vars = variables(&config, &inputs, missing, &mut result.diagnostics);
+    let settings =
+        crate::lang::settings::decode(&config, &vars.values, false, &mut result.diagnostics);
     result.sources = config.sources.clone();
     if result.diagnostics.has_errors() {
         return result;
     }
-    let path = match state_path(dir, Some(&config)) {
-        Ok(p) => p,
-        Err(d) => {
-            result.diagnostics.push(d);
-            return result;
-        }
-    };
-    let mut opened = match open_state(path, Some(&options.command), options.lock_timeout) {
+    let mut opened = match open_state(
+        &settings,
+        dir,
+        &options.state,
+        Some(&options.command),
+        options.lock_timeout,
+    ) {
         Ok(o) => o,
         Err(d) => {
             result.diagnostics.push(d);
@@ -88,42 +116,37 @@ pub fn run(
         }
     };
     result.recovered = opened.recovered.clone();
-    let mut plan_options = options.plan.clone();
     if let Some(saved) = &options.saved_plan {
         if let Err(d) = check_not_stale(saved, opened.state.as_ref()) {
             result.diagnostics.push(d);
             return result;
         }
-        plan_options.vars.saved = saved.variables.clone().into_iter().collect();
-        plan_options.destroy = saved.destroy;
-        plan_options.refresh = saved.refresh;
-        let parse = |list: &[String]| -> Vec<hive_sdk::addr::Target> {
-            list.iter().filter_map(|t| t.parse().ok()).collect()
-        };
-        plan_options.targets = parse(&saved.targets);
-        plan_options.replace = parse(&saved.replace);
-        plan_options.refresh = saved.refresh;
-        let parse = |list: &[String]| -> Vec<hive_sdk::addr::Target> {
-            list.iter().filter_map(|t| t.parse().ok()).collect()
-        };
-        plan_options.targets = parse(&saved.targets);
-        plan_options.replace = parse(&saved.replace);
     }
-    let lineage = opened
-        .state
-        .as_ref()
-        .map_or_else(new_lineage, |s| s.lineage.clone());
+    let lineage = match opened.state.as_ref() {
+        Some(s) => s.lineage.clone(),
+        None => match hive_state::new_lineage() {
+            Ok(l) => l,
+            Err(e) => {
+                result.diagnostics.push(Diagnostic::error(format!(
+                    "making the state's lineage: {e}"
+                )));
+                return result;
+            }
+        },
+    };
     let parallelism = options
         .parallelism
-        .or_else(|| configured_parallelism(&config))
-        .unwrap_or(10);
+        .or(settings.parallelism)
+        .unwrap_or(DEFAULT_PARALLELISM);
     let had_state = opened.state.is_some();
     let planned = make_plan(
         config,
+        &vars,
         opened.state.take(),
         &lineage,
         registry,
         &plan_options,
+        parallelism,
         &mut result.diagnostics,
     );
     let Some(Planned {
@@ -140,109 +163,127 @@ pub fn run(
     let config = std::mem::ManuallyDrop::new(config);
     let evaluated = std::mem::ManuallyDrop::new(evaluated);
     result.sources = config.sources.clone();
-    let report = finish_run(
-        &config,
-        &evaluated,
-        &plan,
-        refreshed,
+    let context = Finish {
+        config: &config,
+        evaluated: &evaluated,
+        plan: &plan,
         options,
-        then,
-        &opened,
         had_state,
         registry,
         parallelism,
-        hook,
-        &mut result,
-    );
-    result.report = report;
+    };
+    result.report = context.finish(refreshed, then, &mut opened, hook, &mut result);
     result.plan = Some(plan);
-    drop(opened.lock);
+    opened.unlock();
     result
 }
 
-/// After planning: check a saved plan, confirm, apply, fold the journal.
-#[allow(clippy::too_many_arguments)]
-fn finish_run(
-    config: &crate::config::Config,
-    evaluated: &crate::lang::walk::Evaluated,
-    plan: &Plan,
-    refreshed: hive_state::State,
-    options: &RunOptions,
-    then: Then<'_>,
-    opened: &super::state::OpenState,
+/// What finishing a run needs once the plan exists.
+struct Finish<'a> {
+    config: &'a crate::config::Config,
+    evaluated: &'a crate::lang::walk::Evaluated,
+    plan: &'a Plan,
+    options: &'a RunOptions,
     had_state: bool,
-    registry: &Registry,
+    registry: &'a Registry,
     parallelism: usize,
-    hook: &mut dyn Hook,
-    result: &mut RunResult,
-) -> Option<ApplyReport> {
-    if let Some(saved) = &options.saved_plan {
-        if !same_changes(saved, plan) {
-            result.diagnostics.push(
-                Diagnostic::error("the saved plan no longer matches the configuration")
-                    .detail("planning again with its variables gives different changes: the configuration or the infrastructure changed since it was saved")
-                    .help("make a new plan with hive plan -out FILE"),
-            );
+}
+
+impl Finish<'_> {
+    /// After planning: check a saved plan, confirm, apply, fold the journal.
+    fn finish(
+        &self,
+        refreshed: hive_state::State,
+        then: Then<'_>,
+        opened: &mut OpenState,
+        hook: &mut dyn Hook,
+        result: &mut RunResult,
+    ) -> Option<ApplyReport> {
+        let plan = self.plan;
+        if let Some(saved) = &self.options.saved_plan {
+            if !same_changes(saved, plan) {
+                result.diagnostics.push(
+                    Diagnostic::error("the saved plan no longer matches the configuration")
+                        .detail("planning again with its variables gives different changes: the configuration or the infrastructure changed since it was saved")
+                        .help("make a new plan with hive plan -out FILE"),
+                );
+                return None;
+            }
+        }
+        let Then::Confirm(confirm) = then else {
+            return None;
+        };
+        // Objects kept as they are still take the dependencies the configuration now gives
+        // them: destroy order comes from these.
+        let mut refreshed = refreshed;
+        let dependencies_moved = sync_dependencies(&mut refreshed, plan);
+        // Nothing to do still folds a journal left by an interrupted command into the
+        // snapshot.
+        if !plan.has_changes() {
+            if !opened.recovered.is_empty() || dependencies_moved {
+                refreshed.serial += 1;
+                if let Err(e) = opened.backend.write(&refreshed) {
+                    result.diagnostics.push(fold_failed(&e));
+                }
+            }
             return None;
         }
-    }
-    let Then::Confirm(confirm) = then else {
-        return None;
-    };
-    // Objects kept as they are still take the dependencies the configuration now gives them:
-    // destroy order comes from these.
-    let mut refreshed = refreshed;
-    let dependencies_moved = sync_dependencies(&mut refreshed, plan);
-    // Nothing to do still folds a journal left by an interrupted command into the snapshot.
-    if !plan.has_changes() {
-        if !opened.recovered.is_empty() || dependencies_moved {
-            refreshed.serial += 1;
-            if let Err(e) = opened.backend.write_snapshot(&refreshed) {
+        if !confirm(plan) {
+            result.declined = true;
+            return None;
+        }
+        // The journal applies to a snapshot: a first apply writes the empty one first.
+        if !self.had_state {
+            if let Err(e) = opened.backend.write(&refreshed) {
                 result
                     .diagnostics
-                    .push(Diagnostic::error(format!("writing the state: {e}")));
+                    .push(Diagnostic::error(format!("creating the state: {e}")));
+                return None;
             }
         }
-        return None;
-    }
-    if !confirm(plan) {
-        result.declined = true;
-        return None;
-    }
-    // The journal applies to a snapshot: a first apply writes the empty one first.
-    if !had_state {
-        if let Err(e) = opened.backend.write_snapshot(&refreshed) {
-            result
-                .diagnostics
-                .push(Diagnostic::error(format!("creating the state: {e}")));
-            return None;
-        }
-    }
-    let input = ApplyInput {
-        config: Some(config),
-        evaluated: Some(evaluated),
-        plan,
-        registry,
-        state: refreshed,
-        backend: &opened.backend,
-        parallelism,
-    };
-    match apply(input, hook) {
-        Ok(report) => {
-            if let Err(e) = opened.backend.write_snapshot(&report.state) {
+        let recorder = match opened.backend.recorder(refreshed.serial) {
+            Ok(r) => r,
+            Err(e) => {
+                result
+                    .diagnostics
+                    .push(Diagnostic::error(format!("recording the apply: {e}")));
+                return None;
+            }
+        };
+        let input = ApplyInput {
+            config: Some((self.config, self.evaluated)),
+            plan,
+            registry: self.registry,
+            state: refreshed,
+            recorder,
+            parallelism: self.parallelism,
+        };
+        match apply(input, hook) {
+            Ok(mut report) => {
+                result
+                    .diagnostics
+                    .extend(std::mem::take(&mut report.diagnostics));
+                if let Err(e) = opened.backend.write(&report.state) {
+                    result.diagnostics.push(fold_failed(&e));
+                }
+                Some(report)
+            }
+            Err(e) => {
                 result.diagnostics.push(Diagnostic::error(format!(
-                    "folding the journal into the state snapshot: {e}; the journal keeps every step and the next command recovers it"
+                    "recording the state: {e}; steps done so far are recorded"
                 )));
+                None
             }
-            Some(report)
-        }
-        Err(e) => {
-            result.diagnostics.push(Diagnostic::error(format!(
-                "recording the state: {e}; steps done so far are in the journal"
-            )));
-            None
         }
     }
+}
+
+/// Folding the recorded steps into a new snapshot failed: they are all kept, and the next
+/// command folds them.
+fn fold_failed(e: &hive_state::StateError) -> Diagnostic {
+    Diagnostic::error(format!("writing the state snapshot: {e}")).detail(
+        "every step is recorded in the state's journal, which the next hive command folds into the snapshot; nothing will be done twice",
+    )
 }
 
 /// Updates the recorded dependencies of objects the plan keeps; returns whether any moved.
@@ -253,7 +294,7 @@ fn sync_dependencies(state: &mut hive_state::State, plan: &Plan) -> bool {
         .iter()
         .filter(|c| c.action == crate::plan::Action::NoOp)
     {
-        if let Some(record) = state.resources.get_mut(&change.address) {
+        if let Some(record) = state.resources.get_mut(&change.object()) {
             if record.dependencies != change.dependencies && change.after.is_some() {
                 record.dependencies = change.dependencies.clone();
                 moved = true;
@@ -295,11 +336,11 @@ fn check_not_stale(saved: &Plan, state: Option<&hive_state::State>) -> Result<()
 fn same_changes(a: &Plan, b: &Plan) -> bool {
     use crate::plan::{Action, Change};
     // What each plan does, by address: its action and the planned attributes.
-    let doing = |p: &Plan| -> BTreeMap<String, Change> {
+    let doing = |p: &Plan| -> BTreeMap<hive_state::ObjectAddr, Change> {
         p.changes
             .iter()
             .filter(|c| c.action != Action::NoOp)
-            .map(|c| (c.address.clone(), c.clone()))
+            .map(|c| (c.object(), c.clone()))
             .collect()
     };
     let (a, b) = (doing(a), doing(b));
@@ -314,12 +355,4 @@ fn same_changes(a: &Plan, b: &Plan) -> bool {
                     }
             })
         })
-}
-
-fn configured_parallelism(config: &crate::config::Config) -> Option<usize> {
-    let expr = config.settings.parallelism.as_ref()?;
-    match &expr.expr {
-        hcl_edit::expr::Expression::Number(n) => n.value().as_u64().map(|n| n.max(1) as usize),
-        _ => None,
-    }
 }

@@ -1,15 +1,47 @@
-//! Checks of the configuration that need providers but change nothing: each provider's own
-//! validation, what it finds on the host (a name already taken), and checks across
-//! resources (two bridges on one host with overlapping subnets). `hive validate` and
-//! `hive plan` both run them, before anything is made.
+//! Checks of the configuration that need providers but change nothing: that each object's
+//! driver exists and takes what the block sets, each provider's own validation, what it
+//! finds on the host (a name already taken), checks across objects (two bridges on one host
+//! with overlapping subnets), and that no two objects would get one backend name. `hive
+//! validate` and `hive plan` both run them, before anything is made. Every problem is shown
+//! at the attribute it is about.
 
-use crate::config::Config;
+use crate::config::{Body, Config, Resource};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::engine::registry::{driver_of, Registry};
+use crate::engine::registry::Registry;
 use crate::lang::walk::Evaluated;
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
+use hive_sdk::provider::{Object, Target};
+use hive_sdk::schema::Schema;
 use hive_sdk::Value;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-/// `per_instance`: also each provider's `validate` (the planner runs it itself).
+/// A problem a provider found, at its place in the resource's block.
+pub fn problem_diagnostic(
+    resource: &Resource,
+    address: &InstanceAddr,
+    problem: &Problem,
+) -> Diagnostic {
+    let at = resource
+        .body
+        .place(&problem.path)
+        .unwrap_or_else(|| resource.span.clone());
+    Diagnostic::error(format!("{address}: {}", problem.message))
+        .at(at)
+        .help_opt(problem.help.clone())
+}
+
+struct Checked<'a> {
+    address: InstanceAddr,
+    resource: &'a Resource,
+    kind: &'a str,
+    driver: String,
+    config: Cow<'a, Value>,
+}
+
+/// `per_instance`: also the checks of each object on its own (a plan that reports them
+/// another way passes false).
 pub fn check_resources(
     config: &Config,
     evaluated: &Evaluated,
@@ -17,115 +49,185 @@ pub fn check_resources(
     per_instance: bool,
     diags: &mut Diagnostics,
 ) {
-    let mut subnets: Vec<(String, String, (std::net::Ipv4Addr, u8), String)> = Vec::new();
-    // (address, host, name) of bridges with an explicit name.
-    let mut names: Vec<(String, String, String)> = Vec::new();
+    let mut checked: Vec<Checked<'_>> = Vec::new();
     for (addr, value) in evaluated.instances() {
         let Some(resource) = config.resources.get(&addr.resource) else {
             continue;
         };
-        let kind = addr.resource.kind.as_str();
-        let driver = driver_of(kind, value);
+        let kind = resource.addr.kind.as_str();
+        let driver = registry.driver_of(kind, value);
+        // Plans of thousands of instances pass here: copy a value only to unmark secrets.
+        let plain = if value.contains_sensitive() {
+            Cow::Owned(value.clone().unmark_deep().0)
+        } else {
+            Cow::Borrowed(value)
+        };
         let Some(provider) = registry.get(kind, &driver) else {
+            if per_instance {
+                diags.push(no_provider(registry, resource, kind, &driver));
+            }
             continue;
         };
-        // Plans of thousands of instances pass here: copy a value only to unmark secrets.
-        let unmarked;
-        let plain = if value.contains_sensitive() {
-            unmarked = value.clone().unmark_deep().0;
-            &unmarked
-        } else {
-            value
-        };
-        let address = addr.to_string();
-        let mut problems = if per_instance {
-            provider.validate(kind, plain)
-        } else {
-            Vec::new()
-        };
-        problems.extend(provider.check_environment(kind, &address, plain));
-        for problem in problems {
-            let at = place_of(&resource.body, &problem).unwrap_or_else(|| resource.span.clone());
-            diags.push(Diagnostic::error(format!("{address}: {problem}")).at(at));
-        }
-        if kind == "bridge" {
-            if let Some(name) = field(plain, "name") {
-                let host = host_of(plain);
-                if let Some((other, _, _)) = names.iter().find(|(_, h, n)| *h == host && *n == name)
-                {
-                    let at =
-                        place_of(&resource.body, "name").unwrap_or_else(|| resource.span.clone());
-                    diags.push(
-                        Diagnostic::error(format!(
-                            "{address}: name \"{name}\" is already {other}'s on the same host"
-                        ))
-                        .at(at),
-                    );
-                }
-                names.push((address.clone(), host, name));
+        if per_instance {
+            if let Some(schema) = config.catalog.driver_schema(kind, &driver) {
+                unsupported(&resource.body, schema, &plain, &addr, &driver, kind, diags);
             }
-            let cidr = field(plain, "cidr");
-            if let Some(subnet) = cidr
-                .as_deref()
-                .and_then(hive_sdk::net::split_cidr)
-                .filter(|s| s.1 <= 32)
-            {
-                let host = host_of(plain);
-                if let Some((other, _, _, other_cidr)) = subnets
-                    .iter()
-                    .find(|(_, h, s, _)| *h == host && hive_sdk::net::overlap(*s, subnet))
-                {
-                    let at =
-                        place_of(&resource.body, "cidr").unwrap_or_else(|| resource.span.clone());
-                    diags.push(
-                        Diagnostic::error(format!(
-                            "{address}: cidr {} overlaps {other}'s {other_cidr} on the same host",
-                            cidr.unwrap_or_default()
-                        ))
-                        .at(at)
-                        .help("give each bridge on a host its own subnet"),
-                    );
-                }
-                subnets.push((
-                    address,
-                    host,
-                    subnet,
-                    field(plain, "cidr").unwrap_or_default(),
-                ));
+            for problem in provider.validate(kind, &plain) {
+                diags.push(problem_diagnostic(resource, &addr, &problem));
             }
         }
+        let target = Target {
+            address: &addr,
+            kind,
+            lineage: "",
+            base_dir: &config.dir,
+        };
+        for problem in provider.check_environment(&target, &plain) {
+            diags.push(problem_diagnostic(resource, &addr, &problem));
+        }
+        checked.push(Checked {
+            address: addr,
+            resource,
+            kind,
+            driver,
+            config: plain,
+        });
+    }
+    check_together(&checked, registry, diags);
+    check_names(&checked, registry, diags);
+}
+
+fn no_provider(registry: &Registry, resource: &Resource, kind: &str, driver: &str) -> Diagnostic {
+    let drivers = registry.drivers_for(kind);
+    let at = resource
+        .body
+        .attributes
+        .get("driver")
+        .map_or_else(|| resource.span.clone(), |a| a.expr.span());
+    Diagnostic::error(format!(
+        "no provider for {kind} resources with driver \"{driver}\" in this build"
+    ))
+    .detail(if drivers.is_empty() {
+        format!("{kind} resources cannot be created yet")
+    } else {
+        format!("drivers for {kind}: {}", drivers.join(", "))
+    })
+    .at(at)
+}
+
+/// What the block sets that its driver does not take: refused, not ignored.
+fn unsupported(
+    body: &Body,
+    schema: &Schema,
+    value: &Value,
+    address: &InstanceAddr,
+    driver: &str,
+    context: &str,
+    diags: &mut Diagnostics,
+) {
+    for (name, attr) in &body.attributes {
+        let set = value.attr(name).is_some_and(|v| !v.is_null());
+        if set && schema.attribute(name).is_none() {
+            let takes: Vec<&str> = schema.names().collect();
+            diags.push(
+                Diagnostic::error(format!(
+                    "{address}: {name} is not a setting of the {driver} driver's {context}"
+                ))
+                .detail(format!("it takes: {}", takes.join(", ")))
+                .at(attr.name_span.clone()),
+            );
+        }
+    }
+    for (i, block) in body.blocks.iter().enumerate() {
+        let Some(inner) = schema.block(&block.name) else {
+            diags.push(
+                Diagnostic::error(format!(
+                    "{address}: {} blocks are not taken by the {driver} driver's {context}",
+                    block.name
+                ))
+                .at(block.span.clone()),
+            );
+            continue;
+        };
+        let nth = body.blocks[..i]
+            .iter()
+            .filter(|b| b.name == block.name)
+            .count();
+        let inner_value = match value.attr(&block.name) {
+            Some(Value::List(items)) => items.get(nth).cloned().unwrap_or(Value::Null),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
+        unsupported(
+            &block.body,
+            &inner.schema,
+            &inner_value,
+            address,
+            driver,
+            &format!("{context} {} block", block.name),
+            diags,
+        );
     }
 }
 
-/// The attribute a provider's message is about (it starts with its name: `cidr = ...`,
-/// `dhcp range ...`), where it is written.
-fn place_of(body: &crate::config::Body, problem: &str) -> Option<crate::diag::Span> {
-    let first = problem.split([' ', ':']).next()?;
-    if let Some(attr) = body.attributes.get(first) {
-        return Some(attr.expr.span());
+/// Each provider's checks across the objects of the kinds it serves; a problem two providers
+/// find is reported once.
+fn check_together(checked: &[Checked<'_>], registry: &Registry, diags: &mut Diagnostics) {
+    let mut reported: Vec<(usize, Problem)> = Vec::new();
+    for provider in registry.providers() {
+        let kinds: Vec<&str> = provider.kinds().iter().map(|k| k.kind).collect();
+        let mine: Vec<usize> = (0..checked.len())
+            .filter(|&i| kinds.contains(&checked[i].kind))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let objects: Vec<Object<'_>> = mine
+            .iter()
+            .map(|&i| Object {
+                address: &checked[i].address,
+                kind: checked[i].kind,
+                driver: &checked[i].driver,
+                config: &checked[i].config,
+            })
+            .collect();
+        for (j, problem) in provider.check_together(&objects) {
+            let Some(&i) = mine.get(j) else { continue };
+            if !reported.iter().any(|(k, p)| *k == i && *p == problem) {
+                reported.push((i, problem));
+            }
+        }
     }
-    let block = body.blocks.iter().find(|b| b.name == first)?;
-    let second = problem.split([' ', ':']).nth(1).unwrap_or_default();
-    Some(
-        block
-            .body
-            .attributes
-            .get(second)
-            .map_or_else(|| block.span.clone(), |a| a.expr.span()),
-    )
+    for (i, problem) in reported {
+        let c = &checked[i];
+        diags.push(problem_diagnostic(c.resource, &c.address, &problem));
+    }
 }
 
-fn field(v: &Value, name: &str) -> Option<String> {
-    v.as_map()
-        .and_then(|m| m.get(name))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-/// Which machine a resource is on: its host's address, or this one.
-fn host_of(v: &Value) -> String {
-    v.as_map()
-        .and_then(|m| m.get("host"))
-        .and_then(|h| field(h, "address"))
-        .unwrap_or_else(|| "local".into())
+/// Two objects of one kind and driver on one host that would get the same backend name.
+fn check_names(checked: &[Checked<'_>], registry: &Registry, diags: &mut Diagnostics) {
+    let mut names: BTreeMap<(String, &str, String, String), &InstanceAddr> = BTreeMap::new();
+    for c in checked {
+        let Some(provider) = registry.get(c.kind, &c.driver) else {
+            continue;
+        };
+        let Some(name) = provider.backend_name(c.kind, &c.address, &c.config) else {
+            continue;
+        };
+        let host = hive_sdk::net::host_of(&c.config);
+        let key = (c.driver.clone(), c.kind, host, name.clone());
+        match names.get(&key) {
+            Some(other) => {
+                let problem = Problem::at(
+                    "name",
+                    format!("name \"{name}\" is already {other}'s on the same host"),
+                )
+                .help("give one of them a name of its own (name = ...)");
+                diags.push(problem_diagnostic(c.resource, &c.address, &problem));
+            }
+            None => {
+                names.insert(key, &c.address);
+            }
+        }
+    }
 }

@@ -2,13 +2,12 @@
 //! the configuration (so hive knows its kind and driver) and not yet in the state.
 
 use super::plan::{make_plan, PlanOptions};
-use super::state::{open_state, state_path};
+use super::state::{open_state, StateSource};
 use super::validate::{validate, VarOptions};
 use crate::diag::Diagnostic;
-use crate::engine::registry::{driver_of, Registry};
-use hive_sdk::addr::Target;
+use crate::engine::registry::Registry;
+use hive_sdk::addr::{InstanceAddr, Target};
 use hive_sdk::value::tagged;
-use hive_state::file::new_lineage;
 use hive_state::{ResourceState, State, Status};
 use std::path::Path;
 use std::time::Duration;
@@ -20,10 +19,11 @@ pub fn import(
     address: &str,
     id: &str,
     vars: &VarOptions,
+    source: &StateSource,
     lock_timeout: Duration,
-) -> Result<String, Diagnostic> {
+) -> Result<InstanceAddr, Diagnostic> {
     let target: Target = address.parse().map_err(Diagnostic::error)?;
-    let validated = validate(dir, vars);
+    let validated = validate(dir, registry, vars);
     if validated.diagnostics.has_errors() {
         return Err(Diagnostic::error("the configuration is not valid")
             .help("run hive validate and fix what it reports first"));
@@ -52,39 +52,46 @@ pub fn import(
         )));
     };
     let kind = instance.resource.kind.clone();
-    let driver = driver_of(&kind, configured);
+    let driver = registry.driver_of(&kind, configured);
     let provider = registry.get(&kind, &driver).ok_or_else(|| {
         Diagnostic::error(format!(
             "no provider for {kind} resources with driver \"{driver}\" in this build"
         ))
     })?;
-    let path = state_path(dir, Some(&config))?;
-    let opened = open_state(path, Some("hive import"), lock_timeout)?;
-    let mut state = opened
-        .state
-        .clone()
-        .unwrap_or_else(|| State::new(new_lineage()));
-    let recorded = instance.to_string();
-    if state.resource(&recorded).is_some() {
+    let mut opened = open_state(
+        &validated.settings,
+        dir,
+        source,
+        Some("hive import"),
+        lock_timeout,
+    )?;
+    let mut state = match opened.state.clone() {
+        Some(s) => s,
+        None => State::new(
+            hive_state::new_lineage()
+                .map_err(|e| Diagnostic::error(format!("making the state's lineage: {e}")))?,
+        ),
+    };
+    if state.resource(&instance).is_some() {
         return Err(
-            Diagnostic::error(format!("{recorded} is already in the state"))
+            Diagnostic::error(format!("{instance} is already in the state"))
                 .help("remove it first with hive state rm, or import into another address"),
         );
     }
-    let schema = config.resources[&instance.resource].schema;
+    let schema = config.resources[&instance.resource].schema.clone();
     let config_value = as_planned(
-        &config, &state, registry, vars, &recorded, schema, configured,
+        &config, &state, registry, vars, &instance, &schema, configured,
     )?;
     let plain_config = config_value.clone().unmark_deep().0;
     let target = hive_sdk::provider::Target {
-        address: &recorded,
+        address: &instance,
         kind: &kind,
         lineage: &state.lineage,
         base_dir: dir,
     };
     let found = provider
         .import(&target, id, &plain_config)
-        .map_err(|e| Diagnostic::error(format!("importing {id} as {recorded}: {}", e.message)))?;
+        .map_err(|e| Diagnostic::error(format!("importing {id} as {instance}: {e}")))?;
     // What the backend cannot tell (the image a VM was made from, its seed) is recorded as
     // configured, so the next plan compares what can be compared instead of replacing it.
     let mut attributes = found.as_map().cloned().unwrap_or_default();
@@ -98,14 +105,10 @@ pub fn import(
     }
     let attributes = hive_sdk::Value::Map(attributes);
     // The backend's own id (a domain's UUID when imported by name), as a create records it.
-    let backend_id = attributes
-        .as_map()
-        .and_then(|m| m.get("id"))
-        .and_then(hive_sdk::Value::as_str)
-        .unwrap_or(id)
-        .to_string();
+    let backend_id = attributes.attr_str("id").unwrap_or(id).to_string();
     state.put(ResourceState {
-        address: recorded.clone(),
+        address: instance.clone(),
+        deposed: None,
         kind,
         driver,
         id: Some(backend_id),
@@ -116,9 +119,9 @@ pub fn import(
     state.serial += 1;
     opened
         .backend
-        .write_snapshot(&state)
+        .write(&state)
         .map_err(|e| Diagnostic::error(format!("writing the state: {e}")))?;
-    Ok(recorded)
+    Ok(instance)
 }
 
 /// The configuration of `address` as a plan sees it, where what it refers to has the values
@@ -130,7 +133,7 @@ fn as_planned(
     state: &State,
     registry: &Registry,
     vars: &VarOptions,
-    address: &str,
+    address: &InstanceAddr,
     schema: &hive_sdk::schema::Schema,
     configured: &hive_sdk::Value,
 ) -> Result<hive_sdk::Value, Diagnostic> {
@@ -140,15 +143,25 @@ fn as_planned(
         ..PlanOptions::default()
     };
     let mut diags = crate::diag::Diagnostics::default();
+    let mut sources = config.sources.clone();
+    let inputs = super::validate::gather_inputs(vars, &mut sources, &mut diags);
+    let values = crate::lang::walk::variables(
+        config,
+        &inputs,
+        crate::lang::walk::MissingVars::Error,
+        &mut diags,
+    );
     let planned = make_plan(
         config.clone(),
+        &values,
         Some(state.clone()),
         &state.lineage,
         registry,
         &options,
+        1,
         &mut diags,
     )
-    .and_then(|p| p.plan.changes.into_iter().find(|c| c.address == address))
+    .and_then(|p| p.plan.changes.into_iter().find(|c| &c.address == address))
     .and_then(|c| c.after)
     .ok_or_else(|| {
         Diagnostic::error(format!("{address} could not be planned")).help("hive plan shows why")
@@ -183,50 +196,10 @@ fn as_planned(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hive_sdk::provider::{
-        ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest,
-        ReadResponse,
-    };
+    use crate::testing::{registry, Mock};
     use hive_sdk::Value;
-    use std::sync::Arc;
-
-    /// A backend that knows one object made elsewhere.
-    struct Elsewhere;
-
-    impl Provider for Elsewhere {
-        fn driver(&self) -> &'static str {
-            "local"
-        }
-        fn kinds(&self) -> &'static [&'static str] {
-            &["command"]
-        }
-        fn create(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-            Err(ProviderError::new("unused"))
-        }
-        fn update(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-            Err(ProviderError::new("unused"))
-        }
-        fn read(&self, r: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
-            Ok(ReadResponse::Found(r.prior.clone()))
-        }
-        fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-            Ok(())
-        }
-        fn import(
-            &self,
-            _: &hive_sdk::provider::Target<'_>,
-            id: &str,
-            _: &Value,
-        ) -> Result<Value, ProviderError> {
-            match id {
-                "vm-42" => Ok(Value::map([
-                    ("input", Value::string("made by hand")),
-                    ("id", Value::string(id)),
-                ])),
-                other => Err(ProviderError::new(format!("no object {other}"))),
-            }
-        }
-    }
+    use hive_state::memory::MemoryBackend;
+    use hive_state::StateBackend;
 
     #[test]
     fn import_adopts_a_declared_instance_once() {
@@ -236,10 +209,32 @@ mod tests {
             "command \"legacy\" {\n  count = 2\n  input = \"made by hand\"\n}\n\ncommand \"user\" {\n  input = command.legacy[0].id\n}\n",
         )
         .expect("write");
-        let registry = Registry::with(vec![Arc::new(Elsewhere)]);
+        let mock = Mock::default();
+        if let Ok(mut e) = mock.elsewhere.lock() {
+            e.insert(
+                "vm-42".into(),
+                Value::map([
+                    ("input", Value::string("made by hand")),
+                    ("id", Value::string("vm-42")),
+                ]),
+            );
+        }
+        let registry = registry(&mock);
         let vars = VarOptions::default();
-        let run =
-            |addr: &str, id: &str| import(dir.path(), &registry, addr, id, &vars, Duration::ZERO);
+        let memory = MemoryBackend::new();
+        let source = StateSource::Memory(memory.clone());
+        let run = |addr: &str, id: &str| {
+            import(
+                dir.path(),
+                &registry,
+                addr,
+                id,
+                &vars,
+                &source,
+                Duration::ZERO,
+            )
+            .map(|a| a.to_string())
+        };
         assert_eq!(
             run("command.legacy[1]", "vm-42"),
             Ok("command.legacy[1]".to_string())
@@ -275,12 +270,9 @@ mod tests {
             "{}",
             out_of_range.summary
         );
-        let state = hive_state::file::FileBackend::new(dir.path().join(".hive/state.json"))
-            .load()
-            .expect("load")
-            .state
-            .expect("state");
-        let r = state.resource("command.legacy[1]").expect("imported");
+        let state = memory.clone().read().expect("read").state.expect("state");
+        let imported: InstanceAddr = "command.legacy[1]".parse().unwrap();
+        let r = state.resource(&imported).expect("imported");
         assert_eq!(r.id.as_deref(), Some("vm-42"));
         assert_eq!(state.resources.len(), 1);
     }

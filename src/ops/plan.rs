@@ -1,19 +1,18 @@
 //! `hive plan`: refresh what the state records, evaluate the configuration against it, and
 //! decide what to do with every instance.
 
-use super::validate::{gather_inputs, VarOptions};
+use super::validate::VarOptions;
 use crate::config::{load_dir, Config};
 use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::engine::registry::Registry;
-
 use crate::lang::eval::values_equal;
-use crate::lang::walk::{evaluate, Evaluated, MissingVars};
+use crate::lang::walk::{evaluate, Evaluated, Outputs, Variables};
 use crate::plan::planner::Planner;
 use crate::plan::{Action, Change, Plan, PLAN_FORMAT_VERSION};
-use hive_sdk::addr::{ResourceAddr, Target};
+use hive_sdk::addr::{InstanceAddr, ResourceAddr, Target};
 use hive_sdk::provider::{ReadRequest, ReadResponse, Target as ProviderTarget};
 use hive_sdk::value::tagged;
-use hive_state::{State, Status};
+use hive_state::{ObjectAddr, ResourceState, State, Status};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -38,24 +37,28 @@ pub struct Planned {
 }
 
 /// Loads the configuration: the first step of every command that evaluates it.
-pub fn load(dir: &Path) -> Result<(Config, Diagnostics), (Sources, Diagnostics)> {
-    load_dir(dir)
+pub fn load(
+    dir: &Path,
+    registry: &Registry,
+) -> Result<(Config, Diagnostics), (Sources, Diagnostics)> {
+    load_dir(dir, registry.catalog())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn make_plan(
     config: Config,
+    vars: &Variables,
     state: Option<State>,
     lineage: &str,
     registry: &Registry,
     options: &PlanOptions,
+    parallelism: usize,
     diags: &mut Diagnostics,
 ) -> Option<Planned> {
-    let mut config = config;
-    let inputs = gather_inputs(&options.vars, &mut config.sources, diags);
     let recorded_from = state.as_ref().map(|s| (s.lineage.clone(), s.serial));
     let recorded = state.unwrap_or_else(|| State::new(lineage.to_string()));
     let (refreshed, drift, repairs) = if options.refresh {
-        refresh(recorded, registry, &config.dir, diags)
+        refresh(recorded, registry, &config.dir, parallelism, diags)
     } else {
         (recorded, HashMap::new(), HashSet::new())
     };
@@ -70,36 +73,41 @@ pub fn make_plan(
         changes: BTreeMap::new(),
         destroying: options.destroy,
     };
-    let missing = if options.destroy {
-        MissingVars::Unknown
+    let outputs = if options.destroy {
+        Outputs::Skip
     } else {
-        MissingVars::Error
+        Outputs::Evaluate
     };
-    let (evaluated, eval_diags) = evaluate(&config, &inputs, missing, &mut planner);
+    let (evaluated, eval_diags) = evaluate(&config, vars, outputs, &mut planner);
     diags.extend(eval_diags);
     if !diags.has_errors() && !options.destroy {
-        super::checks::check_resources(&config, &evaluated, registry, false, diags);
+        super::checks::check_resources(&config, &evaluated, registry, true, diags);
     }
-    let mut changes = std::mem::take(&mut planner.changes);
+    let planned = std::mem::take(&mut planner.changes);
     if diags.has_errors() {
         return None;
     }
+    let mut changes: BTreeMap<ObjectAddr, Change> = planned
+        .into_iter()
+        .map(|(a, c)| (ObjectAddr::current(a), c))
+        .collect();
     link_dependencies(&mut changes, &evaluated.resource_deps);
     // What the state has and the configuration no longer does.
     for record in refreshed.resources.values() {
-        if changes.contains_key(&record.address) {
+        let object = record.object();
+        if changes.contains_key(&object) {
             continue;
         }
-        let declared = crate::engine::apply::parse_instance(&record.address)
-            .is_some_and(|a| config.resources.contains_key(&a.resource));
+        let declared = config.resources.contains_key(&record.address.resource);
         changes.insert(
-            record.address.clone(),
+            object,
             Change {
                 address: record.address.clone(),
+                deposed: record.deposed.clone(),
                 kind: record.kind.clone(),
                 driver: record.driver.clone(),
                 action: Action::Delete,
-                reasons: vec![if record.address.contains("#deposed") {
+                reasons: vec![if record.deposed.is_some() {
                     "replaced by a new object".to_string()
                 } else if declared {
                     "its count or for_each no longer includes it".to_string()
@@ -115,8 +123,8 @@ pub fn make_plan(
         );
     }
     if options.destroy {
-        for change in changes.values_mut() {
-            let exists = refreshed.resources.contains_key(&change.address);
+        for (object, change) in changes.iter_mut() {
+            let exists = refreshed.resources.contains_key(object);
             change.action = if exists { Action::Delete } else { Action::NoOp };
             change.reasons = if exists {
                 vec!["destroying everything".into()]
@@ -173,8 +181,8 @@ pub fn make_plan(
                 )
             })
             .collect(),
-        targets: options.targets.iter().map(ToString::to_string).collect(),
-        replace: options.replace.iter().map(ToString::to_string).collect(),
+        targets: options.targets.clone(),
+        replace: options.replace.clone(),
         refresh: options.refresh,
     };
     Some(Planned {
@@ -188,9 +196,9 @@ pub fn make_plan(
 /// A resource replaced destroy-first under a dependant replaced create-first would have to be
 /// both gone before and present after that dependant's new object: like Terraform, it is
 /// replaced create-first too.
-fn propagate_create_before_destroy(changes: &mut BTreeMap<String, Change>, state: &State) {
+fn propagate_create_before_destroy(changes: &mut BTreeMap<ObjectAddr, Change>, state: &State) {
     loop {
-        let create_first: Vec<(String, Vec<String>)> = changes
+        let create_first: Vec<(InstanceAddr, Vec<InstanceAddr>)> = changes
             .values()
             .filter(|c| c.action == Action::CreateThenDelete)
             .map(|c| {
@@ -227,14 +235,11 @@ fn propagate_create_before_destroy(changes: &mut BTreeMap<String, Change>, state
 /// replacement, a count or for_each that shrinks, `hive destroy`.
 fn check_prevent_destroy(
     config: &Config,
-    changes: &BTreeMap<String, Change>,
+    changes: &BTreeMap<ObjectAddr, Change>,
     diags: &mut Diagnostics,
 ) {
     for change in changes.values().filter(|c| c.action.deletes()) {
-        let Some(addr) = crate::engine::apply::parse_instance(&change.address) else {
-            continue;
-        };
-        let Some(resource) = config.resources.get(&addr.resource) else {
+        let Some(resource) = config.resources.get(&change.address.resource) else {
             continue;
         };
         if resource.lifecycle.prevent_destroy {
@@ -251,21 +256,27 @@ fn check_prevent_destroy(
     }
 }
 
-/// Asks each object's provider what exists now. Objects gone are dropped (and will be created
-/// again); objects changed outside hive take their new attributes.
+/// What refresh found: the refreshed state, what drifted (with what was seen), and what needs
+/// repair.
+type Refreshed = (State, HashMap<InstanceAddr, String>, HashSet<InstanceAddr>);
+
+/// Asks each object's provider what exists now, many at once under the caps. Objects gone are
+/// dropped (and will be created again); objects changed outside hive take their new
+/// attributes.
 fn refresh(
     state: State,
     registry: &Registry,
     dir: &Path,
+    parallelism: usize,
     diags: &mut Diagnostics,
-) -> (State, HashMap<String, String>, HashSet<String>) {
+) -> Refreshed {
     let mut drift = HashMap::new();
     let mut repairs = HashSet::new();
     let mut refreshed = state;
-    let records: Vec<hive_state::ResourceState> = refreshed
+    let records: Vec<ResourceState> = refreshed
         .resources
         .values()
-        .filter(|r| r.status != Status::Creating)
+        .filter(|r| r.status != Status::Creating && r.deposed.is_none())
         .filter(|r| {
             registry
                 .get(&r.kind, &r.driver)
@@ -274,12 +285,10 @@ fn refresh(
         .cloned()
         .collect();
     let lineage = refreshed.lineage.clone();
-    for record in &records {
-        let Some(provider) = registry.get(&record.kind, &record.driver) else {
-            continue;
-        };
+    let answers = crate::engine::parallel::map_capped(&records, parallelism, host_cap, |record| {
+        let provider = registry.get(&record.kind, &record.driver)?;
         let prior = tagged::from_json(&record.attributes);
-        let plain = prior.clone().unmark_deep().0;
+        let plain = prior.unmark_deep().0;
         let id = record.id.clone().unwrap_or_default();
         let answer = provider.read(&ReadRequest {
             target: ProviderTarget {
@@ -291,6 +300,20 @@ fn refresh(
             id: &id,
             prior: &plain,
         });
+        Some((plain, answer))
+    });
+    for (record, answer) in records.iter().zip(answers) {
+        let (plain, answer) = match answer {
+            Ok(Some(answer)) => answer,
+            Ok(None) => continue,
+            Err(panic) => {
+                diags.push(Diagnostic::error(format!(
+                    "refreshing {}: the provider failed: {panic}",
+                    record.address
+                )));
+                continue;
+            }
+        };
         match answer {
             Ok(ReadResponse::Found(now)) => {
                 if !values_equal(&now, &plain) {
@@ -321,37 +344,37 @@ fn refresh(
                     record.address.clone(),
                     "drifted: deleted outside hive".into(),
                 );
-                refreshed.remove(&record.address);
+                refreshed.remove(&record.object());
             }
             Err(e) => diags.push(Diagnostic::error(format!(
-                "refreshing {}: {}",
-                record.address, e.message
+                "refreshing {}: {e}",
+                record.address
             ))),
         }
     }
     (refreshed, drift, repairs)
 }
 
+/// The host an object was recorded on, with that host's cap (`max_parallel`), if it has one.
+fn host_cap(record: &ResourceState) -> Option<(String, usize)> {
+    crate::engine::steps::host_cap(&tagged::from_json(&record.attributes))
+}
+
 /// Fills each change's dependencies with the instances of the resources it refers to.
 fn link_dependencies(
-    changes: &mut BTreeMap<String, Change>,
+    changes: &mut BTreeMap<ObjectAddr, Change>,
     resource_deps: &HashMap<ResourceAddr, Vec<ResourceAddr>>,
 ) {
-    let mut instances: HashMap<ResourceAddr, Vec<String>> = HashMap::new();
-    for address in changes.keys() {
-        if let Some(a) = crate::engine::apply::parse_instance(address) {
-            instances
-                .entry(a.resource)
-                .or_default()
-                .push(address.clone());
-        }
+    let mut instances: HashMap<ResourceAddr, Vec<InstanceAddr>> = HashMap::new();
+    for object in changes.keys().filter(|o| o.deposed.is_none()) {
+        instances
+            .entry(object.instance.resource.clone())
+            .or_default()
+            .push(object.instance.clone());
     }
-    for (address, change) in changes.iter_mut() {
-        let Some(a) = crate::engine::apply::parse_instance(address) else {
-            continue;
-        };
-        let mut deps: Vec<String> = resource_deps
-            .get(&a.resource)
+    for change in changes.values_mut() {
+        let mut deps: Vec<InstanceAddr> = resource_deps
+            .get(&change.address.resource)
             .into_iter()
             .flatten()
             .flat_map(|r| instances.get(r).cloned().unwrap_or_default())
@@ -365,22 +388,19 @@ fn link_dependencies(
 /// `-target`: keep the targeted instances and what they need (for destroy: what needs them);
 /// everything else is left alone.
 fn restrict_to_targets(
-    changes: &mut BTreeMap<String, Change>,
+    changes: &mut BTreeMap<ObjectAddr, Change>,
     targets: &[Target],
     destroy: bool,
     state: &State,
 ) {
-    let mut keep: HashSet<String> = changes
+    let mut keep: HashSet<InstanceAddr> = changes
         .keys()
-        .filter(|a| {
-            crate::engine::apply::parse_instance(a)
-                .is_some_and(|addr| targets.iter().any(|t| t.matches(&addr)))
-        })
-        .cloned()
+        .filter(|o| targets.iter().any(|t| t.matches(&o.instance)))
+        .map(|o| o.instance.clone())
         .collect();
-    let mut stack: Vec<String> = keep.iter().cloned().collect();
+    let mut stack: Vec<InstanceAddr> = keep.iter().cloned().collect();
     while let Some(address) = stack.pop() {
-        let next: Vec<String> = if destroy {
+        let next: Vec<InstanceAddr> = if destroy {
             state
                 .resources
                 .values()
@@ -389,7 +409,7 @@ fn restrict_to_targets(
                 .collect()
         } else {
             changes
-                .get(&address)
+                .get(&ObjectAddr::current(address.clone()))
                 .map(|c| c.dependencies.clone())
                 .unwrap_or_default()
         };
@@ -399,8 +419,8 @@ fn restrict_to_targets(
             }
         }
     }
-    for (address, change) in changes.iter_mut() {
-        if !keep.contains(address) {
+    for (object, change) in changes.iter_mut() {
+        if !keep.contains(&object.instance) {
             change.action = Action::NoOp;
             change.reasons.clear();
         }
@@ -410,67 +430,12 @@ fn restrict_to_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::registry::Registry;
-    use hive_sdk::provider::{
-        ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider,
-        ProviderError, ReadRequest, ReadResponse,
-    };
-    use hive_sdk::Value;
-    use hive_state::ResourceState;
-    use std::sync::Arc;
-
-    /// A backend whose objects can vanish or change behind hive's back, or need making anew
-    /// although their configuration is the same.
-    struct Drifting {
-        gone: &'static [&'static str],
-        changed: &'static [&'static str],
-        stale: &'static [&'static str],
-    }
-
-    impl Provider for Drifting {
-        fn driver(&self) -> &'static str {
-            "local"
-        }
-        fn kinds(&self) -> &'static [&'static str] {
-            &["command"]
-        }
-        fn create(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-            Err(ProviderError::new("not in this test"))
-        }
-        fn update(&self, _: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-            Err(ProviderError::new("not in this test"))
-        }
-        fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
-            if self.gone.contains(&request.target.address) {
-                return Ok(ReadResponse::Gone);
-            }
-            let mut now = request.prior.clone();
-            if self.changed.contains(&request.target.address) {
-                if let Value::Map(m) = &mut now {
-                    m.insert("input".into(), Value::string("edited by hand"));
-                }
-            }
-            Ok(ReadResponse::Found(now))
-        }
-        fn delete(&self, _: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-            Ok(())
-        }
-        fn plan(
-            &self,
-            request: &PlanRequest<'_>,
-            mut proposal: PlanResponse,
-        ) -> Result<PlanResponse, ProviderError> {
-            if request.prior.is_some() && self.stale.contains(&request.target.address) {
-                proposal.requires_replace.push("input".into());
-                proposal.notes.push("its source changed".into());
-            }
-            Ok(proposal)
-        }
-    }
+    use crate::testing::{defaults, loaded, registry, Behaviour, Mock};
 
     fn recorded(address: &str) -> ResourceState {
         ResourceState {
-            address: address.into(),
+            address: address.parse().unwrap(),
+            deposed: None,
             kind: "command".into(),
             driver: "local".into(),
             id: Some(address.into()),
@@ -480,104 +445,88 @@ mod tests {
         }
     }
 
-    /// A configuration of one file, loaded.
-    fn loaded(text: &str) -> (Config, Diagnostics) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("main.hive.hcl"), text).expect("write");
-        match load_dir(dir.path()) {
-            Ok(loaded) => loaded,
-            Err((_, d)) => panic!("{d:?}"),
-        }
+    fn plan(config: &Config, state: &State, mock: &Mock, options: &PlanOptions) -> Planned {
+        let mut diags = Diagnostics::default();
+        let vars = defaults(config);
+        make_plan(
+            config.clone(),
+            &vars,
+            Some(state.clone()),
+            "l",
+            &registry(mock),
+            options,
+            4,
+            &mut diags,
+        )
+        .unwrap_or_else(|| panic!("{diags:?}"))
+    }
+
+    fn change(planned: &Planned, a: &str) -> Change {
+        planned
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.address.to_string() == a)
+            .cloned()
+            .unwrap_or_else(|| panic!("no change for {a}"))
     }
 
     #[test]
     fn refresh_finds_objects_deleted_or_changed_outside_hive() {
-        let (config, mut diags) = loaded("command \"kept\" {\n  input = \"wanted\"\n}\n\ncommand \"gone\" {\n  input = \"wanted\"\n}\n\ncommand \"edited\" {\n  input = \"wanted\"\n}\n");
+        let mock = Mock::with(&[
+            ("command.gone", Behaviour::Gone),
+            ("command.edited", Behaviour::Changed),
+        ]);
+        let (config, _dir) = loaded("command \"kept\" {\n  input = \"wanted\"\n}\n\ncommand \"gone\" {\n  input = \"wanted\"\n}\n\ncommand \"edited\" {\n  input = \"wanted\"\n}\n", &registry(&mock));
         let mut state = State::new("l".into());
         for a in ["command.kept", "command.gone", "command.edited"] {
             state.put(recorded(a));
         }
-        let registry = Registry::with(vec![Arc::new(Drifting {
-            gone: &["command.gone"],
-            changed: &["command.edited"],
-            stale: &[],
-        })]);
         let options = PlanOptions {
             refresh: true,
             ..PlanOptions::default()
         };
-        let planned = make_plan(config, Some(state), "l", &registry, &options, &mut diags)
-            .unwrap_or_else(|| panic!("{diags:?}"));
-        let change = |a: &str| {
-            planned
-                .plan
-                .changes
-                .iter()
-                .find(|c| c.address == a)
-                .cloned()
-                .unwrap_or_else(|| panic!("no change for {a}"))
-        };
-        assert_eq!(change("command.kept").action, Action::NoOp);
-        let gone = change("command.gone");
+        let planned = plan(&config, &state, &mock, &options);
+        assert_eq!(change(&planned, "command.kept").action, Action::NoOp);
+        let gone = change(&planned, "command.gone");
         assert_eq!(gone.action, Action::Create);
         assert_eq!(gone.reasons, ["drifted: deleted outside hive"]);
-        let edited = change("command.edited");
+        let edited = change(&planned, "command.edited");
         assert_eq!(edited.action, Action::Update);
         assert_eq!(edited.reasons, ["drifted: changed outside hive"]);
-        assert!(!planned.refreshed.resources.contains_key("command.gone"));
+        let gone_addr: InstanceAddr = "command.gone".parse().unwrap();
+        assert!(planned.refreshed.resource(&gone_addr).is_none());
     }
 
     #[test]
     fn a_provider_can_have_an_unchanged_object_made_anew_and_its_dependents_follow() {
-        let (config, mut diags) = loaded("command \"stale\" {\n  input = \"wanted\"\n}\n\ncommand \"user\" {\n  input = command.stale.id\n}\n");
+        let quiet_mock = Mock::default();
+        let (config, _dir) = loaded("command \"stale\" {\n  input = \"wanted\"\n}\n\ncommand \"user\" {\n  input = command.stale.id\n}\n", &registry(&quiet_mock));
         let mut state = State::new("l".into());
         state.put(recorded("command.stale"));
         let mut user = recorded("command.user");
         user.attributes = serde_json::json!({ "input": "command.stale", "id": "command.user" });
-        user.dependencies = vec!["command.stale".into()];
+        user.dependencies = vec!["command.stale".parse().unwrap()];
         state.put(user);
-        let plan_with = |stale: &'static [&'static str], diags: &mut Diagnostics| {
-            let registry = Registry::with(vec![Arc::new(Drifting {
-                gone: &[],
-                changed: &[],
-                stale,
-            })]);
-            make_plan(
-                config.clone(),
-                Some(state.clone()),
-                "l",
-                &registry,
-                &PlanOptions::default(),
-                diags,
-            )
-            .unwrap_or_else(|| panic!("{diags:?}"))
-        };
+        let options = PlanOptions::default();
         let action = |planned: &Planned, a: &str| {
-            let change = planned.plan.changes.iter().find(|c| c.address == a);
-            change.map(|c| (c.action, c.reasons.clone()))
+            let c = change(planned, a);
+            (c.action, c.reasons)
         };
-        let quiet = plan_with(&[], &mut diags);
-        assert_eq!(
-            action(&quiet, "command.stale").map(|a| a.0),
-            Some(Action::NoOp)
-        );
-        assert_eq!(
-            action(&quiet, "command.user").map(|a| a.0),
-            Some(Action::NoOp)
-        );
+        let quiet = plan(&config, &state, &quiet_mock, &options);
+        assert_eq!(action(&quiet, "command.stale").0, Action::NoOp);
+        assert_eq!(action(&quiet, "command.user").0, Action::NoOp);
 
-        let planned = plan_with(&["command.stale"], &mut diags);
+        let stale = Mock::with(&[("command.stale", Behaviour::Stale)]);
+        let planned = plan(&config, &state, &stale, &options);
         assert_eq!(
             action(&planned, "command.stale"),
-            Some((
+            (
                 Action::DeleteThenCreate,
                 vec!["its source changed".to_string()]
-            ))
+            )
         );
         // Its id is unknown until it is made again, so what uses it changes too.
-        assert_ne!(
-            action(&planned, "command.user").map(|a| a.0),
-            Some(Action::NoOp)
-        );
+        assert_ne!(action(&planned, "command.user").0, Action::NoOp);
     }
 }

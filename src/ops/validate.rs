@@ -3,7 +3,9 @@
 use crate::config::vars::{self, VarInput};
 use crate::config::{load_dir, Config};
 use crate::diag::{Diagnostics, Sources};
-use crate::lang::walk::{evaluate, ConfigOnly, Evaluated, MissingVars};
+use crate::engine::registry::Registry;
+use crate::lang::settings::Settings;
+use crate::lang::walk::{evaluate, variables, ConfigOnly, Evaluated, MissingVars, Outputs};
 use std::path::{Path, PathBuf};
 
 /// Where input variable values come from.
@@ -19,9 +21,20 @@ pub struct VarOptions {
     pub saved: Vec<(String, hive_sdk::Value)>,
 }
 
+impl VarOptions {
+    /// Only what the environment gives (`HIVE_VAR_*`), for commands without -var.
+    pub fn from_env() -> VarOptions {
+        VarOptions {
+            env: std::env::vars().collect(),
+            ..VarOptions::default()
+        }
+    }
+}
+
 pub struct Validated {
     pub config: Option<Config>,
     pub evaluated: Option<Evaluated>,
+    pub settings: Settings,
     pub diagnostics: Diagnostics,
     /// Every file read, including variables files, for rendering diagnostics.
     pub sources: Sources,
@@ -56,29 +69,32 @@ pub fn gather_inputs(
     inputs
 }
 
-pub fn validate(dir: &Path, options: &VarOptions) -> Validated {
-    let (mut config, mut diagnostics) = match load_dir(dir) {
+pub fn validate(dir: &Path, registry: &Registry, options: &VarOptions) -> Validated {
+    let (mut config, mut diagnostics) = match load_dir(dir, registry.catalog()) {
         Ok(loaded) => loaded,
         Err((sources, diagnostics)) => {
             return Validated {
                 config: None,
                 evaluated: None,
+                settings: Settings::default(),
                 diagnostics,
                 sources,
             }
         }
     };
     let inputs = gather_inputs(options, &mut config.sources, &mut diagnostics);
-    let (evaluated, eval_diags) = evaluate(&config, &inputs, MissingVars::Unknown, &mut ConfigOnly);
+    let vars = variables(&config, &inputs, MissingVars::Unknown, &mut diagnostics);
+    let settings = crate::lang::settings::decode(&config, &vars.values, true, &mut diagnostics);
+    let (evaluated, eval_diags) = evaluate(&config, &vars, Outputs::Evaluate, &mut ConfigOnly);
     diagnostics.extend(eval_diags);
     if !diagnostics.has_errors() {
-        let registry = crate::engine::registry::Registry::standard();
-        super::checks::check_resources(&config, &evaluated, &registry, true, &mut diagnostics);
+        super::checks::check_resources(&config, &evaluated, registry, true, &mut diagnostics);
     }
     Validated {
         sources: config.sources.clone(),
         config: Some(config),
         evaluated: Some(evaluated),
+        settings,
         diagnostics,
     }
 }

@@ -3,8 +3,10 @@
 
 pub mod planner;
 
+use hive_sdk::addr::{InstanceAddr, Target};
 use hive_sdk::value::tagged;
 use hive_sdk::Value;
+use hive_state::ObjectAddr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -54,7 +56,11 @@ impl Action {
 /// What happens to one resource instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
-    pub address: String,
+    pub address: InstanceAddr,
+    /// Set when the change is about an old object a create-before-destroy replacement left
+    /// (its id tells it apart): it is destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed: Option<String>,
     pub kind: String,
     pub driver: String,
     pub action: Action,
@@ -69,7 +75,7 @@ pub struct Change {
     /// Attributes whose change forces the replacement.
     pub replace_because: Vec<String>,
     /// Instances this one refers to (they are created first, destroyed after).
-    pub dependencies: Vec<String>,
+    pub dependencies: Vec<InstanceAddr>,
     /// The backend's id of the existing object.
     pub id: Option<String>,
 }
@@ -93,15 +99,25 @@ pub struct Plan {
     /// How it was made (`-target`, `-replace`, `-refresh`): a saved plan is checked by
     /// planning again the same way.
     #[serde(default)]
-    pub targets: Vec<String>,
+    pub targets: Vec<Target>,
     #[serde(default)]
-    pub replace: Vec<String>,
+    pub replace: Vec<Target>,
     #[serde(default = "yes")]
     pub refresh: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl Change {
+    /// The recorded object the change is about.
+    pub fn object(&self) -> ObjectAddr {
+        ObjectAddr {
+            instance: self.address.clone(),
+            deposed: self.deposed.clone(),
+        }
+    }
 }
 
 impl Plan {

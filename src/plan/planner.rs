@@ -6,10 +6,10 @@
 use super::{Action, Change};
 use crate::config::{IgnoreChanges, Resource};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::engine::registry::{driver_of, Registry};
+use crate::engine::registry::Registry;
 use crate::lang::eval::values_equal;
 use crate::lang::walk::InstanceHook;
-use hive_sdk::addr::{InstanceKey, Target};
+use hive_sdk::addr::{InstanceAddr, InstanceKey, Target};
 use hive_sdk::provider::{PlanRequest, PlanResponse, Target as ProviderTarget};
 use hive_sdk::schema::Mode;
 use hive_sdk::value::tagged;
@@ -23,16 +23,16 @@ pub struct Planner<'a> {
     /// The state after refresh.
     pub state: &'a State,
     /// Objects refresh found changed or gone, with what was seen.
-    pub drift: &'a HashMap<String, String>,
+    pub drift: &'a HashMap<InstanceAddr, String>,
     /// Objects refresh found broken in ways their attributes do not show: an update repairs
     /// them even when no attribute changes.
-    pub repairs: &'a std::collections::HashSet<String>,
+    pub repairs: &'a std::collections::HashSet<InstanceAddr>,
     /// `-replace` targets.
     pub replace: &'a [Target],
     pub lineage: &'a str,
     pub base_dir: &'a Path,
     /// Every planned instance, by address.
-    pub changes: BTreeMap<String, Change>,
+    pub changes: BTreeMap<InstanceAddr, Change>,
     /// Planning a destroy: instances that cannot be known yet need not be.
     pub destroying: bool,
 }
@@ -45,9 +45,9 @@ impl InstanceHook for Planner<'_> {
         config: Value,
         diags: &mut Diagnostics,
     ) -> Value {
-        let address = resource.addr.instance(key.clone()).to_string();
+        let address = resource.addr.instance(key.clone());
         let kind = resource.addr.kind.as_str();
-        let driver = driver_of(kind, &config);
+        let driver = self.registry.driver_of(kind, &config);
         let Some(provider) = self.registry.get(kind, &driver) else {
             let drivers = self.registry.drivers_for(kind);
             diags.push(
@@ -63,10 +63,6 @@ impl InstanceHook for Planner<'_> {
             );
             return config;
         };
-        for problem in provider.validate(kind, &config) {
-            diags
-                .push(Diagnostic::error(format!("{address}: {problem}")).at(resource.span.clone()));
-        }
         let record = self.state.resource(&address);
         let prior = record
             .filter(|r| r.status != Status::Creating)
@@ -100,8 +96,7 @@ impl InstanceHook for Planner<'_> {
                     reasons.push("tainted: a step on it failed".to_string());
                     replace = true;
                 }
-                let addr = resource.addr.instance(key.clone());
-                if self.replace.iter().any(|t| t.matches(&addr)) {
+                if self.replace.iter().any(|t| t.matches(&address)) {
                     reasons.push("requested with -replace".to_string());
                     replace = true;
                 }
@@ -174,6 +169,7 @@ impl InstanceHook for Planner<'_> {
             address.clone(),
             Change {
                 address,
+                deposed: None,
                 kind: kind.to_string(),
                 driver,
                 action,
@@ -228,7 +224,7 @@ fn ignored(resource: &Resource, name: &str) -> bool {
 /// Attributes and blocks the configuration sets differently from what is recorded (an unknown
 /// configured value counts as different: it cannot be shown to be the same).
 fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec<String> {
-    let schema = resource.schema;
+    let schema = &resource.schema;
     let names = schema
         .attributes
         .iter()
@@ -259,7 +255,7 @@ fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec
 }
 
 fn forces_replacement(resource: &Resource, name: &str) -> bool {
-    let schema = resource.schema;
+    let schema = &resource.schema;
     schema.attribute(name).is_some_and(|a| a.forces_replacement)
         || schema.block(name).is_some_and(|b| b.forces_replacement)
 }
@@ -308,5 +304,5 @@ fn planned_value(
             }
         }
     }
-    Value::Map(out)
+    resource.schema.mark_derived_sensitive(Value::Map(out))
 }

@@ -13,13 +13,14 @@
 //! Unchanged attributes of an update are counted, not shown; sensitive values print as
 //! `(sensitive)`; multi-line strings show as a unified diff.
 
+use crate::config::Catalog;
 use crate::plan::{Action, Change, Plan};
 use hive_sdk::value::format_number;
 use hive_sdk::Value;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-pub fn render_plan(plan: &Plan) -> String {
+pub fn render_plan(plan: &Plan, kinds: &Catalog) -> String {
     let mut out = String::new();
     let changes: Vec<&Change> = plan
         .changes
@@ -33,7 +34,7 @@ pub fn render_plan(plan: &Plan) -> String {
     } else {
         out.push_str("hive will perform the following actions:\n\n");
         for change in changes {
-            render_change(change, &mut out);
+            render_change(change, kinds, &mut out);
             out.push('\n');
         }
         let (add, change, destroy) = plan.counts();
@@ -88,12 +89,12 @@ fn header(change: &Change) -> String {
     } else {
         format!(" ({})", change.reasons.join("; "))
     };
-    format!("  # {} {what}{why}", change.address)
+    format!("  # {} {what}{why}", change.object())
 }
 
-pub fn render_change(change: &Change, out: &mut String) {
+pub fn render_change(change: &Change, kinds: &Catalog, out: &mut String) {
     let _ = writeln!(out, "{}", header(change));
-    let (kind, name) = block_header(&change.address);
+    let (kind, name) = (&change.address.resource.kind, &change.address.resource.name);
     let symbol = change.action.symbol();
     let _ = writeln!(out, "{symbol:>3} {kind} \"{name}\" {{");
     let empty = Value::Map(Default::default());
@@ -106,8 +107,8 @@ pub fn render_change(change: &Change, out: &mut String) {
         _ => change.after.as_ref().unwrap_or(&empty),
     };
     // References to other resources show as their ids, not as copies of them.
-    let (before, after) = match hive_sdk::schema::kind_schema(&change.kind) {
-        Some(schema) => (schema.identities(before), schema.identities(after)),
+    let (before, after) = match kinds.kind(&change.kind) {
+        Some(k) => (k.schema.identities(before), k.schema.identities(after)),
         None => (before.clone(), after.clone()),
     };
     let (before, after) = (&before, &after);
@@ -122,13 +123,6 @@ pub fn render_change(change: &Change, out: &mut String) {
         );
     }
     out.push_str("    }\n");
-}
-
-/// `instance.node[0]` → (`instance`, `node`).
-fn block_header(address: &str) -> (&str, &str) {
-    let (kind, rest) = address.split_once('.').unwrap_or(("", address));
-    let name = rest.split(['[', '#']).next().unwrap_or(rest);
-    (kind, name)
 }
 
 /// Renders the attributes of an object; returns how many unchanged ones were left out.

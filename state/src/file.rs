@@ -1,80 +1,37 @@
 //! The local state backend: `state.json` (a snapshot), `state.json.journal` (what happened
-//! since), `state.json.backup` (the snapshot before the last one).
+//! since), `state.json.backup` (the snapshot before the last one), `state.json.lock`.
 //!
 //! Recording a step appends one checksummed line to the journal: its cost is the size of that
 //! step. Lines reach the kernel at once (a killed hive loses nothing); they are fsynced in
 //! groups, always before the next backend call starts (what a power loss may take back is
-//! only the record of steps whose effects the next refresh finds anyway). At the end of a command the journal is folded into a new snapshot
-//! (written to a temporary file, fsynced, renamed). Every file is 0600. A damaged snapshot or a
-//! damaged journal line is reported, never used; only a torn *last* journal line (a write cut
-//! off by a crash) is dropped, and the caller is told.
+//! only the record of steps whose effects the next refresh finds anyway). Room for the results
+//! of running steps is reserved in the journal before they start, so a disk that fills up
+//! meanwhile cannot lose a finished step. At the end of a command the journal is folded into
+//! a new snapshot (written to a temporary file, fsynced, renamed; the temporary file is
+//! removed if that fails). Every file is 0600. A damaged snapshot or a damaged journal line is
+//! reported, never used; only a torn *last* journal line (a write cut off by a crash) is
+//! dropped, and the caller is told.
 
-use crate::model::{FormatError, OutputState, ResourceState, State};
-use serde::{Deserialize, Serialize};
+use crate::backend::{Loaded, Recorder, StateBackend, StateError};
+use crate::journal::{decode_line, encode_line, hex, Entry};
+use crate::lock::{FileLock, LockError, LockInfo, Locked};
+use crate::model::State;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// One recorded change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Entry {
-    Put {
-        resource: ResourceState,
-    },
-    Remove {
-        address: String,
-    },
-    Outputs {
-        outputs: BTreeMap<String, OutputState>,
-    },
-}
+/// Room reserved in the journal for the result of each running step. A step's record is its
+/// attributes: a command's output is capped at 1 MiB per stream, and JSON escaping can
+/// double it.
+const RESERVE_PER_STEP: u64 = 5 << 20;
 
-#[derive(Debug)]
-pub enum StateError {
-    Io {
-        doing: String,
-        error: std::io::Error,
-    },
-    Corrupt {
-        file: PathBuf,
-        why: String,
-    },
-    Format {
-        file: PathBuf,
-        error: FormatError,
-    },
-}
-
-impl std::fmt::Display for StateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StateError::Io { doing, error } => write!(f, "{doing}: {error}"),
-            StateError::Corrupt { file, why } => {
-                write!(
-                    f,
-                    "the state file {} is damaged: {why}; hive will not use it",
-                    file.display()
-                )?;
-                let backup = PathBuf::from(format!("{}.backup", strip_journal(file).display()));
-                if backup.exists() {
-                    write!(f, " (the previous snapshot is in {})", backup.display())?;
-                }
-                Ok(())
-            }
-            StateError::Format { file, error } => write!(f, "{}: {error}", file.display()),
-        }
-    }
-}
-
-impl std::error::Error for StateError {}
-
-fn strip_journal(file: &Path) -> PathBuf {
-    let s = file.to_string_lossy();
-    PathBuf::from(s.strip_suffix(".journal").unwrap_or(&s).to_string())
+pub struct FileBackend {
+    path: PathBuf,
+    lock: Option<FileLock>,
 }
 
 fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> StateError {
@@ -82,27 +39,12 @@ fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> StateError {
     move |error| StateError::Io { doing, error }
 }
 
-/// What loading found.
-#[derive(Debug)]
-pub struct Loaded {
-    /// `None` when there is no state yet.
-    pub state: Option<State>,
-    /// Journal entries replayed on top of the snapshot (a previous command did not finish).
-    pub replayed: usize,
-    /// The journal's last line was cut off by a crash and was dropped.
-    pub torn_tail: bool,
-    /// Bytes of the journal that hold whole lines: a writer truncates it to this before
-    /// appending, so a torn line never ends up in the middle.
-    pub journal_good_len: u64,
-}
-
-pub struct FileBackend {
-    path: PathBuf,
-}
-
 impl FileBackend {
     pub fn new(path: impl Into<PathBuf>) -> FileBackend {
-        FileBackend { path: path.into() }
+        FileBackend {
+            path: path.into(),
+            lock: None,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -121,10 +63,30 @@ impl FileBackend {
         with_suffix(&self.path, ".lock")
     }
 
-    /// Reads the snapshot and replays the journal over it.
-    pub fn load(&self) -> Result<Loaded, StateError> {
+    fn temp_path(&self) -> PathBuf {
+        with_suffix(&self.path, ".tmp")
+    }
+
+    fn corrupt(&self, file: &Path, why: String) -> StateError {
+        let backup = self.backup_path();
+        StateError::Corrupt {
+            what: format!("file {}", file.display()),
+            why,
+            restore: backup.exists().then(|| {
+                format!(
+                    "the previous snapshot is in {}: to go back to it, move the damaged files aside and copy it to {}",
+                    backup.display(),
+                    self.path.display()
+                )
+            }),
+        }
+    }
+
+    /// Reads the snapshot and replays the journal over it; also returns the length of the
+    /// journal's whole lines.
+    fn load(&self) -> Result<(Loaded, u64), StateError> {
         let mut state = match std::fs::read_to_string(&self.path) {
-            Ok(text) => Some(decode_snapshot(&self.path, &text)?),
+            Ok(text) => Some(self.decode_snapshot(&text)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io(format!("reading {}", self.path.display()))(e)),
         };
@@ -132,12 +94,12 @@ impl FileBackend {
         let file = match File::open(&journal) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Loaded {
+                let loaded = Loaded {
                     state,
                     replayed: 0,
                     torn_tail: false,
-                    journal_good_len: 0,
-                })
+                };
+                return Ok((loaded, 0));
             }
             Err(e) => return Err(io(format!("reading {}", journal.display()))(e)),
         };
@@ -154,69 +116,59 @@ impl FileBackend {
                 continue;
             }
             let line_len = line.len() as u64 + 1;
-            let entry = match decode_line(&line) {
+            let (serial, entry) = match decode_line(&line) {
                 Ok(entry) => entry,
                 // A crash can cut off only the write in progress: the last line.
                 Err(_) if i + 1 == count => {
                     torn_tail = true;
                     break;
                 }
-                Err(why) => {
-                    return Err(StateError::Corrupt {
-                        file: journal.clone(),
-                        why: format!("line {}: {why}", i + 1),
-                    })
-                }
+                Err(why) => return Err(self.corrupt(&journal, format!("line {}: {why}", i + 1))),
             };
-            let target = state.as_mut().ok_or_else(|| StateError::Corrupt {
-                file: journal.clone(),
-                why: "a journal without a snapshot to apply it to".into(),
-            })?;
-            (entry.1).apply(target);
-            target.serial = entry.0;
+            let Some(target) = state.as_mut() else {
+                return Err(self.corrupt(
+                    &journal,
+                    "a journal without a snapshot to apply it to".into(),
+                ));
+            };
+            entry.apply(target);
+            target.serial = serial;
             replayed += 1;
             good_len += line_len;
         }
-        Ok(Loaded {
+        let loaded = Loaded {
             state,
             replayed,
             torn_tail,
-            journal_good_len: good_len,
-        })
+        };
+        Ok((loaded, good_len))
     }
 
-    /// Writes `state` as the new snapshot: temporary file, fsync, rename, directory fsync. The
-    /// previous snapshot becomes the backup and the journal is removed.
-    pub fn write_snapshot(&self, state: &State) -> Result<(), StateError> {
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io(format!(
-                "creating the state directory {}",
-                dir.display()
-            )))?;
+    fn decode_snapshot(&self, text: &str) -> Result<State, StateError> {
+        let corrupt = |why: &str| self.corrupt(&self.path, why.to_string());
+        // The version is checked first so a newer format gets a clear message.
+        State::from_json_version_only(text).map_err(|error| StateError::Format {
+            what: self.path.display().to_string(),
+            error,
+        })?;
+        let at = text
+            .rfind(CHECKSUM_MEMBER)
+            .ok_or_else(|| corrupt("it has no checksum"))?;
+        let recorded = text[at + CHECKSUM_MEMBER.len()..]
+            .split('"')
+            .next()
+            .unwrap_or_default();
+        let body = format!("{}\n}}", &text[..at]);
+        if hex(&Sha256::digest(body.as_bytes())) != recorded {
+            return Err(corrupt(
+                "its checksum does not match its contents (edited by hand, or torn)",
+            ));
         }
-        let text = encode_snapshot(state);
-        let tmp = with_suffix(&self.path, ".tmp");
-        let mut file = create_private(&tmp, true)?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io(format!("writing {}", tmp.display())))?;
-        if self.path.exists() {
-            std::fs::copy(&self.path, self.backup_path())
-                .map_err(io("keeping the previous state as a backup"))?;
-        }
-        std::fs::rename(&tmp, &self.path)
-            .map_err(io(format!("replacing {}", self.path.display())))?;
-        sync_dir(&self.path);
-        match std::fs::remove_file(self.journal_path()) {
-            Ok(()) => sync_dir(&self.path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("removing the folded journal")(e)),
-        }
-        Ok(())
+        serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))
     }
 
     /// Cuts a torn last line off the journal (the caller holds the lock).
-    pub fn truncate_journal(&self, len: u64) -> Result<(), StateError> {
+    fn truncate_journal(&self, len: u64) -> Result<(), StateError> {
         let path = self.journal_path();
         let file = OpenOptions::new()
             .write(true)
@@ -227,43 +179,132 @@ impl FileBackend {
             .map_err(io(format!("cutting the torn line off {}", path.display())))
     }
 
-    /// Opens the journal for appending; `serial` is the state's serial now.
-    pub fn open_journal(&self, serial: u64) -> Result<Journal, StateError> {
+    fn write_snapshot(&self, state: &State) -> Result<(), StateError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io(format!(
+                "creating the state directory {}",
+                dir.display()
+            )))?;
+        }
+        let text = encode_snapshot(state)?;
+        let tmp = self.temp_path();
+        let written = create_private(&tmp, true).and_then(|mut file| {
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(io(format!("writing {}", tmp.display())))
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if self.path.exists() {
+            if let Err(e) = std::fs::copy(&self.path, self.backup_path()) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io("keeping the previous state as a backup")(e));
+            }
+        }
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(format!("replacing {}", self.path.display()))(e));
+        }
+        sync_dir(&self.path);
+        match std::fs::remove_file(self.journal_path()) {
+            Ok(()) => sync_dir(&self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing the folded journal")(e)),
+        }
+        Ok(())
+    }
+}
+
+impl StateBackend for FileBackend {
+    fn location(&self) -> String {
+        std::fs::canonicalize(self.path.parent().unwrap_or(Path::new(".")))
+            .map(|dir| dir.join(self.path.file_name().unwrap_or_default()))
+            .unwrap_or_else(|_| self.path.clone())
+            .display()
+            .to_string()
+    }
+
+    fn lock(&mut self, command: &str, timeout: Duration) -> Result<Locked, LockError> {
+        let (lock, locked) = FileLock::acquire(&self.lock_path(), command, timeout)?;
+        self.lock = Some(lock);
+        Ok(locked)
+    }
+
+    fn unlock(&mut self, id: &str) -> Result<(), LockError> {
+        match &self.lock {
+            Some(lock) if lock.info.id == id => {
+                self.lock = None;
+                Ok(())
+            }
+            Some(lock) => Err(LockError::Io(format!(
+                "this command holds lock {}, not {id}",
+                lock.info.id
+            ))),
+            None => Err(LockError::Io("this command holds no lock".into())),
+        }
+    }
+
+    fn force_unlock(&mut self, id: &str) -> Result<LockInfo, LockError> {
+        crate::lock::force_unlock(&self.lock_path(), id)
+    }
+
+    fn read(&mut self) -> Result<Loaded, StateError> {
+        let (loaded, good_len) = self.load()?;
+        // A writer cuts a torn last line off first, so what it appends follows whole lines.
+        if loaded.torn_tail && self.lock.is_some() {
+            self.truncate_journal(good_len)?;
+        }
+        Ok(loaded)
+    }
+
+    fn recorder(&mut self, serial: u64) -> Result<Box<dyn Recorder>, StateError> {
         let path = self.journal_path();
         let file = create_private(&path, false)?;
-        Ok(Journal {
+        Ok(Box::new(Journal {
             file,
             path,
             serial,
             unsynced: false,
-        })
+            reserved_to: 0,
+        }))
+    }
+
+    fn write(&mut self, state: &State) -> Result<(), StateError> {
+        self.write_snapshot(state)
+    }
+
+    fn backup_location(&self) -> Option<String> {
+        let backup = self.backup_path();
+        backup.exists().then(|| backup.display().to_string())
     }
 }
 
 /// The append-only record of steps since the last snapshot.
-pub struct Journal {
+struct Journal {
     file: File,
     path: PathBuf,
     serial: u64,
     unsynced: bool,
+    /// The journal's allocated length, as far as reservations made it.
+    reserved_to: u64,
 }
 
-impl Journal {
-    /// Records one change; returns the state's new serial. The line reaches the kernel at
-    /// once, so a killed process loses nothing; [`Journal::sync`] makes it survive a power
-    /// loss too.
-    pub fn append(&mut self, entry: &Entry) -> Result<u64, StateError> {
-        self.serial += 1;
-        let line = encode_line(self.serial, entry);
+impl Recorder for Journal {
+    /// The line reaches the kernel at once, so a killed process loses nothing;
+    /// [`Recorder::sync`] makes it survive a power loss too.
+    fn append(&mut self, entry: &Entry) -> Result<u64, StateError> {
+        let line = encode_line(self.serial + 1, entry)?;
         self.file
             .write_all(line.as_bytes())
             .map_err(io(format!("recording a step in {}", self.path.display())))?;
+        self.serial += 1;
         self.unsynced = true;
         Ok(self.serial)
     }
 
-    /// Forces what was appended to disk (one fsync however many entries wait).
-    pub fn sync(&mut self) -> Result<(), StateError> {
+    fn sync(&mut self) -> Result<(), StateError> {
         if self.unsynced {
             self.file
                 .sync_data()
@@ -273,42 +314,48 @@ impl Journal {
         Ok(())
     }
 
-    pub fn serial(&self) -> u64 {
-        self.serial
-    }
-}
-
-impl Entry {
-    pub fn apply(self, state: &mut State) {
-        match self {
-            Entry::Put { resource } => state.put(resource),
-            Entry::Remove { address } => {
-                state.remove(&address);
-            }
-            Entry::Outputs { outputs } => state.outputs = outputs,
+    fn reserve(&mut self, steps: usize) -> Result<(), StateError> {
+        let len = self
+            .file
+            .metadata()
+            .map_err(io(format!("reading {}", self.path.display())))?
+            .len();
+        let wanted = len + RESERVE_PER_STEP * steps as u64;
+        if wanted <= self.reserved_to {
+            return Ok(());
+        }
+        // Blocks allocated past the end (the size stays): appends fill them without asking
+        // the file system for more.
+        // SAFETY: fallocate on a file descriptor this struct owns, with no pointers.
+        let done = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                len as libc::off_t,
+                (wanted - len) as libc::off_t,
+            )
+        };
+        if done == 0 {
+            self.reserved_to = wanted;
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            // A file system that cannot reserve: appends take their chance, as before.
+            Some(libc::EOPNOTSUPP) => Ok(()),
+            _ => Err(StateError::Io {
+                doing: format!(
+                    "reserving room to record {steps} step(s) in {}",
+                    self.path.display()
+                ),
+                error,
+            }),
         }
     }
-}
 
-/// A journal line: `SHA256HEX SERIAL JSON\n`, the digest covering `SERIAL JSON`.
-fn encode_line(serial: u64, entry: &Entry) -> String {
-    let payload = format!(
-        "{serial} {}",
-        serde_json::to_string(entry).unwrap_or_default()
-    );
-    format!("{} {payload}\n", hex(&Sha256::digest(payload.as_bytes())))
-}
-
-fn decode_line(line: &[u8]) -> Result<(u64, Entry), String> {
-    let line = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
-    let (digest, payload) = line.split_once(' ').ok_or("no checksum")?;
-    if hex(&Sha256::digest(payload.as_bytes())) != digest {
-        return Err("checksum mismatch".into());
+    fn serial(&self) -> u64 {
+        self.serial
     }
-    let (serial, json) = payload.split_once(' ').ok_or("no serial")?;
-    let serial = serial.parse().map_err(|_| "bad serial".to_string())?;
-    let entry = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    Ok((serial, entry))
 }
 
 /// The snapshot is the state's JSON with one more last member, `"checksum"`, a digest of the
@@ -316,42 +363,15 @@ fn decode_line(line: &[u8]) -> Result<(u64, Entry), String> {
 /// second serialisation of the state.
 const CHECKSUM_MEMBER: &str = ",\n  \"checksum\": \"sha256:";
 
-fn encode_snapshot(state: &State) -> String {
-    let body = serde_json::to_string_pretty(state).unwrap_or_default();
+fn encode_snapshot(state: &State) -> Result<String, StateError> {
+    let body = state.to_json().map_err(|error| StateError::Encode {
+        doing: "writing the state snapshot".into(),
+        error,
+    })?;
     let digest = hex(&Sha256::digest(body.as_bytes()));
     // `body` ends with the closing brace of the object.
     let open = body.strip_suffix('}').unwrap_or(&body).trim_end();
-    format!("{open}{CHECKSUM_MEMBER}{digest}\"\n}}\n")
-}
-
-fn decode_snapshot(path: &Path, text: &str) -> Result<State, StateError> {
-    let corrupt = |why: &str| StateError::Corrupt {
-        file: path.to_path_buf(),
-        why: why.to_string(),
-    };
-    // The version is checked first so a newer format gets a clear message.
-    State::from_json_version_only(text).map_err(|error| StateError::Format {
-        file: path.to_path_buf(),
-        error,
-    })?;
-    let at = text
-        .rfind(CHECKSUM_MEMBER)
-        .ok_or_else(|| corrupt("it has no checksum"))?;
-    let recorded = text[at + CHECKSUM_MEMBER.len()..]
-        .split('"')
-        .next()
-        .unwrap_or_default();
-    let body = format!("{}\n}}", &text[..at]);
-    if hex(&Sha256::digest(body.as_bytes())) != recorded {
-        return Err(corrupt(
-            "its checksum does not match its contents (edited by hand, or torn)",
-        ));
-    }
-    serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(format!("{open}{CHECKSUM_MEMBER}{digest}\"\n}}\n"))
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -385,24 +405,16 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// A new lineage: 16 random bytes from the kernel, as hex.
-pub fn new_lineage() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    hex(&bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Status;
+    use crate::model::{ObjectAddr, ResourceState, Status};
     use std::os::unix::fs::PermissionsExt;
 
     fn resource(address: &str) -> ResourceState {
         ResourceState {
-            address: address.into(),
+            address: address.parse().unwrap(),
+            deposed: None,
             kind: "command".into(),
             driver: "local".into(),
             id: Some(address.into()),
@@ -418,108 +430,124 @@ mod tests {
         (dir, b)
     }
 
+    fn put(address: &str) -> Entry {
+        Entry::Put {
+            resource: resource(address),
+        }
+    }
+
     #[test]
     fn journal_replays_over_the_snapshot_and_compaction_folds_it() {
-        let (_dir, b) = backend();
-        let mut state = State::new(new_lineage());
-        b.write_snapshot(&state).unwrap();
-        let mut j = b.open_journal(state.serial).unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.a"),
-        })
+        let (_dir, mut b) = backend();
+        let state = State::new("l".into());
+        b.write(&state).unwrap();
+        let mut j = b.recorder(state.serial).unwrap();
+        j.append(&put("command.a")).unwrap();
+        j.append(&put("command.b")).unwrap();
+        j.append(&Entry::remove(&ObjectAddr::current(
+            "command.a".parse().unwrap(),
+        )))
         .unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.b"),
-        })
-        .unwrap();
-        j.append(&Entry::Remove {
-            address: "command.a".into(),
-        })
-        .unwrap();
-        let loaded = b.load().unwrap();
+        let loaded = b.read().unwrap();
         assert_eq!(loaded.replayed, 3);
         let replayed = loaded.state.unwrap();
         assert_eq!(replayed.serial, 3);
-        assert_eq!(replayed.resources.keys().collect::<Vec<_>>(), ["command.b"]);
-        state = replayed;
-        b.write_snapshot(&state).unwrap();
+        let addresses: Vec<String> = replayed.resources.keys().map(|k| k.to_string()).collect();
+        assert_eq!(addresses, ["command.b"]);
+        b.write(&replayed).unwrap();
         assert!(!b.journal_path().exists());
         assert!(b.backup_path().exists());
+        assert_eq!(
+            b.backup_location(),
+            Some(b.backup_path().display().to_string())
+        );
         let mode = std::fs::metadata(b.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(b.load().unwrap().state.unwrap(), state);
+        assert_eq!(b.read().unwrap().state.unwrap(), replayed);
     }
 
     #[test]
-    fn a_torn_last_line_is_dropped_and_reported() {
-        let (_dir, b) = backend();
-        b.write_snapshot(&State::new("l".into())).unwrap();
-        let mut j = b.open_journal(0).unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.a"),
-        })
-        .unwrap();
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(b.journal_path())
-            .unwrap();
-        f.write_all(b"3f2a 2 {\"op\":\"put\",\"reso").unwrap();
-        let loaded = b.load().unwrap();
-        assert!(loaded.torn_tail);
-        assert_eq!(loaded.replayed, 1);
-    }
-
-    #[test]
-    fn a_writer_cuts_a_torn_tail_before_appending() {
-        let (_dir, b) = backend();
-        b.write_snapshot(&State::new("l".into())).unwrap();
-        let mut j = b.open_journal(0).unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.a"),
-        })
-        .unwrap();
+    fn a_torn_last_line_is_dropped_reported_and_cut_by_a_lock_holder() {
+        let (_dir, mut b) = backend();
+        b.write(&State::new("l".into())).unwrap();
+        let mut j = b.recorder(0).unwrap();
+        j.append(&put("command.a")).unwrap();
         drop(j);
         let mut f = OpenOptions::new()
             .append(true)
             .open(b.journal_path())
             .unwrap();
         f.write_all(b"3f2a 2 {\"op\":\"put\",\"reso").unwrap();
-        let loaded = b.load().unwrap();
+        let loaded = b.read().unwrap();
         assert!(loaded.torn_tail);
-        b.truncate_journal(loaded.journal_good_len).unwrap();
-        let mut j = b.open_journal(1).unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.b"),
-        })
-        .unwrap();
-        let again = b.load().unwrap();
+        assert_eq!(loaded.replayed, 1);
+        // Without the lock the journal is left as it is; with it, the torn line is cut.
+        assert!(b.read().unwrap().torn_tail);
+        let locked = b.lock("test", Duration::ZERO).unwrap();
+        assert!(b.read().unwrap().torn_tail);
+        let mut j = b.recorder(1).unwrap();
+        j.append(&put("command.b")).unwrap();
+        let again = b.read().unwrap();
         assert!(!again.torn_tail);
         assert_eq!(again.replayed, 2);
         assert_eq!(again.state.unwrap().resources.len(), 2);
+        b.unlock(&locked.info.id).unwrap();
     }
 
     #[test]
-    fn damage_in_the_middle_or_in_the_snapshot_is_refused() {
-        let (_dir, b) = backend();
-        b.write_snapshot(&State::new("l".into())).unwrap();
-        let mut j = b.open_journal(0).unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.a"),
-        })
-        .unwrap();
-        j.append(&Entry::Put {
-            resource: resource("command.b"),
-        })
-        .unwrap();
+    fn damage_in_the_middle_or_in_the_snapshot_is_refused_naming_the_backup() {
+        let (_dir, mut b) = backend();
+        b.write(&State::new("l".into())).unwrap();
+        b.write(&State::new("l".into())).unwrap();
+        let mut j = b.recorder(0).unwrap();
+        j.append(&put("command.a")).unwrap();
+        j.append(&put("command.b")).unwrap();
         let text = std::fs::read_to_string(b.journal_path()).unwrap();
         std::fs::write(b.journal_path(), text.replacen("command.a", "command.z", 1)).unwrap();
-        let err = b.load().unwrap_err().to_string();
+        let err = b.read().unwrap_err().to_string();
         assert!(err.contains("line 1: checksum mismatch"), "{err}");
+        assert!(err.contains(".backup"), "{err}");
 
         std::fs::remove_file(b.journal_path()).unwrap();
         let snap = std::fs::read_to_string(b.path()).unwrap();
         std::fs::write(b.path(), snap.replace("\"serial\": 0", "\"serial\": 7")).unwrap();
-        let err = b.load().unwrap_err().to_string();
+        let err = b.read().unwrap_err().to_string();
         assert!(err.contains("checksum does not match"), "{err}");
+        assert!(err.contains("copy it to"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_snapshot_leaves_no_temporary_file_and_the_journal_whole() {
+        let (dir, mut b) = backend();
+        b.write(&State::new("l".into())).unwrap();
+        let mut j = b.recorder(0).unwrap();
+        j.append(&put("command.a")).unwrap();
+        // The rename cannot replace a directory: the write fails after the temporary file.
+        std::fs::remove_file(b.path()).unwrap();
+        std::fs::create_dir(b.path()).unwrap();
+        std::fs::write(b.path().join("x"), "keeps the directory non-empty").unwrap();
+        let state = State::new("l".into());
+        assert!(b.write(&state).is_err());
+        assert!(!b.temp_path().exists());
+        assert!(b.journal_path().exists());
+        drop(dir);
+    }
+
+    #[test]
+    fn reservations_grow_the_journal_allocation_not_its_size() {
+        let (_dir, mut b) = backend();
+        b.write(&State::new("l".into())).unwrap();
+        let mut j = b.recorder(0).unwrap();
+        j.reserve(2).unwrap();
+        let meta = std::fs::metadata(b.journal_path()).unwrap();
+        assert_eq!(meta.len(), 0);
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            meta.blocks() * 512 >= 2 * RESERVE_PER_STEP,
+            "{}",
+            meta.blocks()
+        );
+        j.append(&put("command.a")).unwrap();
+        assert_eq!(b.read().unwrap().replayed, 1);
     }
 }

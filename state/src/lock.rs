@@ -1,16 +1,17 @@
-//! The state lock. Every command that writes state takes it; the lock file says who holds it
-//! (id, user, host, pid, command, time), so a refused command can say why.
+//! The local state lock. Every command that writes state takes it; the lock file says who holds
+//! it (id, user, host, pid, command, time), so a refused command can say why.
 //!
 //! The lock is an exclusive `flock` on `state.json.lock`, which the kernel drops when the
 //! holder dies, plus the holder's details written in the file. An empty, unlocked file is a
-//! free lock. A file with details that nobody holds is a stale lock: its holder died without
-//! cleaning up. It is reported with the `hive force-unlock ID` to run, never broken silently.
+//! free lock. A file with details that nobody holds was left by a holder that died (`kill -9`,
+//! a cancelled CI job): as Terraform's local backend does, the next command takes the lock
+//! over, and says whose it was ([`Locked::previous`]).
 
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +23,22 @@ pub struct LockInfo {
     pub command: String,
     /// When it was taken, RFC 3339 in UTC.
     pub created: String,
+}
+
+impl LockInfo {
+    /// Details of a lock taken now by this process for `command`.
+    pub fn now(command: &str) -> Result<LockInfo, LockError> {
+        Ok(LockInfo {
+            id: hive_sdk::random::hex_id(6).map_err(|e| LockError::Io(e.to_string()))?,
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            host: hostname(),
+            pid: std::process::id(),
+            command: command.to_string(),
+            created: rfc3339_now(),
+        })
+    }
 }
 
 impl std::fmt::Display for LockInfo {
@@ -38,7 +55,7 @@ impl std::fmt::Display for LockInfo {
 pub enum LockError {
     /// A running process holds it.
     Held(LockInfo),
-    /// Its holder died without releasing it.
+    /// A remote lock whose holder may be gone: only `hive force-unlock ID` removes it.
     Stale(LockInfo),
     Io(String),
 }
@@ -49,7 +66,7 @@ impl std::fmt::Display for LockError {
             LockError::Held(info) => write!(f, "the state is locked: {info}"),
             LockError::Stale(info) => write!(
                 f,
-                "the state has a stale lock: {info}; that process is gone. If no hive command is running on this state, remove the lock with:\n  hive force-unlock {}",
+                "the state is locked: {info}; if that command is no longer running, remove the lock with:\n  hive force-unlock {}",
                 info.id
             ),
             LockError::Io(e) => write!(f, "cannot lock the state: {e}"),
@@ -59,54 +76,97 @@ impl std::fmt::Display for LockError {
 
 impl std::error::Error for LockError {}
 
-/// A held lock; dropping it releases it.
+/// A lock just taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Locked {
+    pub info: LockInfo,
+    /// The details a holder that died left in the lock, now taken over.
+    pub previous: Option<LockInfo>,
+}
+
+/// A held local lock; dropping it releases it.
 #[derive(Debug)]
-pub struct Lock {
+pub struct FileLock {
     file: File,
     pub info: LockInfo,
 }
 
-impl Lock {
+/// How long a waiter gives a new holder to write its details: the holder writes them right
+/// after the kernel grants the lock, so this is only ever a few milliseconds.
+const DETAILS_GRACE: Duration = Duration::from_secs(2);
+
+impl FileLock {
     /// Takes the lock at `path` for `command`, waiting up to `timeout` for a running holder.
-    pub fn acquire(path: &Path, command: &str, timeout: Duration) -> Result<Lock, LockError> {
-        let deadline = Instant::now() + timeout;
+    pub fn acquire(
+        path: &Path,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<(FileLock, Locked), LockError> {
+        let deadline = Instant::now().checked_add(timeout);
         let mut file = open(path)?;
+        // When the lock was first seen held without a live holder's details.
+        let mut blank_since: Option<Instant> = None;
         loop {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    if Instant::now() >= deadline {
-                        let info = read_info(&mut file).unwrap_or_else(|| unknown_holder(path));
-                        return Err(LockError::Held(info));
+                    let now = Instant::now();
+                    let info = read_info(&mut file).filter(is_live);
+                    let timed_out = deadline.is_some_and(|d| now >= d);
+                    if timed_out {
+                        // The holder's details, once it has written them: a lock is never
+                        // reported with blanks while they are on their way.
+                        match &info {
+                            Some(info) => return Err(LockError::Held(info.clone())),
+                            None => {
+                                let since = *blank_since.get_or_insert(now);
+                                if now.duration_since(since) >= DETAILS_GRACE {
+                                    return Err(LockError::Held(unknown_holder(path)));
+                                }
+                            }
+                        }
                     }
                     // Polling: flock has no timed wait.
-                    std::thread::sleep(Duration::from_millis(100));
+                    let pause = if info.is_some() { 100 } else { 5 };
+                    std::thread::sleep(Duration::from_millis(pause));
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(LockError::Io(format!("{}: {e}", path.display())))
                 }
             }
         }
-        if let Some(previous) = read_info(&mut file) {
-            let _ = file.unlock();
-            return Err(LockError::Stale(previous));
-        }
-        let info = LockInfo {
-            id: short_id(),
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
-            host: hostname(),
-            pid: std::process::id(),
-            command: command.to_string(),
-            created: rfc3339_now(),
+        // The kernel lock was free: details still in the file are a dead holder's.
+        let previous = read_info(&mut file);
+        let info = match LockInfo::now(command) {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = file.unlock();
+                return Err(e);
+            }
         };
-        write_info(&mut file, Some(&info)).map_err(|e| LockError::Io(e.to_string()))?;
-        Ok(Lock { file, info })
+        if let Err(e) = write_info(&mut file, Some(&info)) {
+            let _ = file.unlock();
+            return Err(LockError::Io(format!("{}: {e}", path.display())));
+        }
+        let locked = Locked {
+            info: info.clone(),
+            previous,
+        };
+        Ok((FileLock { file, info }, locked))
     }
 }
 
-impl Drop for Lock {
+/// Details that can belong to the running holder: not those of a process of this machine
+/// that is gone (a takeover's new holder has not overwritten them yet).
+fn is_live(info: &LockInfo) -> bool {
+    !info.id.is_empty() && (info.host != hostname() || process_exists(info.pid))
+}
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Drop for FileLock {
     fn drop(&mut self) {
         // Emptied, not removed: removing would let a waiter lock an unlinked file while a
         // newcomer locks a new one.
@@ -169,19 +229,18 @@ fn read_info(file: &mut File) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
-/// Writes the holder's details. Not fsynced: the flock is what excludes others, and details
-/// a power loss takes back only leave a free lock behind.
+/// Writes the holder's details in one write at the start of the file, then cuts what is left
+/// of older details: a reader sees the old details or the new ones, never a blank. Not fsynced:
+/// the flock is what excludes others, and details a power loss takes back only leave a free
+/// lock behind.
 fn write_info(file: &mut File, info: Option<&LockInfo>) -> std::io::Result<()> {
-    file.set_len(0)?;
-    file.rewind()?;
-    if let Some(info) = info {
-        file.write_all(
-            serde_json::to_string_pretty(info)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-    }
-    Ok(())
+    let Some(info) = info else {
+        return file.set_len(0);
+    };
+    let text = serde_json::to_string_pretty(info).map_err(std::io::Error::other)?;
+    file.write_all_at(text.as_bytes(), 0)?;
+    file.set_len(text.len() as u64)?;
+    file.flush()
 }
 
 fn unknown_holder(path: &Path) -> LockInfo {
@@ -190,16 +249,12 @@ fn unknown_holder(path: &Path) -> LockInfo {
         user: "?".into(),
         host: "?".into(),
         pid: 0,
-        command: format!("(no details in {})", PathBuf::from(path).display()),
+        command: format!("(no details in {})", path.display()),
         created: "?".into(),
     }
 }
 
-fn short_id() -> String {
-    crate::file::new_lineage()[..12].to_string()
-}
-
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
@@ -248,8 +303,9 @@ mod tests {
     fn a_second_holder_is_refused_with_the_first_ones_details() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json.lock");
-        let first = Lock::acquire(&path, "hive apply", Duration::ZERO).unwrap();
-        match Lock::acquire(&path, "hive plan", Duration::ZERO) {
+        let (first, locked) = FileLock::acquire(&path, "hive apply", Duration::ZERO).unwrap();
+        assert_eq!(locked.previous, None);
+        match FileLock::acquire(&path, "hive plan", Duration::ZERO) {
             Err(LockError::Held(info)) => {
                 assert_eq!(info, first.info);
                 assert_eq!(info.pid, std::process::id());
@@ -257,12 +313,13 @@ mod tests {
             other => panic!("expected Held, got {other:?}"),
         }
         drop(first);
-        let again = Lock::acquire(&path, "hive plan", Duration::ZERO).unwrap();
+        let (again, locked) = FileLock::acquire(&path, "hive plan", Duration::ZERO).unwrap();
         assert_eq!(again.info.command, "hive plan");
+        assert_eq!(locked.previous, None, "a released lock leaves no details");
     }
 
     #[test]
-    fn a_dead_holders_lock_is_stale_until_forced() {
+    fn a_dead_holders_lock_is_taken_over_with_its_details() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json.lock");
         // What a holder killed with -9 leaves: its details, and no flock.
@@ -275,25 +332,51 @@ mod tests {
             created: rfc3339(0),
         };
         std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
-        match Lock::acquire(&path, "hive plan", Duration::ZERO) {
-            Err(e @ LockError::Stale(_)) => {
-                let text = e.to_string();
-                assert!(text.contains("hive force-unlock 0123456789ab"), "{text}");
-                assert!(text.contains("pid 999999"), "{text}");
-            }
-            other => panic!("expected Stale, got {other:?}"),
-        }
-        assert!(force_unlock(&path, "wrong").is_err());
-        assert_eq!(force_unlock(&path, "0123456789ab").unwrap(), dead);
-        Lock::acquire(&path, "hive plan", Duration::ZERO).unwrap();
+        let (lock, locked) = FileLock::acquire(&path, "hive plan", Duration::ZERO).unwrap();
+        assert_eq!(locked.previous, Some(dead));
+        assert_eq!(locked.info, lock.info);
+        let written: LockInfo =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            written, lock.info,
+            "the new holder's details replace the dead one's"
+        );
     }
 
     #[test]
     fn a_running_holder_cannot_be_forced_out() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json.lock");
-        let held = Lock::acquire(&path, "hive apply", Duration::ZERO).unwrap();
+        let (held, _) = FileLock::acquire(&path, "hive apply", Duration::ZERO).unwrap();
         let err = force_unlock(&path, &held.info.id).unwrap_err().to_string();
         assert!(err.contains("running process"), "{err}");
+    }
+
+    #[test]
+    fn holders_racing_for_the_lock_always_see_each_others_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.lock");
+        for _ in 0..200 {
+            let racers: Vec<_> = (0..2)
+                .map(|i| {
+                    let path = path.clone();
+                    std::thread::spawn(move || {
+                        FileLock::acquire(&path, &format!("racer {i}"), Duration::ZERO)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+            for r in &results {
+                if let Err(e) = r {
+                    match e {
+                        LockError::Held(info) => {
+                            assert!(info.command.starts_with("racer"), "{info}");
+                            assert_ne!(info.pid, 0, "{info}");
+                        }
+                        other => panic!("{other}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The state model and its versioned JSON format (SPEC section 4).
 
+use hive_sdk::addr::InstanceAddr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -16,20 +17,46 @@ pub struct State {
     pub serial: u64,
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputState>,
-    /// Every recorded object by address; written as a list sorted by address.
+    /// Every recorded object; written as a list sorted by address.
     #[serde(default, with = "resource_list")]
-    pub resources: BTreeMap<String, ResourceState>,
+    pub resources: BTreeMap<ObjectAddr, ResourceState>,
+}
+
+/// Which recorded object: an instance's current one, or an old one it replaced
+/// create-before-destroy and has not destroyed yet (`deposed`, told apart by its id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectAddr {
+    pub instance: InstanceAddr,
+    pub deposed: Option<String>,
+}
+
+impl ObjectAddr {
+    pub fn current(instance: InstanceAddr) -> ObjectAddr {
+        ObjectAddr {
+            instance,
+            deposed: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.deposed {
+            None => write!(f, "{}", self.instance),
+            Some(d) => write!(f, "{} (deposed object {d})", self.instance),
+        }
+    }
 }
 
 /// Resources are a list in the file (what users and tools expect to read) and a map in memory
 /// (what recording one step needs).
 mod resource_list {
-    use super::ResourceState;
+    use super::{ObjectAddr, ResourceState};
     use serde::{Deserialize, Deserializer, Serializer};
     use std::collections::BTreeMap;
 
     pub fn serialize<S: Serializer>(
-        map: &BTreeMap<String, ResourceState>,
+        map: &BTreeMap<ObjectAddr, ResourceState>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.values())
@@ -37,17 +64,17 @@ mod resource_list {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<BTreeMap<String, ResourceState>, D::Error> {
+    ) -> Result<BTreeMap<ObjectAddr, ResourceState>, D::Error> {
         let list = Vec::<ResourceState>::deserialize(d)?;
         let mut map = BTreeMap::new();
         for r in list {
-            if map.contains_key(&r.address) {
+            let key = r.object();
+            if map.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
-                    "resource {} is recorded twice",
-                    r.address
+                    "resource {key} is recorded twice"
                 )));
             }
-            map.insert(r.address.clone(), r);
+            map.insert(key, r);
         }
         Ok(map)
     }
@@ -73,9 +100,13 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RecordedResource")]
 pub struct ResourceState {
     /// The instance address, `instance.node[0]`.
-    pub address: String,
+    pub address: InstanceAddr,
+    /// Set on the old object of a create-before-destroy replacement until it is destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed: Option<String>,
     pub kind: String,
     pub driver: String,
     /// The backend's own id for the object (domain UUID, container name...).
@@ -83,8 +114,82 @@ pub struct ResourceState {
     pub attributes: serde_json::Value,
     /// Addresses this object depended on when it was created: destroy order comes from here.
     #[serde(default)]
-    pub dependencies: Vec<String>,
+    pub dependencies: Vec<InstanceAddr>,
     pub status: Status,
+}
+
+impl ResourceState {
+    pub fn object(&self) -> ObjectAddr {
+        ObjectAddr {
+            instance: self.address.clone(),
+            deposed: self.deposed.clone(),
+        }
+    }
+}
+
+/// A resource as a state file holds it. States written before deposed objects had their own
+/// member kept them as `ADDRESS#deposed-ID`; those are read into the member.
+#[derive(Deserialize)]
+struct RecordedResource {
+    address: LegacyAddress,
+    #[serde(default)]
+    deposed: Option<String>,
+    kind: String,
+    driver: String,
+    id: Option<String>,
+    attributes: serde_json::Value,
+    #[serde(default)]
+    dependencies: Vec<InstanceAddr>,
+    status: Status,
+}
+
+impl From<RecordedResource> for ResourceState {
+    fn from(r: RecordedResource) -> ResourceState {
+        ResourceState {
+            address: r.address.instance,
+            deposed: r.deposed.or(r.address.deposed),
+            kind: r.kind,
+            driver: r.driver,
+            id: r.id,
+            attributes: r.attributes,
+            dependencies: r.dependencies,
+            status: r.status,
+        }
+    }
+}
+
+/// An address as any version of the format writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyAddress {
+    pub instance: InstanceAddr,
+    pub deposed: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for LegacyAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LegacyAddress, D::Error> {
+        let text = String::deserialize(d)?;
+        LegacyAddress::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl LegacyAddress {
+    pub fn parse(text: &str) -> Result<LegacyAddress, String> {
+        if let Ok(instance) = text.parse() {
+            return Ok(LegacyAddress {
+                instance,
+                deposed: None,
+            });
+        }
+        // The old form of a deposed object: an address cannot hold `#` outside a quoted key,
+        // and a quoted key ends the address, so the marker is the last one.
+        let (address, id) = text
+            .rsplit_once("#deposed-")
+            .ok_or_else(|| format!("invalid address {text:?}"))?;
+        Ok(LegacyAddress {
+            instance: address.parse()?,
+            deposed: Some(id.to_string()),
+        })
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -120,22 +225,22 @@ impl State {
         }
     }
 
-    pub fn to_json(&self) -> String {
-        // A State holds only strings, numbers and JSON values: serialising cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, String> {
+        serde_json::to_string_pretty(self).map_err(|e| e.to_string())
     }
 
-    pub fn resource(&self, address: &str) -> Option<&ResourceState> {
-        self.resources.get(address)
+    /// The current object of an instance.
+    pub fn resource(&self, address: &InstanceAddr) -> Option<&ResourceState> {
+        self.resources.get(&ObjectAddr::current(address.clone()))
     }
 
     /// Inserts or replaces the record of one object.
     pub fn put(&mut self, resource: ResourceState) {
-        self.resources.insert(resource.address.clone(), resource);
+        self.resources.insert(resource.object(), resource);
     }
 
-    pub fn remove(&mut self, address: &str) -> Option<ResourceState> {
-        self.resources.remove(address)
+    pub fn remove(&mut self, object: &ObjectAddr) -> Option<ResourceState> {
+        self.resources.remove(object)
     }
 
     /// Checks only the format version of a state document. hive writes `version` first, so
@@ -182,17 +287,42 @@ mod tests {
         let mut s = State::new("6f1c".into());
         s.serial = 4;
         s.put(ResourceState {
-            address: "instance.node[0]".into(),
+            address: "instance.node[0]".parse().unwrap(),
+            deposed: None,
             kind: "instance".into(),
             driver: "libvirt".into(),
             id: Some("uuid".into()),
             attributes: serde_json::json!({ "memory": "1GiB" }),
-            dependencies: vec!["bridge.lan".into()],
+            dependencies: vec!["bridge.lan".parse().unwrap()],
             status: Status::Creating,
         });
-        let text = s.to_json();
+        let text = s.to_json().unwrap();
         assert!(text.contains("\"status\": \"creating\""));
         assert_eq!(State::from_json(&text), Ok(s));
+    }
+
+    #[test]
+    fn deposed_objects_of_older_states_are_read_into_their_member() {
+        let text = r#"{"version": 1, "lineage": "l", "serial": 3, "resources": [
+          {"address": "command.a", "kind": "command", "driver": "local", "id": "n",
+           "attributes": {}, "status": "ready"},
+          {"address": "command.a#deposed-1f2e", "kind": "command", "driver": "local",
+           "id": "o", "attributes": {}, "dependencies": ["command.b[\"x#y\"]"],
+           "status": "ready"}]}"#;
+        let s = State::from_json(text).unwrap();
+        let a: InstanceAddr = "command.a".parse().unwrap();
+        assert_eq!(s.resource(&a).and_then(|r| r.id.as_deref()), Some("n"));
+        let old = s
+            .resources
+            .get(&ObjectAddr {
+                instance: a,
+                deposed: Some("1f2e".into()),
+            })
+            .unwrap();
+        assert_eq!(old.id.as_deref(), Some("o"));
+        assert_eq!(old.dependencies[0].to_string(), "command.b[\"x#y\"]");
+        // Written back in today's form.
+        assert!(s.to_json().unwrap().contains("\"deposed\": \"1f2e\""));
     }
 
     #[test]

@@ -153,3 +153,8 @@ pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     }
     panic!("timed out after {timeout:?} waiting for {what}");
 }
+
+/// This build's providers.
+pub fn registry() -> hive::engine::registry::Registry {
+    hive::engine::registry::Registry::standard().unwrap_or_else(|e| panic!("{e}"))
+}

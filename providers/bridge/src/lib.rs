@@ -7,14 +7,17 @@
 //! `hive:LINEAGE:ADDRESS`, the nft table is `hive_NAME`, and dnsmasq's files live in
 //! [`linux_bridge::dir`].
 
+use hive_sdk::addr::InstanceAddr;
 use hive_sdk::exec::{Exec, LocalExec};
 use hive_sdk::linux_bridge;
 use hive_sdk::net::{self, bounds};
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, Provider, ProviderError, ReadRequest, ReadResponse,
-    Target,
+    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Object, Provider, ProviderError,
+    ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::Value;
+use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
+use hive_sdk::{Type, Value};
 use serde_json::Value as Json;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -89,15 +92,13 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
     Ok((ip, prefix))
 }
 
-/// The bridge's name: `name`, or one made from the address, at most 15 bytes (Linux's
-/// limit), shortened with a digest when needed.
-fn bridge_name(config: &Value, address: &str) -> String {
+/// The bridge's name: `name`, or one made from the address (letters, digits and dashes), at
+/// most 15 bytes (Linux's limit), shortened with a digest when needed.
+fn bridge_name(config: &Value, address: &InstanceAddr) -> String {
     if let Some(n) = config.attr_str("name") {
         return n.to_string();
     }
-    let derived: String = address
-        .split_once('.')
-        .map_or(address, |(_, r)| r)
+    let derived: String = hive_sdk::addr::backend_name(address)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect::<String>()
@@ -107,6 +108,22 @@ fn bridge_name(config: &Value, address: &str) -> String {
         return derived;
     }
     format!("{}-{}", &derived[..10], short_digest(&derived))
+}
+
+/// The schema of a Linux bridge: every bridge's, with an uplink and a DHCP lease time.
+fn linux_bridge_schema() -> Schema {
+    let own = schema(
+        vec![optional("uplink", Type::String).about("an interface to enslave to the bridge")],
+        vec![block(
+            "dhcp",
+            Nesting::Single,
+            schema(vec![optional("lease_time", Type::String)], vec![]),
+        )],
+    );
+    // Both are this crate's own declarations: they cannot disagree.
+    net::bridge_schema()
+        .merged(&own)
+        .unwrap_or_else(|_| net::bridge_schema())
 }
 
 /// Four hex digits of a name's SHA-256, to keep shortened or rewritten names apart.
@@ -136,7 +153,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn spec(config: &Value, address: &str) -> Result<Spec, String> {
+fn spec(config: &Value, address: &InstanceAddr) -> Result<Spec, String> {
     let cidr = config.attr_str("cidr").ok_or("cidr is required")?;
     let (gateway, prefix) = parse_cidr(cidr)?;
     let name = bridge_name(config, address);
@@ -642,22 +659,29 @@ impl Provider for LinuxBridgeProvider {
         "linux"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["bridge"]
+    fn kinds(&self) -> Vec<KindSpec> {
+        vec![KindSpec {
+            kind: "bridge",
+            schema: linux_bridge_schema(),
+            default_driver: true,
+        }]
     }
 
-    fn validate(&self, _kind: &str, config: &Value) -> Vec<String> {
+    fn validate(&self, _kind: &str, config: &Value) -> Vec<Problem> {
         // Only what is known now: values that come from other resources are checked when
         // they are (at apply).
         let mut problems = Vec::new();
         if let Some(address) = config.attr("host").and_then(|h| h.attr_str("address")) {
-            problems.push(format!(
-                "host: Linux bridges are made on the machine running hive for now; host {address} is remote"
+            problems.push(Problem::at(
+                "host",
+                format!(
+                    "host: Linux bridges are made on the machine running hive for now; host {address} is remote"
+                ),
             ));
         }
         if let Some(name) = config.attr_str("name") {
             if let Err(e) = check_name(name) {
-                problems.push(e);
+                problems.push(Problem::at("name", e));
             }
         }
         let Some(cidr) = config.attr_str("cidr") else {
@@ -666,35 +690,34 @@ impl Provider for LinuxBridgeProvider {
         let (gateway, prefix) = match parse_cidr(cidr) {
             Ok(p) => p,
             Err(e) => {
-                problems.push(e);
+                problems.push(Problem::at("cidr", e));
                 return problems;
             }
         };
-        let range = config
-            .attr("dhcp")
-            .and_then(|d| d.attr("range"))
-            .and_then(Value::as_items)
-            .unwrap_or_default();
+        let range_value = config.attr("dhcp").and_then(|d| d.attr("range"));
+        let range = range_value.and_then(Value::as_items).unwrap_or_default();
+        let at_range = |message: String| Problem::at("dhcp", message).then("range");
         let (net, broadcast) = bounds(gateway, prefix);
         for end in range.iter().filter_map(Value::as_str) {
             match end.parse::<Ipv4Addr>() {
                 Ok(ip) if ip > net && ip < broadcast => {}
-                Ok(ip) => problems.push(format!("dhcp range address {ip} is outside cidr {cidr}")),
-                Err(_) => problems.push(format!("dhcp range: {end:?} is not an IPv4 address")),
+                Ok(ip) => problems.push(at_range(format!(
+                    "dhcp range address {ip} is outside cidr {cidr}"
+                ))),
+                Err(_) => problems.push(at_range(format!(
+                    "dhcp range: {end:?} is not an IPv4 address"
+                ))),
             }
         }
-        if range.len() != 2
-            && config
-                .attr("dhcp")
-                .and_then(|d| d.attr("range"))
-                .is_some_and(|r| r.is_wholly_known())
-        {
-            problems.push("dhcp range: expected [first, last] addresses".into());
+        if range.len() != 2 && range_value.is_some_and(Value::is_wholly_known) {
+            problems.push(at_range(
+                "dhcp range: expected [first, last] addresses".into(),
+            ));
         }
         problems
     }
 
-    fn check_environment(&self, _kind: &str, address: &str, config: &Value) -> Vec<String> {
+    fn check_environment(&self, target: &Target<'_>, config: &Value) -> Vec<Problem> {
         // Remote hosts are looked at when they are reached (a later provider version).
         if config
             .attr("host")
@@ -706,7 +729,7 @@ impl Provider for LinuxBridgeProvider {
         if config.attr("name").is_some_and(Value::is_unknown) {
             return Vec::new();
         }
-        let name = bridge_name(config, address);
+        let name = bridge_name(config, target.address);
         match self.link(&name) {
             Ok(Some(link))
                 if !link
@@ -714,12 +737,26 @@ impl Provider for LinuxBridgeProvider {
                     .as_deref()
                     .is_some_and(|a| a.starts_with("hive:")) =>
             {
-                vec![format!(
-                    "name: {name} is already used by an interface hive does not own; set another"
+                vec![Problem::at(
+                    "name",
+                    format!(
+                        "name: {name} is already used by an interface hive does not own; set another"
+                    ),
                 )]
             }
             _ => Vec::new(),
         }
+    }
+
+    fn check_together(&self, objects: &[Object<'_>]) -> Vec<(usize, Problem)> {
+        net::overlapping_subnets(objects)
+    }
+
+    fn backend_name(&self, _kind: &str, address: &InstanceAddr, config: &Value) -> Option<String> {
+        if config.attr("name").is_some_and(Value::is_unknown) {
+            return None;
+        }
+        Some(bridge_name(config, address))
     }
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
@@ -835,21 +872,28 @@ mod tests {
     }
 
     #[test]
-    fn cidrs_ranges_and_names_are_checked() {
+    fn cidrs_ranges_and_names_are_checked_at_their_attributes() {
         let p = LinuxBridgeProvider::default();
         assert!(p
             .validate("bridge", &config("10.9.0.1/24", ["10.9.0.10", "10.9.0.20"]))
             .is_empty());
         let outside = p.validate("bridge", &config("10.9.0.1/24", ["10.9.0.10", "10.9.1.20"]));
-        assert!(outside[0].contains("outside cidr"), "{outside:?}");
+        assert!(outside[0].message.contains("outside cidr"), "{outside:?}");
+        assert_eq!(outside[0].path_text(), "dhcp.range");
         let bad = p.validate("bridge", &config("10.9.0.1/33", ["10.9.0.10", "10.9.0.20"]));
-        assert!(bad[0].contains("cidr"), "{bad:?}");
+        assert_eq!(bad[0].path_text(), "cidr");
         let network = p.validate("bridge", &config("10.9.0.0/24", ["10.9.0.10", "10.9.0.20"]));
-        assert!(network[0].contains("network address"), "{network:?}");
+        assert!(
+            network[0].message.contains("network address"),
+            "{network:?}"
+        );
         assert!(check_name("a-name-too-long-x").is_err());
         assert!(check_name("br0").is_ok());
-        assert_eq!(bridge_name(&Value::Null, "bridge.lan"), "lan");
-        assert!(bridge_name(&Value::Null, "bridge.a_very_long_bridge_name").len() <= 15);
+        let name = |a: &str| bridge_name(&Value::Null, &a.parse().unwrap());
+        assert_eq!(name("bridge.lan"), "lan");
+        assert_eq!(name("bridge.lan[\"a\"]"), "lan-a");
+        assert!(name("bridge.a_very_long_bridge_name").len() <= 15);
+        assert_ne!(name("bridge.lan[\"a.b\"]"), name("bridge.lan[\"a-b\"]"));
     }
 
     #[test]

@@ -5,44 +5,84 @@
 //! Computed attributes: `id`, `stdout`, `stderr`, `exit_code`. A non-zero exit fails the step
 //! with the command's own last lines of error output.
 
-use hive_sdk::provider::{
-    random_id, ApplyRequest, ApplyResponse, Cancel, DeleteRequest, Provider, ProviderError,
-    ReadRequest, ReadResponse, Target,
-};
-use hive_sdk::units::parse_duration;
-use hive_sdk::Value;
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod process;
 
-/// Output kept in the state per stream; the rest is cut (state files must stay small).
-const MAX_OUTPUT: usize = 1 << 20;
-/// How often a running command is checked for exit, timeout and cancellation: quickly at
-/// first (most commands are short), backing off to this.
-const MAX_POLL: Duration = Duration::from_millis(50);
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
+use hive_sdk::provider::{
+    random_id, ApplyRequest, ApplyResponse, Cancel, DeleteRequest, KindSpec, Provider,
+    ProviderError, ReadRequest, ReadResponse, Target,
+};
+use hive_sdk::schema::{computed, map, optional, schema, Schema};
+use hive_sdk::units::parse_duration;
+use hive_sdk::{Type, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use process::MAX_OUTPUT;
+
+/// What a command's run, environment or input is made of shows in its output: when they
+/// hold secrets, the output is secret as a whole.
+const OUTPUT_FROM: &[&str] = &["run", "environment", "input", "destroy"];
 
 pub struct CommandProvider;
+
+fn command_schema() -> Schema {
+    schema(
+        vec![
+            optional("run", Type::String)
+                .replaces()
+                .about("run through /bin/sh -c on create"),
+            optional("destroy", Type::String).about("run on delete"),
+            optional("triggers", Type::Any)
+                .replaces()
+                .about("a change forces replacement"),
+            optional("input", Type::Any),
+            optional("timeout", Type::String),
+            optional("environment", map(Type::String)),
+            optional("working_dir", Type::String),
+            optional("host", Type::Any).refers_to("host").replaces(),
+            computed("id", Type::String),
+            computed("stdout", Type::String).sensitive_from(OUTPUT_FROM),
+            computed("stderr", Type::String).sensitive_from(OUTPUT_FROM),
+            computed("exit_code", Type::Number),
+        ],
+        vec![],
+    )
+}
 
 impl Provider for CommandProvider {
     fn driver(&self) -> &'static str {
         "local"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["command"]
+    fn kinds(&self) -> Vec<KindSpec> {
+        vec![KindSpec {
+            kind: "command",
+            schema: command_schema(),
+            default_driver: true,
+        }]
     }
 
-    fn validate(&self, _kind: &str, config: &Value) -> Vec<String> {
-        match config.attr_str("timeout") {
-            Some(t) => parse_duration(t)
-                .err()
-                .map(|e| format!("timeout: {e}"))
-                .into_iter()
-                .collect(),
-            None => Vec::new(),
+    fn validate(&self, _kind: &str, config: &Value) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if let Some(t) = config.attr_str("timeout") {
+            if let Err(e) = parse_duration(t) {
+                problems.push(Problem::at("timeout", format!("timeout: {e}")));
+            }
         }
+        if let Some(address) = config.attr("host").and_then(|h| h.attr_str("address")) {
+            problems.push(
+                Problem::at(
+                    "host",
+                    format!(
+                        "host: commands run on the machine running hive for now; host {address} is remote"
+                    ),
+                )
+                .help("leave host out to run it here"),
+            );
+        }
+        problems
     }
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
@@ -53,10 +93,11 @@ impl Provider for CommandProvider {
                 request.config,
                 request.target.base_dir,
                 request.cancel,
+                hides_output(request.sensitive),
             )?,
             None => (String::new(), String::new(), 0),
         };
-        let id = random_id();
+        let id = random_id()?;
         state.insert("id".into(), Value::String(id.clone()));
         state.insert("stdout".into(), Value::String(stdout));
         state.insert("stderr".into(), Value::String(stderr));
@@ -106,6 +147,7 @@ impl Provider for CommandProvider {
                 request.prior,
                 request.target.base_dir,
                 request.cancel,
+                hides_output(request.sensitive),
             )?;
         }
         Ok(())
@@ -116,6 +158,15 @@ impl Provider for CommandProvider {
             "a command has nothing outside hive to import: declare it and apply instead",
         ))
     }
+
+    fn backend_name(&self, _: &str, _: &InstanceAddr, _: &Value) -> Option<String> {
+        None
+    }
+}
+
+/// Whether the configured attributes the output can echo hold secrets.
+fn hides_output(sensitive: &[String]) -> bool {
+    sensitive.iter().any(|a| OUTPUT_FROM.contains(&a.as_str()))
 }
 
 fn object(config: &Value) -> BTreeMap<String, Value> {
@@ -123,12 +174,14 @@ fn object(config: &Value) -> BTreeMap<String, Value> {
 }
 
 /// Runs a script; returns its output and exit code, or an error for a non-zero exit, a
-/// timeout or a cancellation.
+/// timeout or a cancellation. `secret`: the script is made of secrets, so the error says
+/// nothing of its output.
 fn run(
     script: &str,
     config: &Value,
     base_dir: &Path,
     cancel: &Cancel,
+    secret: bool,
 ) -> Result<(String, String, i32), ProviderError> {
     let timeout = match config.attr_str("timeout") {
         Some(t) => Some(parse_duration(t).map_err(ProviderError::new)?),
@@ -138,102 +191,73 @@ fn run(
         Some(d) => base_dir.join(d),
         None => base_dir.to_path_buf(),
     };
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .arg(script)
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(env) = config
-        .as_map()
-        .and_then(|m| m.get("environment"))
+    let environment = config
+        .attr("environment")
         .and_then(Value::as_map)
-    {
-        for (k, v) in env {
-            if let Some(v) = v.as_str() {
-                command.env(k, v);
-            }
-        }
-    }
-    let mut child = command.spawn().map_err(|e| {
-        ProviderError::new(format!("cannot start /bin/sh in {}: {e}", dir.display()))
-    })?;
-    // Readers on their own threads, so a chatty command never blocks on a full pipe.
-    let stdout = child.stdout.take().map(reader);
-    let stderr = child.stderr.take().map(reader);
-    let started = Instant::now();
-    let mut poll = Duration::from_micros(250);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => return Err(ProviderError::new(format!("waiting for the command: {e}"))),
-        }
-        let timed_out = timeout.is_some_and(|t| started.elapsed() >= t);
-        if timed_out || cancel.is_cancelled() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(ProviderError::new(if timed_out {
-                format!(
-                    "the command did not finish within its timeout ({}s) and was killed",
-                    timeout.map_or(0, |t| t.as_secs())
-                )
-            } else {
-                "the command was interrupted".to_string()
-            }));
-        }
-        std::thread::sleep(poll);
-        poll = (poll * 2).min(MAX_POLL);
+        .map(|env| {
+            env.iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let script = process::Script {
+        script,
+        dir: &dir,
+        environment,
+        timeout,
     };
-    let stdout = stdout.map(join).unwrap_or_default();
-    let stderr = stderr.map(join).unwrap_or_default();
-    let code = status.code().unwrap_or(-1);
-    if !status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        let how = match status.code() {
+    let finished = process::run(&script, cancel).map_err(|f| match f {
+        process::Failure::Start(e) => ProviderError::new(e),
+        process::Failure::TimedOut(t) => ProviderError::new(format!(
+            "the command did not finish within its timeout ({}) and was ended with everything it started",
+            hive_sdk::units::format_duration(t)
+        )),
+        process::Failure::Cancelled => {
+            ProviderError::new("the command was interrupted and ended with everything it started")
+        }
+    })?;
+    let code = finished.status.code().unwrap_or(-1);
+    if !finished.status.success() {
+        let how = match finished.status.code() {
             Some(c) => format!("exited with code {c}"),
             None => "was killed by a signal".to_string(),
         };
+        if secret {
+            return Err(ProviderError::new(format!(
+                "the command {how} (its output is not shown: the command is made of sensitive values)"
+            )));
+        }
+        let tail: Vec<&str> = finished.stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(ProviderError::new(if tail.is_empty() {
             format!("the command {how}")
         } else {
             format!("the command {how}:\n{}", tail.join("\n"))
         }));
     }
-    Ok((stdout, stderr, code))
-}
-
-fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.by_ref().take(MAX_OUTPUT as u64).read_to_end(&mut buf);
-        // Drain the rest so the command is never blocked writing.
-        let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-fn join(handle: std::thread::JoinHandle<String>) -> String {
-    handle.join().unwrap_or_default()
+    Ok((finished.stdout, finished.stderr, code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hive_sdk::provider::Target;
+    use std::time::{Duration, Instant};
 
     fn config(pairs: &[(&str, Value)]) -> Value {
         Value::map(pairs.iter().map(|(k, v)| (*k, v.clone())))
     }
 
-    fn create(config: &Value, dir: &Path) -> Result<ApplyResponse, ProviderError> {
+    fn create_with(
+        config: &Value,
+        dir: &Path,
+        sensitive: &[String],
+    ) -> Result<ApplyResponse, ProviderError> {
         let cancel = Cancel::default();
+        let address: InstanceAddr = "command.t".parse().unwrap();
         CommandProvider.create(&ApplyRequest {
             target: Target {
-                address: "command.t",
+                address: &address,
                 kind: "command",
                 lineage: "l",
                 base_dir: dir,
@@ -241,7 +265,25 @@ mod tests {
             config,
             prior: None,
             cancel: &cancel,
+            sensitive,
             progress: &hive_sdk::provider::no_progress,
+        })
+    }
+
+    fn create(config: &Value, dir: &Path) -> Result<ApplyResponse, ProviderError> {
+        create_with(config, dir, &[])
+    }
+
+    /// Whether a process whose command line holds `marker` is running.
+    fn running(marker: &str) -> bool {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(marker)
+                })
+                .unwrap_or(false)
         })
     }
 
@@ -279,16 +321,54 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_kills_the_command() {
+    fn a_command_made_of_secrets_fails_without_showing_its_output() {
         let dir = tempfile::tempdir().unwrap();
+        let c = config(&[("run", Value::string("echo hunter2 >&2; exit 3"))]);
+        let err = create_with(&c, dir.path(), &["run".to_string()])
+            .unwrap_err()
+            .message;
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("exited with code 3"), "{err}");
+    }
+
+    #[test]
+    fn a_timeout_ends_the_command_and_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        // One child in the shell's group, one that left it with setsid.
         let c = config(&[
-            ("run", Value::string("sleep 30")),
-            ("timeout", Value::string("200ms")),
+            (
+                "run",
+                Value::string("sleep 301 & setsid sh -c 'sleep 302' & sleep 303"),
+            ),
+            ("timeout", Value::string("500ms")),
         ]);
         let started = Instant::now();
         let err = create(&c, dir.path()).unwrap_err().message;
-        assert!(err.contains("timeout"), "{err}");
+        assert!(err.contains("timeout (500ms)"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+        for marker in ["sleep 301", "sleep 302", "sleep 303"] {
+            assert!(!running(marker), "{marker} is still running");
+        }
+    }
+
+    #[test]
+    fn the_step_ends_with_its_shell_and_a_background_child_keeps_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&[
+            ("run", Value::string("sleep 304 & echo started")),
+            ("timeout", Value::string("20s")),
+        ]);
+        let started = Instant::now();
+        let out = create(&c, dir.path()).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "it waited for the child"
+        );
+        assert_eq!(out.state.attr_str("stdout"), Some("started\n"));
+        assert!(running("sleep 304"), "the background child was ended");
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", "sleep 304"])
+            .status();
     }
 
     #[test]
@@ -300,5 +380,13 @@ mod tests {
             out.state.as_map().unwrap()["input"],
             c.as_map().unwrap()["input"]
         );
+    }
+
+    #[test]
+    fn a_remote_host_is_refused_at_its_attribute() {
+        let c = config(&[("host", Value::map([("address", Value::string("10.0.0.9"))]))]);
+        let problems = CommandProvider.validate("command", &c);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path_text(), "host");
     }
 }

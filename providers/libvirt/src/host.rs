@@ -1,6 +1,7 @@
 //! The libvirt a resource lives on, from its `host` attribute, and one connection per URI.
 
 use crate::lv;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::ProviderError;
 use hive_sdk::Value;
 use std::collections::HashMap;
@@ -48,20 +49,20 @@ impl Host {
     }
 }
 
-pub fn validate(config: &Value) -> Vec<String> {
+pub fn validate(config: &Value) -> Vec<Problem> {
     let host = config.attr("host");
     let remote = host.and_then(|h| h.attr_str("address"));
     if let (Some(address), None) = (remote, host.and_then(|h| h.attr("uri"))) {
-        return vec![format!(
+        return vec![Problem::at("host", format!(
             "host: {address} is remote: set its uri (qemu+ssh://USER@{address}/system), or hive would use this machine's libvirt"
-        )];
+        ))];
     }
     let accel = host.and_then(|h| h.attr_str("accel"));
     match accel {
         None | Some("tcg") | Some("kvm") => Vec::new(),
-        Some(other) => vec![format!(
+        Some(other) => vec![Problem::at("host", format!(
             "host accel = \"{other}\": expected \"tcg\" (software emulation, works everywhere) or \"kvm\""
-        )],
+        ))],
     }
 }
 

@@ -7,35 +7,67 @@ use crate::host::{Connections, Host};
 use crate::object;
 use crate::pool::{self, Pool};
 use hive_sdk::disk::{header, is_qcow2, QCOW2_MAGIC};
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
-use hive_sdk::Value;
+use hive_sdk::schema::{self, computed, optional, Schema};
+use hive_sdk::{Type, Value};
 use sha2::Digest;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-pub fn validate(config: &Value) -> Vec<String> {
+/// A libvirt image: every driver's, with a checksum and what a direct kernel boot needs.
+pub fn schema() -> Schema {
+    let own = schema::schema(
+        vec![
+            optional("sha256", Type::String).replaces(),
+            optional("kernel", Type::String).replaces(),
+            optional("initrd", Type::String).replaces(),
+            optional("cmdline", Type::String).replaces(),
+            computed("kernel_path", Type::String),
+            computed("initrd_path", Type::String),
+        ],
+        vec![],
+    );
+    // Both are declarations of this crate's and the sdk's that share no names.
+    hive_sdk::disk::image_schema()
+        .merged(&own)
+        .unwrap_or_else(|_| hive_sdk::disk::image_schema())
+}
+
+pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     let format = config.attr_str("format");
     match format {
         None | Some("qcow2") | Some("raw") => {
             if config.attr("source").is_none() {
-                problems.push("source is required (a path, file:// or http(s):// URL)".into());
+                problems.push(Problem::whole(
+                    "source is required (a path, file:// or http(s):// URL)",
+                ));
             }
         }
         Some("kernel") => {
             if config.attr("kernel").is_none() {
-                problems.push("format = \"kernel\" needs kernel (and usually initrd)".into());
+                problems.push(Problem::at(
+                    "format",
+                    "format = \"kernel\" needs kernel (and usually initrd)",
+                ));
             }
         }
-        Some(other) => problems.push(format!(
-            "format = \"{other}\": expected \"qcow2\", \"raw\" or \"kernel\" for the libvirt driver"
+        Some(other) => problems.push(Problem::at(
+            "format",
+            format!(
+                "format = \"{other}\": expected \"qcow2\", \"raw\" or \"kernel\" for the libvirt driver"
+            ),
         )),
     }
     if let Some(sum) = config.attr_str("sha256") {
         if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            problems.push(format!("sha256 = \"{sum}\" is not 64 hexadecimal digits"));
+            problems.push(Problem::at(
+                "sha256",
+                format!("sha256 = \"{sum}\" is not 64 hexadecimal digits"),
+            ));
         }
     }
     problems
@@ -398,12 +430,16 @@ mod tests {
     #[test]
     fn bad_settings_are_named() {
         let bad = Value::map([("format", Value::string("vmdk"))]);
-        assert!(validate(&bad).iter().any(|p| p.contains("vmdk")));
+        assert!(validate(&bad)
+            .iter()
+            .any(|p| p.message.contains("vmdk") && p.path_text() == "format"));
         let sum = Value::map([
             ("source", Value::string("x.qcow2")),
             ("sha256", Value::string("abc")),
         ]);
-        assert!(validate(&sum).iter().any(|p| p.contains("64 hexadecimal")));
+        assert!(validate(&sum)
+            .iter()
+            .any(|p| p.message.contains("64 hexadecimal") && p.path_text() == "sha256"));
     }
 
     #[test]

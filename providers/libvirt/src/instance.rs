@@ -12,8 +12,10 @@ use crate::seed::Seed;
 use crate::wait::{self, Guest};
 use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
 use crate::{lv, name_from_address, network, not_found, object};
+use hive_sdk::addr::InstanceAddr;
 use hive_sdk::cloud_init::UserData;
 use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings};
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
@@ -34,12 +36,15 @@ const AFFECT_LIVE: u32 = 1;
 const AFFECT_CONFIG: u32 = 2;
 const METADATA_ELEMENT: i32 = 2;
 
-pub fn validate(config: &Value) -> Vec<String> {
+pub fn validate(config: &Value) -> Vec<Problem> {
     // Cloud-init is awaited over SSH here.
     let mut problems = hive_sdk::guest::validate(config, true);
     if let Some(image) = config.attr("image").and_then(Value::as_str) {
-        problems.push(format!(
-            "image = \"{image}\": the libvirt driver boots image resources (image.NAME), not names"
+        problems.push(Problem::at(
+            "image",
+            format!(
+                "image = \"{image}\": the libvirt driver boots image resources (image.NAME), not names"
+            ),
         ));
     }
     problems
@@ -60,8 +65,8 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
             .notes
             .push("restarts the guest: cpus and memory change only at boot".into());
     }
-    let schema = hive_sdk::schema::kind_schema("instance");
-    let ids = |v: &Value| schema.map_or(Value::Null, |s| s.identities(v));
+    let schema = hive_sdk::guest::instance_schema();
+    let ids = |v: &Value| schema.identities(v);
     let (prior_ids, config_ids) = (ids(prior), ids(config));
     let differs = |name: &str| prior_ids.attr(name) != config_ids.attr(name);
     if differs("attach") || differs("network") {
@@ -72,7 +77,7 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
     proposal
 }
 
-fn domain_name(config: &Value, address: &str) -> String {
+pub fn domain_name(config: &Value, address: &InstanceAddr) -> String {
     config
         .attr_str("name")
         .map(str::to_string)
@@ -92,7 +97,7 @@ fn nics(
     site: &Site,
     config: &Value,
     lineage: &str,
-    address: &str,
+    address: &InstanceAddr,
 ) -> Result<Vec<(Nic, Option<String>)>, ProviderError> {
     let blocks = config
         .attr("network")
@@ -132,7 +137,7 @@ fn nics(
         let mac = block
             .attr_str("mac")
             .map(str::to_lowercase)
-            .unwrap_or_else(|| stable_mac(QEMU_OUI, lineage, address, i));
+            .unwrap_or_else(|| stable_mac(QEMU_OUI, lineage, &address.to_string(), i));
         let model = block.attr_str("model").unwrap_or("virtio").to_string();
         let ip = block.attr_str("ip").map(str::to_string);
         out.push((Nic { source, mac, model }, ip));
@@ -314,7 +319,7 @@ pub fn create(
         match tag_of(&existing) {
             Some(tag)
                 if tag.lineage == request.target.lineage
-                    && tag.address == request.target.address =>
+                    && tag.address == request.target.address.to_string() =>
             {
                 if tag.status == "ready" {
                     // Made by an apply that crashed before recording it: adopt it.
@@ -322,6 +327,12 @@ pub fn create(
                 }
                 // Its creation never finished: start again from nothing.
                 remove_domain(&site, &existing, &name)?;
+            }
+            Some(tag) if tag.lineage == request.target.lineage => {
+                return Err(ProviderError::new(format!(
+                    "a domain named {name} already exists: it is {}'s, in this same state; give one of them another name",
+                    tag.address
+                )))
             }
             Some(tag) => {
                 return Err(ProviderError::new(format!(
@@ -337,7 +348,7 @@ pub fn create(
             }
         }
     }
-    let (_, mib) = sizing(config).map_err(ProviderError::new)?;
+    let (_, mib) = sizing(config).map_err(|p| ProviderError::new(p.message))?;
     check_fits(&site, mib)?;
     let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
     let built = {
@@ -827,8 +838,8 @@ fn find(
         Err(e) if not_found(&e) => return Ok(None),
         Err(e) => return Err(lv(format!("looking up domain {name}"))(e)),
     };
-    let ours =
-        tag_of(&domain).is_some_and(|t| t.address == target.address && t.lineage == target.lineage);
+    let ours = tag_of(&domain)
+        .is_some_and(|t| t.address == target.address.to_string() && t.lineage == target.lineage);
     Ok(ours.then_some(domain))
 }
 
@@ -937,7 +948,7 @@ mod tests {
             Ok((3, 512))
         );
         assert!(sizing(&Value::map([("type", Value::string("t9.huge"))]))
-            .is_err_and(|e| e.contains("t3.nano")));
+            .is_err_and(|e| e.message.contains("t3.nano")));
         assert!(sizing(&Value::map([("cpus", Value::Number(1.5))])).is_err());
     }
 

@@ -23,11 +23,14 @@ pub mod volume;
 pub mod wait;
 pub mod xml;
 
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider, ProviderError,
-    ReadRequest, ReadResponse, Target,
+    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, Object, PlanRequest,
+    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::Value;
+use hive_sdk::schema::{optional, schema, Schema};
+use hive_sdk::{Type, Value};
 use std::collections::BTreeMap;
 
 pub use host::Connections;
@@ -54,11 +57,34 @@ impl Provider for LibvirtProvider {
         "libvirt"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["image", "volume", "bridge", "instance"]
+    fn kinds(&self) -> Vec<KindSpec> {
+        let own = |kind, schema| KindSpec {
+            kind,
+            schema,
+            default_driver: true,
+        };
+        vec![
+            own("image", image::schema()),
+            own("volume", volume::schema()),
+            KindSpec {
+                default_driver: false,
+                ..own("bridge", hive_sdk::net::bridge_schema())
+            },
+            own("instance", hive_sdk::guest::instance_schema()),
+        ]
     }
 
-    fn validate(&self, kind: &str, config: &Value) -> Vec<String> {
+    fn host_settings(&self) -> Schema {
+        schema(
+            vec![
+                optional("uri", Type::String).about("libvirt connection URI"),
+                optional("accel", Type::String).about("\"tcg\" or \"kvm\""),
+            ],
+            vec![],
+        )
+    }
+
+    fn validate(&self, kind: &str, config: &Value) -> Vec<Problem> {
         let mut problems = host::validate(config);
         problems.extend(match kind {
             "image" => image::validate(config),
@@ -68,6 +94,31 @@ impl Provider for LibvirtProvider {
             _ => Vec::new(),
         });
         problems
+    }
+
+    fn check_together(&self, objects: &[Object<'_>]) -> Vec<(usize, Problem)> {
+        hive_sdk::net::overlapping_subnets(objects)
+    }
+
+    fn backend_name(&self, kind: &str, address: &InstanceAddr, config: &Value) -> Option<String> {
+        if config.attr("name").is_some_and(Value::is_unknown) {
+            return None;
+        }
+        match kind {
+            "instance" => Some(instance::domain_name(config, address)),
+            "bridge" => Some(network::network_name(config, address)),
+            _ => None,
+        }
+    }
+
+    fn login(&self, request: &LoginRequest<'_>) -> Result<Login, ProviderError> {
+        match request.target.kind {
+            "instance" => hive_sdk::guest::ssh_login_to(request, false),
+            _ => Err(ProviderError::new(format!(
+                "{} is a {}: only instances can be logged into",
+                request.target.address, request.target.kind
+            ))),
+        }
     }
 
     fn check_create_before_destroy(&self, kind: &str, _config: &Value) -> Result<(), String> {
@@ -161,7 +212,14 @@ fn unsupported(kind: &str) -> ProviderError {
 pub(crate) fn lv(
     doing: impl std::fmt::Display,
 ) -> impl FnOnce(virt::error::Error) -> ProviderError {
-    move |e| ProviderError::new(format!("{doing}: libvirt: {}", e.message()))
+    move |e| {
+        let message = format!("{doing}: libvirt: {}", e.message());
+        if not_found(&e) {
+            ProviderError::not_found(message)
+        } else {
+            ProviderError::new(message)
+        }
+    }
 }
 
 /// Whether a libvirt error says the object does not exist (as opposed to any other failure,
@@ -177,7 +235,10 @@ pub(crate) fn object(config: &Value) -> BTreeMap<String, Value> {
     config.as_map().cloned().unwrap_or_default()
 }
 
-pub(crate) use hive_sdk::addr::name_from_address;
+/// A name for a libvirt object, from its address.
+pub(crate) fn name_from_address(address: &InstanceAddr) -> String {
+    hive_sdk::addr::backend_name(address)
+}
 
 /// Hex of the SHA-256 of some bytes.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

@@ -4,6 +4,8 @@
 
 use crate::host::{Connections, Host, Site};
 use crate::{lv, name_from_address, object, xml};
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
@@ -24,28 +26,36 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
     Ok((ip, prefix))
 }
 
-pub fn validate(config: &Value) -> Vec<String> {
+pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(cidr) = config.attr_str("cidr") else {
         return problems;
     };
     let (gateway, prefix) = match parse_cidr(cidr) {
         Ok(p) => p,
-        Err(e) => return vec![e],
+        Err(e) => return vec![Problem::at("cidr", e)],
     };
     if let Some(range) = dhcp_range(config) {
+        let at_range = |message: String| Problem::at("dhcp", message).then("range");
         for end in [&range.0, &range.1] {
             match end.parse::<Ipv4Addr>() {
                 Ok(ip) if net::contains(gateway, prefix, ip) => {}
-                Ok(_) => problems.push(format!("dhcp range address {end} is outside cidr {cidr}")),
-                Err(_) => problems.push(format!("dhcp range: {end:?} is not an IPv4 address")),
+                Ok(_) => problems.push(at_range(format!(
+                    "dhcp range address {end} is outside cidr {cidr}"
+                ))),
+                Err(_) => problems.push(at_range(format!(
+                    "dhcp range: {end:?} is not an IPv4 address"
+                ))),
             }
         }
     }
     if let Some(name) = config.attr_str("name") {
         if name.len() > 12 || name.is_empty() {
-            problems.push(format!(
-                "name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"
+            problems.push(Problem::at(
+                "name",
+                format!(
+                    "name = \"{name}\" must be 1 to 12 characters (its bridge device is hv-{name})"
+                ),
             ));
         }
     }
@@ -65,7 +75,7 @@ fn dhcp_range(config: &Value) -> Option<(String, String)> {
 
 /// The network's name: `name`, or one made from the address, shortened with a digest to fit
 /// the bridge device's name.
-fn network_name(config: &Value, address: &str) -> String {
+pub fn network_name(config: &Value, address: &InstanceAddr) -> String {
     if let Some(name) = config.attr_str("name") {
         return name.to_string();
     }
@@ -403,7 +413,8 @@ mod tests {
         ]);
         let problems = validate(&config);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("10.78.0.200"));
+        assert!(problems[0].message.contains("10.78.0.200"));
+        assert_eq!(problems[0].path_text(), "dhcp.range");
     }
 
     #[test]

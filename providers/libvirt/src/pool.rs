@@ -24,7 +24,7 @@ pub fn temp_path(hint: &str) -> Result<PathBuf, ProviderError> {
     Ok(dir.join(format!(
         "{hint}-{}-{}",
         std::process::id(),
-        hive_sdk::provider::random_id()
+        hive_sdk::provider::random_id()?
     )))
 }
 

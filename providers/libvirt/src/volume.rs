@@ -4,25 +4,48 @@
 
 use crate::host::{Connections, Host, Site};
 use crate::{lv, name_from_address, object, pool, xml};
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse,
 };
+use hive_sdk::schema::{self, optional, Schema};
 use hive_sdk::units::parse_size;
-use hive_sdk::Value;
+use hive_sdk::{Type, Value};
 
-pub fn validate(config: &Value) -> Vec<String> {
+/// A libvirt volume: every driver's, optionally an overlay of an image, always qcow2.
+pub fn schema() -> Schema {
+    let own = schema::schema(
+        vec![
+            optional("image", Type::Any)
+                .refers_to("image")
+                .or_name()
+                .replaces(),
+            optional("format", Type::String)
+                .replaces()
+                .about("\"qcow2\", the only one"),
+        ],
+        vec![],
+    );
+    hive_sdk::disk::volume_schema()
+        .merged(&own)
+        .unwrap_or_else(|_| hive_sdk::disk::volume_schema())
+}
+
+pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     if let Some(size) = config.attr_str("size") {
         if let Err(e) = parse_size(size) {
-            problems.push(format!("size: {e}"));
+            problems.push(Problem::at("size", format!("size: {e}")));
         }
     } else if config.attr("image").is_none() && config.attr("size").is_none() {
-        problems.push("a volume needs size, image, or both".into());
+        problems.push(Problem::whole("a volume needs size, image, or both"));
     }
     if let Some(f) = config.attr_str("format").filter(|f| *f != "qcow2") {
-        problems.push(format!(
-            "format = \"{f}\": the libvirt driver makes qcow2 volumes"
+        problems.push(Problem::at(
+            "format",
+            format!("format = \"{f}\": the libvirt driver makes qcow2 volumes"),
         ));
     }
     problems
@@ -40,7 +63,7 @@ pub fn plan(request: &PlanRequest<'_>, mut proposal: PlanResponse) -> PlanRespon
 
 /// The volume's file name: its address and the state's lineage, so two configurations
 /// never share one, and a volume left by a crash is recognisable.
-pub fn volume_name(address: &str, lineage: &str) -> String {
+pub fn volume_name(address: &InstanceAddr, lineage: &str) -> String {
     let short: String = lineage
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -210,7 +233,7 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
 
 /// The volume's name from its recorded id (its path), or, for a create that failed before
 /// recording one, from its address.
-fn recorded_name(id: &str, address: &str, lineage: &str) -> String {
+fn recorded_name(id: &str, address: &InstanceAddr, lineage: &str) -> String {
     if id.is_empty() {
         volume_name(address, lineage)
     } else {
@@ -225,7 +248,7 @@ mod tests {
     #[test]
     fn names_carry_address_and_lineage() {
         assert_eq!(
-            volume_name("volume.data[\"a\"]", "3f2c91ab-77aa-4b"),
+            volume_name(&"volume.data[\"a\"]".parse().unwrap(), "3f2c91ab-77aa-4b"),
             "data-a-3f2c91ab.qcow2"
         );
     }
@@ -234,6 +257,8 @@ mod tests {
     fn a_volume_needs_a_size_or_an_image() {
         assert!(!validate(&Value::map([("host", Value::Null)])).is_empty());
         assert!(validate(&Value::map([("size", Value::string("1GiB"))])).is_empty());
-        assert!(validate(&Value::map([("size", Value::string("lots"))]))[0].contains("size"));
+        assert!(validate(&Value::map([("size", Value::string("lots"))]))[0]
+            .message
+            .contains("size"));
     }
 }

@@ -30,6 +30,9 @@ fn host() -> Value {
 }
 
 fn target<'a>(address: &'a str, kind: &'a str) -> Target<'a> {
+    // Each test names a handful of addresses: kept for the test's life.
+    let address: &'static hive_sdk::addr::InstanceAddr =
+        Box::leak(Box::new(address.parse().expect("an address")));
     Target {
         address,
         kind,
@@ -56,6 +59,7 @@ fn create(p: &LibvirtProvider, address: &str, kind: &str, config: &Value) -> Res
         config,
         prior: None,
         cancel: &Cancel::default(),
+        sensitive: &[],
         progress: &hive_sdk::provider::no_progress,
     })
     .map(|r| r.state)
@@ -79,6 +83,7 @@ fn delete(p: &LibvirtProvider, address: &str, kind: &str, state: &Value) {
         id: &id,
         prior: state,
         cancel: &Cancel::default(),
+        sensitive: &[],
     })
     .expect("delete");
 }
@@ -168,6 +173,7 @@ fn memory_and_power_changed_outside_hive_show_as_drift() {
             ),
             prior: Some(&state),
             cancel: &Cancel::default(),
+            sensitive: &[],
             progress: &hive_sdk::provider::no_progress,
         })
         .expect("update")
@@ -187,6 +193,7 @@ fn memory_and_power_changed_outside_hive_show_as_drift() {
             config: &with(&changed, "power", Value::string("stopped")),
             prior: Some(&changed),
             cancel: &Cancel::default(),
+            sensitive: &[],
             progress: &hive_sdk::provider::no_progress,
         })
         .expect("stop")

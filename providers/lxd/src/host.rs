@@ -8,6 +8,7 @@
 
 use crate::api::Server;
 use crate::client::{tls_config, Client, Endpoint};
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::ProviderError;
 use hive_sdk::Value;
 use std::collections::HashMap;
@@ -41,29 +42,49 @@ pub fn default_socket() -> PathBuf {
     PathBuf::from("/var/lib/lxd/unix.socket")
 }
 
-pub fn validate(config: &Value) -> Vec<String> {
-    let Some(lxd) = lxd_block(config) else {
-        return Vec::new();
-    };
+pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if let Some(endpoint) = lxd.attr_str("endpoint") {
-        if !endpoint.starts_with("https://") {
-            problems.push(format!(
-                "host lxd endpoint = \"{endpoint}\": expected https://HOST:PORT (a local daemon is reached through socket)"
-            ));
-        }
-        for needed in ["client_cert", "client_key", "server_cert"] {
-            if lxd.attr(needed).is_none() {
-                problems.push(format!(
-                    "host lxd: a remote endpoint needs {needed} (client_cert and client_key: a certificate the daemon trusts; server_cert: the daemon's, pinned)"
-                ));
-            }
-        }
-        if lxd.attr("socket").is_some() {
-            problems.push("host lxd: set socket or endpoint, not both".into());
+    let lxd = lxd_block(config);
+    let endpoint = lxd.and_then(|l| l.attr_str("endpoint"));
+    if let (Some(address), None) = (
+        config.attr("host").and_then(|h| h.attr_str("address")),
+        endpoint,
+    ) {
+        problems.push(Problem::at("host", format!(
+            "host: {address} is remote: give it an lxd block with the daemon's endpoint and certificates, or hive would use this machine's LXD"
+        )));
+    }
+    let (Some(lxd), Some(endpoint)) = (lxd, endpoint) else {
+        return problems;
+    };
+    if !endpoint.starts_with("https://") {
+        problems.push(Problem::at("host", format!(
+            "host lxd endpoint = \"{endpoint}\": expected https://HOST:PORT (a local daemon is reached through socket)"
+        )));
+    }
+    for needed in ["client_cert", "client_key", "server_cert"] {
+        if lxd.attr(needed).is_none() {
+            problems.push(Problem::at("host", format!(
+                "host lxd: a remote endpoint needs {needed} (client_cert and client_key: a certificate the daemon trusts; server_cert: the daemon's, pinned)"
+            )));
         }
     }
+    if lxd.attr("socket").is_some() {
+        problems.push(Problem::at(
+            "host",
+            "host lxd: set socket or endpoint, not both",
+        ));
+    }
     problems
+}
+
+/// A problem with the daemon a resource lives on: at its `host`, where it names one.
+pub fn problem_at_host(config: &Value, message: String) -> Problem {
+    if config.attr("host").is_some() {
+        Problem::at("host", message)
+    } else {
+        Problem::whole(message)
+    }
 }
 
 /// Which daemon a resource lives on: its endpoint URL, or its socket's path.

@@ -11,31 +11,45 @@ use crate::api::{Image, Instance};
 use crate::client::{url_part, Body, Client};
 use crate::host::Clients;
 use crate::lx;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::Value;
+use hive_sdk::schema::{self, computed, optional, Schema};
+use hive_sdk::{Type, Value};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-pub fn validate(config: &Value) -> Vec<String> {
+/// An LXD image: every driver's, with a split image's root filesystem, and when its files
+/// last changed.
+pub fn schema() -> Schema {
+    let own = schema::schema(
+        vec![
+            optional("rootfs", Type::String)
+                .replaces()
+                .about("a split image: the root filesystem beside the metadata in source"),
+            computed("source_mtime", Type::String)
+                .about("when the image's files last changed, as imported"),
+        ],
+        vec![],
+    );
+    hive_sdk::disk::image_schema()
+        .merged(&own)
+        .unwrap_or_else(|_| hive_sdk::disk::image_schema())
+}
+
+pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     if config.attr("source").is_none() {
-        problems.push("an LXD image needs source (a unified image tarball, or the metadata tarball with rootfs)".into());
+        problems.push(Problem::whole("an LXD image needs source (a unified image tarball, or the metadata tarball with rootfs)"));
     }
     if let Some(s) = config.attr_str("source") {
         if s.starts_with("http://") || s.starts_with("https://") {
-            problems.push(format!(
-                "source = \"{s}\": LXD images are imported from local files"
-            ));
-        }
-    }
-    for unused in ["sha256", "kernel", "initrd", "cmdline"] {
-        if config.attr(unused).is_some() {
-            problems.push(format!(
-                "{unused}: not used by LXD images (they are identified by their fingerprint)"
+            problems.push(Problem::at(
+                "source",
+                format!("source = \"{s}\": LXD images are imported from local files"),
             ));
         }
     }
@@ -157,8 +171,6 @@ fn state_of(config: &Value, image: &Image, mtime: Option<&str>) -> ApplyResponse
         mtime.map(Value::string).unwrap_or(Value::Null),
     );
     state.insert("path".into(), Value::Null);
-    state.insert("kernel_path".into(), Value::Null);
-    state.insert("initrd_path".into(), Value::Null);
     ApplyResponse {
         state: Value::Map(state),
         id: image.fingerprint.clone(),
@@ -194,7 +206,7 @@ pub fn create(
     let properties = format!(
         "hive.lineage={}&hive.address={}",
         url_part(request.target.lineage),
-        url_part(request.target.address)
+        url_part(&request.target.address.to_string())
     );
     let headers = [("X-LXD-properties", properties)];
     let parts;
@@ -277,7 +289,7 @@ pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), Prov
 fn imported_for(image: &Image, target: &Target<'_>) -> bool {
     let property = |key: &str| image.properties.get(key).map(String::as_str);
     property("hive.lineage") == Some(target.lineage)
-        && property("hive.address") == Some(target.address)
+        && property("hive.address") == Some(target.address.to_string().as_str())
 }
 
 /// The images imported for the target whose fingerprint `select` takes.

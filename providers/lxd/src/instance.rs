@@ -11,19 +11,21 @@ use crate::api::{Devices, Instance, InstanceState, Server};
 use crate::client::{url_part, Body, Client};
 use crate::host::{self, check_daemon, default_pool, Clients};
 use crate::{lx, lxd_size, volume, Tag};
-use hive_sdk::addr::name_from_address;
+use hive_sdk::addr::InstanceAddr;
 use hive_sdk::cloud_init::UserData;
 use hive_sdk::guest::{
     cloud_init_outcome, poll, power_wanted, sizing, ssh_login, ssh_user, stable_mac, timed_wait,
     wait_settings, Look, WaitFor,
 };
 use hive_sdk::linux_bridge;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
-    ReadRequest, ReadResponse, Target,
+    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, Login, LoginRequest, PlanRequest,
+    PlanResponse, ProviderError, ReadRequest, ReadResponse, Target,
 };
+use hive_sdk::schema::{self, optional, Schema};
 use hive_sdk::units::parse_size;
-use hive_sdk::{identity, Value};
+use hive_sdk::{identity, Type, Value};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,23 +36,37 @@ const LXD_OUI: &str = "00:16:3e";
 /// How long a container gets to shut down cleanly before it is stopped by force.
 const STOP_GRACE_SECS: u64 = 20;
 
-pub fn validate(config: &Value) -> Vec<String> {
+/// An LXD instance: every driver's, with what it is (`kind`).
+pub fn schema() -> Schema {
+    let own = schema::schema(
+        vec![optional("kind", Type::String)
+            .about("\"container\" or \"vm\"")
+            .default(Value::string("container"))],
+        vec![],
+    );
+    hive_sdk::guest::instance_schema()
+        .merged(&own)
+        .unwrap_or_else(|_| hive_sdk::guest::instance_schema())
+}
+
+pub fn validate(config: &Value) -> Vec<Problem> {
     // Cloud-init is awaited through LXD exec: no address needed.
     let mut problems = hive_sdk::guest::validate(config, false);
     match config.attr_str("kind") {
         None | Some("container") | Some("vm") => {}
-        Some(other) => problems.push(format!(
-            "kind = \"{other}\": expected \"container\" or \"vm\""
+        Some(other) => problems.push(Problem::at(
+            "kind",
+            format!("kind = \"{other}\": expected \"container\" or \"vm\""),
         )),
     }
     if let Some(image) = config.attr("image").filter(|i| i.as_map().is_some()) {
         let lxd_image =
             image.attr_str("driver") == Some("lxd") || image.attr_str("format") == Some("lxd");
         if !lxd_image {
-            problems.push(
-                "image: the lxd driver needs an image with driver = \"lxd\" (an LXD image file), or the alias of an image the daemon has"
-                    .into(),
-            );
+            problems.push(Problem::at(
+                "image",
+                "image: the lxd driver needs an image with driver = \"lxd\" (an LXD image file), or the alias of an image the daemon has",
+            ));
         }
     }
     let here = host::daemon(config);
@@ -62,7 +78,7 @@ pub fn validate(config: &Value) -> Vec<String> {
     };
     if let Some(image) = config.attr("image").filter(|i| i.as_map().is_some()) {
         if host::daemon(image) != here {
-            problems.push(elsewhere("image", image));
+            problems.push(Problem::at("image", elsewhere("image", image)));
         }
     }
     let on_hive_bridge = config
@@ -72,10 +88,10 @@ pub fn validate(config: &Value) -> Vec<String> {
         .iter()
         .any(|n| n.attr("bridge").is_some_and(|b| b.as_map().is_some()));
     if on_hive_bridge && host::is_remote(config) {
-        problems.push(
-            "network: hive's Linux bridges are on the machine running hive, not on a remote LXD daemon's: name a network of that daemon (bridge = \"NAME\")"
-                .into(),
-        );
+        problems.push(Problem::at(
+            "network",
+            "network: hive's Linux bridges are on the machine running hive, not on a remote LXD daemon's: name a network of that daemon (bridge = \"NAME\")",
+        ));
     }
     for volume in config
         .attr("attach")
@@ -83,24 +99,31 @@ pub fn validate(config: &Value) -> Vec<String> {
         .unwrap_or_default()
     {
         if volume.as_map().is_some() && volume.attr_str("driver") != Some("lxd") {
-            problems.push(
-                "attach: LXD instances attach LXD custom volumes (volumes with driver = \"lxd\")"
-                    .into(),
-            );
+            problems.push(Problem::at(
+                "attach",
+                "attach: LXD instances attach LXD custom volumes (volumes with driver = \"lxd\")",
+            ));
         } else if volume.as_map().is_some() && host::daemon(volume) != here {
-            problems.push(elsewhere("an attached volume", volume));
+            problems.push(Problem::at(
+                "attach",
+                elsewhere("an attached volume", volume),
+            ));
         }
     }
     if config.attr("image").is_none() {
-        problems.push(
-            "an instance with the lxd driver needs image = image.NAME or an image alias".into(),
-        );
-    }
-    let name = instance_name(config, "instance.x");
-    if config.attr_str("name").is_some() && !valid_name(&name) {
-        problems.push(format!(
-            "name = \"{name}\": LXD instance names are 1 to 63 letters, digits and hyphens, starting with a letter"
+        problems.push(Problem::whole(
+            "an instance with the lxd driver needs image = image.NAME or an image alias",
         ));
+    }
+    if let Some(name) = config.attr_str("name") {
+        if !valid_name(name) {
+            problems.push(Problem::at(
+                "name",
+                format!(
+                    "name = \"{name}\": LXD instance names are 1 to 63 letters, digits and hyphens, starting with a letter"
+                ),
+            ));
+        }
     }
     problems
 }
@@ -115,11 +138,11 @@ fn valid_name(name: &str) -> bool {
 
 /// The instance's LXD name: `name`, else one made from the address (`instance.web[0]` gives
 /// `web-0`).
-pub fn instance_name(config: &Value, address: &str) -> String {
+pub fn instance_name(config: &Value, address: &InstanceAddr) -> String {
     if let Some(name) = config.attr_str("name") {
         return name.to_string();
     }
-    let mut name: String = name_from_address(address)
+    let mut name: String = hive_sdk::addr::backend_name(address)
         .chars()
         .map(|c| if c == '_' { '-' } else { c })
         .collect();
@@ -161,36 +184,77 @@ pub fn vm_support(client: &Client, server: &Server) -> Result<(), String> {
     Ok(())
 }
 
+/// How `hive ssh` gets in: over SSH when something answers on port 22 of the instance's
+/// address, else through `lxc exec` on the local daemon (busybox containers have no SSH
+/// server).
+pub fn login(request: &LoginRequest<'_>) -> Result<Login, ProviderError> {
+    let attributes = request.attributes;
+    let address = request.target.address;
+    let why = match attributes.attr_str("ip") {
+        Some(ip) if hive_sdk::guest::ssh_port_open(ip) => {
+            return hive_sdk::guest::ssh_login_to(request, true)
+        }
+        Some(ip) => format!("nothing answers on port 22 of {ip}"),
+        None => "it has no IP address recorded".to_string(),
+    };
+    let lxd = attributes.attr("host").and_then(|h| h.attr("lxd"));
+    if lxd.and_then(|l| l.attr("endpoint")).is_some() {
+        return Err(ProviderError::new(format!(
+            "{address} cannot be reached over SSH ({why}), and its LXD daemon is remote: `lxc exec` needs that remote configured in lxc"
+        )));
+    }
+    let name = attributes
+        .attr_str("name")
+        .ok_or_else(|| ProviderError::new(format!("{address} has no LXD name recorded")))?;
+    let env = lxd
+        .and_then(|l| l.attr_str("socket"))
+        .and_then(|s| Path::new(s).parent())
+        .map(|dir| vec![("LXD_DIR".to_string(), dir.display().to_string())])
+        .unwrap_or_default();
+    Ok(Login::Exec {
+        program: "lxc".into(),
+        // `local:`: the daemon on this machine, whatever lxc's default remote is.
+        args: vec!["exec".into(), format!("local:{name}"), "--".into()],
+        env,
+        shell: vec!["sh".into(), "-l".into()],
+        why: format!("{why}; using LXD exec (package lxd-client)"),
+    })
+}
+
 /// Problems found by looking at the daemon before anything is made.
-pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
+pub fn check_environment(clients: &Clients, config: &Value) -> Vec<Problem> {
+    let at_host = |message: String| host::problem_at_host(config, message);
     let client = match clients.get(config) {
         Ok(c) => c,
-        Err(e) => return vec![e.message],
+        Err(e) => return vec![at_host(e.message)],
     };
     let server = match check_daemon(&client) {
         Ok(server) => server,
-        Err(e) => return vec![e],
+        Err(e) => return vec![at_host(e)],
     };
     let mut problems = Vec::new();
     let pool = default_pool(config);
     if let Err(e) = volume::check_pool(&client, &pool) {
-        problems.push(e);
+        problems.push(at_host(e));
     }
     if wants_vm(config) {
         if let Err(e) = vm_support(&client, &server) {
-            problems.push(e);
+            problems.push(Problem::at("kind", e));
         }
     }
     if let Some(alias) = config.attr_str("image") {
         if let Err(e) = client.get::<Json>(&format!("/1.0/images/aliases/{}", url_part(alias))) {
-            problems.push(if e.is_not_found() {
-                format!(
-                    "image = \"{alias}\": LXD at {} has no image with that alias (no image server is used: import one with an image resource)",
-                    client.label
-                )
-            } else {
-                format!("looking up image alias {alias}: {e}")
-            });
+            problems.push(Problem::at(
+                "image",
+                if e.is_not_found() {
+                    format!(
+                        "image = \"{alias}\": LXD at {} has no image with that alias (no image server is used: import one with an image resource)",
+                        client.label
+                    )
+                } else {
+                    format!("looking up image alias {alias}: {e}")
+                },
+            ));
         }
     }
     problems
@@ -232,7 +296,7 @@ fn nic_devices(config: &Value, target: &Target<'_>) -> Result<Vec<NicDevice>, Pr
         let mac = block
             .attr_str("mac")
             .map(str::to_lowercase)
-            .unwrap_or_else(|| stable_mac(LXD_OUI, target.lineage, target.address, i));
+            .unwrap_or_else(|| stable_mac(LXD_OUI, target.lineage, &target.address.to_string(), i));
         let mut nic = BTreeMap::from([
             ("type".to_string(), "nic".to_string()),
             ("name".to_string(), device.clone()),
@@ -395,7 +459,9 @@ pub fn create(
     let keys = Keys::of(target)?;
     if let Some(existing) = get(&client, &name)? {
         match Tag::of(&existing.config) {
-            Some(tag) if tag.lineage == target.lineage && tag.address == target.address => {
+            Some(tag)
+                if tag.lineage == target.lineage && tag.address == target.address.to_string() =>
+            {
                 if tag.status == "ready" && made_as_configured(&existing, config, target, &keys)
                 {
                     // Made by an apply that crashed before recording it: adopt it.
@@ -853,7 +919,7 @@ pub fn import(
         ))
     })?;
     if let Some(tag) = Tag::of(&instance.config) {
-        if tag.lineage != target.lineage || tag.address != target.address {
+        if tag.lineage != target.lineage || tag.address != target.address.to_string() {
             return Err(ProviderError::new(format!(
                 "{id} is already hive's: made for {} of the state with lineage {}",
                 tag.address, tag.lineage
@@ -1012,17 +1078,20 @@ mod tests {
     #[test]
     fn names_from_addresses_are_valid_lxd_names() {
         let c = Value::map::<&str>([]);
-        assert_eq!(instance_name(&c, "instance.web_server[0]"), "web-server-0");
-        assert_eq!(instance_name(&c, "instance.node[\"1a\"]"), "node-1a");
-        assert!(valid_name(&instance_name(&c, "instance.x[\"9\"]")));
+        let name = |a: &str| instance_name(&c, &a.parse().unwrap());
+        assert_eq!(name("instance.web_server[0]"), "web-server-0");
+        assert_eq!(name("instance.node[\"1a\"]"), "node-1a");
+        assert!(valid_name(&name("instance.x[\"9\"]")));
+        assert!(valid_name(&name("instance.x[\"ключ\"]")));
         assert!(!valid_name("9lives"));
         assert!(!valid_name("a_b"));
         assert!(valid_name("web-1"));
     }
 
     fn target_a() -> Target<'static> {
+        static ADDRESS: std::sync::OnceLock<InstanceAddr> = std::sync::OnceLock::new();
         Target {
-            address: "instance.a",
+            address: ADDRESS.get_or_init(|| "instance.a".parse().unwrap()),
             kind: "instance",
             lineage: "L1",
             base_dir: std::path::Path::new("/"),

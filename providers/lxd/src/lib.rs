@@ -18,11 +18,14 @@ pub mod instance;
 pub mod volume;
 
 use client::LxdError;
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, Provider, ProviderError,
-    ReadRequest, ReadResponse, Target,
+    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, PlanRequest,
+    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::Value;
+use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
+use hive_sdk::{Type, Value};
 use std::collections::BTreeMap;
 
 pub use host::Clients;
@@ -98,11 +101,46 @@ impl Provider for LxdProvider {
         "lxd"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["image", "volume", "instance"]
+    fn kinds(&self) -> Vec<KindSpec> {
+        let own = |kind, schema| KindSpec {
+            kind,
+            schema,
+            default_driver: false,
+        };
+        vec![
+            own("image", image::schema()),
+            own("volume", volume::schema()),
+            own("instance", instance::schema()),
+        ]
     }
 
-    fn validate(&self, kind: &str, config: &Value) -> Vec<String> {
+    fn host_settings(&self) -> Schema {
+        schema(
+            vec![],
+            vec![block(
+                "lxd",
+                Nesting::Single,
+                schema(
+                    vec![
+                        optional("socket", Type::String),
+                        optional("endpoint", Type::String),
+                        optional("client_cert", Type::String),
+                        optional("client_key", Type::String).sensitive(),
+                        optional("server_cert", Type::String),
+                        optional("pool", Type::String),
+                    ],
+                    vec![],
+                ),
+            )],
+        )
+    }
+
+    /// An image in LXD's format can only be LXD's.
+    fn claims(&self, kind: &str, config: &Value) -> bool {
+        kind == "image" && config.attr_str("format") == Some("lxd")
+    }
+
+    fn validate(&self, kind: &str, config: &Value) -> Vec<Problem> {
         let mut problems = host::validate(config);
         problems.extend(match kind {
             "image" => image::validate(config),
@@ -113,11 +151,28 @@ impl Provider for LxdProvider {
         problems
     }
 
-    fn check_environment(&self, kind: &str, _address: &str, config: &Value) -> Vec<String> {
-        match kind {
+    fn check_environment(&self, target: &Target<'_>, config: &Value) -> Vec<Problem> {
+        match target.kind {
             "instance" => instance::check_environment(&self.clients, config),
             "volume" => volume::check_environment(&self.clients, config),
             _ => Vec::new(),
+        }
+    }
+
+    fn backend_name(&self, kind: &str, address: &InstanceAddr, config: &Value) -> Option<String> {
+        if config.attr("name").is_some_and(Value::is_unknown) {
+            return None;
+        }
+        (kind == "instance").then(|| instance::instance_name(config, address))
+    }
+
+    fn login(&self, request: &LoginRequest<'_>) -> Result<Login, ProviderError> {
+        match request.target.kind {
+            "instance" => instance::login(request),
+            _ => Err(ProviderError::new(format!(
+                "{} is a {}: only instances can be logged into",
+                request.target.address, request.target.kind
+            ))),
         }
     }
 

@@ -4,31 +4,41 @@
 
 use crate::api::StorageVolume;
 use crate::client::{url_part, Client};
-use crate::host::{check_daemon, default_pool, Clients};
+use crate::host::{self, check_daemon, default_pool, Clients};
 use crate::{lx, lxd_size, Tag};
-use hive_sdk::addr::name_from_address;
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
+use hive_sdk::schema::{self, optional, Schema};
 use hive_sdk::units::parse_size;
-use hive_sdk::Value;
+use hive_sdk::{Type, Value};
 use serde_json::{json, Value as Json};
 
-pub fn validate(config: &Value) -> Vec<String> {
+/// An LXD custom volume: every driver's, in a storage pool.
+pub fn schema() -> Schema {
+    let own = schema::schema(
+        vec![optional("pool", Type::String)
+            .replaces()
+            .about("the LXD storage pool (default: the host's)")],
+        vec![],
+    );
+    hive_sdk::disk::volume_schema()
+        .merged(&own)
+        .unwrap_or_else(|_| hive_sdk::disk::volume_schema())
+}
+
+pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     if let Some(size) = config.attr_str("size") {
         if let Err(e) = parse_size(size) {
-            problems.push(format!("size: {e}"));
+            problems.push(Problem::at("size", format!("size: {e}")));
         }
-    }
-    if config.attr("image").is_some() {
-        problems
-            .push("image: LXD custom volumes start empty; an image belongs to the instance".into());
     }
     problems
 }
 
-/// Whether the pool exists, with the pools there are when it does not.
 pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
     match client.get::<Json>(&format!("/1.0/storage-pools/{}", url_part(pool))) {
         Ok(_) => Ok(()),
@@ -51,16 +61,25 @@ pub fn check_pool(client: &Client, pool: &str) -> Result<(), String> {
     }
 }
 
-pub fn check_environment(clients: &Clients, config: &Value) -> Vec<String> {
+pub fn check_environment(clients: &Clients, config: &Value) -> Vec<Problem> {
     let client = match clients.get(config) {
         Ok(c) => c,
-        Err(e) => return vec![e.message],
+        Err(e) => return vec![host::problem_at_host(config, e.message)],
     };
-    check_daemon(&client)
-        .and_then(|_| check_pool(&client, &pool_of(config)))
-        .err()
-        .into_iter()
-        .collect()
+    match check_daemon(&client) {
+        Err(e) => vec![host::problem_at_host(config, e)],
+        Ok(_) => check_pool(&client, &pool_of(config))
+            .err()
+            .map(|e| {
+                if config.attr("pool").is_some() {
+                    Problem::at("pool", e)
+                } else {
+                    host::problem_at_host(config, e)
+                }
+            })
+            .into_iter()
+            .collect(),
+    }
 }
 
 fn pool_of(config: &Value) -> String {
@@ -83,9 +102,12 @@ pub fn split_id(id: &str) -> Result<(String, String), ProviderError> {
 
 /// A volume's name: from its address, with the state's lineage so that two states' volumes
 /// of one address do not meet in a pool (`volume.data` gives `data-1a2b3c4d`).
-fn volume_name(address: &str, lineage: &str) -> String {
+fn volume_name(address: &InstanceAddr, lineage: &str) -> String {
     let short: String = lineage.chars().take(8).collect();
-    format!("{}-{short}", name_from_address(address).replace('_', "-"))
+    format!(
+        "{}-{short}",
+        hive_sdk::addr::backend_name(address).replace('_', "-")
+    )
 }
 
 fn path(pool: &str, name: &str) -> String {
@@ -104,7 +126,7 @@ fn get(client: &Client, pool: &str, name: &str) -> Result<Option<StorageVolume>,
 
 /// (pool, name) of a recorded volume: its id, or, when its create was interrupted before
 /// one was recorded, what create would have chosen.
-fn recorded(prior: &Value, id: &str, address: &str, lineage: &str) -> (String, String) {
+fn recorded(prior: &Value, id: &str, address: &InstanceAddr, lineage: &str) -> (String, String) {
     split_id(id).unwrap_or_else(|_| (pool_of(prior), volume_name(address, lineage)))
 }
 

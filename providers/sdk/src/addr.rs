@@ -89,6 +89,19 @@ impl fmt::Display for Target {
     }
 }
 
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Target, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for Target {
     type Err = String;
 
@@ -126,22 +139,85 @@ impl std::str::FromStr for Target {
     }
 }
 
-/// HCL identifiers: a letter or underscore, then letters, digits, `_` or `-`.
-/// A name backends and file systems accept, from an address: `instance.node[0]` gives
-/// `node-0`, `volume.data["a"]` gives `data-a`.
-pub fn name_from_address(address: &str) -> String {
-    let without_kind = address.split_once('.').map_or(address, |(_, rest)| rest);
-    let mut out = String::new();
-    for c in without_kind.chars() {
-        match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => out.push(c),
-            '[' | '.' => out.push('-'),
-            _ => {}
+/// A name backends and file systems accept, made from an instance's address without its
+/// kind, one-to-one: `instance.node[0]` gives `node-0`, `volume.data["a"]` gives `data-a`. A
+/// key that is not already such a name (`"a.b"`, `"x y"`, `"ключ"`) keeps what it has of one
+/// and gets a short digest of the whole key (`data-a-b-1c2d3e4f`), so no two keys meet.
+/// (Two addresses can still meet through a resource name with a dash, `node-0` against
+/// `node[0]`: configurations are checked for that.)
+pub fn backend_name(addr: &InstanceAddr) -> String {
+    let mut out = addr.resource.name.clone();
+    match &addr.key {
+        InstanceKey::None => {}
+        InstanceKey::Index(i) => out.push_str(&format!("-{i}")),
+        InstanceKey::Key(k) if is_safe_name(k) => {
+            out.push('-');
+            out.push_str(k);
+        }
+        InstanceKey::Key(k) => {
+            let mut kept = String::new();
+            for c in k.chars() {
+                let c = if is_safe_char(c) { c } else { '-' };
+                if !(c == '-' && kept.ends_with('-')) {
+                    kept.push(c);
+                }
+            }
+            let kept = kept.trim_matches('-');
+            if !kept.is_empty() {
+                out.push('-');
+                out.push_str(kept);
+            }
+            out.push('-');
+            out.push_str(&short_digest(k));
         }
     }
-    out.trim_matches('-').to_string()
+    out
 }
 
+fn is_safe_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+fn is_safe_name(key: &str) -> bool {
+    !key.is_empty() && key.chars().all(is_safe_char) && !key.starts_with('-') && !key.ends_with('-')
+}
+
+/// 8 hex digits of the SHA-256 of `text`.
+pub fn short_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl std::str::FromStr for InstanceAddr {
+    type Err = String;
+
+    /// An instance as printed: `kind.name`, `kind.name[3]` or `kind.name["key"]`.
+    fn from_str(s: &str) -> Result<InstanceAddr, String> {
+        Ok(match s.parse::<Target>()? {
+            Target::Instance(i) => i,
+            Target::Resource(r) => r.instance(InstanceKey::None),
+        })
+    }
+}
+
+impl serde::Serialize for InstanceAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for InstanceAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<InstanceAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// HCL identifiers: a letter or underscore, then letters, digits, `_` or `-`.
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
@@ -153,10 +229,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_from_addresses() {
-        assert_eq!(name_from_address("instance.node[0]"), "node-0");
-        assert_eq!(name_from_address("volume.data[\"a\"]"), "data-a");
-        assert_eq!(name_from_address("instance.web"), "web");
+    fn backend_names_keep_safe_keys_and_digest_the_others() {
+        let name = |s: &str| backend_name(&s.parse::<InstanceAddr>().unwrap());
+        assert_eq!(name("instance.node[0]"), "node-0");
+        assert_eq!(name("volume.data[\"a\"]"), "data-a");
+        assert_eq!(name("instance.web"), "web");
+        assert_eq!(name("instance.web[\"x_1-b\"]"), "web-x_1-b");
+        let odd = [
+            "a.b", "a#b", "a/b", "x y", "ключ", "a-b.", "-a", "", "a--b.", "a..b",
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for key in odd {
+            let n = name(&format!("volume.data[{}]", serde_json::Value::from(key)));
+            assert!(n.chars().all(is_safe_char), "{n}");
+            assert!(n.starts_with("data-"), "{n}");
+            assert!(
+                seen.insert(n.clone()),
+                "{key} gives {n}, as another key does"
+            );
+        }
+        assert_eq!(
+            name("volume.data[\"a.b\"]"),
+            format!("data-a-b-{}", short_digest("a.b"))
+        );
+    }
+
+    #[test]
+    fn instance_addresses_round_trip_through_text_and_json() {
+        for s in [
+            "instance.node",
+            "instance.node[12]",
+            "volume.data[\"a#b\"]",
+            "volume.data[\"a]b[\\\"c\"]",
+            "command.x[\"ключ\"]",
+        ] {
+            let a: InstanceAddr = s.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(a.to_string(), s);
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(serde_json::from_str::<InstanceAddr>(&json).unwrap(), a);
+        }
     }
 
     #[test]

@@ -2,13 +2,86 @@
 //! `cpus` and `memory` size a guest, and a real SSH login as the proof that a guest is
 //! reachable.
 
+use crate::problem::Problem;
 use crate::provider::{Cancel, ProviderError};
-use crate::schema::INSTANCE_TYPES;
+use crate::schema::{
+    block, computed, list, optional, optional_computed, schema, BlockType, Nesting, Schema,
+};
 use crate::units::parse_size;
-use crate::Value;
+use crate::{Type, Value};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
+
+/// Instance types and their sizes (vCPUs, MiB), as in the SPEC.
+pub const INSTANCE_TYPES: &[(&str, u32, u64)] = &[
+    ("t3.nano", 2, 512),
+    ("t3.micro", 2, 1024),
+    ("t3.small", 2, 2048),
+    ("t3.medium", 2, 4096),
+    ("t3.large", 2, 8192),
+];
+
+/// What an `instance` block holds for every driver: a driver adds what is its own (LXD's
+/// `kind`).
+pub fn instance_schema() -> Schema {
+    let network = schema(
+        vec![
+            optional("bridge", Type::Any).refers_to("bridge").or_name(),
+            optional_computed("mac", Type::String),
+            optional("ip", Type::String),
+            optional("model", Type::String),
+        ],
+        vec![],
+    );
+    let cloud_init = schema(
+        vec![
+            optional("hostname", Type::String),
+            optional("ssh_authorized_keys", list(Type::String)),
+            optional("user_data", Type::String),
+            optional("network_config", Type::String),
+        ],
+        vec![],
+    );
+    let disk = schema(vec![optional("size", Type::String)], vec![]);
+    schema(
+        vec![
+            optional("driver", Type::String)
+                .replaces()
+                .about("\"libvirt\", \"lxd\" or \"multipass\""),
+            optional("host", Type::Any).refers_to("host").replaces(),
+            optional("image", Type::Any)
+                .refers_to("image")
+                .or_name()
+                .replaces(),
+            optional("type", Type::String),
+            optional("cpus", Type::Number),
+            optional("memory", Type::String),
+            optional("attach", list(Type::Any)).refers_to("volume"),
+            optional("wait_for", Type::String)
+                .about("\"none\", \"running\", \"ip\", \"ssh\", \"cloud-init\"")
+                .default(Value::string("none")),
+            optional("wait_timeout", Type::String),
+            optional("power", Type::String)
+                .about("\"running\" or \"stopped\"")
+                .default(Value::string("running")),
+            optional("ssh_user", Type::String)
+                .about("who `hive ssh` logs in as")
+                .default(Value::string("root")),
+            optional_computed("name", Type::String).replaces(),
+            computed("id", Type::String),
+            computed("ip", Type::String),
+            computed("ips", list(Type::String)),
+            computed("macs", list(Type::String)),
+            computed("console_log", Type::String),
+        ],
+        vec![
+            block("disk", Nesting::Single, disk),
+            block("network", Nesting::List, network),
+            BlockType::replaces(block("cloud_init", Nesting::Single, cloud_init)),
+        ],
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitFor {
@@ -146,28 +219,34 @@ const DEFAULT_CPUS: u32 = 1;
 const DEFAULT_MEMORY_MIB: u64 = 512;
 
 /// (cpus, memory in MiB): `cpus`/`memory` override what `type` gives.
-pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
+pub fn sizing(config: &Value) -> Result<(u32, u64), Problem> {
     let (mut cpus, mut mib) = (DEFAULT_CPUS, DEFAULT_MEMORY_MIB);
     if let Some(t) = config.attr_str("type") {
         let Some((_, c, m)) = INSTANCE_TYPES.iter().find(|(name, _, _)| *name == t) else {
             let known: Vec<&str> = INSTANCE_TYPES.iter().map(|t| t.0).collect();
-            return Err(format!(
-                "type = \"{t}\": expected one of {}",
-                known.join(", ")
+            return Err(Problem::at(
+                "type",
+                format!("type = \"{t}\": expected one of {}", known.join(", ")),
             ));
         };
         (cpus, mib) = (*c, *m);
     }
     if let Some(c) = config.attr("cpus").and_then(Value::as_number) {
         if c < 1.0 || c.fract() != 0.0 || c > 256.0 {
-            return Err(format!("cpus = {c}: expected a whole number from 1 to 256"));
+            return Err(Problem::at(
+                "cpus",
+                format!("cpus = {c}: expected a whole number from 1 to 256"),
+            ));
         }
         cpus = c as u32;
     }
     if let Some(m) = config.attr_str("memory") {
-        let bytes = parse_size(m).map_err(|e| format!("memory: {e}"))?;
+        let bytes = parse_size(m).map_err(|e| Problem::at("memory", format!("memory: {e}")))?;
         if bytes < 64 << 20 {
-            return Err(format!("memory = \"{m}\": at least 64MiB"));
+            return Err(Problem::at(
+                "memory",
+                format!("memory = \"{m}\": at least 64MiB"),
+            ));
         }
         mib = bytes >> 20;
     }
@@ -178,10 +257,10 @@ pub fn sizing(config: &Value) -> Result<(u32, u64), String> {
 /// address has a NIC to get one on; `cloud_init_over_ssh`: the driver awaits cloud-init over
 /// SSH, so that wait needs one too), `wait_timeout`, `type`/`cpus`/`memory`, `power` and the
 /// root disk's `size`.
-pub fn validate(config: &Value, cloud_init_over_ssh: bool) -> Vec<String> {
+pub fn validate(config: &Value, cloud_init_over_ssh: bool) -> Vec<Problem> {
     let mut problems = Vec::new();
     match WaitFor::parse(config.attr_str("wait_for")) {
-        Err(e) => problems.push(e),
+        Err(e) => problems.push(Problem::at("wait_for", e)),
         Ok(what @ (WaitFor::Ip | WaitFor::Ssh)) => problems.extend(without_network(config, what)),
         Ok(WaitFor::CloudInit) if cloud_init_over_ssh => {
             problems.extend(without_network(config, WaitFor::CloudInit))
@@ -190,7 +269,7 @@ pub fn validate(config: &Value, cloud_init_over_ssh: bool) -> Vec<String> {
     }
     if let Some(t) = config.attr_str("wait_timeout") {
         if let Err(e) = crate::units::parse_duration(t) {
-            problems.push(format!("wait_timeout: {e}"));
+            problems.push(Problem::at("wait_timeout", format!("wait_timeout: {e}")));
         }
     }
     if let Err(e) = sizing(config) {
@@ -198,13 +277,14 @@ pub fn validate(config: &Value, cloud_init_over_ssh: bool) -> Vec<String> {
     }
     match config.attr_str("power") {
         None | Some("running") | Some("stopped") => {}
-        Some(other) => problems.push(format!(
-            "power = \"{other}\": expected \"running\" or \"stopped\""
+        Some(other) => problems.push(Problem::at(
+            "power",
+            format!("power = \"{other}\": expected \"running\" or \"stopped\""),
         )),
     }
     if let Some(size) = config.attr("disk").and_then(|d| d.attr_str("size")) {
         if let Err(e) = parse_size(size) {
-            problems.push(format!("disk size: {e}"));
+            problems.push(Problem::at("disk", format!("disk size: {e}")).then("size"));
         }
     }
     problems
@@ -212,7 +292,7 @@ pub fn validate(config: &Value, cloud_init_over_ssh: bool) -> Vec<String> {
 
 /// The problem with a wait that needs an address on an instance that has no `network` block
 /// (it would only time out), if so. An unknown `network` may have some: no problem yet.
-fn without_network(config: &Value, what: WaitFor) -> Option<String> {
+fn without_network(config: &Value, what: WaitFor) -> Option<Problem> {
     let networked = match config.attr("network") {
         None => false,
         Some(v) if v.is_null() => false,
@@ -225,7 +305,10 @@ fn without_network(config: &Value, what: WaitFor) -> Option<String> {
         WaitFor::Running | WaitFor::None => return None,
     };
     (!networked).then(|| {
-        format!("wait_for = \"{name}\" needs a network block: without a NIC the instance never gets an address")
+        Problem::at(
+            "wait_for",
+            format!("wait_for = \"{name}\" needs a network block: without a NIC the instance never gets an address"),
+        )
     })
 }
 
@@ -237,6 +320,33 @@ pub fn power_wanted(config: &Value) -> bool {
 /// Who `hive ssh` and `wait_for = "ssh"` log in as.
 pub fn ssh_user(config: &Value) -> &str {
     config.attr_str("ssh_user").unwrap_or("root")
+}
+
+/// How `hive ssh` logs into an instance over SSH: its recorded address, `ssh_user`, and the
+/// state's key. `announce`: say that SSH was chosen over another way in.
+pub fn ssh_login_to(
+    request: &crate::provider::LoginRequest<'_>,
+    announce: bool,
+) -> Result<crate::provider::Login, ProviderError> {
+    let address = request.target.address;
+    let ip = request.attributes.attr_str("ip").ok_or_else(|| {
+        ProviderError::new(format!(
+            "{address} has no IP address recorded (is it running? wait_for = \"ip\" or \"ssh\" records one)"
+        ))
+    })?;
+    let key = crate::identity::private_key_path(request.target.lineage);
+    if !key.exists() {
+        return Err(ProviderError::new(format!(
+            "hive's key for this state is missing ({}); it is made when an instance is created",
+            key.display()
+        )));
+    }
+    Ok(crate::provider::Login::Ssh {
+        ip: ip.to_string(),
+        user: ssh_user(request.attributes).to_string(),
+        key,
+        announce,
+    })
 }
 
 /// A real SSH login with hive's key: handshake, then public-key authentication.
@@ -339,9 +449,13 @@ mod tests {
         assert_eq!(sizing(&config), Ok((2, 1024)));
         assert_eq!(sizing(&Value::map::<&str>([])), Ok((1, 512)));
         let bad = Value::map([("type", Value::string("t9.huge"))]);
-        assert!(sizing(&bad).unwrap_err().contains("t3.micro"));
+        let bad = sizing(&bad).unwrap_err();
+        assert!(bad.message.contains("t3.micro") && bad.path_text() == "type");
         let small = Value::map([("memory", Value::string("1MiB"))]);
-        assert!(sizing(&small).unwrap_err().contains("at least 64MiB"));
+        assert!(sizing(&small)
+            .unwrap_err()
+            .message
+            .contains("at least 64MiB"));
     }
 
     #[test]
@@ -361,12 +475,15 @@ mod tests {
             )
         };
         let nic = Value::List(vec![Value::map([("bridge", Value::string("br0"))])]);
-        assert_eq!(with("ip", nic.clone()), Vec::<String>::new());
-        assert_eq!(with("ssh", Value::Unknown), Vec::<String>::new());
-        assert_eq!(with("running", Value::List(vec![])), Vec::<String>::new());
+        assert_eq!(with("ip", nic.clone()), Vec::<Problem>::new());
+        assert_eq!(with("ssh", Value::Unknown), Vec::<Problem>::new());
+        assert_eq!(with("running", Value::List(vec![])), Vec::<Problem>::new());
         let problems = with("ssh", Value::List(vec![]));
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].contains("wait_for = \"ssh\" needs a network block"));
+        assert!(problems[0]
+            .message
+            .contains("wait_for = \"ssh\" needs a network block"));
+        assert_eq!(problems[0].path_text(), "wait_for");
         let none = Value::map([("wait_for", Value::string("ip"))]);
         assert_eq!(validate(&none, false).len(), 1);
         let cloud_init = Value::map([("wait_for", Value::string("cloud-init"))]);

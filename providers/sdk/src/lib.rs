@@ -5,12 +5,13 @@
 //! - [`types`]: types of values and conversion between them.
 //! - [`schema`]: the schema of each resource kind (attributes, blocks, what is computed).
 //! - [`addr`]: addresses of resources and resource instances (`instance.node[0]`).
-//! - [`provider`]: the provider interface the engine calls.
+//! - [`provider`]: the provider interface the engine calls; [`problem`]: what a provider
+//!   finds wrong with a configuration, at its attribute.
 //! - [`identity`]: the SSH key pair hive logs into guests with.
 //! - [`exec`]: running programs on a host, for command-line backends.
 //! - [`guest`]: waiting for guests, sizing them, logging into them; [`cloud_init`]: the
 //!   user data hive gives them.
-//! - [`net`]: IPv4 subnet arithmetic. [`disk`]: disk image formats by their content.
+//! - [`random`]: random identifiers. [`net`]: IPv4 subnet arithmetic. [`disk`]: disk image formats by their content.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
 
@@ -22,7 +23,9 @@ pub mod guest;
 pub mod identity;
 pub mod linux_bridge;
 pub mod net;
+pub mod problem;
 pub mod provider;
+pub mod random;
 pub mod schema;
 pub mod types;
 pub mod units;

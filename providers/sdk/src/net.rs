@@ -1,7 +1,97 @@
-//! IPv4 subnet arithmetic shared by the providers and the engine's checks: one place for
-//! parsing `ADDRESS/PREFIX`, bounds, containment and overlap.
+//! Bridges: the shape of a `bridge` block every driver shares, IPv4 subnet arithmetic (one
+//! place for parsing `ADDRESS/PREFIX`, bounds, containment and overlap), and the checks
+//! across the bridges of a configuration.
 
+use crate::problem::Problem;
+use crate::provider::Object;
+use crate::schema::{
+    block, computed, list, map, optional, optional_computed, required, schema, Nesting, Schema,
+};
+use crate::{Type, Value};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+
+/// What a `bridge` block holds for every driver; `dhcp` is the one block a driver may add
+/// settings to.
+pub fn bridge_schema() -> Schema {
+    let reservation = Type::Object(BTreeMap::from([
+        ("mac".to_string(), (Type::String, false)),
+        ("ip".to_string(), (Type::String, false)),
+        ("hostname".to_string(), (Type::String, true)),
+    ]));
+    schema(
+        vec![
+            optional("driver", Type::String)
+                .replaces()
+                .about("\"linux\" or \"libvirt\""),
+            optional("host", Type::Any).refers_to("host").replaces(),
+            optional_computed("name", Type::String).replaces(),
+            required("cidr", Type::String).replaces(),
+            optional("mtu", Type::Number),
+            optional("nat", Type::Bool),
+            computed("id", Type::String),
+            computed("gateway", Type::String),
+            computed("leases", list(map(Type::String))),
+        ],
+        vec![block(
+            "dhcp",
+            Nesting::Single,
+            schema(
+                vec![
+                    required("range", list(Type::String)),
+                    optional("reservations", list(reservation)),
+                ],
+                vec![],
+            ),
+        )],
+    )
+}
+
+/// Which machine a configured object is on: its host's address, or this one.
+pub fn host_of(config: &Value) -> String {
+    config
+        .attr("host")
+        .and_then(|h| h.attr_str("address"))
+        .unwrap_or("local")
+        .to_string()
+}
+
+/// Bridges on one host whose subnets overlap: each is reported at its `cidr`, naming the
+/// first one it overlaps.
+pub fn overlapping_subnets(objects: &[Object<'_>]) -> Vec<(usize, Problem)> {
+    let mut seen: Vec<(usize, String, (Ipv4Addr, u8), &str)> = Vec::new();
+    let mut problems = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        if object.kind != "bridge" {
+            continue;
+        }
+        let Some(cidr) = object.config.attr_str("cidr") else {
+            continue;
+        };
+        let Some(subnet) = split_cidr(cidr).filter(|s| s.1 <= 32) else {
+            continue;
+        };
+        let host = host_of(object.config);
+        if let Some((other, _, _, other_cidr)) = seen
+            .iter()
+            .find(|(_, h, s, _)| *h == host && overlap(*s, subnet))
+        {
+            problems.push((
+                i,
+                Problem::at(
+                    "cidr",
+                    format!(
+                        "cidr {cidr} overlaps {}'s {other_cidr} on the same host",
+                        objects[*other].address
+                    ),
+                )
+                .help("give each bridge on a host its own subnet"),
+            ));
+        }
+        seen.push((i, host, subnet, cidr));
+    }
+    problems
+}
 
 /// `10.77.0.1/24` → (10.77.0.1, 24), syntax only: callers judge the prefix.
 pub fn split_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {

@@ -5,7 +5,11 @@
 //! methods block (backends like libvirt have blocking APIs); the engine runs them on worker
 //! threads and passes a [`Cancel`] token so long waits can stop when the user insists.
 
+use crate::addr::InstanceAddr;
+use crate::problem::Problem;
+use crate::schema::Schema;
 use crate::value::Value;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -26,8 +30,8 @@ impl Cancel {
 /// The object a request is about.
 #[derive(Debug, Clone)]
 pub struct Target<'a> {
-    /// Its address, `instance.node[0]`, for messages and backend tags.
-    pub address: &'a str,
+    /// Its address, `instance.node[0]`, for messages, backend tags and names.
+    pub address: &'a InstanceAddr,
     pub kind: &'a str,
     /// The state's lineage, for backend tags: objects hive made for this state carry it.
     pub lineage: &'a str,
@@ -62,6 +66,9 @@ pub struct ApplyRequest<'a> {
     /// The recorded attributes: `None` for a create.
     pub prior: Option<&'a Value>,
     pub cancel: &'a Cancel,
+    /// The top-level attributes whose configured values hold sensitive values: what a
+    /// backend echoes of them (a command's output) must not show.
+    pub sensitive: &'a [String],
     /// Tells the user how a long step goes ("downloading: 40% of 300 MiB"); shown next to
     /// the step's address.
     pub progress: &'a (dyn Fn(&str) + Sync),
@@ -101,17 +108,39 @@ pub struct DeleteRequest<'a> {
     pub id: &'a str,
     pub prior: &'a Value,
     pub cancel: &'a Cancel,
+    /// As [`ApplyRequest::sensitive`], of the recorded attributes.
+    pub sensitive: &'a [String],
 }
 
-/// A backend failure: its own message, and what hive was doing.
+/// Whether a failed call found nothing to act on, or failed doing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The object (or what it needs) does not exist in the backend.
+    NotFound,
+    /// The backend was asked and refused or failed.
+    Failed,
+}
+
+/// A backend failure: what hive was doing, in the backend's own words.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderError {
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl ProviderError {
+    /// A failed call; `message` says what hive was doing and what the backend said.
     pub fn new(message: impl Into<String>) -> ProviderError {
         ProviderError {
+            kind: ErrorKind::Failed,
+            message: message.into(),
+        }
+    }
+
+    /// The object was not found.
+    pub fn not_found(message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            kind: ErrorKind::NotFound,
             message: message.into(),
         }
     }
@@ -119,6 +148,9 @@ impl ProviderError {
 
 impl std::fmt::Display for ProviderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind == ErrorKind::NotFound {
+            f.write_str("not found: ")?;
+        }
         f.write_str(&self.message)
     }
 }
@@ -126,32 +158,109 @@ impl std::fmt::Display for ProviderError {
 impl std::error::Error for ProviderError {}
 
 /// A fresh random identifier (32 hex digits) for objects whose backend has no id of its own.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+pub fn random_id() -> Result<String, ProviderError> {
+    crate::random::hex_id(16).map_err(|e| ProviderError::new(format!("making a random id: {e}")))
+}
+
+/// A resource kind a provider serves, for its one driver.
+#[derive(Debug, Clone)]
+pub struct KindSpec {
+    pub kind: &'static str,
+    /// What a block of this kind holds for this driver.
+    pub schema: Schema,
+    /// This driver serves blocks of the kind that name none.
+    pub default_driver: bool,
+}
+
+/// One configured object, for checks across objects.
+#[derive(Debug, Clone)]
+pub struct Object<'a> {
+    pub address: &'a InstanceAddr,
+    pub kind: &'a str,
+    pub driver: &'a str,
+    /// Its evaluated configuration (unknown where not known yet).
+    pub config: &'a Value,
+}
+
+/// How `hive ssh` reaches an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Login {
+    /// The system's ssh, with hive's key.
+    Ssh {
+        ip: String,
+        user: String,
+        key: PathBuf,
+        /// Say that SSH was chosen (the instance could have been reached another way).
+        announce: bool,
+    },
+    /// A program that runs a command in the guest (LXD exec): `program args... -- COMMAND`,
+    /// or `shell` when there is no command. `why` says why not SSH.
+    Exec {
+        program: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        shell: Vec<String>,
+        why: String,
+    },
+}
+
+pub struct LoginRequest<'a> {
+    pub target: Target<'a>,
+    pub id: &'a str,
+    /// What the state records of it.
+    pub attributes: &'a Value,
 }
 
 pub trait Provider: Send + Sync {
     /// The driver name (`local`, `libvirt`, `lxd`...).
     fn driver(&self) -> &'static str;
 
-    /// The resource kinds it implements.
-    fn kinds(&self) -> &'static [&'static str];
+    /// The resource kinds it implements, with their schemas.
+    fn kinds(&self) -> Vec<KindSpec>;
+
+    /// What it adds to a `host` block: settings of this backend on a host (`lxd { }`,
+    /// libvirt's `uri`).
+    fn host_settings(&self) -> Schema {
+        Schema::default()
+    }
+
+    /// Whether a block of `kind` that names no driver is this provider's anyway, by what it
+    /// holds (an image in LXD's format). Asked before the kind's default driver.
+    fn claims(&self, _kind: &str, _config: &Value) -> bool {
+        false
+    }
 
     /// Problems with a configuration that the schema cannot express (a bad combination of
-    /// attributes); checked before planning. Each is a message naming the attribute.
-    fn validate(&self, _kind: &str, _config: &Value) -> Vec<String> {
+    /// attributes); checked before planning, each at its attribute.
+    fn validate(&self, _kind: &str, _config: &Value) -> Vec<Problem> {
         Vec::new()
     }
 
     /// Problems with the host this object would live on, found by looking without changing
     /// anything (a bridge name taken by an interface hive does not own). Checked by
-    /// `hive validate` and `hive plan`, before anything is made; `address` is the object's.
-    fn check_environment(&self, _kind: &str, _address: &str, _config: &Value) -> Vec<String> {
+    /// `hive validate` and `hive plan`, before anything is made.
+    fn check_environment(&self, _target: &Target<'_>, _config: &Value) -> Vec<Problem> {
         Vec::new()
+    }
+
+    /// Problems between objects (two bridges on one host with overlapping subnets): given
+    /// every configured object of the kinds this provider serves, whatever their driver;
+    /// each problem is returned with the index of the object it is about. Two providers
+    /// finding the same problem report it once.
+    fn check_together(&self, _objects: &[Object<'_>]) -> Vec<(usize, Problem)> {
+        Vec::new()
+    }
+
+    /// The name the object gets in the backend (its `name`, or one made from its address),
+    /// where the backend names objects so that two of them on one host cannot share it.
+    /// `None` when unknown yet, or when its names are of another kind (digests).
+    fn backend_name(
+        &self,
+        _kind: &str,
+        _address: &InstanceAddr,
+        _config: &Value,
+    ) -> Option<String> {
+        None
     }
 
     /// Refines the engine's proposal; the default accepts it.
@@ -200,6 +309,14 @@ pub trait Provider: Send + Sync {
             "the {} driver cannot import {} resources",
             self.driver(),
             target.kind
+        )))
+    }
+
+    /// How `hive ssh` logs into one of its objects.
+    fn login(&self, request: &LoginRequest<'_>) -> Result<Login, ProviderError> {
+        Err(ProviderError::new(format!(
+            "{} is a {}: there is nothing to log into",
+            request.target.address, request.target.kind
         )))
     }
 }

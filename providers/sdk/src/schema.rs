@@ -1,13 +1,14 @@
 //! Schemas of the resource kinds: which attributes and nested blocks a block of each kind takes,
 //! their types, which the user must set and which a backend computes.
 //!
-//! These are the language-level schemas shared by every driver of a kind; a driver may refuse
-//! settings it does not support when it validates a change.
+//! Each provider declares the schemas of the kinds it serves (see
+//! [`crate::provider::Provider::kinds`]), built with the functions here; shapes several drivers
+//! share live with their topic (an instance's in [`crate::guest`], a bridge's in
+//! [`crate::net`], images' and volumes' in [`crate::disk`]).
 
 use crate::types::Type;
 use crate::value::Value;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Who sets an attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +31,17 @@ pub struct Attribute {
     /// A change to this attribute replaces the object rather than updating it in place.
     pub forces_replacement: bool,
     pub sensitive: bool,
+    /// A computed attribute made from these configured ones (a command's output from its
+    /// script): sensitive as a whole when any of them holds a sensitive value.
+    pub sensitive_from: &'static [&'static str],
     /// If set, the value must be a reference to a resource of this kind...
     pub refers_to: Option<&'static str>,
     /// ...or, if this is set, a name the backend knows the thing by (an LXD image alias, an
     /// LXD or libvirt network).
     pub names_allowed: bool,
+    /// What the backend takes when the configuration does not set it, for documentation;
+    /// the value is unknown until a plan.
+    pub default: Option<Value>,
     pub description: &'static str,
 }
 
@@ -108,6 +115,31 @@ impl Schema {
         Value::Map(out)
     }
 
+    /// `object` with every attribute declared [`Attribute::sensitive_from`] marked sensitive
+    /// where what it is made from holds a sensitive value (unknown ones too: what they will
+    /// be is secret).
+    pub fn mark_derived_sensitive(&self, object: Value) -> Value {
+        let Value::Map(mut entries) = object else {
+            return object;
+        };
+        for a in self
+            .attributes
+            .iter()
+            .filter(|a| !a.sensitive_from.is_empty())
+        {
+            let secret = a
+                .sensitive_from
+                .iter()
+                .any(|from| entries.get(*from).is_some_and(Value::contains_sensitive));
+            if secret {
+                if let Some(v) = entries.get_mut(a.name) {
+                    *v = std::mem::take(v).mark_sensitive_if(true);
+                }
+            }
+        }
+        Value::Map(entries)
+    }
+
     pub fn object_type(&self) -> Type {
         let mut fields = BTreeMap::new();
         for a in &self.attributes {
@@ -125,7 +157,6 @@ impl Schema {
     }
 }
 
-/// The resource kinds of the language, in the order the SPEC introduces them.
 /// A referenced object's id; lists of references become lists of ids.
 fn identity_of(v: &Value) -> Value {
     match v {
@@ -137,96 +168,76 @@ fn identity_of(v: &Value) -> Value {
     }
 }
 
-pub const KINDS: &[&str] = &[
-    "host", "bridge", "image", "store", "volume", "instance", "command",
-];
+/// An attribute being declared: `optional("mtu", Type::Number).about("...")`.
+pub struct Attr(pub Attribute);
 
-/// The schema of a resource kind, or `None` if there is no such kind.
-pub fn kind_schema(kind: &str) -> Option<&'static Schema> {
-    static SCHEMAS: OnceLock<BTreeMap<&'static str, Schema>> = OnceLock::new();
-    SCHEMAS
-        .get_or_init(|| {
-            BTreeMap::from([
-                ("host", host()),
-                ("bridge", bridge()),
-                ("image", image()),
-                ("store", store()),
-                ("volume", volume()),
-                ("instance", instance()),
-                ("command", command()),
-            ])
-        })
-        .get(kind)
-}
-
-/// Instance types and their sizes (vCPUs, MiB), as in the SPEC.
-pub const INSTANCE_TYPES: &[(&str, u32, u64)] = &[
-    ("t3.nano", 2, 512),
-    ("t3.micro", 2, 1024),
-    ("t3.small", 2, 2048),
-    ("t3.medium", 2, 4096),
-    ("t3.large", 2, 8192),
-];
-
-struct Attr(Attribute);
-
-fn attr(name: &'static str, ty: Type, mode: Mode) -> Attr {
+pub fn attr(name: &'static str, ty: Type, mode: Mode) -> Attr {
     Attr(Attribute {
         name,
         ty,
         mode,
         forces_replacement: false,
         sensitive: false,
+        sensitive_from: &[],
         refers_to: None,
         names_allowed: false,
+        default: None,
         description: "",
     })
 }
 
-fn required(name: &'static str, ty: Type) -> Attr {
+pub fn required(name: &'static str, ty: Type) -> Attr {
     attr(name, ty, Mode::Required)
 }
-fn optional(name: &'static str, ty: Type) -> Attr {
+pub fn optional(name: &'static str, ty: Type) -> Attr {
     attr(name, ty, Mode::Optional)
 }
-fn computed(name: &'static str, ty: Type) -> Attr {
+pub fn computed(name: &'static str, ty: Type) -> Attr {
     attr(name, ty, Mode::Computed)
 }
-fn optional_computed(name: &'static str, ty: Type) -> Attr {
+pub fn optional_computed(name: &'static str, ty: Type) -> Attr {
     attr(name, ty, Mode::OptionalComputed)
 }
 
 impl Attr {
-    fn replaces(mut self) -> Attr {
+    pub fn replaces(mut self) -> Attr {
         self.0.forces_replacement = true;
         self
     }
-    fn sensitive(mut self) -> Attr {
+    pub fn sensitive(mut self) -> Attr {
         self.0.sensitive = true;
         self
     }
-    fn refers_to(mut self, kind: &'static str) -> Attr {
+    pub fn sensitive_from(mut self, names: &'static [&'static str]) -> Attr {
+        self.0.sensitive_from = names;
+        self
+    }
+    pub fn refers_to(mut self, kind: &'static str) -> Attr {
         self.0.refers_to = Some(kind);
         self
     }
-    fn or_name(mut self) -> Attr {
+    pub fn or_name(mut self) -> Attr {
         self.0.names_allowed = true;
         self
     }
-    fn about(mut self, description: &'static str) -> Attr {
+    pub fn about(mut self, description: &'static str) -> Attr {
         self.0.description = description;
+        self
+    }
+    pub fn default(mut self, value: Value) -> Attr {
+        self.0.default = Some(value);
         self
     }
 }
 
-fn schema(attributes: Vec<Attr>, blocks: Vec<BlockType>) -> Schema {
+pub fn schema(attributes: Vec<Attr>, blocks: Vec<BlockType>) -> Schema {
     Schema {
         attributes: attributes.into_iter().map(|a| a.0).collect(),
         blocks,
     }
 }
 
-fn block(name: &'static str, nesting: Nesting, schema: Schema) -> BlockType {
+pub fn block(name: &'static str, nesting: Nesting, schema: Schema) -> BlockType {
     BlockType {
         name,
         nesting,
@@ -235,229 +246,62 @@ fn block(name: &'static str, nesting: Nesting, schema: Schema) -> BlockType {
     }
 }
 
-fn list(t: Type) -> Type {
+pub fn list(t: Type) -> Type {
     Type::List(Box::new(t))
 }
-fn map(t: Type) -> Type {
+pub fn map(t: Type) -> Type {
     Type::Map(Box::new(t))
 }
 
-fn host() -> Schema {
-    schema(
-        vec![
-            optional("address", Type::String).about("remote host reached over SSH"),
-            optional("user", Type::String),
-            optional("port", Type::Number),
-            optional("ssh_key", Type::String).sensitive(),
-            optional("max_parallel", Type::Number).about("per-host cap on concurrent steps"),
-            optional("uri", Type::String).about("libvirt connection URI"),
-            optional("accel", Type::String).about("\"tcg\" or \"kvm\""),
-            computed("id", Type::String),
-        ],
-        vec![block(
-            "lxd",
-            Nesting::Single,
-            schema(
-                vec![
-                    optional("socket", Type::String),
-                    optional("endpoint", Type::String),
-                    optional("client_cert", Type::String),
-                    optional("client_key", Type::String).sensitive(),
-                    optional("server_cert", Type::String),
-                    optional("pool", Type::String),
-                ],
-                vec![],
-            ),
-        )],
-    )
+impl BlockType {
+    pub fn replaces(mut self) -> BlockType {
+        self.forces_replacement = true;
+        self
+    }
 }
 
-fn bridge() -> Schema {
-    let reservation = Type::Object(BTreeMap::from([
-        ("mac".to_string(), (Type::String, false)),
-        ("ip".to_string(), (Type::String, false)),
-        ("hostname".to_string(), (Type::String, true)),
-    ]));
-    schema(
-        vec![
-            optional("driver", Type::String)
-                .replaces()
-                .about("\"linux\" or \"libvirt\""),
-            optional("host", Type::Any).refers_to("host").replaces(),
-            optional_computed("name", Type::String).replaces(),
-            required("cidr", Type::String).replaces(),
-            optional("mtu", Type::Number),
-            optional("uplink", Type::String),
-            optional("nat", Type::Bool),
-            computed("id", Type::String),
-            computed("gateway", Type::String),
-            computed("leases", list(map(Type::String))),
-        ],
-        vec![block(
-            "dhcp",
-            Nesting::Single,
-            schema(
-                vec![
-                    required("range", list(Type::String)),
-                    optional("lease_time", Type::String),
-                    optional("reservations", list(reservation)),
-                ],
-                vec![],
-            ),
-        )],
-    )
-}
-
-fn image() -> Schema {
-    schema(
-        vec![
-            optional("source", Type::String)
-                .replaces()
-                .about("local path, file:// or http(s):// URL"),
-            optional("sha256", Type::String).replaces(),
-            optional("format", Type::String)
-                .replaces()
-                .about("\"qcow2\", \"raw\", \"kernel\" or \"lxd\""),
-            optional("driver", Type::String)
-                .replaces()
-                .about("\"libvirt\" (default) or \"lxd\" (implied by format = \"lxd\")"),
-            optional("rootfs", Type::String)
-                .replaces()
-                .about("LXD split image: the root filesystem beside the metadata in source"),
-            optional("kernel", Type::String).replaces(),
-            optional("initrd", Type::String).replaces(),
-            optional("cmdline", Type::String).replaces(),
-            optional("host", Type::Any).refers_to("host").replaces(),
-            optional("store", Type::Any).refers_to("store").replaces(),
-            computed("id", Type::String),
-            computed("size", Type::Number),
-            computed("path", Type::String),
-            computed("kernel_path", Type::String),
-            computed("initrd_path", Type::String),
-            computed("source_mtime", Type::String)
-                .about("LXD: when the image's files last changed, as imported"),
-        ],
-        vec![],
-    )
-}
-
-fn store() -> Schema {
-    schema(
-        vec![
-            required("endpoint", Type::String),
-            required("bucket", Type::String),
-            optional("region", Type::String),
-            optional("prefix", Type::String),
-            optional("access_key", Type::String),
-            optional("secret_key", Type::String).sensitive(),
-            optional("cache_dir", Type::String),
-            computed("id", Type::String),
-        ],
-        vec![],
-    )
-}
-
-fn volume() -> Schema {
-    schema(
-        vec![
-            optional("driver", Type::String).replaces(),
-            optional("host", Type::Any).refers_to("host").replaces(),
-            optional("size", Type::String),
-            optional("image", Type::Any)
-                .refers_to("image")
-                .or_name()
-                .replaces(),
-            optional("store", Type::Any).refers_to("store").replaces(),
-            optional("pool", Type::String).replaces(),
-            optional("format", Type::String).replaces(),
-            computed("id", Type::String),
-            computed("path", Type::String),
-        ],
-        vec![],
-    )
-}
-
-fn instance() -> Schema {
-    let network = schema(
-        vec![
-            optional("bridge", Type::Any).refers_to("bridge").or_name(),
-            optional_computed("mac", Type::String),
-            optional("ip", Type::String),
-            optional("model", Type::String),
-        ],
-        vec![],
-    );
-    let cloud_init = schema(
-        vec![
-            optional("hostname", Type::String),
-            optional("ssh_authorized_keys", list(Type::String)),
-            optional("user_data", Type::String),
-            optional("network_config", Type::String),
-        ],
-        vec![],
-    );
-    let disk = schema(vec![optional("size", Type::String)], vec![]);
-    schema(
-        vec![
-            optional("driver", Type::String)
-                .replaces()
-                .about("\"libvirt\", \"lxd\" or \"multipass\""),
-            optional("host", Type::Any).refers_to("host").replaces(),
-            optional("image", Type::Any)
-                .refers_to("image")
-                .or_name()
-                .replaces(),
-            // Replacement when the kind really changes is the provider's call: an absent kind
-            // is a container, and writing it out must not replace anything.
-            optional("kind", Type::String).about("\"container\" or \"vm\" (LXD)"),
-            optional("type", Type::String),
-            optional("cpus", Type::Number),
-            optional("memory", Type::String),
-            optional("attach", list(Type::Any)).refers_to("volume"),
-            optional("wait_for", Type::String).about("\"none\", \"running\", \"ip\", \"ssh\""),
-            optional("wait_timeout", Type::String),
-            optional("power", Type::String).about("\"running\" or \"stopped\""),
-            optional("ssh_user", Type::String).about("who `hive ssh` logs in as (default root)"),
-            optional_computed("name", Type::String).replaces(),
-            computed("id", Type::String),
-            computed("ip", Type::String),
-            computed("ips", list(Type::String)),
-            computed("macs", list(Type::String)),
-            computed("console_log", Type::String),
-        ],
-        vec![
-            block("disk", Nesting::Single, disk),
-            block("network", Nesting::List, network),
-            BlockType {
-                forces_replacement: true,
-                ..block("cloud_init", Nesting::Single, cloud_init)
-            },
-        ],
-    )
-}
-
-fn command() -> Schema {
-    schema(
-        vec![
-            optional("run", Type::String)
-                .replaces()
-                .about("run through /bin/sh -c on create"),
-            optional("destroy", Type::String).about("run on delete"),
-            optional("triggers", Type::Any)
-                .replaces()
-                .about("a change forces replacement"),
-            optional("input", Type::Any),
-            optional("timeout", Type::String),
-            optional("environment", map(Type::String)),
-            optional("working_dir", Type::String),
-            optional("host", Type::Any).refers_to("host").replaces(),
-            computed("id", Type::String),
-            computed("stdout", Type::String),
-            computed("stderr", Type::String),
-            computed("exit_code", Type::Number),
-        ],
-        vec![],
-    )
+impl Schema {
+    /// This schema with `other`'s attributes and blocks added: the schema a kind's blocks
+    /// are read with when several drivers serve it. A name both declare must mean the same
+    /// in both (type, mode, replacement, sensitivity, what it refers to); `Err` names it.
+    pub fn merged(&self, other: &Schema) -> Result<Schema, String> {
+        let mut out = self.clone();
+        for a in &other.attributes {
+            match out.attribute(a.name) {
+                None => out.attributes.push(a.clone()),
+                Some(mine) => {
+                    let same = mine.ty == a.ty
+                        && mine.mode == a.mode
+                        && mine.forces_replacement == a.forces_replacement
+                        && mine.sensitive == a.sensitive
+                        && mine.sensitive_from == a.sensitive_from
+                        && mine.refers_to == a.refers_to
+                        && mine.names_allowed == a.names_allowed;
+                    if !same {
+                        return Err(format!("attribute {} is declared two ways", a.name));
+                    }
+                }
+            }
+        }
+        for b in &other.blocks {
+            match out.blocks.iter().position(|mine| mine.name == b.name) {
+                None => out.blocks.push(b.clone()),
+                Some(i) => {
+                    let mine = &out.blocks[i];
+                    if mine.nesting != b.nesting || mine.forces_replacement != b.forces_replacement
+                    {
+                        return Err(format!("block {} is declared two ways", b.name));
+                    }
+                    let inner = mine
+                        .schema
+                        .merged(&b.schema)
+                        .map_err(|e| format!("in block {}: {e}", b.name))?;
+                    out.blocks[i].schema = inner;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -465,19 +309,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_has_a_schema_with_an_id() {
-        for kind in KINDS {
-            let schema = kind_schema(kind);
-            assert!(schema.is_some(), "no schema for {kind}");
-            let id = schema.and_then(|s| s.attribute("id"));
-            assert_eq!(id.map(|a| a.mode), Some(Mode::Computed), "{kind}.id");
-        }
-        assert!(kind_schema("vm").is_none());
-    }
-
-    #[test]
-    fn secrets_are_sensitive() {
-        let store = kind_schema("store").and_then(|s| s.attribute("secret_key"));
-        assert!(store.is_some_and(|a| a.sensitive));
+    fn merging_adds_what_is_new_and_refuses_what_differs() {
+        let a = schema(
+            vec![optional("size", Type::String), computed("id", Type::String)],
+            vec![block(
+                "disk",
+                Nesting::Single,
+                schema(vec![optional("size", Type::String)], vec![]),
+            )],
+        );
+        let b = schema(
+            vec![optional("kind", Type::String), computed("id", Type::String)],
+            vec![block(
+                "disk",
+                Nesting::Single,
+                schema(vec![optional("bus", Type::String)], vec![]),
+            )],
+        );
+        let m = a.merged(&b).unwrap();
+        let names: Vec<&str> = m.names().collect();
+        assert_eq!(names, ["size", "id", "kind", "disk"]);
+        let disk = m.block("disk").unwrap();
+        assert!(disk.schema.attribute("bus").is_some() && disk.schema.attribute("size").is_some());
+        let c = schema(vec![optional("size", Type::Number)], vec![]);
+        assert_eq!(
+            a.merged(&c).unwrap_err(),
+            "attribute size is declared two ways"
+        );
     }
 }

@@ -2,6 +2,26 @@
 
 use std::time::Duration;
 
+/// A duration as users write it: `200ms`, `3s`, `1m30s`, `2h`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 || !ms.is_multiple_of(1000) {
+        return if ms >= 1000 {
+            format!("{:.1}s", d.as_secs_f64())
+        } else {
+            format!("{ms}ms")
+        };
+    }
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
 /// Parses `500ms`, `30s`, `5m`, `2h`, or a sequence like `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?}: write it like 30s, 5m or 1h30m");
@@ -61,6 +81,20 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_written() {
+        for (text, d) in [
+            ("200ms", 200),
+            ("3s", 3000),
+            ("1m30s", 90_000),
+            ("2h", 7_200_000),
+        ] {
+            assert_eq!(format_duration(Duration::from_millis(d)), text);
+            assert_eq!(parse_duration(text), Ok(Duration::from_millis(d)));
+        }
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+    }
 
     #[test]
     fn durations() {

@@ -1,0 +1,76 @@
+//! The `host` kind: the machines resources live on. Every build has it; each provider adds its
+//! own settings to it (see [`hive_sdk::provider::Provider::host_settings`]). Until hosts are
+//! checked before a plan uses them, a host is recorded as configured; its id is its address,
+//! or `local`.
+
+use hive_sdk::provider::{
+    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Provider, ProviderError, ReadRequest,
+    ReadResponse,
+};
+use hive_sdk::schema::{self, computed, optional, Schema};
+use hive_sdk::{Type, Value};
+
+pub const KIND: &str = "host";
+pub const DRIVER: &str = "local";
+
+/// What every host block may hold, whatever the providers add.
+pub fn schema() -> Schema {
+    schema::schema(
+        vec![
+            optional("address", Type::String).about("remote host reached over SSH"),
+            optional("user", Type::String),
+            optional("port", Type::Number),
+            optional("ssh_key", Type::String).sensitive(),
+            optional("max_parallel", Type::Number).about("per-host cap on concurrent steps"),
+            computed("id", Type::String),
+        ],
+        vec![],
+    )
+}
+
+pub struct HostProvider;
+
+impl Provider for HostProvider {
+    fn driver(&self) -> &'static str {
+        DRIVER
+    }
+
+    fn kinds(&self) -> Vec<KindSpec> {
+        // The registry gives the host kind its schema, with every provider's settings.
+        vec![KindSpec {
+            kind: KIND,
+            schema: Schema::default(),
+            default_driver: true,
+        }]
+    }
+
+    fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        let id = request
+            .config
+            .attr_str("address")
+            .unwrap_or("local")
+            .to_string();
+        let mut state = request.config.as_map().cloned().unwrap_or_default();
+        state.insert("id".into(), Value::String(id.clone()));
+        Ok(ApplyResponse {
+            state: Value::Map(state),
+            id,
+        })
+    }
+
+    fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
+        self.create(request)
+    }
+
+    fn refreshes(&self) -> bool {
+        false
+    }
+
+    fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+        Ok(ReadResponse::Found(request.prior.clone()))
+    }
+
+    fn delete(&self, _request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}

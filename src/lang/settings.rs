@@ -1,0 +1,192 @@
+//! The `hive { }` block decoded into typed settings once input variables are known: the
+//! global cap on parallel steps, and which state backend holds the state with what settings.
+//! Both may use variables (credentials will) but not resources, which need the state to be
+//! known. Every problem is an error at its place.
+
+use super::eval::{ResourceTable, Scope};
+use super::refs::{references, Subject};
+use crate::config::{Attribute, Config};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use hive_sdk::Value;
+use hive_state::settings::{backend_kind, BackendConfig, SettingType, SettingValue, BACKENDS};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `parallelism`, when set.
+    pub parallelism: Option<usize>,
+    pub backend: BackendConfig,
+}
+
+/// Decodes the settings. A value not known yet (a variable without a value, at validate
+/// time) is checked only for what can be: `unknown_ok` says whether that is fine, or an
+/// error (opening a state needs every setting).
+pub fn decode(
+    config: &Config,
+    vars: &BTreeMap<String, Value>,
+    unknown_ok: bool,
+    diags: &mut Diagnostics,
+) -> Settings {
+    let mut settings = Settings::default();
+    let table = ResourceTable::empty(config.catalog.clone());
+    let locals = BTreeMap::new();
+    let scope = Scope {
+        dir: &config.dir,
+        vars,
+        locals: &locals,
+        resources: &table,
+        count_index: None,
+        each: None,
+        instance_cache: None,
+    };
+    let eval = |attr: &Attribute, diags: &mut Diagnostics| -> Option<Value> {
+        for r in references(attr.expr.file, &attr.expr.expr, &config.catalog) {
+            let what = match r.subject {
+                Subject::Var(_) => continue,
+                Subject::Local(_) => "local values",
+                Subject::Resource(_) => "resources",
+            };
+            diags.push(
+                Diagnostic::error(format!("{} may not refer to {what}", attr.name))
+                    .detail(
+                        "hive reads its settings before anything else: they may use variables only",
+                    )
+                    .at(r.span),
+            );
+            return None;
+        }
+        match scope.eval(&attr.expr) {
+            Ok(v) if v.is_unknown() => {
+                if !unknown_ok {
+                    diags.push(
+                        Diagnostic::error(format!("{} has no value", attr.name))
+                            .detail("it uses a variable that has no value")
+                            .at(attr.expr.span())
+                            .help(
+                                "give the variable a value with -var, a -var-file or HIVE_VAR_NAME",
+                            ),
+                    );
+                }
+                None
+            }
+            Ok(v) => Some(v.unmark().0),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        }
+    };
+    if let Some(attr) = &config.settings.parallelism {
+        match eval(attr, diags) {
+            Some(Value::Number(n)) if n >= 1.0 && n.fract() == 0.0 && n <= 1e6 => {
+                settings.parallelism = Some(n as usize)
+            }
+            Some(other) => diags.push(
+                Diagnostic::error("parallelism must be a whole number, 1 or more")
+                    .detail(format!("it is {}", shown(&other)))
+                    .at(attr.expr.span()),
+            ),
+            None => {}
+        }
+    }
+    let Some(block) = &config.settings.state else {
+        return settings;
+    };
+    let attrs = &block.body.attributes;
+    let backend = match attrs.get("backend") {
+        None => "local".to_string(),
+        Some(attr) => match eval(attr, diags) {
+            Some(Value::String(name)) => name,
+            Some(other) => {
+                diags.push(
+                    Diagnostic::error("backend must be a string")
+                        .detail(format!("it is {}", shown(&other)))
+                        .at(attr.expr.span()),
+                );
+                return settings;
+            }
+            None => return settings,
+        },
+    };
+    let Some(kind) = backend_kind(&backend) else {
+        let names: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();
+        let at = attrs
+            .get("backend")
+            .map_or(block.span.clone(), |a| a.expr.span());
+        diags.push(
+            Diagnostic::error(format!("unknown state backend \"{backend}\""))
+                .detail(format!("this build keeps state in: {}", names.join(", ")))
+                .at(at)
+                .help_opt(did_you_mean(&backend, names.iter().copied())),
+        );
+        return settings;
+    };
+    let mut values = BTreeMap::new();
+    for (name, attr) in attrs.iter().filter(|(n, _)| *n != "backend") {
+        let Some(setting) = kind.settings.iter().find(|s| s.name == name) else {
+            let known: Vec<&str> = std::iter::once("backend")
+                .chain(kind.settings.iter().map(|s| s.name))
+                .collect();
+            diags.push(
+                Diagnostic::error(format!(
+                    "unknown setting \"{name}\" for the {backend} state backend"
+                ))
+                .detail(format!("the {backend} backend takes: {}", known.join(", ")))
+                .at(attr.name_span.clone())
+                .help_opt(did_you_mean(name, known.iter().copied())),
+            );
+            continue;
+        };
+        let Some(value) = eval(attr, diags) else {
+            continue;
+        };
+        let typed = match (setting.ty, value) {
+            (SettingType::String, Value::String(s)) => SettingValue::String(s),
+            (SettingType::Bool, Value::Bool(b)) => SettingValue::Bool(b),
+            (SettingType::Number, Value::Number(n)) => SettingValue::Number(n),
+            (ty, other) => {
+                let wanted = match ty {
+                    SettingType::String => "a string",
+                    SettingType::Bool => "true or false",
+                    SettingType::Number => "a number",
+                };
+                let is = if setting.sensitive {
+                    "(sensitive)".to_string()
+                } else {
+                    shown(&other)
+                };
+                diags.push(
+                    Diagnostic::error(format!("{name} must be {wanted}"))
+                        .detail(format!("it is {is}"))
+                        .at(attr.expr.span()),
+                );
+                continue;
+            }
+        };
+        values.insert(name.clone(), typed);
+    }
+    for setting in kind.settings.iter().filter(|s| s.required) {
+        if !attrs.contains_key(setting.name) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "the {backend} state backend needs {}",
+                    setting.name
+                ))
+                .detail(setting.about)
+                .at(block.span.clone()),
+            );
+        }
+    }
+    settings.backend = BackendConfig {
+        backend,
+        settings: values,
+    };
+    settings
+}
+
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Sensitive(_) => "(sensitive)".to_string(),
+        other => format!("{} {other}", other.type_name()),
+    }
+}
