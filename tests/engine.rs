@@ -88,16 +88,18 @@ variable "version" {
   default = "1"
 }
 
+# Each command says whether what it must follow had happened: with the order wrong, it had
+# not, and the line says so.
 command "base" {
-  run      = "echo create base >> order.log"
-  destroy  = "echo destroy base >> order.log"
+  run      = "echo create base >> order.log; touch base.made"
+  destroy  = "[ -e app0.gone ] && [ -e app1.gone ] && echo destroy base >> order.log || echo destroy base too early >> order.log; rm -f base.made"
   triggers = { version = var.version }
 }
 
 command "app" {
   count    = 2
-  run      = "echo create app${count.index} >> order.log"
-  destroy  = "echo destroy app${count.index} >> order.log"
+  run      = "[ -e base.made ] && echo create app${count.index} >> order.log || echo create app${count.index} too early >> order.log; rm -f app${count.index}.gone"
+  destroy  = "echo destroy app${count.index} >> order.log; touch app${count.index}.gone"
   triggers = { base = command.base.id }
 }
 
@@ -543,13 +545,16 @@ fn prevent_destroy_blocks_and_ignore_changes_is_honoured() {
     assert_eq!(quiet.code, 0, "{}", quiet.stdout);
 }
 
-/// Commands that record when they start and end, to measure how many ran at once.
-fn overlapping(n: usize, extra: &str, host: bool) -> String {
+/// Commands that record when they start and end, to measure how many ran at once. Each
+/// waits until `want` run together, or `patience` tenths of a second pass: a cap that holds
+/// shows as exactly the cap, one that does not as more.
+fn overlapping(n: usize, extra: &str, host: bool, want: usize, patience: usize) -> String {
     let mut out = String::from(extra);
+    let ticks = patience * 10;
     for i in 0..n {
         let host = if host { "  host = host.lab\n" } else { "" };
         out.push_str(&format!(
-            "command \"p{i}\" {{\n  run = \"echo start >> events.log; sleep 0.3; echo end >> events.log\"\n{host}}}\n\n"
+            "command \"p{i}\" {{\n  run = \"echo start >> events.log; i=0; while [ $(( $(grep -c start events.log) - $(grep -c end events.log) )) -lt {want} ] && [ $i -lt {ticks} ]; do sleep 0.01; i=$((i+1)); done; echo end >> events.log\"\n{host}}}\n\n"
         ));
     }
     out
@@ -571,20 +576,27 @@ fn max_overlap(lab: &Lab) -> usize {
 
 #[test]
 fn parallelism_and_per_host_max_parallel_bound_concurrent_steps() {
-    let lab = Lab::new(&overlapping(6, "", false));
+    let lab = Lab::new(&overlapping(6, "", false, 3, 6));
     ok(&lab.hive(&["apply", "-auto-approve", "-parallelism", "2"]));
     assert_eq!(max_overlap(&lab), 2);
-    let lab = Lab::new(&overlapping(6, "", false));
+    let lab = Lab::new(&overlapping(6, "", false, 6, 50));
     ok(&lab.hive(&["apply", "-auto-approve"]));
-    assert!(
-        max_overlap(&lab) > 2,
-        "default parallelism ran {} at once",
-        max_overlap(&lab)
-    );
+    assert_eq!(max_overlap(&lab), 6, "the default parallelism is 10");
+    let lab = Lab::new(&overlapping(
+        6,
+        "hive {\n  parallelism = var.n\n}\n\nvariable \"n\" {\n  default = 3\n}\n\n",
+        false,
+        4,
+        6,
+    ));
+    ok(&lab.hive(&["apply", "-auto-approve"]));
+    assert_eq!(max_overlap(&lab), 3, "parallelism = var.n is the cap");
     let lab = Lab::new(&overlapping(
         4,
         "host \"lab\" {\n  max_parallel = 1\n}\n\n",
         true,
+        2,
+        6,
     ));
     ok(&lab.hive(&["apply", "-auto-approve"]));
     assert_eq!(max_overlap(&lab), 1);
@@ -980,7 +992,8 @@ fn saved_targeted_plans_apply() {
 
 #[test]
 fn new_depends_on_changes_the_recorded_destroy_order() {
-    let plain = "command \"a\" {\n  destroy = \"sleep 0.2; echo destroy a >> order.log\"\n}\n\ncommand \"b\" {\n  destroy = \"echo destroy b >> order.log\"\n}\n";
+    // a's destroy says whether b's had finished: with the order wrong, it had not.
+    let plain = "command \"a\" {\n  destroy = \"[ -e b.gone ] && echo destroy a >> order.log || echo destroy a before b >> order.log\"\n}\n\ncommand \"b\" {\n  destroy = \"echo destroy b >> order.log; touch b.gone\"\n}\n";
     let lab = Lab::new(plain);
     ok(&lab.hive(&["apply", "-auto-approve"]));
     lab.write(&plain.replace(

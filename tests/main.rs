@@ -2,9 +2,11 @@
 
 mod support;
 
+mod addresses;
 mod adversarial;
 mod cli;
 mod engine;
 mod examples;
 mod fixtures;
 mod fmt;
+mod secrets;

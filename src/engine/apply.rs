@@ -538,7 +538,11 @@ impl<'a> Walk<'a> {
 
     /// Outputs evaluated with the final values, recorded in the state.
     fn finish_outputs(&mut self) -> Result<(), StateError> {
-        // Nothing is left to describe after a destroy.
+        // Nothing is left to describe after a destroy; after a targeted one, the outputs
+        // stay as they were until the next apply.
+        if self.plan.destroy && !self.plan.targets.is_empty() {
+            return Ok(());
+        }
         if self.plan.destroy {
             if !self.recording.state.outputs.is_empty() {
                 self.recording.record(hive_state::journal::Entry::Outputs {

@@ -742,7 +742,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let sensitive = lhs_sensitive || rhs_sensitive;
         if matches!(operator, B::Eq | B::NotEq) {
             if !lhs.is_wholly_known() || !rhs.is_wholly_known() {
-                return Ok(Value::Unknown);
+                return Ok(Value::Unknown.mark_sensitive_if(sensitive));
             }
             let equal = values_equal(&lhs, &rhs);
             return Ok(Value::Bool(equal == (operator == B::Eq)).mark_sensitive_if(sensitive));
@@ -750,7 +750,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let l = self.number_operand(&op.lhs_expr, lhs, &operator)?;
         let r = self.number_operand(&op.rhs_expr, rhs, &operator)?;
         let (Some(l), Some(r)) = (l, r) else {
-            return Ok(Value::Unknown);
+            return Ok(Value::Unknown.mark_sensitive_if(sensitive));
         };
         let result = match operator {
             B::Plus => Value::Number(l + r),
@@ -835,7 +835,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 Some((Value::List(items) | Value::Set(items), s)) => {
                     args.extend(items.into_iter().map(|v| v.mark_sensitive_if(s)))
                 }
-                Some((Value::Unknown, _)) => return Ok(Value::Unknown),
+                Some((Value::Unknown, s)) => return Ok(Value::Unknown.mark_sensitive_if(s)),
                 _ => {
                     return Err(self.err(
                         arg_exprs.last().copied().unwrap_or(&Expression::null()),
@@ -879,7 +879,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             )
         })?
         else {
-            return Ok(Value::Unknown);
+            return Ok(Value::Unknown.mark_sensitive_if(sensitive));
         };
         let key_var = f.intro.key_var.as_ref().map(|k| k.as_str().to_string());
         let value_var = f.intro.value_var.as_str().to_string();
@@ -899,7 +899,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             item?;
         }
         if unknown {
-            return Ok(Value::Unknown);
+            return Ok(Value::Unknown.mark_sensitive_if(sensitive));
         }
         let result = match &f.key_expr {
             None => Value::List(list),
@@ -960,7 +960,8 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let mut sensitive = false;
         match self.render(t, &mut out, &mut sensitive)? {
             true => Ok(Value::String(out).mark_sensitive_if(sensitive)),
-            false => Ok(Value::Unknown),
+            // What it will be is made of a secret: secret too.
+            false => Ok(Value::Unknown.mark_sensitive_if(sensitive)),
         }
     }
 

@@ -204,6 +204,24 @@ fn check_together(checked: &[Checked<'_>], registry: &Registry, diags: &mut Diag
     }
 }
 
+/// The object as its block sets it: what the block leaves to the backend is null, not
+/// unknown (at validate time it is unknown, and a name it does not set is made from its
+/// address).
+fn as_written(resource: &Resource, value: &Value) -> Value {
+    let Value::Map(entries) = value else {
+        return value.clone();
+    };
+    let mut out = entries.clone();
+    for a in &resource.schema.attributes {
+        if !resource.body.attributes.contains_key(a.name)
+            && a.mode != hive_sdk::schema::Mode::Computed
+        {
+            out.insert(a.name.to_string(), Value::Null);
+        }
+    }
+    Value::Map(out)
+}
+
 /// Two objects of one kind and driver on one host that would get the same backend name.
 fn check_names(checked: &[Checked<'_>], registry: &Registry, diags: &mut Diagnostics) {
     let mut names: BTreeMap<(String, &str, String, String), &InstanceAddr> = BTreeMap::new();
@@ -211,7 +229,8 @@ fn check_names(checked: &[Checked<'_>], registry: &Registry, diags: &mut Diagnos
         let Some(provider) = registry.get(c.kind, &c.driver) else {
             continue;
         };
-        let Some(name) = provider.backend_name(c.kind, &c.address, &c.config) else {
+        let written = as_written(c.resource, &c.config);
+        let Some(name) = provider.backend_name(c.kind, &c.address, &written) else {
             continue;
         };
         let host = hive_sdk::net::host_of(&c.config);
