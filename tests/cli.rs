@@ -219,3 +219,36 @@ fn derived_secrets_never_appear_in_errors() {
         }
     }
 }
+
+#[test]
+fn validate_takes_what_a_backend_will_choose_as_unknown_as_a_plan_does() {
+    // `name` is the backend's to choose when unset, `wait_for` has a default: neither is
+    // null at validate time, so using them as keys or in strings is fine.
+    let dir = config_dir(&[(
+        "main.hive.hcl",
+        r#"
+image "i" {
+  source = "disk.qcow2"
+}
+
+instance "drone" {
+  count = 2
+  image = image.i
+}
+
+instance "master" {
+  image = image.i
+}
+
+command "c" {
+  run = "ssh ${instance.master.name} ${instance.master.wait_for}"
+}
+
+output "names" {
+  value = { for i, d in instance.drone : d.name => i }
+}
+"#,
+    )]);
+    let r = run(hive().arg("-C").arg(dir.path()).arg("validate"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
