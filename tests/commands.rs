@@ -112,7 +112,7 @@ command "quick" {
 }
 "#,
     );
-    let mut child = w
+    let child = w
         .cmd(&["apply", "-auto-approve"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -47,8 +47,8 @@ command "a" {}
     assert!(String::from_utf8_lossy(&moved.stdout).trim().is_empty());
 }
 
-/// A tmpfs of `mib` MiB at a new directory, unmounted when dropped.
-struct Tmpfs(PathBuf, tempfile::TempDir);
+/// A tmpfs of `mib` MiB at a new directory (which it keeps), unmounted when dropped.
+struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Tmpfs {
     fn new(mib: usize) -> Tmpfs {
