@@ -63,18 +63,12 @@ pub struct ApplyCommand {
     plan_file: Option<std::path::PathBuf>,
 }
 
-fn options(
-    ctx: &Context,
-    args: &PlanArgs,
-    command: &str,
-    destroy: bool,
-) -> Result<RunOptions, String> {
+fn options(args: &PlanArgs, command: &str, destroy: bool) -> Result<RunOptions, String> {
     let parse = |list: &[String]| -> Result<Vec<Target>, String> {
         list.iter().map(|t| t.parse::<Target>()).collect()
     };
     let lock_timeout = hive_sdk::units::parse_duration(&args.lock_timeout)
         .map_err(|e| format!("-lock-timeout: {e}"))?;
-    let _ = ctx;
     Ok(RunOptions {
         plan: PlanOptions {
             vars: args.vars.options(),
@@ -115,7 +109,7 @@ fn report_diagnostics(ctx: &Context, result: &RunResult, json: bool) {
 }
 
 pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
-    let options = match options(ctx, &args.plan, "hive plan", args.destroy) {
+    let options = match options(&args.plan, "hive plan", args.destroy) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -170,7 +164,7 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     } else {
         "hive apply"
     };
-    let mut options = match options(ctx, &args.plan, command, destroy) {
+    let mut options = match options(&args.plan, command, destroy) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("Error: {e}");

@@ -393,7 +393,6 @@ impl Decoder<'_> {
 
     fn unknown_name(
         &mut self,
-        file: FileId,
         what: &str,
         name: &str,
         span: Span,
@@ -410,7 +409,6 @@ impl Decoder<'_> {
                 .at(span)
                 .help_opt(did_you_mean(name, candidates.iter().copied())),
         );
-        let _ = file;
     }
 
     /// Decodes a body against a schema: unknown names, computed attributes set by the user,
@@ -457,7 +455,6 @@ impl Decoder<'_> {
                         .help(format!("write it as a block: {name} {{ ... }}")),
                 ),
                 None => self.unknown_name(
-                    file,
                     "attribute",
                     name,
                     span_of(file, &attr.key),
@@ -481,7 +478,6 @@ impl Decoder<'_> {
                     );
                 } else {
                     self.unknown_name(
-                        file,
                         "block",
                         name,
                         span_of(file, &block.ident),
@@ -546,7 +542,6 @@ impl Decoder<'_> {
             match attr.key.as_str() {
                 "parallelism" => settings.parallelism = Some(Self::attribute(file, attr)),
                 other => self.unknown_name(
-                    file,
                     "attribute",
                     other,
                     span_of(file, &attr.key),
@@ -559,7 +554,6 @@ impl Decoder<'_> {
             let span = span_of(file, &b.ident);
             if b.ident.as_str() != "state" {
                 self.unknown_name(
-                    file,
                     "block",
                     b.ident.as_str(),
                     span,
@@ -658,7 +652,6 @@ impl Decoder<'_> {
                 "sensitive" => variable.sensitive = self.literal_bool(file, &attr),
                 "nullable" => variable.nullable = self.literal_bool(file, &attr),
                 other => self.unknown_name(
-                    file,
                     "attribute",
                     other,
                     span_of(file, &attr.key),
@@ -670,7 +663,6 @@ impl Decoder<'_> {
         for b in blocks {
             if b.ident.as_str() != "validation" {
                 self.unknown_name(
-                    file,
                     "block",
                     b.ident.as_str(),
                     span_of(file, &b.ident),
@@ -684,7 +676,6 @@ impl Decoder<'_> {
             for a in &vattrs {
                 if !matches!(a.key.as_str(), "condition" | "error_message") {
                     self.unknown_name(
-                        file,
                         "attribute",
                         a.key.as_str(),
                         span_of(file, &a.key),
@@ -785,7 +776,6 @@ impl Decoder<'_> {
         let known = ["value", "description", "sensitive", "depends_on"];
         for b in blocks {
             self.unknown_name(
-                file,
                 "block",
                 b.ident.as_str(),
                 span_of(file, &b.ident),
@@ -812,7 +802,6 @@ impl Decoder<'_> {
                 "sensitive" => output.sensitive = self.literal_bool(file, &attr),
                 "depends_on" => output.depends_on = self.depends_on(file, attr),
                 other => self.unknown_name(
-                    file,
                     "attribute",
                     other,
                     span_of(file, &attr.key),
@@ -970,7 +959,6 @@ impl Decoder<'_> {
         let known = ["prevent_destroy", "create_before_destroy", "ignore_changes"];
         for b in blocks {
             self.unknown_name(
-                file,
                 "block",
                 b.ident.as_str(),
                 span_of(file, &b.ident),
@@ -989,7 +977,6 @@ impl Decoder<'_> {
                     lifecycle.ignore_changes = self.ignore_changes(file, &attr, schema)
                 }
                 other => self.unknown_name(
-                    file,
                     "attribute",
                     other,
                     span_of(file, &attr.key),
@@ -1032,7 +1019,6 @@ impl Decoder<'_> {
                     names.push(n)
                 }
                 Some(n) => self.unknown_name(
-                    file,
                     "attribute",
                     &n,
                     span_of(file, item),

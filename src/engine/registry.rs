@@ -96,12 +96,6 @@ impl Registry {
         self.providers.get(*index).cloned()
     }
 
-    /// The provider of a configured object: its `driver`, or the one that claims it, or the
-    /// kind's default.
-    pub fn provider_of(&self, kind: &str, config: &Value) -> Option<Arc<dyn Provider>> {
-        self.get(kind, &self.driver_of(kind, config))
-    }
-
     /// The driver an object of `kind` uses: its `driver` attribute; else the driver that
     /// claims it by what it holds (an image in LXD's format); else the kind's default.
     pub fn driver_of(&self, kind: &str, config: &Value) -> String {

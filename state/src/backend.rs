@@ -63,13 +63,6 @@ impl std::fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
-impl StateError {
-    /// Whether the storage is out of space (what was recorded before is intact).
-    pub fn is_out_of_space(&self) -> bool {
-        matches!(self, StateError::Io { error, .. } if error.raw_os_error() == Some(28))
-    }
-}
-
 /// Records the steps of one command on top of the state it read, each as soon as it happens.
 pub trait Recorder: Send {
     /// Records one change; returns the state's new serial.

@@ -373,7 +373,7 @@ pub fn create(
         ..built.spec.tag.clone()
     };
     set_tag(&domain, &ready, &name)?;
-    finish(&site, &host, request, &domain, &name, &key)
+    finish(&host, request, &domain, &name, &key)
 }
 
 /// Starts a domain; under kvm a failure also says what to do where KVM cannot run guests.
@@ -420,7 +420,6 @@ fn set_tag(domain: &Domain, tag: &Tag, name: &str) -> Result<(), ProviderError> 
 
 /// Waits as configured and returns the instance's attributes.
 fn finish(
-    site: &Site,
     host: &Host,
     request: &ApplyRequest<'_>,
     domain: &Domain,
@@ -445,7 +444,6 @@ fn finish(
             request.cancel,
         )
     })?;
-    let _ = site;
     state_of(domain, config, name, ips)
 }
 
@@ -551,7 +549,7 @@ fn converge_foreign(
         start(&domain, name, host.accel)?;
     }
     let key = identity::private_key_path(request.target.lineage);
-    finish(site, host, request, &domain, name, &key)
+    finish(host, request, &domain, name, &key)
 }
 
 /// Brings an existing domain to the configuration: redefines it, hot-plugs or restarts as
@@ -623,7 +621,7 @@ fn converge(
         start(&domain, name, host.accel)?;
     }
     remove_stale_seeds(site, name, spec.seed.as_deref())?;
-    finish(site, host, request, &domain, name, &key)
+    finish(host, request, &domain, name, &key)
 }
 
 /// Attaches and detaches disks and NICs on a running guest; false if it refused.

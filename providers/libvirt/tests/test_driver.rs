@@ -144,6 +144,9 @@ fn an_instance_is_defined_tagged_read_back_and_removed() {
     // Another address with the same domain name is refused, naming the owner.
     let clash = create(&p, "instance.b", "instance", &config).expect_err("clash");
     assert!(clash.contains("instance.a"), "{clash}");
+    // Both are this state's: it says so, rather than blaming another state.
+    assert!(clash.contains("in this same state"), "{clash}");
+    assert!(!clash.contains("another state"), "{clash}");
 
     delete(&p, "instance.a", "instance", &state);
     assert_eq!(

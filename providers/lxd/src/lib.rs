@@ -253,6 +253,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_remote_host_without_an_lxd_endpoint_is_refused_at_its_host() {
+        let remote = |lxd: Option<Value>| {
+            let mut host = vec![("address", Value::string("10.0.0.9"))];
+            if let Some(l) = lxd {
+                host.push(("lxd", l));
+            }
+            Value::map([("host", Value::map(host))])
+        };
+        let problems = host::validate(&remote(None));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path_text(), "host");
+        assert!(problems[0].message.contains("10.0.0.9 is remote"));
+        // A local socket does not reach a remote host either.
+        let socket = Value::map([("socket", Value::string("/var/lib/lxd/unix.socket"))]);
+        assert_eq!(host::validate(&remote(Some(socket))).len(), 1);
+        let endpoint = Value::map([
+            ("endpoint", Value::string("https://10.0.0.9:8443")),
+            ("client_cert", Value::string("c")),
+            ("client_key", Value::string("k")),
+            ("server_cert", Value::string("s")),
+        ]);
+        assert!(host::validate(&remote(Some(endpoint))).is_empty());
+    }
+
+    #[test]
     fn sizes_are_whole_mib_rounded_up() {
         assert_eq!(lxd_size(64 << 20), "64MiB");
         assert_eq!(lxd_size(512 << 10), "1MiB");
