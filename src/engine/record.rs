@@ -50,16 +50,7 @@ impl Recording {
     /// record to act on.
     pub fn intent(&mut self, change: &Change, config: &Value) -> Result<(), StateError> {
         self.record(Entry::Put {
-            resource: ResourceState {
-                address: change.address.clone(),
-                deposed: None,
-                kind: change.kind.clone(),
-                driver: change.driver.clone(),
-                id: None,
-                attributes: tagged::to_json(config),
-                dependencies: change.dependencies.clone(),
-                status: Status::Creating,
-            },
+            resource: record_of(change, None, config, Status::Creating),
         })
     }
 
@@ -98,16 +89,7 @@ impl Recording {
         let marks = change.after.clone().unwrap_or(Value::Null);
         let value = remark(attributes.mark_strings_containing(&self.secrets), &marks);
         self.record(Entry::Put {
-            resource: ResourceState {
-                address: change.address.clone(),
-                deposed: None,
-                kind: change.kind.clone(),
-                driver: change.driver.clone(),
-                id: Some(id),
-                attributes: tagged::to_json(&value),
-                dependencies: change.dependencies.clone(),
-                status: Status::Ready,
-            },
+            resource: record_of(change, Some(id), &value, Status::Ready),
         })?;
         Ok(value)
     }
@@ -127,6 +109,25 @@ impl Recording {
 
     pub fn into_state(self) -> State {
         self.state
+    }
+}
+
+/// The record of `change`'s current object.
+fn record_of(
+    change: &Change,
+    id: Option<String>,
+    attributes: &Value,
+    status: Status,
+) -> ResourceState {
+    ResourceState {
+        address: change.address.clone(),
+        deposed: None,
+        kind: change.kind.clone(),
+        driver: change.driver.clone(),
+        id,
+        attributes: tagged::to_json(attributes),
+        dependencies: change.dependencies.clone(),
+        status,
     }
 }
 

