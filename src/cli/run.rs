@@ -267,8 +267,8 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
             report.failed.len(),
             report.not_started
         );
-        for (address, error) in &report.failed {
-            eprintln!("Error: {address}: {error}");
+        for f in &report.failed {
+            eprintln!("Error: {} {}: {}", f.doing, f.address, f.error);
         }
     }
     if !destroy && !report.outputs.is_empty() {

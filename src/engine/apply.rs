@@ -51,10 +51,19 @@ pub enum Stop {
     NoRoom,
 }
 
+/// A step that failed: its object, what it was doing (`creating`), and why, in the backend's
+/// words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub address: String,
+    pub doing: &'static str,
+    pub error: String,
+}
+
 pub struct ApplyReport {
     pub state: State,
     pub completed: usize,
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<Failure>,
     pub skipped: Vec<String>,
     /// Why the walk stopped starting steps, if it did.
     pub stopped: Option<Stop>,
@@ -275,7 +284,11 @@ impl<'a> Walk<'a> {
                 error: error.clone(),
                 elapsed: Duration::ZERO,
             });
-            self.report.failed.push((address, error));
+            self.report.failed.push(Failure {
+                address,
+                doing: self.steps[s].kind.words().0,
+                error,
+            });
         }
     }
 
@@ -422,9 +435,11 @@ impl<'a> Walk<'a> {
             Ok(outcome) => self.finish(outcome, ready, hook),
             // Only a runtime shutting down cancels a task; its step keeps what was recorded.
             Err(e) => {
-                self.report
-                    .failed
-                    .push(("?".into(), format!("a step was lost: {e}")));
+                self.report.failed.push(Failure {
+                    address: "?".into(),
+                    doing: "running",
+                    error: format!("a step was lost: {e}"),
+                });
                 Ok(())
             }
         }
@@ -513,7 +528,11 @@ impl<'a> Walk<'a> {
             error: message.clone(),
             elapsed,
         });
-        self.report.failed.push((address.clone(), message));
+        self.report.failed.push(Failure {
+            address: address.clone(),
+            doing: kind.words().0,
+            error: message,
+        });
         self.skip_dependants(s, &address, hook);
         Ok(())
     }

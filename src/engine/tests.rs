@@ -109,10 +109,10 @@ fn a_step_failing_before_its_provider_call_frees_no_slot_and_taints_nothing() {
     let report = run(&mock, &plan, state);
     assert_eq!(mock.peak.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(mock.calls(), ["delete command.x1", "delete command.x2"]);
-    let failed: Vec<&str> = report.failed.iter().map(|(a, _)| a.as_str()).collect();
+    let failed: Vec<&str> = report.failed.iter().map(|f| f.address.as_str()).collect();
     assert_eq!(failed, ["command.y", "command.z"]);
     assert!(
-        report.failed[0].1.contains("no configuration"),
+        report.failed[0].error.contains("no configuration"),
         "{:?}",
         report.failed
     );
@@ -137,8 +137,12 @@ fn a_provider_call_that_panics_fails_its_step_frees_its_slot_and_skips_its_depen
     ]);
     let report = run(&mock, &plan, state);
     assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
-    let (address, error) = &report.failed[0];
-    assert_eq!(address, "command.child");
+    let failure = &report.failed[0];
+    let error = &failure.error;
+    assert_eq!(
+        (failure.address.as_str(), failure.doing),
+        ("command.child", "destroying")
+    );
     assert!(error.contains("panicked: the mock panics"), "{error}");
     assert!(!error.contains("cycle"), "{error}");
     assert_eq!(report.skipped, ["command.parent"]);
@@ -160,7 +164,7 @@ fn a_failed_delete_keeps_its_record_and_what_it_waited_for_is_not_attempted() {
         change("command.parent", Action::Delete),
     ]);
     let report = run(&mock, &plan, state);
-    assert_eq!(report.failed[0].1, "the mock refuses");
+    assert_eq!(report.failed[0].error, "the mock refuses");
     assert_eq!(mock.calls(), ["delete command.child"]);
     let child = report.state.resource(&addr("command.child")).unwrap();
     assert_eq!(child.status, Status::Ready);

@@ -83,7 +83,14 @@ impl Tag {
 
 /// Maps an LXD failure to a provider error saying what hive was doing.
 pub(crate) fn lx(what: String) -> impl FnOnce(LxdError) -> ProviderError {
-    move |e| ProviderError::new(format!("{what}: {e}"))
+    move |e| {
+        let message = format!("{what}: {e}");
+        if e.is_not_found() {
+            ProviderError::not_found(message)
+        } else {
+            ProviderError::new(message)
+        }
+    }
 }
 
 /// A size as LXD is given it: whole MiB, rounded up (so a small size never becomes "0MiB",
