@@ -412,7 +412,20 @@ fn saved_plans_apply_exactly_and_stale_ones_are_refused() {
 fn state_rm_forgets_and_state_mv_renames() {
     let lab = Lab::new(CHAIN);
     ok(&lab.hive(&["apply", "-auto-approve"]));
-    ok(&lab.hive(&["state", "rm", "command.independent"]));
+    let removed = lab.hive(&["state", "rm", "command.independent"]);
+    ok(&removed);
+    assert!(
+        removed.stdout.contains("state.json.backup"),
+        "{}",
+        removed.stdout
+    );
+    let nothing = lab.hive(&["state", "rm"]);
+    assert_eq!(nothing.code, 1);
+    assert!(
+        nothing.stderr.contains("needs the addresses"),
+        "{}",
+        nothing.stderr
+    );
     assert!(!lab
         .state_addresses()
         .contains(&"command.independent".to_string()));

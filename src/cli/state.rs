@@ -98,12 +98,18 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), Option<String>
                 "Removed {} object(s); they still exist in their backends.",
                 removed.len()
             );
+            if let Some(backup) = opened.backend.backup_location() {
+                println!("The state before this change is kept in {backup}.");
+            }
         }
         StateCommand::Mv { from, to } => {
             let moved = crate::ops::state::rename(&mut state, from, to)?;
             opened.backend.write(&state).map_err(|e| e.to_string())?;
             for (f, t) in &moved {
                 println!("Moved {f} to {t}");
+            }
+            if let Some(backup) = opened.backend.backup_location() {
+                println!("The state before this change is kept in {backup}.");
             }
         }
     }

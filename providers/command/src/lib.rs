@@ -6,6 +6,7 @@
 //! with the command's own last lines of error output.
 
 mod process;
+mod spawn;
 
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
@@ -369,6 +370,45 @@ mod tests {
         let _ = std::process::Command::new("pkill")
             .args(["-f", "sleep 304"])
             .status();
+    }
+
+    #[test]
+    fn a_command_starts_with_no_signal_ignored_or_blocked() {
+        // Rust ignores SIGPIPE and the engine catches SIGINT/SIGTERM: none of it may reach
+        // the shell, or `yes | head` and Ctrl-C would misbehave in scripts.
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&[(
+            "run",
+            Value::string("grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -1"),
+        )]);
+        let out = create(&c, dir.path()).unwrap();
+        let stdout = out.state.attr_str("stdout").unwrap_or_default().to_string();
+        let mask = |name: &str| {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default();
+            u64::from_str_radix(line.rsplit('\t').next().unwrap_or_default(), 16)
+                .unwrap_or(u64::MAX)
+        };
+        // Bit n-1 is signal n.
+        let signals =
+            (1 << (libc::SIGINT - 1)) | (1 << (libc::SIGPIPE - 1)) | (1 << (libc::SIGTERM - 1));
+        assert_eq!(mask("SigIgn") & signals, 0, "{stdout}");
+        assert_eq!(mask("SigBlk"), 0, "{stdout}");
+        assert!(stdout.ends_with("y\n"), "{stdout}");
+    }
+
+    #[test]
+    fn a_missing_working_directory_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&[
+            ("run", Value::string("true")),
+            ("working_dir", Value::string("nowhere")),
+        ]);
+        let err = create(&c, dir.path()).unwrap_err().message;
+        assert!(err.contains("cannot start /bin/sh in"), "{err}");
+        assert!(err.contains("No such file or directory"), "{err}");
     }
 
     #[test]

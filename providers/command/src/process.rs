@@ -1,5 +1,6 @@
 //! Running one script: `/bin/sh -c` in its own process group, as the child subreaper of
-//! everything it starts, with its output in unlinked files rather than pipes.
+//! everything it starts (see [`crate::spawn`]), with its output in unlinked files rather
+//! than pipes.
 //!
 //! - The step ends when the shell exits. A background child (`server &`) keeps running and
 //!   may keep writing: its output goes to a file nobody waits on, so it is neither waited for
@@ -8,12 +9,13 @@
 //!   subreaper of its descendants, so even one that left the process group with `setsid` is
 //!   still below it, and is found through `/proc`.
 
+use crate::spawn::spawn;
 use hive_sdk::provider::Cancel;
+use std::ffi::OsString;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 /// Output kept per stream; the rest is cut (state files must stay small).
@@ -47,37 +49,26 @@ pub enum Failure {
 pub fn run(script: &Script<'_>, cancel: &Cancel) -> Result<Finished, Failure> {
     let stdout = output_file().map_err(Failure::Start)?;
     let stderr = output_file().map_err(Failure::Start)?;
-    let mut command = Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .arg(script.script)
-        .current_dir(script.dir)
-        .stdin(Stdio::null())
-        .stdout(
-            stdout
-                .try_clone()
-                .map_err(|e| Failure::Start(e.to_string()))?,
-        )
-        .stderr(
-            stderr
-                .try_clone()
-                .map_err(|e| Failure::Start(e.to_string()))?,
-        )
-        .process_group(0);
-    for (k, v) in &script.environment {
-        command.env(k, v);
-    }
-    // SAFETY: prctl is async-signal-safe; it only sets an attribute of the child process,
-    // which execve keeps.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().map_err(|e| {
+    let stdin = File::open("/dev/null").map_err(|e| Failure::Start(format!("/dev/null: {e}")))?;
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !script.environment.iter().any(|(name, _)| k == name))
+        .collect();
+    env.extend(
+        script
+            .environment
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    );
+    let child = spawn(
+        "/bin/sh",
+        &["-c", script.script],
+        &env,
+        script.dir,
+        &stdin,
+        &stdout,
+        &stderr,
+    )
+    .map_err(|e| {
         Failure::Start(format!(
             "cannot start /bin/sh in {}: {e}",
             script.dir.display()
@@ -90,15 +81,15 @@ pub fn run(script: &Script<'_>, cancel: &Cancel) -> Result<Finished, Failure> {
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => {
-                end_tree(child.id());
-                let _ = child.wait();
+                end_tree(child.pid as u32);
+                child.wait();
                 return Err(Failure::Start(format!("waiting for the command: {e}")));
             }
         }
         let timed_out = script.timeout.filter(|t| started.elapsed() >= *t);
         if timed_out.is_some() || cancel.is_cancelled() {
-            end_tree(child.id());
-            let _ = child.wait();
+            end_tree(child.pid as u32);
+            child.wait();
             return Err(match timed_out {
                 Some(t) => Failure::TimedOut(t),
                 None => Failure::Cancelled,
