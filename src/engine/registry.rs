@@ -119,6 +119,15 @@ impl Registry {
             .collect()
     }
 
+    /// The kinds the provider of `driver` serves.
+    pub fn kinds_of(&self, driver: &str) -> Vec<&str> {
+        self.served
+            .keys()
+            .filter(|(_, d)| *d == driver)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
     /// Every provider, for checks across objects.
     pub fn providers(&self) -> &[Arc<dyn Provider>] {
         &self.providers

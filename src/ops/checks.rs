@@ -181,7 +181,7 @@ fn unsupported(
 fn check_together(checked: &[Checked<'_>], registry: &Registry, diags: &mut Diagnostics) {
     let mut reported: Vec<(usize, Problem)> = Vec::new();
     for provider in registry.providers() {
-        let kinds: Vec<&str> = provider.kinds().iter().map(|k| k.kind).collect();
+        let kinds = registry.kinds_of(provider.driver());
         let mine: Vec<usize> = (0..checked.len())
             .filter(|&i| kinds.contains(&checked[i].kind))
             .collect();
