@@ -186,11 +186,7 @@ impl<'a> Walk<'a> {
     /// How a step's object is named in events: its address, and which old object for one
     /// kept aside.
     fn shown(&self, s: usize) -> String {
-        let change = self.change(s);
-        match (&change.deposed, self.steps[s].kind) {
-            (Some(_), _) => change.object().to_string(),
-            _ => change.address.to_string(),
-        }
+        self.change(s).object().to_string()
     }
 
     async fn run(mut self, hook: &mut dyn Hook) -> Result<ApplyReport, StateError> {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
-    /// Which provider serves each (kind, driver), by index.
-    served: BTreeMap<(String, &'static str), usize>,
+    /// Which provider serves each kind with each driver, by index.
+    served: BTreeMap<String, Vec<(&'static str, usize)>>,
     catalog: Arc<Catalog>,
     /// The driver of a kind's blocks that name none.
     defaults: BTreeMap<String, &'static str>,
@@ -49,15 +49,15 @@ impl Registry {
                 .merged(&provider.host_settings())
                 .map_err(|e| format!("the {driver} provider's host settings: {e}"))?;
             for spec in provider.kinds() {
-                if served
-                    .insert((spec.kind.to_string(), driver), index)
-                    .is_some()
-                {
+                let drivers: &mut Vec<(&'static str, usize)> =
+                    served.entry(spec.kind.to_string()).or_default();
+                if drivers.iter().any(|(d, _)| *d == driver) {
                     return Err(format!(
                         "two providers serve {} with driver {driver}",
                         spec.kind
                     ));
                 }
+                drivers.push((driver, index));
                 if spec.default_driver {
                     if let Some(other) = defaults.insert(spec.kind.to_string(), driver) {
                         return Err(format!(
@@ -87,12 +87,7 @@ impl Registry {
     }
 
     pub fn get(&self, kind: &str, driver: &str) -> Option<Arc<dyn Provider>> {
-        let driver = self
-            .providers
-            .iter()
-            .map(|p| p.driver())
-            .find(|d| *d == driver)?;
-        let index = self.served.get(&(kind.to_string(), driver))?;
+        let (_, index) = self.served.get(kind)?.iter().find(|(d, _)| *d == driver)?;
         self.providers.get(*index).cloned()
     }
 
@@ -112,18 +107,22 @@ impl Registry {
 
     /// The drivers that implement `kind`, for error messages.
     pub fn drivers_for(&self, kind: &str) -> Vec<&'static str> {
-        self.served
-            .keys()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, d)| *d)
-            .collect()
+        let mut drivers: Vec<&'static str> = self
+            .served
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|(d, _)| *d)
+            .collect();
+        drivers.sort();
+        drivers
     }
 
     /// The kinds the provider of `driver` serves.
     pub fn kinds_of(&self, driver: &str) -> Vec<&str> {
         self.served
-            .keys()
-            .filter(|(_, d)| *d == driver)
+            .iter()
+            .filter(|(_, drivers)| drivers.iter().any(|(d, _)| *d == driver))
             .map(|(k, _)| k.as_str())
             .collect()
     }
