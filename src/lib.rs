@@ -15,6 +15,8 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod engine;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod graph;
 pub mod lang;
 pub mod ops;
