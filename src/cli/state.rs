@@ -19,6 +19,9 @@ pub enum StateCommand {
     Rm { addresses: Vec<String> },
     /// Rename a recorded object or resource (after renaming it in the configuration).
     Mv { from: String, to: String },
+    /// Move the state to the backend the configuration now names (local or S3), from where
+    /// the last command here kept it; the old copy is set aside, not deleted.
+    Migrate,
 }
 
 pub fn run(ctx: &Context, command: &StateCommand) -> u8 {
@@ -49,12 +52,16 @@ fn open(ctx: &Context, command: Option<&str>) -> Result<OpenState, Option<String
 }
 
 fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), Option<String>> {
+    if let StateCommand::Migrate = command {
+        return migrate(ctx);
+    }
     let writes = matches!(command, StateCommand::Rm { .. } | StateCommand::Mv { .. });
     let name = match command {
         StateCommand::List { .. } => "hive state list",
         StateCommand::Show { .. } => "hive state show",
         StateCommand::Rm { .. } => "hive state rm",
         StateCommand::Mv { .. } => "hive state mv",
+        StateCommand::Migrate => "hive state migrate",
     };
     let mut opened = open(ctx, writes.then_some(name))?;
     let mut state = opened
@@ -102,6 +109,7 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), Option<String>
                 println!("The state before this change is kept in {backup}.");
             }
         }
+        StateCommand::Migrate => {}
         StateCommand::Mv { from, to } => {
             let moved = crate::ops::state::rename(&mut state, from, to)?;
             opened.backend.write(&state).map_err(|e| e.to_string())?;
@@ -116,23 +124,47 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), Option<String>
     Ok(())
 }
 
+fn migrate(ctx: &Context) -> Result<(), Option<String>> {
+    let located = locate(&ctx.dir, &ctx.registry).map_err(|(sources, diags)| {
+        print_diagnostics(ctx, &diags, &sources);
+        None
+    })?;
+    let moved = crate::ops::migrate::migrate(&ctx.dir, &located.settings.backend)?;
+    println!(
+        "Moved the state (serial {}, {} object(s)) from {} to {}.",
+        moved.serial, moved.resources, moved.from, moved.to
+    );
+    println!("The old copy is kept at {}.", moved.kept);
+    Ok(())
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ForceUnlockArgs {
     /// The lock ID, as the error about the stale lock gives it.
     id: String,
 }
 
+/// Opens the configured backend directly: a lock is removed where the configuration says,
+/// even while the state is still recorded elsewhere (that check would refuse).
 pub fn force_unlock(ctx: &Context, args: &ForceUnlockArgs) -> u8 {
-    let mut opened = match open(ctx, None) {
-        Ok(o) => o,
+    let opened = locate(&ctx.dir, &ctx.registry)
+        .map_err(|(sources, diags)| {
+            print_diagnostics(ctx, &diags, &sources);
+            None
+        })
+        .and_then(|located| {
+            hive_state::settings::open(&located.settings.backend, &ctx.dir).map_err(Some)
+        });
+    let mut backend = match opened {
+        Ok(b) => b,
         Err(e) => {
             if let Some(e) = e {
-                eprintln!("Error: {e}");
+                eprintln!("Error: opening the state: {e}");
             }
             return 1;
         }
     };
-    match opened.backend.force_unlock(&args.id) {
+    match backend.force_unlock(&args.id) {
         Ok(info) => {
             println!("Removed the lock: {info}");
             0

@@ -69,7 +69,8 @@ pub fn decode(
                 }
                 None
             }
-            Ok(v) => Some(v.unmark().0),
+            // Marks kept: a setting decides whether a secret may go there.
+            Ok(v) => Some(v),
             Err(d) => {
                 diags.push(d);
                 None
@@ -77,7 +78,7 @@ pub fn decode(
         }
     };
     if let Some(attr) = &config.settings.parallelism {
-        match eval(attr, diags) {
+        match eval(attr, diags).map(|v| v.unmark().0) {
             Some(Value::Number(n)) if n >= 1.0 && n.fract() == 0.0 && n <= 1e6 => {
                 settings.parallelism = Some(n as usize)
             }
@@ -95,7 +96,7 @@ pub fn decode(
     let attrs = &block.body.attributes;
     let backend = match attrs.get("backend") {
         None => "local".to_string(),
-        Some(attr) => match eval(attr, diags) {
+        Some(attr) => match eval(attr, diags).map(|v| v.unmark().0) {
             Some(Value::String(name)) => name,
             Some(other) => {
                 diags.push(
@@ -140,15 +141,44 @@ pub fn decode(
         let Some(value) = eval(attr, diags) else {
             continue;
         };
+        // A credential may come from a sensitive variable; any other setting is shown in
+        // messages and tags, so a secret there would leak.
+        let (value, secret) = value.unmark();
+        if secret && !setting.sensitive {
+            diags.push(
+                Diagnostic::error(format!("{name} cannot be a sensitive value"))
+                    .detail(format!(
+                        "hive shows the {name} of a state backend in messages; only credentials may be sensitive"
+                    ))
+                    .at(attr.expr.span()),
+            );
+            continue;
+        }
         let typed = match (setting.ty, value) {
             (SettingType::String, Value::String(s)) => SettingValue::String(s),
+            (SettingType::Duration, Value::String(s)) => {
+                if let Err(why) = hive_sdk::units::parse_duration(&s) {
+                    diags.push(
+                        Diagnostic::error(format!("{name} is not a duration"))
+                            .detail(why)
+                            .at(attr.expr.span()),
+                    );
+                    continue;
+                }
+                SettingValue::String(s)
+            }
             (SettingType::Bool, Value::Bool(b)) => SettingValue::Bool(b),
             (SettingType::Number, Value::Number(n)) => SettingValue::Number(n),
+            (SettingType::Count, Value::Number(n)) if n >= 1.0 && n.fract() == 0.0 => {
+                SettingValue::Number(n)
+            }
             (ty, other) => {
                 let wanted = match ty {
                     SettingType::String => "a string",
+                    SettingType::Duration => "a duration such as \"10m\"",
                     SettingType::Bool => "true or false",
                     SettingType::Number => "a number",
+                    SettingType::Count => "a whole number of at least 1",
                 };
                 let is = if setting.sensitive {
                     "(sensitive)".to_string()

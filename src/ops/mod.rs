@@ -4,6 +4,7 @@ pub mod apply;
 pub mod checks;
 pub mod fmt;
 pub mod import;
+pub mod migrate;
 pub mod plan;
 pub mod ssh;
 pub mod state;

@@ -58,8 +58,11 @@ pub fn open_state(
     lock_timeout: Duration,
 ) -> Result<OpenState, Diagnostic> {
     let backend: Box<dyn StateBackend> = match source {
-        StateSource::Configured => hive_state::settings::open(&settings.backend, dir)
-            .map_err(|e| Diagnostic::error(format!("opening the state: {e}")))?,
+        StateSource::Configured => {
+            super::migrate::check_not_moved(dir, &settings.backend).map_err(Diagnostic::error)?;
+            hive_state::settings::open(&settings.backend, dir)
+                .map_err(|e| Diagnostic::error(format!("opening the state: {e}")))?
+        }
         StateSource::Memory(m) => Box::new(m.clone()),
     };
     let mut opened = OpenState {
@@ -76,6 +79,9 @@ pub fn open_state(
             .map_err(lock_diagnostic)?;
         opened.lock = Some(locked.info.id.clone());
         previous = locked.previous;
+        if matches!(source, StateSource::Configured) {
+            super::migrate::record_backend(dir, &settings.backend).map_err(Diagnostic::error)?;
+        }
     }
     let location = opened.backend.location();
     let loaded = opened

@@ -39,6 +39,8 @@ pub enum StateError {
     },
     /// A value could not be written in the state's format.
     Encode { doing: String, error: String },
+    /// A remote store failed; `error` says what hive was doing and what the store said.
+    Remote { error: String },
 }
 
 impl std::fmt::Display for StateError {
@@ -57,6 +59,7 @@ impl std::fmt::Display for StateError {
             }
             StateError::Format { what, error } => write!(f, "{what}: {error}"),
             StateError::Encode { doing, error } => write!(f, "{doing}: {error}"),
+            StateError::Remote { error } => write!(f, "{error}"),
         }
     }
 }
@@ -110,4 +113,9 @@ pub trait StateBackend: Send {
 
     /// Where the previous snapshot is kept, if there is one.
     fn backup_location(&self) -> Option<String>;
+
+    /// After the state was moved elsewhere: sets `state` (what was read here) aside, kept
+    /// whole, so that this location holds no state; returns where it is kept. The lock must
+    /// be held.
+    fn retire(&mut self, state: &State) -> Result<String, StateError>;
 }

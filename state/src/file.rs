@@ -13,10 +13,10 @@
 //! dropped, and the caller is told.
 
 use crate::backend::{Loaded, Recorder, StateBackend, StateError};
-use crate::journal::{decode_line, encode_line, hex, Entry};
+use crate::journal::{decode_line, encode_line, Entry};
 use crate::lock::{FileLock, LockError, LockInfo, Locked};
 use crate::model::State;
-use sha2::{Digest, Sha256};
+use crate::snapshot::Unreadable;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -145,26 +145,13 @@ impl FileBackend {
     }
 
     fn decode_snapshot(&self, text: &str) -> Result<State, StateError> {
-        let corrupt = |why: &str| self.corrupt(&self.path, why.to_string());
-        // The version is checked first so a newer format gets a clear message.
-        State::from_json_version_only(text).map_err(|error| StateError::Format {
-            what: self.path.display().to_string(),
-            error,
-        })?;
-        let at = text
-            .rfind(CHECKSUM_MEMBER)
-            .ok_or_else(|| corrupt("it has no checksum"))?;
-        let recorded = text[at + CHECKSUM_MEMBER.len()..]
-            .split('"')
-            .next()
-            .unwrap_or_default();
-        let body = format!("{}\n}}", &text[..at]);
-        if hex(&Sha256::digest(body.as_bytes())) != recorded {
-            return Err(corrupt(
-                "its checksum does not match its contents (edited by hand, or torn)",
-            ));
-        }
-        serde_json::from_str(text).map_err(|e| corrupt(&e.to_string()))
+        crate::snapshot::decode(text).map_err(|why| match why {
+            Unreadable::Format(error) => StateError::Format {
+                what: self.path.display().to_string(),
+                error,
+            },
+            Unreadable::Damaged(why) => self.corrupt(&self.path, why),
+        })
     }
 
     /// Cuts a torn last line off the journal (the caller holds the lock).
@@ -186,7 +173,7 @@ impl FileBackend {
                 dir.display()
             )))?;
         }
-        let text = encode_snapshot(state)?;
+        let text = crate::snapshot::encode(state)?;
         let tmp = self.temp_path();
         let written = create_private(&tmp, true).and_then(|mut file| {
             file.write_all(text.as_bytes())
@@ -219,11 +206,7 @@ impl FileBackend {
 
 impl StateBackend for FileBackend {
     fn location(&self) -> String {
-        std::fs::canonicalize(self.path.parent().unwrap_or(Path::new(".")))
-            .map(|dir| dir.join(self.path.file_name().unwrap_or_default()))
-            .unwrap_or_else(|_| self.path.clone())
-            .display()
-            .to_string()
+        location_of(&self.path)
     }
 
     fn lock(&mut self, command: &str, timeout: Duration) -> Result<Locked, LockError> {
@@ -278,6 +261,19 @@ impl StateBackend for FileBackend {
     fn backup_location(&self) -> Option<String> {
         let backup = self.backup_path();
         backup.exists().then(|| backup.display().to_string())
+    }
+
+    fn retire(&mut self, state: &State) -> Result<String, StateError> {
+        // Folded first, so the copy kept is one whole file.
+        self.write_snapshot(state)?;
+        let kept = with_suffix(&self.path, &format!(".migrated-{}", state.serial));
+        std::fs::rename(&self.path, &kept).map_err(io(format!(
+            "moving {} aside to {}",
+            self.path.display(),
+            kept.display()
+        )))?;
+        sync_dir(&self.path);
+        Ok(kept.display().to_string())
     }
 }
 
@@ -358,20 +354,13 @@ impl Recorder for Journal {
     }
 }
 
-/// The snapshot is the state's JSON with one more last member, `"checksum"`, a digest of the
-/// JSON as it reads without that member. Checking it needs one hash of the file's bytes, not a
-/// second serialisation of the state.
-const CHECKSUM_MEMBER: &str = ",\n  \"checksum\": \"sha256:";
-
-fn encode_snapshot(state: &State) -> Result<String, StateError> {
-    let body = state.to_json().map_err(|error| StateError::Encode {
-        doing: "writing the state snapshot".into(),
-        error,
-    })?;
-    let digest = hex(&Sha256::digest(body.as_bytes()));
-    // `body` ends with the closing brace of the object.
-    let open = body.strip_suffix('}').unwrap_or(&body).trim_end();
-    Ok(format!("{open}{CHECKSUM_MEMBER}{digest}\"\n}}\n"))
+/// A state file's location: its absolute path where its directory exists.
+pub fn location_of(path: &Path) -> String {
+    std::fs::canonicalize(path.parent().unwrap_or(Path::new(".")))
+        .map(|dir| dir.join(path.file_name().unwrap_or_default()))
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

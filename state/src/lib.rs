@@ -18,7 +18,9 @@ pub mod journal;
 pub mod lock;
 pub mod memory;
 pub mod model;
+pub mod s3;
 pub mod settings;
+mod snapshot;
 
 pub use backend::{Loaded, Recorder, StateBackend, StateError};
 pub use model::{ObjectAddr, OutputState, ResourceState, State, Status, FORMAT_VERSION};

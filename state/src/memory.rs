@@ -140,6 +140,14 @@ impl StateBackend for MemoryBackend {
     fn backup_location(&self) -> Option<String> {
         (self.backups() > 0).then(|| format!("{} (backup)", self.location()))
     }
+
+    fn retire(&mut self, state: &State) -> Result<String, StateError> {
+        let mut store = self.store();
+        store.snapshot = None;
+        store.entries.clear();
+        store.backups.push(state.clone());
+        Ok(format!("{} (backup)", self.location()))
+    }
 }
 
 fn guard(store: &Mutex<Store>) -> MutexGuard<'_, Store> {

@@ -1,0 +1,71 @@
+//! hive's S3 client: what a `store` block or an S3 state backend says (endpoint, bucket,
+//! region, credentials, addressing), the credentials found from it, and a [`Bucket`] with the
+//! few operations hive needs, blocking (for the state backends) or async (for providers).
+//!
+//! Requests are signed and retried by `object_store`; nothing here signs by hand.
+
+mod bucket;
+mod credentials;
+
+pub use bucket::{Bucket, Condition, Listed, Object, S3Error, S3ErrorKind};
+pub use credentials::{Credentials, CredentialsSource};
+
+/// Where a bucket is and how to reach it, as a configuration says.
+#[derive(Clone, Default, PartialEq)]
+pub struct S3Config {
+    /// `http://127.0.0.1:9000`; `None` is Amazon's own endpoint for the region.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    /// `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    /// A profile of the shared credentials file; `None`: `AWS_PROFILE`, else `default`.
+    pub profile: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`, the default, which S3-compatible
+    /// servers expect) or virtual-host style (`bucket.endpoint/key`).
+    pub path_style: bool,
+}
+
+impl S3Config {
+    pub fn new(bucket: &str) -> S3Config {
+        S3Config {
+            bucket: bucket.to_string(),
+            path_style: true,
+            ..S3Config::default()
+        }
+    }
+
+    /// The bucket as a URL, for messages and tags: `http://127.0.0.1:9000/hive` (path style)
+    /// or `s3://hive` on Amazon's endpoint.
+    pub fn url(&self) -> String {
+        match &self.endpoint {
+            Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), self.bucket),
+            None => format!("s3://{}", self.bucket),
+        }
+    }
+
+    pub fn region(&self) -> String {
+        self.region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+}
+
+/// Credentials are never shown, not even by `{:?}`.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key.as_ref().map(|_| "(set)"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
+            .field("profile", &self.profile)
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
