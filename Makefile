@@ -63,4 +63,5 @@ bench:
 	cargo bench --bench libvirt
 	cargo bench --bench bridge
 	cargo bench --bench lxd
+	cargo bench --bench s3_state
 

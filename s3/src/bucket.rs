@@ -171,6 +171,24 @@ fn system_time(when: object_store::ObjectMeta) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
+/// A call started on the client's runtime.
+pub struct Pending<T> {
+    result: std::sync::mpsc::Receiver<Result<T, S3Error>>,
+    url: String,
+}
+
+impl<T> Pending<T> {
+    pub fn wait(self) -> Result<T, S3Error> {
+        self.result.recv().unwrap_or_else(|_| {
+            Err(S3Error::new(
+                S3ErrorKind::Other,
+                format!("talking to {}", self.url),
+                "the S3 client stopped",
+            ))
+        })
+    }
+}
+
 impl Bucket {
     /// A client of the bucket `config` names, with `credentials`. Nothing is sent yet.
     pub fn connect(config: &S3Config, credentials: &Credentials) -> Result<Bucket, S3Error> {
@@ -221,25 +239,37 @@ impl Bucket {
         &self.url
     }
 
+    /// Starts `call` on this crate's runtime; [`Pending::wait`] waits for its result.
+    fn start<T, Fut>(&self, call: impl FnOnce(Bucket) -> Fut) -> Pending<T>
+    where
+        Fut: Future<Output = Result<T, S3Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let work = call(self.clone());
+        match runtime() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let _ = tx.send(work.await);
+                });
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+        Pending {
+            result: rx,
+            url: self.url.clone(),
+        }
+    }
+
     /// Runs `call` on this crate's runtime and waits for it.
     fn block<T, Fut>(&self, call: impl FnOnce(Bucket) -> Fut) -> Result<T, S3Error>
     where
         Fut: Future<Output = Result<T, S3Error>> + Send + 'static,
         T: Send + 'static,
     {
-        let runtime = runtime()?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let work = call(self.clone());
-        runtime.spawn(async move {
-            let _ = tx.send(work.await);
-        });
-        rx.recv().unwrap_or_else(|_| {
-            Err(S3Error::new(
-                S3ErrorKind::Other,
-                format!("talking to {}", self.url),
-                "the S3 client stopped",
-            ))
-        })
+        self.start(call).wait()
     }
 
     pub async fn get_async(&self, key: &str) -> Result<Option<Object>, S3Error> {
@@ -362,6 +392,17 @@ impl Bucket {
     pub fn get(&self, key: &str) -> Result<Option<Object>, S3Error> {
         let key = key.to_string();
         self.block(|b| async move { b.get_async(&key).await })
+    }
+
+    /// Starts a put and returns at once; the result comes from [`Pending::wait`].
+    pub fn start_put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        condition: Condition,
+    ) -> Pending<Option<String>> {
+        let key = key.to_string();
+        self.start(|b| async move { b.put_async(&key, bytes, condition, &[]).await })
     }
 
     pub fn put(

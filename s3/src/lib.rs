@@ -7,7 +7,7 @@
 mod bucket;
 mod credentials;
 
-pub use bucket::{Bucket, Condition, Listed, Object, S3Error, S3ErrorKind};
+pub use bucket::{Bucket, Condition, Listed, Object, Pending, S3Error, S3ErrorKind};
 pub use credentials::{Credentials, CredentialsSource};
 
 /// Where a bucket is and how to reach it, as a configuration says.

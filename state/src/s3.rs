@@ -16,7 +16,7 @@ use crate::journal::{decode_line, encode_line, Entry};
 use crate::lock::{LockError, LockInfo, Locked};
 use crate::model::State;
 use crate::snapshot::Unreadable;
-use hive_s3::{Bucket, Condition, S3Error, S3ErrorKind};
+use hive_s3::{Bucket, Condition, Pending, S3Error, S3ErrorKind};
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -369,6 +369,9 @@ impl StateBackend for S3Backend {
         let base = state.as_ref().map_or(0, |s| s.serial);
         let mut replayed = 0;
         let mut folded = Vec::new();
+        // Steps are written side by side: a crash can leave a later one without an earlier
+        // one. What follows a gap is dropped, as a torn last line of a local journal is.
+        let mut beyond_gap = Vec::new();
         for listed in self.bucket.list(&self.journal()).map_err(remote)? {
             let Some(serial) = serial_of(&listed.key) else {
                 continue;
@@ -384,11 +387,9 @@ impl StateBackend for S3Backend {
                     "a recorded step without a snapshot to apply it to".into(),
                 ));
             };
-            if serial != target.serial + 1 {
-                return Err(self.corrupt(
-                    &listed.key,
-                    format!("step {} is missing before it", target.serial + 1),
-                ));
+            if !beyond_gap.is_empty() || serial != target.serial + 1 {
+                beyond_gap.push(listed.key);
+                continue;
             }
             let object = self
                 .bucket
@@ -409,13 +410,15 @@ impl StateBackend for S3Backend {
             target.serial = serial;
             replayed += 1;
         }
-        if self.held.is_some() && !folded.is_empty() {
+        let torn_tail = !beyond_gap.is_empty();
+        if self.held.is_some() {
+            folded.extend(beyond_gap);
             self.remove_all(folded)?;
         }
         Ok(Loaded {
             state,
             replayed,
-            torn_tail: false,
+            torn_tail,
         })
     }
 
@@ -430,6 +433,7 @@ impl StateBackend for S3Backend {
             folder: self.journal(),
             serial,
             lost,
+            pending: Vec::new(),
         }))
     }
 
@@ -487,12 +491,16 @@ impl StateBackend for S3Backend {
     }
 }
 
-/// Records each step as an object of its own.
+/// Records each step as an object of its own. Writes start at once and run side by side;
+/// [`Recorder::sync`] waits for them (the engine syncs before any backend call starts, so
+/// what a crash can take back is only the record of steps that finished since, as with a
+/// local journal not yet fsynced).
 struct S3Journal {
     bucket: Bucket,
     folder: String,
     serial: u64,
     lost: Arc<Mutex<Option<String>>>,
+    pending: Vec<(u64, Pending<Option<String>>)>,
 }
 
 impl Recorder for S3Journal {
@@ -505,30 +513,40 @@ impl Recorder for S3Journal {
         let serial = self.serial + 1;
         let line = encode_line(serial, entry)?;
         let key = serial_key(&self.folder, serial);
-        match self
+        let put = self
             .bucket
-            .put(&key, line.into_bytes(), Condition::IfAbsent)
-        {
-            Ok(_) => {
-                self.serial = serial;
-                Ok(serial)
-            }
-            Err(e) if e.kind == S3ErrorKind::Precondition => Err(StateError::Remote {
-                error: format!(
-                    "step {serial} is already recorded at {} by another command",
-                    self.bucket.url_of(&key)
-                ),
-            }),
-            Err(e) => Err(remote(e)),
-        }
+            .start_put(&key, line.into_bytes(), Condition::IfAbsent);
+        self.pending.push((serial, put));
+        self.serial = serial;
+        Ok(serial)
     }
 
-    /// Each step is durable once its write returns.
     fn sync(&mut self) -> Result<(), StateError> {
-        Ok(())
+        let mut first_error = None;
+        for (serial, put) in self.pending.drain(..) {
+            let error = match put.wait() {
+                Ok(_) => continue,
+                Err(e) if e.kind == S3ErrorKind::Precondition => StateError::Remote {
+                    error: format!(
+                        "step {serial} is already recorded at {} by another command",
+                        self.bucket.url_of(&serial_key(&self.folder, serial))
+                    ),
+                },
+                Err(e) => remote(e),
+            };
+            first_error.get_or_insert(error);
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn serial(&self) -> u64 {
         self.serial
+    }
+}
+
+impl Drop for S3Journal {
+    /// Writes started are finished, not abandoned, when a command ends without a sync.
+    fn drop(&mut self) {
+        let _ = self.sync();
     }
 }

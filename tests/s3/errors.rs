@@ -103,3 +103,36 @@ fn a_server_that_ignores_conditional_writes_is_refused_before_anything_is_writte
     let direct = config(&server.endpoint(), &bucket, crate::lab::SECRET);
     direct.ok(&["apply", "-auto-approve"]);
 }
+
+#[test]
+fn a_step_after_a_gap_is_dropped_and_a_damaged_snapshot_is_refused_naming_the_history() {
+    let server = Server::start();
+    let bucket = server.bucket("damage");
+    let w = config(&server.endpoint(), &bucket, crate::lab::SECRET);
+    w.ok(&["apply", "-auto-approve"]);
+    // Steps are written side by side: a crash can leave step N+2 without N+1.
+    let stray = "k/state.json.steps/00000000000000000099";
+    server.put(&bucket, stray, b"whatever a cut-off write left");
+    let plan = w.ok(&["plan"]);
+    let said = flat(&format!("{}{}", plan.stdout, plan.stderr));
+    assert!(
+        said.contains("was dropped") && said.contains("No changes"),
+        "{said}"
+    );
+    assert!(!server.list(&bucket, "k/").contains(&stray.to_string()));
+
+    // Two writes: the first snapshot is kept in the history.
+    w.ok(&["apply", "-auto-approve", "-replace", "command.a"]);
+    server.put(
+        &bucket,
+        "k/state.json",
+        b"{\"version\": 1, \"lineage\": \"x\"",
+    );
+    let r = w.hive(&["plan"]);
+    assert_ne!(r.code, 0);
+    let said = flat(&r.stderr);
+    assert!(
+        said.contains("is damaged") && said.contains("k/state.json.history/"),
+        "{said}"
+    );
+}
