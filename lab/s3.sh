@@ -10,6 +10,7 @@
 #   lab/s3.sh bucket PORT NAME [KEY SECRET]
 #                                     makes a bucket (curl signs the request)
 #   lab/s3.sh list PORT BUCKET PREFIX  prints the keys under PREFIX, one a line
+#   lab/s3.sh sizes PORT BUCKET PREFIX prints "KEY SIZE" for the keys under PREFIX
 #   lab/s3.sh put PORT BUCKET KEY FILE writes FILE at KEY
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -90,17 +91,27 @@ signed() {
     --user "${S3_KEY:-hivetest}:${S3_SECRET:-hivetestsecret}" "$@"
 }
 
-list() {
+# The listing of PREFIX, one "KEY SIZE" a line (the server's sizes).
+sizes() {
   local port=$1 bucket=$2 prefix token="" page
   # curl signs the query as written: encode it the way SigV4 wants it.
   prefix=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$3")
   while :; do
     page=$(signed "http://127.0.0.1:$port/$bucket?list-type=2&prefix=$prefix${token:+&continuation-token=$token}")
-    grep -o '<Key>[^<]*</Key>' <<<"$page" | sed 's/<Key>\(.*\)<\/Key>/\1/' || true
+    python3 -c '
+import sys, xml.etree.ElementTree as et
+ns = {"s": "http://s3.amazonaws.com/doc/2006-03-01/"}
+for c in et.fromstring(sys.stdin.read()).findall("s:Contents", ns):
+    print(c.find("s:Key", ns).text, c.find("s:Size", ns).text)
+' <<<"$page"
     token=$({ grep -o '<NextContinuationToken>[^<]*' <<<"$page" || true; } | sed 's/.*>//' |
       python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip(), safe=""))')
     [[ -n "$token" ]] || break
   done
+}
+
+list() {
+  sizes "$@" | cut -d' ' -f1
 }
 
 put() {
@@ -115,6 +126,7 @@ case "${1:-}" in
   stop) shift; stop "$@" ;;
   bucket) shift; bucket "$@" ;;
   list) shift; list "$@" ;;
+  sizes) shift; sizes "$@" ;;
   put) shift; put "$@" ;;
-  *) echo "usage: $0 install | start DIR PORT [KEY SECRET] | stop DIR | bucket PORT NAME [KEY SECRET] | list PORT BUCKET PREFIX | put PORT BUCKET KEY FILE" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR PORT [KEY SECRET] | stop DIR | bucket PORT NAME [KEY SECRET] | list PORT BUCKET PREFIX | sizes PORT BUCKET PREFIX | put PORT BUCKET KEY FILE" >&2; exit 2 ;;
 esac

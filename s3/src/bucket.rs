@@ -63,6 +63,8 @@ pub enum S3ErrorKind {
     NoBucket,
     /// The server did not answer.
     Unreachable,
+    /// What was read is not what was written (a digest does not match).
+    Damaged,
     Other,
 }
 
@@ -84,7 +86,7 @@ impl std::fmt::Display for S3Error {
 impl std::error::Error for S3Error {}
 
 impl S3Error {
-    fn new(kind: S3ErrorKind, doing: impl Into<String>, message: impl Into<String>) -> S3Error {
+    pub fn new(kind: S3ErrorKind, doing: impl Into<String>, message: impl Into<String>) -> S3Error {
         S3Error {
             kind,
             doing: doing.into(),

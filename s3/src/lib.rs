@@ -5,6 +5,7 @@
 //! Requests are signed and retried by `object_store`; nothing here signs by hand.
 
 mod bucket;
+pub mod chunks;
 mod credentials;
 
 pub use bucket::{Bucket, Condition, Listed, Object, Pending, S3Error, S3ErrorKind};

@@ -92,6 +92,27 @@ impl Server {
             .collect()
     }
 
+    /// Keys under `prefix` with their sizes, as the server lists them.
+    pub fn sizes(&self, bucket: &str, prefix: &str) -> std::collections::BTreeMap<String, u64> {
+        lab(&["sizes", &self.port.to_string(), bucket, prefix])
+            .lines()
+            .filter_map(|l| {
+                let (key, size) = l.rsplit_once(' ')?;
+                Some((key.to_string(), size.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// A client of `bucket` (hive's own, for what hive's commands do not reach yet).
+    pub fn client(&self, bucket: &str) -> hive_s3::Bucket {
+        let mut config = hive_s3::S3Config::new(bucket);
+        config.endpoint = Some(self.endpoint());
+        config.access_key = Some(KEY.into());
+        config.secret_key = Some(SECRET.into());
+        let credentials = hive_s3::Credentials::find(&config).expect("credentials");
+        hive_s3::Bucket::connect(&config, &credentials).expect("client")
+    }
+
     pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
         let file = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(file.path(), bytes).expect("write");

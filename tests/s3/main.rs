@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chunks;
 mod errors;
 mod lab;
 mod migrate;
