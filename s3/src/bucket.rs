@@ -448,25 +448,45 @@ impl Bucket {
         })
     }
 
-    /// Checks that the server refuses a second conditional create of one key, as the lock
-    /// relies on: some S3-compatible servers ignore `If-None-Match` and overwrite.
+    /// Checks that the server honours conditional writes, as the lock relies on: a second
+    /// `If-None-Match: *` create of one key is refused, and so is an `If-Match` with a stale
+    /// version, while one with the current version is taken. Some S3-compatible servers ignore
+    /// these headers and overwrite.
     pub fn check_conditional_writes(&self, probe: &str) -> Result<(), S3Error> {
-        let first = self.put(probe, b"1".to_vec(), Condition::IfAbsent);
-        let second = first
-            .as_ref()
-            .map(|_| self.put(probe, b"2".to_vec(), Condition::IfAbsent));
+        let result = self.probe(probe);
         let removed = self.delete(probe);
-        match second {
-            Err(e) => Err(e.clone()),
-            Ok(Ok(_)) => Err(S3Error::new(
+        result.and(removed)
+    }
+
+    fn probe(&self, probe: &str) -> Result<(), S3Error> {
+        let ignored = |what: &str| {
+            S3Error::new(
                 S3ErrorKind::Other,
                 format!("checking that {} honours conditional writes", self.url),
-                "the server accepted a second If-None-Match: * create of one object, so it \
-                 ignores conditional writes and cannot hold a lock; use a server that \
-                 supports them (AWS S3, SeaweedFS, recent MinIO)",
-            )),
-            Ok(Err(e)) if e.kind == S3ErrorKind::Precondition => removed,
-            Ok(Err(e)) => Err(e),
+                format!(
+                    "the server accepted {what}, so it ignores conditional writes and cannot hold a lock; use a server that supports them (AWS S3, SeaweedFS, recent MinIO)"
+                ),
+            )
+        };
+        let refused = |result: Result<Option<String>, S3Error>, what: &str| match result {
+            Ok(_) => Err(ignored(what)),
+            Err(e) if e.kind == S3ErrorKind::Precondition => Ok(()),
+            Err(e) => Err(e),
+        };
+        let first = self.put(probe, b"1".to_vec(), Condition::IfAbsent)?;
+        refused(
+            self.put(probe, b"2".to_vec(), Condition::IfAbsent),
+            "a second If-None-Match: * create of one object",
+        )?;
+        refused(
+            self.put(probe, b"3".to_vec(), Condition::IfMatch("\"0\"".into())),
+            "an If-Match write with a version the object does not have",
+        )?;
+        match first {
+            Some(etag) => self
+                .put(probe, b"4".to_vec(), Condition::IfMatch(etag))
+                .map(|_| ()),
+            None => Err(ignored("writes without answering an ETag")),
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Under the store's prefix `P`:
 //! - `P/chunks/<ab>/<sha256>`: a chunk's bytes;
-//! - `P/manifests/<name>/<created>-<id>.json`: a snapshot of `name`, its chunks in order,
+//! - `P/manifests/<name>/<nanoseconds>-<id>.json`: a snapshot of `name`, its chunks in order,
 //!   with the whole stream's digest and hive's tags;
 //! - `P/locks/writer-<id>` while a snapshot is written, `P/locks/collect` while unreferenced
 //!   chunks are removed. A writer creates its lock and then looks for the collector's; the
@@ -31,8 +31,8 @@ const CDC_MASK: u64 = (1 << 20) - 1;
 const IN_FLIGHT: usize = 8;
 /// A lock older than this was left by a process that is gone.
 const LOCK_STALE: Duration = Duration::from_secs(3600);
-/// A writer refreshes its lock after this many chunks.
-const REFRESH_EVERY: usize = 256;
+/// How often a writer refreshes its lock: well within [`LOCK_STALE`].
+const REFRESH_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -276,6 +276,7 @@ impl ChunkStore {
         let mut chunks = Vec::new();
         let mut in_flight: Vec<Pending<Option<String>>> = Vec::new();
         let (mut size, mut chunks_sent, mut bytes_sent) = (0u64, 0usize, 0u64);
+        let mut refreshed = std::time::Instant::now();
         while let Some(chunk) = chunker.next_chunk().map_err(|e| other(doing, e))? {
             whole.update(&chunk);
             let sha256 = hex(&Sha256::digest(&chunk));
@@ -296,15 +297,20 @@ impl ChunkStore {
                     Condition::IfAbsent,
                 ));
             }
-            if chunks.len() % REFRESH_EVERY == 0 {
+            if refreshed.elapsed() >= REFRESH_EVERY {
                 self.bucket
                     .put(lock, name.as_bytes().to_vec(), Condition::Always)?;
+                refreshed = std::time::Instant::now();
             }
         }
         for put in in_flight {
             finish(put)?;
         }
         let created = now_seconds();
+        // Named by the nanosecond, so that key order is the order snapshots were taken in.
+        let taken = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let manifest = Manifest {
             format: 1,
             name: name.to_string(),
@@ -315,7 +321,7 @@ impl ChunkStore {
             tags,
             created,
         };
-        let key = self.key(&format!("manifests/{name}/{created:020}-{id}.json"));
+        let key = self.key(&format!("manifests/{name}/{taken:030}-{id}.json"));
         let body = serde_json::to_vec_pretty(&manifest).map_err(|e| other(doing, e))?;
         self.bucket.put(&key, body, Condition::IfAbsent)?;
         Ok(Written {

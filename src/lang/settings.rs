@@ -193,6 +193,16 @@ pub fn decode(
                 continue;
             }
         };
+        if let (Some(check), SettingValue::String(text)) = (setting.check, &typed) {
+            if let Err(why) = check(text) {
+                diags.push(
+                    Diagnostic::error(format!("{name} is not valid"))
+                        .detail(why)
+                        .at(attr.expr.span()),
+                );
+                continue;
+            }
+        }
         values.insert(name.clone(), typed);
     }
     for setting in kind.settings.iter().filter(|s| s.required) {

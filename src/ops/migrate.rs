@@ -141,31 +141,38 @@ fn move_state(
         .map_err(|e| format!("reading the state at {from_at}: {e}"))?
         .state
         .ok_or_else(|| format!("there is no state at {from_at} to move"))?;
-    if let Some(there) = to
+    let there = to
         .read()
         .map_err(|e| format!("reading {to_at}: {e}"))?
-        .state
-    {
-        return Err(format!(
-            "{to_at} already holds a state (lineage {}, serial {}, {} object(s)); hive will not overwrite it",
-            there.lineage,
-            there.serial,
-            there.resources.len()
-        ));
-    }
-    to.write(&state)
-        .map_err(|e| format!("writing the state to {to_at}: {e}"))?;
-    // Read back before the old copy is set aside.
-    let copied = to
-        .read()
-        .map_err(|e| format!("reading back the state written to {to_at}: {e}"))?
         .state;
-    if copied.as_ref() != Some(&state) {
-        return Err(format!(
-            "the state read back from {to_at} is not the one written; the state at {from_at} is left as it was"
-        ));
+    match there {
+        // A move cut off after the copy: the copy is there, only setting the old one aside
+        // is left.
+        Some(there) if there.lineage == state.lineage && there.serial == state.serial => {}
+        Some(there) => {
+            return Err(format!(
+                "{to_at} already holds a state (lineage {}, serial {}, {} object(s)); hive will not overwrite it",
+                there.lineage,
+                there.serial,
+                there.resources.len()
+            ))
+        }
+        None => {
+            to.write(&state)
+                .map_err(|e| format!("writing the state to {to_at}: {e}"))?;
+            // Read back before the old copy is set aside.
+            let copied = to
+                .read()
+                .map_err(|e| format!("reading back the state written to {to_at}: {e}"))?
+                .state;
+            if copied.as_ref() != Some(&state) {
+                return Err(format!(
+                    "the state read back from {to_at} is not the one written; the state at {from_at} is left as it was"
+                ));
+            }
+        }
     }
-    let kept = from.retire(&state).map_err(|e| {
+    let kept = from.retire(&state, to_at).map_err(|e| {
         format!("the state is copied to {to_at}, but setting the old copy aside failed: {e}")
     })?;
     Ok(Migrated {

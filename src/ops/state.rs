@@ -88,6 +88,12 @@ pub fn open_state(
         .backend
         .read()
         .map_err(|e| Diagnostic::error(format!("reading the state ({location}): {e}")))?;
+    if let Some(moved_to) = &loaded.moved_to {
+        return Err(Diagnostic::error(format!(
+            "there is no state at {location}: `hive state migrate` moved it to {moved_to}"
+        ))
+        .help("point the configuration's hive { state { } } there"));
+    }
     if let Some(dead) = &previous {
         opened
             .recovered

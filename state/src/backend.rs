@@ -17,6 +17,8 @@ pub struct Loaded {
     pub replayed: usize,
     /// The last recorded step was cut off by a crash and was dropped.
     pub torn_tail: bool,
+    /// No state here: `hive state migrate` moved it to this place.
+    pub moved_to: Option<String>,
 }
 
 /// A failure to read or write the state.
@@ -114,8 +116,8 @@ pub trait StateBackend: Send {
     /// Where the previous snapshot is kept, if there is one.
     fn backup_location(&self) -> Option<String>;
 
-    /// After the state was moved elsewhere: sets `state` (what was read here) aside, kept
-    /// whole, so that this location holds no state; returns where it is kept. The lock must
-    /// be held.
-    fn retire(&mut self, state: &State) -> Result<String, StateError>;
+    /// After the state was moved to `moved_to`: sets `state` (what was read here) aside,
+    /// kept whole, so that this location holds no state; returns where it is kept. The lock
+    /// must be held.
+    fn retire(&mut self, state: &State, moved_to: &str) -> Result<String, StateError>;
 }

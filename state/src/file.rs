@@ -98,6 +98,7 @@ impl FileBackend {
                     state,
                     replayed: 0,
                     torn_tail: false,
+                    moved_to: None,
                 };
                 return Ok((loaded, 0));
             }
@@ -140,6 +141,7 @@ impl FileBackend {
             state,
             replayed,
             torn_tail,
+            moved_to: None,
         };
         Ok((loaded, good_len))
     }
@@ -263,7 +265,7 @@ impl StateBackend for FileBackend {
         backup.exists().then(|| backup.display().to_string())
     }
 
-    fn retire(&mut self, state: &State) -> Result<String, StateError> {
+    fn retire(&mut self, state: &State, _moved_to: &str) -> Result<String, StateError> {
         // Folded first, so the copy kept is one whole file.
         self.write_snapshot(state)?;
         let kept = with_suffix(&self.path, &format!(".migrated-{}", state.serial));

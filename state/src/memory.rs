@@ -118,6 +118,7 @@ impl StateBackend for MemoryBackend {
             state,
             replayed: store.entries.len(),
             torn_tail: false,
+            moved_to: None,
         })
     }
 
@@ -141,7 +142,7 @@ impl StateBackend for MemoryBackend {
         (self.backups() > 0).then(|| format!("{} (backup)", self.location()))
     }
 
-    fn retire(&mut self, state: &State) -> Result<String, StateError> {
+    fn retire(&mut self, state: &State, _moved_to: &str) -> Result<String, StateError> {
         let mut store = self.store();
         store.snapshot = None;
         store.entries.clear();

@@ -22,6 +22,9 @@ pub enum SettingType {
     Count,
 }
 
+/// Says why a string is not a valid value of a setting.
+pub type SettingCheck = fn(&str) -> Result<(), String>;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Setting {
     pub name: &'static str,
@@ -30,6 +33,8 @@ pub struct Setting {
     /// Never shown (credentials).
     pub sensitive: bool,
     pub about: &'static str,
+    /// What a string value must be, beyond its type.
+    pub check: Option<SettingCheck>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +56,55 @@ const fn setting(
         required,
         sensitive: false,
         about,
+        check: None,
     }
+}
+
+const fn checked(setting: Setting, check: SettingCheck) -> Setting {
+    Setting {
+        check: Some(check),
+        ..setting
+    }
+}
+
+/// An object key hive can list and read back as written: S3 clients encode other
+/// characters differently.
+fn object_key(key: &str) -> Result<(), String> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || "._-/".contains(c);
+    if key.is_empty() || key.starts_with('/') || key.ends_with('/') || key.contains("//") {
+        return Err(format!(
+            "\"{key}\" is not an object key: write it like ci/cluster.json"
+        ));
+    }
+    match key.chars().find(|c| !fine(*c)) {
+        Some(c) => Err(format!(
+            "\"{key}\" holds {c:?}; a state key may hold letters, digits, '.', '_', '-' and '/'"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An http(s) URL without credentials in it (they would be shown wherever the endpoint is).
+fn endpoint(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "\"{url}\" is not a URL: write it like http://127.0.0.1:9000"
+        ));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("\"{url}\" is not an http or https URL"));
+    }
+    if rest
+        .split('/')
+        .next()
+        .is_some_and(|host| host.contains('@'))
+    {
+        return Err(
+            "the endpoint holds credentials; give them as access_key and secret_key, which are never shown"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 const fn credential(name: &'static str, about: &'static str) -> Setting {
@@ -61,6 +114,7 @@ const fn credential(name: &'static str, about: &'static str) -> Setting {
         required: false,
         sensitive: true,
         about,
+        check: None,
     }
 }
 
@@ -83,8 +137,8 @@ pub const BACKENDS: &[BackendKind] = &[
         about: "an object in an S3 bucket, locked with a conditional write",
         settings: &[
             setting("bucket", SettingType::String, true, "the bucket the state is kept in"),
-            setting("key", SettingType::String, true, "the state object's key, such as ci/cluster.json"),
-            setting("endpoint", SettingType::String, false, "the server, such as http://127.0.0.1:9000 (default: Amazon's)"),
+            checked(setting("key", SettingType::String, true, "the state object's key, such as ci/cluster.json"), object_key),
+            checked(setting("endpoint", SettingType::String, false, "the server, such as http://127.0.0.1:9000 (default: Amazon's)"), endpoint),
             setting("region", SettingType::String, false, "the region (default AWS_REGION, else us-east-1)"),
             credential("access_key", "the access key (default AWS_ACCESS_KEY_ID or a profile)"),
             credential("secret_key", "the secret key (default AWS_SECRET_ACCESS_KEY or a profile)"),
@@ -109,10 +163,21 @@ pub enum SettingValue {
 }
 
 /// A backend and its settings, as the configuration decoded them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BackendConfig {
     pub backend: String,
     pub settings: BTreeMap<String, SettingValue>,
+}
+
+/// Credentials are never shown, not even by `{:?}`.
+impl std::fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.shown();
+        f.debug_struct("BackendConfig")
+            .field("backend", &shown.backend)
+            .field("settings", &shown.settings)
+            .finish()
+    }
 }
 
 impl Default for BackendConfig {

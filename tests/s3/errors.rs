@@ -123,6 +123,7 @@ fn a_step_after_a_gap_is_dropped_and_a_damaged_snapshot_is_refused_naming_the_hi
 
     // Two writes: the first snapshot is kept in the history.
     w.ok(&["apply", "-auto-approve", "-replace", "command.a"]);
+    assert!(!server.list(&bucket, "k/state.json.history/").is_empty());
     server.put(
         &bucket,
         "k/state.json",

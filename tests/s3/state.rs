@@ -55,7 +55,14 @@ fn the_state_lives_in_the_bucket_each_step_recorded_as_it_finishes() {
     let objects = server.list(&bucket, "ci/");
     assert!(objects.contains(&KEY.to_string()), "{objects:?}");
     assert!(steps(&server, &bucket).is_empty(), "{objects:?}");
-    assert!(!objects.contains(&format!("{KEY}.lock")), "{objects:?}");
+    // The lock is released by writing it free (never by an unconditional delete).
+    let lock = server
+        .client(&bucket)
+        .get(&format!("{KEY}.lock"))
+        .expect("read")
+        .expect("there");
+    let lock: serde_json::Value = serde_json::from_slice(&lock.bytes).expect("JSON");
+    assert!(lock.get("holder").is_none(), "{lock}");
     assert!(!w.dir.path().join(".hive/state.json").exists());
     let plan = w.ok(&["plan"]);
     assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
@@ -79,11 +86,22 @@ fn the_state_lives_in_the_bucket_each_step_recorded_as_it_finishes() {
     assert!(replaced.wait().expect("apply ends").success());
     let kept = history(&server, &bucket);
     assert!(kept.len() > before, "{kept:?}");
-    let serials: Vec<u64> = kept
-        .iter()
-        .map(|k| k.rsplit('/').next().unwrap().parse().unwrap())
-        .collect();
-    assert!(serials.windows(2).all(|w| w[0] < w[1]), "{serials:?}");
+    // Every kept version is a whole state, named by its serial, older than the current one.
+    let client = server.client(&bucket);
+    let serial_in = |key: &str| -> u64 {
+        let object = client.get(key).expect("read").expect("there");
+        let state: serde_json::Value = serde_json::from_slice(&object.bytes).expect("JSON");
+        state["serial"].as_u64().expect("a serial")
+    };
+    let current = serial_in(KEY);
+    for key in &kept {
+        let serial = serial_in(key);
+        assert_eq!(
+            key.rsplit('/').next().unwrap().parse::<u64>().unwrap(),
+            serial
+        );
+        assert!(serial < current, "{key}: {serial} >= {current}");
+    }
 
     let destroyed = w.ok(&["destroy", "-auto-approve"]);
     assert!(
@@ -156,7 +174,7 @@ fn a_second_apply_is_refused_with_the_holders_details_and_a_killed_holders_lock_
 fn a_leased_lock_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one() {
     let server = Server::start();
     let bucket = server.bucket("lease");
-    let w = workdir(&server, &bucket, "    lock_lease = \"2s\"\n", BLOCKING);
+    let w = workdir(&server, &bucket, "    lock_lease = \"3s\"\n", BLOCKING);
     let mut first = w.spawn(&["apply", "-auto-approve"]);
     let started = w.dir.path().join("started");
     eventually("command.a to start", Duration::from_secs(30), || {
@@ -164,8 +182,8 @@ fn a_leased_lock_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one() {
     });
     // Waiting longer than the lease: the holder renews it, so it is never taken.
     let asked = Instant::now();
-    let waited = w.hive(&["plan", "-lock-timeout=5s"]);
-    assert!(asked.elapsed() >= Duration::from_millis(4500));
+    let waited = w.hive(&["plan", "-lock-timeout=7s"]);
+    assert!(asked.elapsed() >= Duration::from_millis(6500));
     assert_ne!(waited.code, 0);
     assert!(
         waited.stderr.contains("the state is locked"),
