@@ -43,10 +43,39 @@ fn io(error: S3Error) -> LockError {
     LockError::Io(error.to_string())
 }
 
+/// A moment by both clocks: `Instant` stops while a machine sleeps, the wall clock does not.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    monotonic: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            monotonic: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// The longer of the two clocks' measures of the time since.
+    fn elapsed(&self) -> Duration {
+        let wall = SystemTime::now()
+            .duration_since(self.wall)
+            .unwrap_or_default();
+        self.monotonic.elapsed().max(wall)
+    }
+}
+
+fn lease_seconds(lease: Duration) -> u64 {
+    lease.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// What the holder's renewals found.
 #[derive(Debug)]
 struct Health {
-    last_renewed: Instant,
+    /// When the last renewal that succeeded was sent.
+    last_renewed: Clock,
     lost: Option<String>,
 }
 
@@ -70,7 +99,7 @@ impl Holding {
     /// `Err` when the lock was taken over, or could not be renewed for most of its lease.
     pub fn check(&self) -> Result<(), String> {
         let Ok(health) = self.health.lock() else {
-            return Ok(());
+            return Err("the state lock's renewal failed".into());
         };
         if let Some(lost) = &health.lost {
             return Err(lost.clone());
@@ -107,80 +136,84 @@ impl S3Lock<'_> {
 
     /// Takes the lock for `command`, waiting up to `timeout`.
     pub fn acquire(&self, command: &str, timeout: Duration) -> Result<(Held, Locked), LockError> {
+        // No deadline (a timeout too large to add) waits for as long as it takes.
         let deadline = Instant::now().checked_add(timeout);
         let info = LockInfo::now(command)?;
         let mine = LockObject {
             holder: Some(info.clone()),
-            lease_seconds: self.lease.map(|l| l.as_secs_f64().ceil().max(1.0) as u64),
+            lease_seconds: self.lease.map(lease_seconds),
             renewal: 0,
         };
         let body = mine.encode()?;
+        let locked = |previous| Locked {
+            info: info.clone(),
+            previous,
+        };
         // The version of a lock held by someone else, and since when this process sees it.
         let mut watching: Option<(String, Instant)> = None;
         loop {
+            // A lease is counted from before the write that takes the lock: the server may
+            // have taken it long before the answer arrives.
+            let asked = Clock::now();
             match self
                 .bucket
                 .put(&self.key, body.clone(), Condition::IfAbsent)
             {
-                Ok(etag) => {
-                    return Ok((
-                        self.hold(info.clone(), etag),
-                        Locked {
-                            info,
-                            previous: None,
-                        },
-                    ))
-                }
+                Ok(etag) => return Ok((self.hold(info.clone(), etag, asked), locked(None))),
                 Err(e) if e.kind == S3ErrorKind::Precondition => {}
                 Err(e) => return Err(io(e)),
             }
-            let Some((found, object)) = self.read()? else {
-                continue;
-            };
-            let etag = object.etag.clone().unwrap_or_default();
-            let taken_over = match &found.holder {
-                // A create retried after its first try succeeded unseen.
-                Some(holder) if holder.id == info.id => {
-                    return Ok((
-                        self.hold(info.clone(), object.etag),
-                        Locked {
-                            info,
-                            previous: None,
-                        },
-                    ))
-                }
-                None => Some(None),
-                Some(holder) => {
-                    let seen_since = match &watching {
-                        Some((seen, since)) if *seen == etag => *since,
-                        _ => {
-                            let now = Instant::now();
-                            watching = Some((etag.clone(), now));
-                            now
-                        }
-                    };
-                    let expired = found.lease_seconds.is_some_and(|lease| {
-                        let lease = Duration::from_secs(lease);
-                        let server_age = SystemTime::now()
-                            .duration_since(object.modified)
-                            .unwrap_or_default();
-                        seen_since.elapsed() >= lease || server_age >= lease * 2
-                    });
-                    expired.then(|| Some(holder.clone()))
-                }
-            };
-            if let (Some(previous), Some(etag)) = (taken_over, object.etag) {
-                match self
-                    .bucket
-                    .put(&self.key, body.clone(), Condition::IfMatch(etag))
-                {
-                    Ok(etag) => {
-                        return Ok((self.hold(info.clone(), etag), Locked { info, previous }))
+            let mut blocked_by = None;
+            if let Some((found, object)) = self.read()? {
+                let etag = object.etag.clone().unwrap_or_default();
+                let taken_over = match &found.holder {
+                    // A create retried after its first try succeeded unseen.
+                    Some(holder) if holder.id == info.id => {
+                        return Ok((self.hold(info.clone(), object.etag, asked), locked(None)))
                     }
-                    Err(e) if e.kind == S3ErrorKind::Precondition => {}
-                    Err(e) => return Err(io(e)),
+                    None => Some(None),
+                    Some(holder) => {
+                        let seen_since = match &watching {
+                            Some((seen, since)) if *seen == etag => *since,
+                            _ => {
+                                let now = Instant::now();
+                                watching = Some((etag.clone(), now));
+                                now
+                            }
+                        };
+                        let expired = found.lease_seconds.is_some_and(|lease| {
+                            let lease = Duration::from_secs(lease);
+                            let unchanged = seen_since.elapsed();
+                            let server_age = SystemTime::now()
+                                .duration_since(object.modified)
+                                .unwrap_or_default();
+                            // Two leases by the server's clock, and unchanged for longer than
+                            // a live holder's renewal interval by this one's.
+                            unchanged >= lease
+                                || (server_age >= lease * 2 && unchanged >= lease / 2)
+                        });
+                        expired.then(|| Some(holder.clone()))
+                    }
+                };
+                match (taken_over, object.etag) {
+                    (Some(previous), Some(etag)) => {
+                        let asked = Clock::now();
+                        match self
+                            .bucket
+                            .put(&self.key, body.clone(), Condition::IfMatch(etag))
+                        {
+                            Ok(etag) => {
+                                return Ok((self.hold(info.clone(), etag, asked), locked(previous)))
+                            }
+                            Err(e) if e.kind == S3ErrorKind::Precondition => {}
+                            Err(e) => return Err(io(e)),
+                        }
+                    }
+                    _ => blocked_by = Some(found),
                 }
-            } else if deadline.is_none_or(|d| Instant::now() >= d) {
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let found = blocked_by.unwrap_or_default();
                 let holder = found.holder.unwrap_or_else(|| info.clone());
                 return Err(match found.lease_seconds {
                     Some(_) => LockError::Held(holder),
@@ -191,9 +224,9 @@ impl S3Lock<'_> {
         }
     }
 
-    fn hold(&self, info: LockInfo, etag: Option<String>) -> Held {
+    fn hold(&self, info: LockInfo, etag: Option<String>, taken: Clock) -> Held {
         let health = Arc::new(Mutex::new(Health {
-            last_renewed: Instant::now(),
+            last_renewed: taken,
             lost: None,
         }));
         let renewal = match (self.lease, &etag) {
@@ -204,7 +237,7 @@ impl S3Lock<'_> {
                     key: self.key.clone(),
                     object: LockObject {
                         holder: Some(info.clone()),
-                        lease_seconds: Some(lease.as_secs_f64().ceil().max(1.0) as u64),
+                        lease_seconds: Some(lease_seconds(lease)),
                         renewal: 0,
                     },
                     etag: etag.clone(),
@@ -230,6 +263,12 @@ impl S3Lock<'_> {
     /// Releases `held`: the lock is written free, if it is still the version this process
     /// holds.
     pub fn release(&self, mut held: Held) -> Result<(), LockError> {
+        // What still holds a `Holding` of this lock must write nothing more.
+        if let Ok(mut health) = held.health.lock() {
+            health
+                .lost
+                .get_or_insert_with(|| "the state lock was released".into());
+        }
         let etag = match held.renewal.take() {
             Some((stop, thread)) => {
                 let _ = stop.send(());
@@ -312,39 +351,50 @@ impl Renewer {
             let Ok(body) = self.object.encode() else {
                 continue;
             };
-            match self
+            let asked = Clock::now();
+            let result = self
                 .bucket
-                .put(&self.key, body, Condition::IfMatch(self.etag.clone()))
-            {
-                Ok(etag) => {
-                    if let Some(etag) = etag {
-                        self.etag = etag;
+                .put(&self.key, body, Condition::IfMatch(self.etag.clone()));
+            let written = match result {
+                Ok(etag) => etag.or(Some(self.etag.clone())),
+                // A renewal that landed although its answer was lost, or one retried after
+                // it landed, finds this renewal there.
+                Err(e) if e.kind == S3ErrorKind::Precondition => match self.current() {
+                    Some((object, etag)) if self.is_mine(&object) => Some(etag),
+                    found => {
+                        let now = match found.and_then(|(o, _)| o.holder) {
+                            Some(holder) => format!("it is now held by {holder}"),
+                            None => "it was released (hive force-unlock?)".to_string(),
+                        };
+                        if let Ok(mut health) = self.health.lock() {
+                            health.lost = Some(format!("the state lock was taken over: {now}"));
+                        }
+                        return None;
                     }
-                    if let Ok(mut health) = self.health.lock() {
-                        health.last_renewed = Instant::now();
-                    }
-                }
-                Err(e) if e.kind == S3ErrorKind::Precondition => {
-                    let now = self
-                        .bucket
-                        .get(&self.key)
-                        .ok()
-                        .flatten()
-                        .and_then(|o| serde_json::from_slice::<LockObject>(&o.bytes).ok())
-                        .and_then(|o| o.holder)
-                        .map_or("it was released by force-unlock".to_string(), |h| {
-                            format!("it is now held by {h}")
-                        });
-                    if let Ok(mut health) = self.health.lock() {
-                        health.lost = Some(format!("the state lock was taken over: {now}"));
-                    }
-                    return None;
-                }
+                },
                 // A server that does not answer now may answer at the next renewal;
                 // `Holding::check` stops recording if it never does.
-                Err(_) => {}
+                Err(_) => None,
+            };
+            if let Some(etag) = written {
+                self.etag = etag;
+                if let Ok(mut health) = self.health.lock() {
+                    health.last_renewed = asked;
+                }
             }
         }
         Some(self.etag)
+    }
+
+    fn current(&self) -> Option<(LockObject, String)> {
+        let found = self.bucket.get(&self.key).ok().flatten()?;
+        let object = serde_json::from_slice::<LockObject>(&found.bytes).ok()?;
+        Some((object, found.etag.unwrap_or_default()))
+    }
+
+    /// The lock as this renewer last wrote it (its holder and counter).
+    fn is_mine(&self, found: &LockObject) -> bool {
+        let id = |o: &LockObject| o.holder.as_ref().map(|h| h.id.clone());
+        id(found) == id(&self.object) && found.renewal == self.object.renewal
     }
 }

@@ -52,6 +52,9 @@ enum Seen {
         etag: String,
         serial: u64,
     },
+    /// Written by this backend, but the server gave no version: a further write would be
+    /// blind, so it is refused.
+    Blind,
 }
 
 /// What `hive state migrate` leaves at the key of a state it moved away.
@@ -189,11 +192,12 @@ impl S3Backend {
         Ok(self.snapshot.clone())
     }
 
-    /// Writes `bytes` at the key in place of what this backend saw there.
-    fn replace(&mut self, bytes: Vec<u8>, keep_serial: bool) -> Result<(), StateError> {
+    /// Writes `bytes` at the key in place of what this backend saw there; `now` is what
+    /// they are (a snapshot's serial, or `None` for a marker).
+    fn replace(&mut self, bytes: Vec<u8>, now: Option<u64>) -> Result<(), StateError> {
         let condition = match self.current()? {
             Seen::At { etag, serial } => {
-                if keep_serial {
+                if now.is_some() {
                     // The snapshot replaced is kept, copied on the server.
                     self.bucket
                         .copy(&self.key, &serial_key(&self.versions(), serial))
@@ -203,10 +207,26 @@ impl S3Backend {
             }
             Seen::Moved { etag } => Condition::IfMatch(etag),
             Seen::Absent | Seen::Unknown => Condition::IfAbsent,
+            Seen::Blind => {
+                return Err(StateError::Remote {
+                    error: format!(
+                        "the server did not say which version of {} this command wrote, so it cannot write it again safely",
+                        self.location()
+                    ),
+                })
+            }
         };
-        self.snapshot = Seen::Unknown;
+        self.snapshot = Seen::Blind;
         match self.bucket.put(&self.key, bytes, condition) {
-            Ok(_) => Ok(()),
+            Ok(etag) => {
+                // The next write replaces exactly this version, never one written meanwhile.
+                self.snapshot = match (etag, now) {
+                    (Some(etag), Some(serial)) => Seen::At { etag, serial },
+                    (Some(etag), None) => Seen::Moved { etag },
+                    (None, _) => Seen::Blind,
+                };
+                Ok(())
+            }
             Err(e) if e.kind == S3ErrorKind::Precondition => Err(StateError::Remote {
                 error: format!(
                     "the state at {} changed since this command read it: another command wrote it; nothing was overwritten",
@@ -348,6 +368,7 @@ impl StateBackend for S3Backend {
         if self.held.is_some() && torn_tail {
             // Only a lock holder may drop them; they would be written again under the same
             // serials.
+            self.still_held()?;
             self.bucket.delete_many(beyond_gap).map_err(remote)?;
         }
         if let Ok(mut steps) = self.steps.lock() {
@@ -375,7 +396,8 @@ impl StateBackend for S3Backend {
     fn write(&mut self, state: &State) -> Result<(), StateError> {
         self.still_held()?;
         let text = crate::snapshot::encode(state)?;
-        self.replace(text.into_bytes(), true)?;
+        self.replace(text.into_bytes(), Some(state.serial))?;
+        self.still_held()?;
         self.fold_steps(state.serial)?;
         let versions = self.bucket.list(&self.versions()).map_err(remote)?;
         let excess = versions.len().saturating_sub(self.keep_versions);
@@ -403,7 +425,8 @@ impl StateBackend for S3Backend {
             doing: "marking the state as moved".into(),
             error: e.to_string(),
         })?;
-        self.replace(marker, false)?;
+        self.still_held()?;
+        self.replace(marker, None)?;
         Ok(self.bucket.url_of(&kept))
     }
 }
@@ -433,9 +456,6 @@ impl Recorder for S3Journal {
             .bucket
             .start_put(&key, line.clone(), Condition::IfAbsent);
         self.pending.push((serial, line, put));
-        if let Ok(mut recorded) = self.recorded.lock() {
-            recorded.push((serial, key));
-        }
         self.serial = serial;
         Ok(serial)
     }
@@ -444,21 +464,31 @@ impl Recorder for S3Journal {
         let mut first_error = None;
         for (serial, line, put) in std::mem::take(&mut self.pending) {
             let key = serial_key(&self.folder, serial);
-            let error = match put.wait() {
-                Ok(_) => continue,
+            let written = match put.wait() {
+                Ok(_) => Ok(()),
                 // A write retried after its first try succeeded unseen finds itself.
                 Err(e) if e.kind == S3ErrorKind::Precondition => match self.bucket.get(&key) {
-                    Ok(Some(found)) if found.bytes == line => continue,
-                    _ => StateError::Remote {
+                    Ok(Some(found)) if found.bytes == line => Ok(()),
+                    _ => Err(StateError::Remote {
                         error: format!(
                             "step {serial} is already recorded at {} by another command",
                             self.bucket.url_of(&key)
                         ),
-                    },
+                    }),
                 },
-                Err(e) => remote(e),
+                Err(e) => Err(remote(e)),
             };
-            first_error.get_or_insert(error);
+            match written {
+                // Only steps known to be this command's are folded (removed) later.
+                Ok(()) => {
+                    if let Ok(mut recorded) = self.recorded.lock() {
+                        recorded.push((serial, key));
+                    }
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
         }
         first_error.map_or(Ok(()), Err)
     }
