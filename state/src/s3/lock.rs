@@ -67,6 +67,14 @@ impl Clock {
     }
 }
 
+/// Whether a leased lock's holder is gone: its version stayed the same for a whole lease by
+/// this machine's clock, or the server's time of its last renewal is two leases old and the
+/// version stayed for longer than a live holder waits between renewals (so a clock that is
+/// off alone never takes a lock away).
+fn lease_ran_out(lease: Duration, unchanged: Duration, server_age: Duration) -> bool {
+    unchanged >= lease || (server_age >= lease * 2 && unchanged >= lease / 2)
+}
+
 fn lease_seconds(lease: Duration) -> u64 {
     lease.as_secs_f64().ceil().max(1.0) as u64
 }
@@ -182,15 +190,14 @@ impl S3Lock<'_> {
                             }
                         };
                         let expired = found.lease_seconds.is_some_and(|lease| {
-                            let lease = Duration::from_secs(lease);
-                            let unchanged = seen_since.elapsed();
                             let server_age = SystemTime::now()
                                 .duration_since(object.modified)
                                 .unwrap_or_default();
-                            // Two leases by the server's clock, and unchanged for longer than
-                            // a live holder's renewal interval by this one's.
-                            unchanged >= lease
-                                || (server_age >= lease * 2 && unchanged >= lease / 2)
+                            lease_ran_out(
+                                Duration::from_secs(lease),
+                                seen_since.elapsed(),
+                                server_age,
+                            )
                         });
                         expired.then(|| Some(holder.clone()))
                     }
@@ -396,5 +403,48 @@ impl Renewer {
     fn is_mine(&self, found: &LockObject) -> bool {
         let id = |o: &LockObject| o.holder.as_ref().map(|h| h.id.clone());
         id(found) == id(&self.object) && found.renewal == self.object.renewal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_runs_out_by_what_this_machine_saw_not_by_the_servers_clock_alone() {
+        let lease = Duration::from_secs(30);
+        let s = Duration::from_secs;
+        assert!(lease_ran_out(lease, s(30), s(0)));
+        assert!(!lease_ran_out(lease, s(29), s(59)));
+        // A clock an hour ahead sees an old renewal, but the version is being renewed.
+        assert!(!lease_ran_out(lease, s(0), s(3600)));
+        assert!(lease_ran_out(lease, s(15), s(3600)));
+    }
+
+    fn holding(lease: Option<Duration>, renewed_ago: Duration, lost: Option<&str>) -> Holding {
+        let monotonic = Instant::now()
+            .checked_sub(renewed_ago)
+            .unwrap_or_else(Instant::now);
+        let wall = SystemTime::now() - renewed_ago;
+        Holding {
+            lease,
+            health: Arc::new(Mutex::new(Health {
+                last_renewed: Clock { monotonic, wall },
+                lost: lost.map(str::to_string),
+            })),
+        }
+    }
+
+    #[test]
+    fn a_holder_stops_writing_before_its_lease_can_run_out_or_once_it_lost_the_lock() {
+        let lease = Some(Duration::from_secs(10));
+        assert!(holding(lease, Duration::from_secs(1), None).check().is_ok());
+        let late = holding(lease, Duration::from_secs(9), None).check();
+        assert!(late.is_err_and(|e| e.contains("could not be renewed")));
+        assert!(holding(None, Duration::from_secs(3600), None)
+            .check()
+            .is_ok());
+        let lost = holding(lease, Duration::ZERO, Some("taken over")).check();
+        assert_eq!(lost, Err("taken over".to_string()));
     }
 }
