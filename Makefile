@@ -64,4 +64,5 @@ bench:
 	cargo bench --bench bridge
 	cargo bench --bench lxd
 	cargo bench --bench s3_state
+	cargo bench --bench s3_transfer
 

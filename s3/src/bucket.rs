@@ -94,7 +94,7 @@ impl S3Error {
         }
     }
 
-    fn from_store(doing: String, error: object_store::Error) -> S3Error {
+    pub(crate) fn from_store(doing: String, error: object_store::Error) -> S3Error {
         let text = error.to_string();
         let code = xml_field(&text, "Code");
         let kind = match (&error, code.as_deref()) {
@@ -232,6 +232,10 @@ impl Bucket {
         })
     }
 
+    pub(crate) fn store(&self) -> Arc<AmazonS3> {
+        self.store.clone()
+    }
+
     /// `http://127.0.0.1:9000/bucket/key`, for messages.
     pub fn url_of(&self, key: &str) -> String {
         format!("{}/{key}", self.url)
@@ -266,7 +270,7 @@ impl Bucket {
     }
 
     /// Runs `call` on this crate's runtime and waits for it.
-    fn block<T, Fut>(&self, call: impl FnOnce(Bucket) -> Fut) -> Result<T, S3Error>
+    pub(crate) fn block<T, Fut>(&self, call: impl FnOnce(Bucket) -> Fut) -> Result<T, S3Error>
     where
         Fut: Future<Output = Result<T, S3Error>> + Send + 'static,
         T: Send + 'static,

@@ -7,6 +7,7 @@
 mod bucket;
 pub mod chunks;
 mod credentials;
+pub mod upload;
 
 pub use bucket::{Bucket, Condition, Listed, Object, Pending, S3Error, S3ErrorKind};
 pub use credentials::{Credentials, CredentialsSource};

@@ -10,3 +10,4 @@ mod errors;
 mod lab;
 mod migrate;
 mod state;
+mod upload;

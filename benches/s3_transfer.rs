@@ -1,0 +1,151 @@
+//! Upload and download of one large image (1 GiB; `HIVE_BENCH_MIB` changes it) between this
+//! machine and the lab's SeaweedFS on loopback: hive's client (parts of 16 MiB, four at a
+//! time, resumable; the download checked against the image's SHA-256) against the AWS CLI
+//! (`aws s3 cp`, its defaults) copying the same file to the same server.
+//!
+//! Run with `cargo bench --bench s3_transfer` (it installs the AWS CLI into a venv).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "hivetest";
+const SECRET: &str = "hivetestsecret";
+
+fn lab(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/s3.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "lab/s3.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn aws(port: u16, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    let out = Command::new("/opt/hive-test/awscli/bin/aws")
+        .arg("--endpoint-url")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("aws runs");
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed()
+}
+
+fn rate(mib: u64, took: Duration) -> String {
+    format!(
+        "{:>8.3}s {:>7.0} MiB/s",
+        took.as_secs_f64(),
+        mib as f64 / took.as_secs_f64()
+    )
+}
+
+fn main() {
+    let mib: u64 = std::env::var("HIVE_BENCH_MIB")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1024);
+    lab(&["awscli"]);
+    let server = tempfile::tempdir().expect("temp dir");
+    let port = 23500u16;
+    lab(&[
+        "start",
+        &server.path().display().to_string(),
+        &port.to_string(),
+    ]);
+    lab(&["bucket", &port.to_string(), "transfer"]);
+    let work = tempfile::tempdir().expect("temp dir");
+    let file = work.path().join("image.qcow2");
+    // Incompressible bytes, as a real image's are to the network.
+    let made = Command::new("head")
+        .args(["-c", &format!("{}", mib << 20), "/dev/urandom"])
+        .stdout(std::fs::File::create(&file).expect("create"))
+        .status()
+        .expect("head");
+    assert!(made.success());
+    let sha = hive_s3::upload::sha256_file(&file).expect("hash");
+
+    let mut config = hive_s3::S3Config::new("transfer");
+    config.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    config.access_key = Some(KEY.into());
+    config.secret_key = Some(SECRET.into());
+    let credentials = hive_s3::Credentials::find(&config).expect("credentials");
+    let bucket = hive_s3::Bucket::connect(&config, &credentials).expect("client");
+
+    let key = format!("images/{sha}");
+    let start = Instant::now();
+    let sent = bucket
+        .upload_file(
+            &file,
+            &key,
+            &sha,
+            hive_s3::upload::PART_SIZE,
+            &work.path().join("progress"),
+        )
+        .expect("upload");
+    let hive_up = start.elapsed();
+    assert_eq!(sent.bytes_sent, mib << 20);
+    let start = Instant::now();
+    bucket
+        .download_verified(&key, &sha, &work.path().join("fetched-hive"))
+        .expect("download");
+    let hive_down = start.elapsed();
+
+    let file_arg = file.display().to_string();
+    let aws_up = aws(
+        port,
+        &[
+            "s3",
+            "cp",
+            "--quiet",
+            &file_arg,
+            "s3://transfer/aws/image.qcow2",
+        ],
+    );
+    let fetched = work.path().join("fetched-aws").display().to_string();
+    let aws_down = aws(
+        port,
+        &[
+            "s3",
+            "cp",
+            "--quiet",
+            "s3://transfer/aws/image.qcow2",
+            &fetched,
+        ],
+    );
+    lab(&["stop", &server.path().display().to_string()]);
+
+    println!("{mib} MiB image to and from SeaweedFS on loopback");
+    println!("{:<28} {:>24} {:>24}", "", "upload", "download");
+    println!(
+        "{:<28} {} {}",
+        "hive (verified download)",
+        rate(mib, hive_up),
+        rate(mib, hive_down)
+    );
+    println!(
+        "{:<28} {} {}",
+        "aws s3 cp",
+        rate(mib, aws_up),
+        rate(mib, aws_down)
+    );
+    println!(
+        "{:<28} {:>23.2}x {:>23.2}x",
+        "aws time / hive time",
+        aws_up.as_secs_f64() / hive_up.as_secs_f64(),
+        aws_down.as_secs_f64() / hive_down.as_secs_f64()
+    );
+}
