@@ -364,10 +364,10 @@ impl StateBackend for S3Backend {
             replayed += 1;
             seen.push((serial, listed.key));
         }
-        let torn_tail = !beyond_gap.is_empty();
-        if self.held.is_some() && torn_tail {
-            // Only a lock holder may drop them; they would be written again under the same
-            // serials.
+        // Only a lock holder drops them (they would be written again under the same serials)
+        // and says so; without the lock they may be another command's, still on their way.
+        let torn_tail = self.held.is_some() && !beyond_gap.is_empty();
+        if torn_tail {
             self.still_held()?;
             self.bucket.delete_many(beyond_gap).map_err(remote)?;
         }
