@@ -117,3 +117,53 @@ fn a_failing_command_made_of_a_secret_shows_none_of_its_error_output() {
     assert!(!both(&json).contains("HUNTER2"), "{}", both(&json));
     assert!(json.stdout.contains("apply_errored"), "{}", json.stdout);
 }
+
+#[test]
+fn a_credential_is_never_kept_and_a_saved_plan_holds_no_sensitive_variable() {
+    let w = Workdir::new(vec![]);
+    w.write(
+        r#"
+variable "token" {
+  type      = string
+  sensitive = true
+}
+
+host "local" {
+  ssh_key = "SSH-KEY-NEVER-KEPT"
+}
+
+command "a" {
+  host = host.local
+  run  = "test -n \"${var.token}\""
+}
+"#,
+    );
+    let plan_file = w.dir.path().join("saved.plan");
+    let plan_file = plan_file.to_str().expect("utf-8 path");
+    w.ok(&[
+        "plan",
+        "-var",
+        "token=TOKEN-NOT-IN-PLANS",
+        "-out",
+        plan_file,
+    ]);
+    let saved = std::fs::read_to_string(plan_file).expect("plan file");
+    assert!(!saved.contains("SSH-KEY-NEVER-KEPT"), "{saved}");
+    assert!(
+        !saved.contains("\"token\""),
+        "the variable's value is not saved: {saved}"
+    );
+    // The sensitive variable is given again when the plan is applied.
+    let without = w.hive(&["apply", plan_file]);
+    assert_ne!(without.code, 0);
+    assert!(without.stderr.contains("token"), "{}", both(&without));
+    let mut with = w.cmd(&["apply", plan_file]);
+    with.env("HIVE_VAR_token", "TOKEN-NOT-IN-PLANS");
+    let applied = crate::support::run(&mut with);
+    assert_eq!(applied.code, 0, "{}", both(&applied));
+    let state = std::fs::read_to_string(w.dir.path().join(".hive/state.json")).expect("state");
+    assert!(!state.contains("SSH-KEY-NEVER-KEPT"), "{state}");
+    // Nothing recorded to compare with is not a change.
+    let plan = w.ok(&["plan", "-var", "token=TOKEN-NOT-IN-PLANS"]);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+}

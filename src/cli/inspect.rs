@@ -34,8 +34,8 @@ pub struct OutputArgs {
     raw: bool,
 }
 
-/// Saved plans contain variable values, secrets included: only their owner may read them,
-/// whatever file was there before (its mode is not kept).
+/// Saved plans contain variable values (not sensitive ones, see `Plan::as_saved`): only their
+/// owner may read them, whatever file was there before (its mode is not kept).
 pub fn write_plan_file(path: &Path, plan: &Plan) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let text = serde_json::to_string_pretty(plan).map_err(std::io::Error::other)?;

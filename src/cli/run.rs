@@ -138,7 +138,8 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
     }
 
     if let Some(out) = &args.out {
-        if let Err(e) = super::inspect::write_plan_file(out, &plan) {
+        if let Err(e) = super::inspect::write_plan_file(out, &plan.as_saved(ctx.registry.catalog()))
+        {
             eprintln!("Error: saving the plan to {}: {e}", out.display());
             return 1;
         }

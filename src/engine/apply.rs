@@ -164,7 +164,12 @@ impl<'a> Walk<'a> {
                 outputs: BTreeMap::new(),
                 diagnostics: Diagnostics::default(),
             },
-            recording: Recording::new(input.recorder, input.state, secrets),
+            recording: Recording::new(
+                input.recorder,
+                input.state,
+                secrets,
+                input.registry.catalog().clone(),
+            ),
             evaluator: input
                 .config
                 .map(|(config, evaluated)| StepEvaluator::new(config, evaluated)),

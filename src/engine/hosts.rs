@@ -20,7 +20,7 @@ pub fn schema() -> Schema {
             optional("address", Type::String).about("remote host reached over SSH"),
             optional("user", Type::String),
             optional("port", Type::Number),
-            optional("ssh_key", Type::String).sensitive(),
+            optional("ssh_key", Type::String).sensitive().unrecorded(),
             optional("max_parallel", Type::Number).about("per-host cap on concurrent steps"),
             computed("id", Type::String),
         ],

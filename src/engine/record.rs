@@ -3,11 +3,13 @@
 //! configuration marked sensitive stays so in what a backend returns, and a backend's answer
 //! that repeats a secret is marked as a whole.
 
+use crate::config::Catalog;
 use crate::plan::Change;
 use hive_sdk::value::tagged;
 use hive_sdk::Value;
 use hive_state::journal::Entry;
 use hive_state::{ObjectAddr, Recorder, ResourceState, State, StateError, Status};
+use std::sync::Arc;
 
 pub struct Recording {
     recorder: Box<dyn Recorder>,
@@ -15,16 +17,24 @@ pub struct Recording {
     /// The texts of sensitive values: never shown in an error, marked wherever a backend's
     /// answer repeats them.
     pub secrets: Vec<String>,
+    /// The kinds' schemas: what is never recorded is left out of what is.
+    catalog: Arc<Catalog>,
 }
 
 impl Recording {
-    pub fn new(recorder: Box<dyn Recorder>, state: State, mut secrets: Vec<String>) -> Recording {
+    pub fn new(
+        recorder: Box<dyn Recorder>,
+        state: State,
+        mut secrets: Vec<String>,
+        catalog: Arc<Catalog>,
+    ) -> Recording {
         secrets.sort();
         secrets.dedup();
         Recording {
             recorder,
             state,
             secrets,
+            catalog,
         }
     }
 
@@ -50,7 +60,7 @@ impl Recording {
     /// record to act on.
     pub fn intent(&mut self, change: &Change, config: &Value) -> Result<(), StateError> {
         self.record(Entry::Put {
-            resource: record_of(change, None, config, Status::Creating),
+            resource: record_of(change, None, &self.kept(change, config), Status::Creating),
         })
     }
 
@@ -89,9 +99,21 @@ impl Recording {
         let marks = change.after.clone().unwrap_or(Value::Null);
         let value = remark(attributes.mark_strings_containing(&self.secrets), &marks);
         self.record(Entry::Put {
-            resource: record_of(change, Some(id), &value, Status::Ready),
+            resource: record_of(change, Some(id), &self.kept(change, &value), Status::Ready),
         })?;
         Ok(value)
+    }
+
+    /// What of `value` may be kept: attributes the schema says are never recorded (and those
+    /// of the resources it refers to) are left out.
+    fn kept(&self, change: &Change, value: &Value) -> Value {
+        let catalog = &self.catalog;
+        match catalog.kind(&change.kind) {
+            Some(info) => info.schema.without_unrecorded(value.clone(), &|kind| {
+                catalog.kind(kind).map(|k| k.schema.clone())
+            }),
+            None => value.clone(),
+        }
     }
 
     pub fn removed(&mut self, object: &ObjectAddr) -> Result<(), StateError> {

@@ -201,7 +201,7 @@ impl Finish<'_> {
     ) -> Option<ApplyReport> {
         let plan = self.plan;
         if let Some(saved) = &self.options.saved_plan {
-            if !same_changes(saved, plan) {
+            if !same_changes(saved, &plan.as_saved(self.registry.catalog())) {
                 result.diagnostics.push(
                     Diagnostic::error("the saved plan no longer matches the configuration")
                         .detail("planning again with its variables gives different changes: the configuration or the infrastructure changed since it was saved")

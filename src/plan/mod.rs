@@ -106,6 +106,30 @@ pub struct Plan {
     pub refresh: bool,
 }
 
+impl Plan {
+    /// The plan as a file keeps it: without the values of sensitive variables (they are
+    /// given again when it is applied, as the configuration's other inputs are) and without
+    /// attributes that are never recorded (credentials).
+    pub fn as_saved(&self, catalog: &crate::config::Catalog) -> Plan {
+        let mut plan = self.clone();
+        plan.variables.retain(|_, v| !v.contains_sensitive());
+        let schema_of = |kind: &str| catalog.kind(kind).map(|k| k.schema.clone());
+        for change in &mut plan.changes {
+            if let Some(info) = catalog.kind(&change.kind) {
+                for value in [&mut change.before, &mut change.after]
+                    .into_iter()
+                    .flatten()
+                {
+                    *value = info
+                        .schema
+                        .without_unrecorded(std::mem::take(value), &schema_of);
+                }
+            }
+        }
+        plan
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -217,7 +217,8 @@ fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec
     let names = schema
         .attributes
         .iter()
-        .filter(|a| a.mode != Mode::Computed)
+        // Nothing is recorded of an unrecorded attribute to compare with.
+        .filter(|a| a.mode != Mode::Computed && !a.unrecorded)
         .map(|a| a.name)
         .chain(schema.blocks.iter().map(|b| b.name));
     let config = &schema.identities(config);

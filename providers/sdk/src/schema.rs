@@ -9,6 +9,7 @@
 use crate::types::Type;
 use crate::value::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Who sets an attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub struct Attribute {
     /// What the backend takes when the configuration does not set it, for documentation;
     /// the value is unknown until a plan.
     pub default: Option<Value>,
+    /// Used while a command runs but never kept: not in the state (of this resource or of
+    /// those that refer to it) nor in plan files; a credential. Not compared with what is
+    /// recorded, since nothing is.
+    pub unrecorded: bool,
     pub description: &'static str,
 }
 
@@ -182,6 +187,7 @@ pub fn attr(name: &'static str, ty: Type, mode: Mode) -> Attr {
         refers_to: None,
         names_allowed: false,
         default: None,
+        unrecorded: false,
         description: "",
     })
 }
@@ -214,6 +220,10 @@ impl Attr {
     }
     pub fn refers_to(mut self, kind: &'static str) -> Attr {
         self.0.refers_to = Some(kind);
+        self
+    }
+    pub fn unrecorded(mut self) -> Attr {
+        self.0.unrecorded = true;
         self
     }
     pub fn or_name(mut self) -> Attr {
@@ -261,6 +271,58 @@ impl BlockType {
 }
 
 impl Schema {
+    /// `value` as it may be kept: this schema's unrecorded attributes null, and so are those
+    /// of the resources its references hold (`schema_of` gives a kind's schema).
+    pub fn without_unrecorded(
+        &self,
+        value: Value,
+        schema_of: &dyn Fn(&str) -> Option<Arc<Schema>>,
+    ) -> Value {
+        let (value, sensitive) = match value {
+            Value::Sensitive(inner) => (*inner, true),
+            other => (other, false),
+        };
+        let Value::Map(mut entries) = value else {
+            return value.mark_sensitive_if(sensitive);
+        };
+        for a in &self.attributes {
+            let Some(v) = entries.get_mut(a.name) else {
+                continue;
+            };
+            if a.unrecorded {
+                *v = Value::Null;
+            } else if let Some(other) = a.refers_to.and_then(schema_of) {
+                let referred = std::mem::take(v);
+                *v = match referred {
+                    Value::List(items) => {
+                        Value::List(items.into_iter().map(|i| other.strip_own(i)).collect())
+                    }
+                    one => other.strip_own(one),
+                };
+            }
+        }
+        for b in &self.blocks {
+            if let Some(v) = entries.get_mut(b.name) {
+                let block = std::mem::take(v);
+                *v = match block {
+                    Value::List(items) => Value::List(
+                        items
+                            .into_iter()
+                            .map(|i| b.schema.without_unrecorded(i, schema_of))
+                            .collect(),
+                    ),
+                    one => b.schema.without_unrecorded(one, schema_of),
+                };
+            }
+        }
+        Value::Map(entries).mark_sensitive_if(sensitive)
+    }
+
+    /// A referred resource's value without its own unrecorded attributes.
+    fn strip_own(&self, value: Value) -> Value {
+        self.without_unrecorded(value, &|_| None)
+    }
+
     /// This schema with `other`'s attributes and blocks added: the schema a kind's blocks
     /// are read with when several drivers serve it. A name both declare must mean the same
     /// in both (type, mode, replacement, sensitivity, what it refers to); `Err` names it.
@@ -276,7 +338,8 @@ impl Schema {
                         && mine.sensitive == a.sensitive
                         && mine.sensitive_from == a.sensitive_from
                         && mine.refers_to == a.refers_to
-                        && mine.names_allowed == a.names_allowed;
+                        && mine.names_allowed == a.names_allowed
+                        && mine.unrecorded == a.unrecorded;
                     if !same {
                         return Err(format!("attribute {} is declared two ways", a.name));
                     }
