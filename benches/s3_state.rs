@@ -11,25 +11,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{hive, median};
+use support::{hive, median, s3_lab, S3_KEY, S3_SECRET};
 
-const KEY: &str = "hivetest";
-const SECRET: &str = "hivetestsecret";
 const ROUNDS: usize = 3;
-
-fn lab(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/s3.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("bash");
-    assert!(
-        out.status.success(),
-        "lab/s3.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn hive_resources(n: usize) -> String {
     let mut out = String::new();
@@ -59,13 +43,13 @@ fn terraform_resources(n: usize) -> String {
 
 fn hive_s3_block(port: u16, bucket: &str, key: &str) -> String {
     format!(
-        "hive {{\n  state {{\n    backend = \"s3\"\n    endpoint = \"http://127.0.0.1:{port}\"\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    access_key = \"{KEY}\"\n    secret_key = \"{SECRET}\"\n  }}\n}}\n"
+        "hive {{\n  state {{\n    backend = \"s3\"\n    endpoint = \"http://127.0.0.1:{port}\"\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    access_key = \"{S3_KEY}\"\n    secret_key = \"{S3_SECRET}\"\n  }}\n}}\n"
     )
 }
 
 fn terraform_s3_block(port: u16, bucket: &str, key: &str) -> String {
     format!(
-        "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    region = \"us-east-1\"\n    endpoints = {{ s3 = \"http://127.0.0.1:{port}\" }}\n    access_key = \"{KEY}\"\n    secret_key = \"{SECRET}\"\n    use_path_style = true\n    use_lockfile = true\n    skip_credentials_validation = true\n    skip_region_validation = true\n    skip_requesting_account_id = true\n    skip_metadata_api_check = true\n    skip_s3_checksum = true\n  }}\n}}\n"
+        "terraform {{\n  backend \"s3\" {{\n    bucket = \"{bucket}\"\n    key = \"{key}\"\n    region = \"us-east-1\"\n    endpoints = {{ s3 = \"http://127.0.0.1:{port}\" }}\n    access_key = \"{S3_KEY}\"\n    secret_key = \"{S3_SECRET}\"\n    use_path_style = true\n    use_lockfile = true\n    skip_credentials_validation = true\n    skip_region_validation = true\n    skip_requesting_account_id = true\n    skip_metadata_api_check = true\n    skip_s3_checksum = true\n  }}\n}}\n"
     )
 }
 
@@ -135,13 +119,13 @@ fn main() {
         .collect();
     let server = tempfile::tempdir().expect("temp dir");
     let port = 23400u16;
-    lab(&[
+    s3_lab(&[
         "start",
         &server.path().display().to_string(),
         &port.to_string(),
     ]);
     let bucket = "bench";
-    lab(&["bucket", &port.to_string(), bucket]);
+    s3_lab(&["bucket", &port.to_string(), bucket]);
     let has_terraform = Command::new("terraform")
         .arg("version")
         .output()
@@ -187,7 +171,7 @@ fn main() {
             let _ = std::fs::remove_dir_all(&tf);
         }
     }
-    lab(&["stop", &server.path().display().to_string()]);
+    s3_lab(&["stop", &server.path().display().to_string()]);
 }
 
 fn hive_cycle(dir: &Path) -> (Duration, Duration, Duration) {

@@ -5,26 +5,12 @@
 //!
 //! Run with `cargo bench --bench s3_transfer` (it installs the AWS CLI into a venv).
 
-use std::path::Path;
+#[path = "support/mod.rs"]
+mod support;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const KEY: &str = "hivetest";
-const SECRET: &str = "hivetestsecret";
-
-fn lab(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/s3.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("bash");
-    assert!(
-        out.status.success(),
-        "lab/s3.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::{s3_lab, S3_KEY, S3_SECRET};
 
 fn aws(port: u16, args: &[&str]) -> Duration {
     let start = Instant::now();
@@ -32,8 +18,8 @@ fn aws(port: u16, args: &[&str]) -> Duration {
         .arg("--endpoint-url")
         .arg(format!("http://127.0.0.1:{port}"))
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_ACCESS_KEY_ID", S3_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
         .expect("aws runs");
@@ -58,15 +44,15 @@ fn main() {
         .ok()
         .and_then(|m| m.parse().ok())
         .unwrap_or(1024);
-    lab(&["awscli"]);
+    s3_lab(&["awscli"]);
     let server = tempfile::tempdir().expect("temp dir");
     let port = 23500u16;
-    lab(&[
+    s3_lab(&[
         "start",
         &server.path().display().to_string(),
         &port.to_string(),
     ]);
-    lab(&["bucket", &port.to_string(), "transfer"]);
+    s3_lab(&["bucket", &port.to_string(), "transfer"]);
     let work = tempfile::tempdir().expect("temp dir");
     let file = work.path().join("image.qcow2");
     // Incompressible bytes, as a real image's are to the network.
@@ -80,8 +66,8 @@ fn main() {
 
     let mut config = hive_s3::S3Config::new("transfer");
     config.endpoint = Some(format!("http://127.0.0.1:{port}"));
-    config.access_key = Some(KEY.into());
-    config.secret_key = Some(SECRET.into());
+    config.access_key = Some(S3_KEY.into());
+    config.secret_key = Some(S3_SECRET.into());
     let credentials = hive_s3::Credentials::find(&config).expect("credentials");
     let bucket = hive_s3::Bucket::connect(&config, &credentials).expect("client");
 
@@ -126,7 +112,7 @@ fn main() {
             &fetched,
         ],
     );
-    lab(&["stop", &server.path().display().to_string()]);
+    s3_lab(&["stop", &server.path().display().to_string()]);
 
     println!("{mib} MiB image to and from SeaweedFS on loopback");
     println!("{:<28} {:>24} {:>24}", "", "upload", "download");

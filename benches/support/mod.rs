@@ -30,3 +30,22 @@ pub fn hive(dir: &Path, args: &[&str]) -> (Duration, String) {
     );
     (took, stdout)
 }
+
+/// The lab's S3 test credentials (`lab/s3.sh`).
+pub const S3_KEY: &str = "hivetest";
+pub const S3_SECRET: &str = "hivetestsecret";
+
+/// Runs `lab/s3.sh` with `args`; a failure ends the benchmark with its output.
+pub fn s3_lab(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/s3.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("bash starts: {e}"));
+    assert!(
+        out.status.success(),
+        "lab/s3.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,21 +1,9 @@
 //! Snapshots as content-addressed chunks in a real bucket: only what changed is uploaded,
 //! what is read back is checked, and removal goes by reachability. Sizes are the server's.
 
-use crate::lab::Server;
+use crate::lab::{pseudo_random, Server};
 use hive_s3::chunks::{ChunkStore, Chunking, FIXED_SIZE};
 use std::collections::BTreeMap;
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 fn tags() -> BTreeMap<String, String> {
     BTreeMap::from([("hive.address".to_string(), "volume.data".to_string())])

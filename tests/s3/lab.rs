@@ -143,6 +143,19 @@ pub fn flat(text: &str) -> String {
         .join(" ")
 }
 
+/// Incompressible, reproducible test bytes (xorshift).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// A `hive { state { } }` block for `key` in `bucket` on `endpoint`, with `extra` settings.
 pub fn state_block(endpoint: &str, bucket: &str, key: &str, extra: &str) -> String {
     format!(

@@ -10,15 +10,7 @@ const PART: u64 = 5 << 20;
 
 fn image(dir: &std::path::Path, mib: usize) -> std::path::PathBuf {
     let path = dir.join("image.qcow2");
-    let mut state: u64 = 0x9e37_79b9;
-    let bytes: Vec<u8> = (0..mib << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let bytes = crate::lab::pseudo_random(mib << 20, 0x9e37_79b9);
     std::fs::write(&path, bytes).expect("write image");
     path
 }
