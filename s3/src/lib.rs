@@ -7,6 +7,7 @@
 mod bucket;
 pub mod chunks;
 mod credentials;
+pub mod store;
 pub mod upload;
 
 pub use bucket::{Bucket, Condition, Listed, Object, Pending, S3Error, S3ErrorKind};
@@ -69,5 +70,63 @@ impl std::fmt::Debug for S3Config {
             .field("profile", &self.profile)
             .field("path_style", &self.path_style)
             .finish()
+    }
+}
+
+/// An object key hive can list and read back as written: S3 clients encode other
+/// characters differently.
+pub fn check_key(key: &str) -> Result<(), String> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || "._-/".contains(c);
+    if key.is_empty() || key.starts_with('/') || key.ends_with('/') || key.contains("//") {
+        return Err(format!(
+            "\"{key}\" is not an object key: write it like ci/cluster.json"
+        ));
+    }
+    match key.chars().find(|c| !fine(*c)) {
+        Some(c) => Err(format!(
+            "\"{key}\" holds {c:?}; a state key may hold letters, digits, '.', '_', '-' and '/'"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An http(s) URL without credentials in it (they would be shown wherever the endpoint is).
+pub fn check_endpoint(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "\"{url}\" is not a URL: write it like http://127.0.0.1:9000"
+        ));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("\"{url}\" is not an http or https URL"));
+    }
+    if rest
+        .split('/')
+        .next()
+        .is_some_and(|host| host.contains('@'))
+    {
+        return Err(
+            "the endpoint holds credentials; give them as access_key and secret_key, which are never shown"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A bucket name as S3 allows it: 3 to 63 lowercase letters, digits, '.' and '-', beginning
+/// and ending with a letter or digit.
+pub fn check_bucket(name: &str) -> Result<(), String> {
+    let fine = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
+    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if (3..=63).contains(&name.len())
+        && name.chars().all(fine)
+        && ends(name.chars().next())
+        && ends(name.chars().last())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{name}\" is not a bucket name: 3 to 63 lowercase letters, digits, '.' and '-', beginning and ending with a letter or digit"
+        ))
     }
 }

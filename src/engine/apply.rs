@@ -417,13 +417,29 @@ impl<'a> Walk<'a> {
             StepKind::Delete | StepKind::DeleteDeposed => {
                 let before = change.before.clone().unwrap_or(Value::Null);
                 let sensitive = sensitive_attributes(&before);
-                let prior = before.unmark_deep().0;
+                let prior = self.with_lent_credentials(&change.kind, before.unmark_deep().0);
                 let id = change.id.clone().unwrap_or_default();
                 Ok(Ok(Box::new(move || {
                     call.delete(&id, &prior, &sensitive).map(|()| None)
                 })))
             }
         }
+    }
+
+    /// A record about to be deleted, with the credentials of what it refers to (a store's
+    /// keys) lent from the configuration: they were never recorded, and deleting may need
+    /// them (a volume snapshotted into its store first).
+    fn with_lent_credentials(&self, kind: &str, prior: Value) -> Value {
+        let (Some(evaluator), Some(info)) = (self.evaluator.as_ref(), self.registry.catalog().kind(kind))
+        else {
+            return prior;
+        };
+        let catalog = self.registry.catalog();
+        info.schema.with_lent(
+            prior,
+            &|kind| catalog.kind(kind).map(|k| k.schema.clone()),
+            &|kind, recorded| evaluator.current_of(kind, recorded),
+        )
     }
 
     fn finish_joined(

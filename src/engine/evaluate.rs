@@ -117,6 +117,31 @@ impl<'a> StepEvaluator<'a> {
             .unwrap_or(Value::Unknown))
     }
 
+    /// What the configuration now says of the object of `kind` recorded as `recorded` (the
+    /// one with its id), unmarked: where a delete finds the credentials its record lacks.
+    pub fn current_of(&self, kind: &str, recorded: &Value) -> Option<Value> {
+        let id = recorded.attr("id").map(Value::unmarked)?.as_str()?;
+        let has_id = |v: &&Value| {
+            v.unmarked()
+                .attr("id")
+                .map(Value::unmarked)
+                .and_then(Value::as_str)
+                == Some(id)
+        };
+        self.table
+            .values
+            .iter()
+            .filter(|(addr, _)| addr.kind == kind)
+            .flat_map(|(_, value)| match value.unmarked() {
+                Value::List(items) => items.iter().collect::<Vec<_>>(),
+                Value::Map(entries) if entries.contains_key("id") => vec![value],
+                Value::Map(entries) => entries.values().collect(),
+                _ => Vec::new(),
+            })
+            .find(has_id)
+            .map(|v| v.clone().unmark_deep().0)
+    }
+
     /// What a finished step made, for the steps that refer to it.
     pub fn set(&mut self, addr: &InstanceAddr, value: Value) {
         let Some(slot) = self.table.values.get_mut(&addr.resource) else {

@@ -30,6 +30,8 @@ impl Registry {
             Arc::new(hive_provider_bridge::LinuxBridgeProvider::default()),
             #[cfg(feature = "lxd")]
             Arc::new(hive_provider_lxd::LxdProvider::new()),
+            #[cfg(feature = "store")]
+            Arc::new(hive_provider_store::StoreProvider),
         ];
         Registry::with(providers)
     }

@@ -67,46 +67,6 @@ const fn checked(setting: Setting, check: SettingCheck) -> Setting {
     }
 }
 
-/// An object key hive can list and read back as written: S3 clients encode other
-/// characters differently.
-fn object_key(key: &str) -> Result<(), String> {
-    let fine = |c: char| c.is_ascii_alphanumeric() || "._-/".contains(c);
-    if key.is_empty() || key.starts_with('/') || key.ends_with('/') || key.contains("//") {
-        return Err(format!(
-            "\"{key}\" is not an object key: write it like ci/cluster.json"
-        ));
-    }
-    match key.chars().find(|c| !fine(*c)) {
-        Some(c) => Err(format!(
-            "\"{key}\" holds {c:?}; a state key may hold letters, digits, '.', '_', '-' and '/'"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// An http(s) URL without credentials in it (they would be shown wherever the endpoint is).
-fn endpoint(url: &str) -> Result<(), String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!(
-            "\"{url}\" is not a URL: write it like http://127.0.0.1:9000"
-        ));
-    };
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("\"{url}\" is not an http or https URL"));
-    }
-    if rest
-        .split('/')
-        .next()
-        .is_some_and(|host| host.contains('@'))
-    {
-        return Err(
-            "the endpoint holds credentials; give them as access_key and secret_key, which are never shown"
-                .into(),
-        );
-    }
-    Ok(())
-}
-
 const fn credential(name: &'static str, about: &'static str) -> Setting {
     Setting {
         name,
@@ -136,9 +96,9 @@ pub const BACKENDS: &[BackendKind] = &[
         name: "s3",
         about: "an object in an S3 bucket, locked with a conditional write",
         settings: &[
-            setting("bucket", SettingType::String, true, "the bucket the state is kept in"),
-            checked(setting("key", SettingType::String, true, "the state object's key, such as ci/cluster.json"), object_key),
-            checked(setting("endpoint", SettingType::String, false, "the server, such as http://127.0.0.1:9000 (default: Amazon's)"), endpoint),
+            checked(setting("bucket", SettingType::String, true, "the bucket the state is kept in"), hive_s3::check_bucket),
+            checked(setting("key", SettingType::String, true, "the state object's key, such as ci/cluster.json"), hive_s3::check_key),
+            checked(setting("endpoint", SettingType::String, false, "the server, such as http://127.0.0.1:9000 (default: Amazon's)"), hive_s3::check_endpoint),
             setting("region", SettingType::String, false, "the region (default AWS_REGION, else us-east-1)"),
             credential("access_key", "the access key (default AWS_ACCESS_KEY_ID or a profile)"),
             credential("secret_key", "the secret key (default AWS_SECRET_ACCESS_KEY or a profile)"),

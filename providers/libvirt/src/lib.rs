@@ -19,6 +19,7 @@ pub mod instance;
 pub mod network;
 pub mod pool;
 pub mod seed;
+pub mod stored;
 pub mod volume;
 pub mod wait;
 pub mod xml;
@@ -27,7 +28,8 @@ use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, Object, PlanRequest,
-    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, Target,
+    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest,
+    Snapshotted, Target,
 };
 use hive_sdk::schema::{optional, schema, Schema};
 use hive_sdk::{Type, Value};
@@ -186,6 +188,16 @@ impl Provider for LibvirtProvider {
             "bridge" => network::delete(c, request),
             "instance" => instance::delete(c, request),
             other => Err(unsupported(other)),
+        }
+    }
+
+    fn snapshot(&self, request: &SnapshotRequest<'_>) -> Result<Snapshotted, ProviderError> {
+        match request.target.kind {
+            "volume" => volume::snapshot(&self.connections, request),
+            other => Err(ProviderError::new(format!(
+                "{} is a {other}: only volumes kept in a store are snapshotted",
+                request.target.address
+            ))),
         }
     }
 

@@ -3,12 +3,12 @@
 //! shrink safely).
 
 use crate::host::{Connections, Host, Site};
-use crate::{lv, name_from_address, object, pool, xml};
+use crate::{lv, name_from_address, object, pool, stored, xml};
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
-    ReadRequest, ReadResponse,
+    ReadRequest, ReadResponse, SnapshotRequest, Snapshotted,
 };
 use hive_sdk::schema::{self, optional, Schema};
 use hive_sdk::units::parse_size;
@@ -30,6 +30,7 @@ pub fn schema() -> Schema {
     );
     hive_sdk::disk::volume_schema()
         .merged(&own)
+        .and_then(|s| s.merged(&hive_sdk::disk::stored_volume_schema()))
         .unwrap_or_else(|_| hive_sdk::disk::volume_schema())
 }
 
@@ -41,6 +42,13 @@ pub fn validate(config: &Value) -> Vec<Problem> {
         }
     } else if config.attr("image").is_none() && config.attr("size").is_none() {
         problems.push(Problem::whole("a volume needs size, image, or both"));
+    }
+    problems.extend(hive_sdk::disk::validate_stored_volume(config));
+    if stored::store_of(config).is_some() && config.attr("image").is_some_and(|i| !i.is_null()) {
+        problems.push(Problem::at(
+            "image",
+            "a volume kept in a store holds its own data: give it a size, not an image",
+        ));
     }
     if let Some(f) = config.attr_str("format").filter(|f| *f != "qcow2") {
         problems.push(Problem::at(
@@ -97,6 +105,23 @@ pub fn create(
         .unwrap_or(0)
         .max(backing.as_ref().map_or(0, |b| b.2))
         .max(1 << 20);
+    if let Some((path, location)) = stored::restore(&site, config, &request.target, &name)? {
+        let path = path.display().to_string();
+        if let Some(bytes) = size {
+            let pool = pool::open(&site)?;
+            let vol = pool.lookup(&name).ok_or_else(|| {
+                ProviderError::new(format!("restored volume {path} is gone from its pool"))
+            })?;
+            let info = vol
+                .info()
+                .map_err(lv(format!("reading the size of {path}")))?;
+            if bytes > info.capacity {
+                vol.resize(bytes, 0)
+                    .map_err(lv(format!("growing {path} to {bytes} bytes")))?;
+            }
+        }
+        return Ok(state_of(config, path, Some(location)));
+    }
     let pool = pool::open(&site)?;
     // A volume of this name is this state's own, left by an interrupted create: the
     // lineage is in its name. Start it afresh.
@@ -113,14 +138,19 @@ pub fn create(
         .path()
         .map_err(lv(format!("reading the path of volume {name}")))?;
     drop(pool);
-    Ok(state_of(config, path))
+    Ok(state_of(config, path, None))
 }
 
-/// The configuration with the volume's path, which is also its id.
-fn state_of(config: &Value, path: String) -> ApplyResponse {
+/// The configuration with the volume's path, which is also its id, and the snapshot it was
+/// restored from.
+fn state_of(config: &Value, path: String, restored_from: Option<String>) -> ApplyResponse {
     let mut state = object(config);
     state.insert("id".into(), Value::String(path.clone()));
     state.insert("path".into(), Value::String(path.clone()));
+    state.insert(
+        "restored_from".into(),
+        restored_from.map_or(Value::Null, Value::String),
+    );
     ApplyResponse {
         state: Value::Map(state),
         id: path,
@@ -152,7 +182,8 @@ pub fn update(
             grow(&site, &vol, &path, bytes)?;
         }
     }
-    Ok(state_of(config, path))
+    let restored_from = prior.attr_str("restored_from").map(str::to_string);
+    Ok(state_of(config, path, restored_from))
 }
 
 /// Grows a volume: through the guest's block device when a running domain has it attached
@@ -223,12 +254,34 @@ pub fn read(
 
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
+    let snapshot_first = request.prior.attr("snapshot_on_destroy").and_then(Value::as_bool)
+        == Some(true)
+        && stored::store_of(request.prior).is_some()
+        && !request.id.is_empty();
+    if snapshot_first {
+        stored::snapshot(&site, request.prior, &request.target, request.id).map_err(|e| {
+            ProviderError::new(format!(
+                "snapshotting before destroying (snapshot_on_destroy), so it is kept: {}",
+                e.message
+            ))
+        })?;
+    }
     let pool = pool::open(&site)?;
     pool.delete(&recorded_name(
         request.id,
         request.target.address,
         request.target.lineage,
     ))
+}
+
+/// `hive snapshot`: the volume into its store.
+pub fn snapshot(
+    connections: &Connections,
+    request: &SnapshotRequest<'_>,
+) -> Result<Snapshotted, ProviderError> {
+    let site = connections.get(&Host::of(request.attributes))?;
+    (request.progress)("snapshotting into its store");
+    stored::snapshot(&site, request.attributes, &request.target, request.id)
 }
 
 /// The volume's name from its recorded id (its path), or, for a create that failed before

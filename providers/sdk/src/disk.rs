@@ -2,7 +2,7 @@
 //! as their content says they are (the name may say anything).
 
 use crate::schema::{computed, optional, schema, Schema};
-use crate::Type;
+use crate::{Type, Value};
 use std::io::Read;
 use std::path::Path;
 
@@ -40,6 +40,84 @@ pub fn volume_schema() -> Schema {
         ],
         vec![],
     )
+}
+
+/// What a volume kept in a `store` adds: where in the store, and when it is snapshotted.
+pub fn stored_volume_schema() -> Schema {
+    schema(
+        vec![
+            optional("store", Type::Any)
+                .refers_to("store")
+                .replaces()
+                .about("restored from its latest snapshot in this store when created"),
+            optional("store_key", Type::String)
+                .replaces()
+                .about("its name in the store (default: made from its address)"),
+            optional("snapshot_on_destroy", Type::Bool)
+                .default(Value::Bool(false))
+                .about("snapshot it into its store before it is destroyed"),
+            optional("keep_snapshots", Type::Number)
+                .default(Value::Number(5.0))
+                .about("how many of its snapshots the store keeps"),
+            computed("restored_from", Type::String),
+        ],
+        vec![],
+    )
+}
+
+/// How many snapshots of a volume its store keeps when the configuration does not say.
+pub const DEFAULT_KEEP_SNAPSHOTS: usize = 5;
+
+/// A stored volume's settings that the schema cannot check.
+pub fn validate_stored_volume(config: &Value) -> Vec<crate::problem::Problem> {
+    use crate::problem::Problem;
+    let mut problems = Vec::new();
+    let stored = config.attr("store").is_some_and(|s| !s.is_null());
+    if let Some(key) = config.attr_str("store_key") {
+        let fine = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+        if key.is_empty() || !key.chars().all(fine) || key.starts_with('.') {
+            problems.push(Problem::at(
+                "store_key",
+                format!("store_key = \"{key}\": a store key holds letters, digits, '.', '_' and '-'"),
+            ));
+        }
+    }
+    if let Some(n) = config.attr("keep_snapshots").and_then(Value::as_number) {
+        if n < 1.0 || n.fract() != 0.0 {
+            problems.push(Problem::at(
+                "keep_snapshots",
+                format!("keep_snapshots = {n}: keep at least one snapshot, a whole number"),
+            ));
+        }
+    }
+    if !stored {
+        for name in ["store_key", "snapshot_on_destroy", "keep_snapshots"] {
+            if config.attr(name).is_some_and(|v| !v.is_null()) {
+                problems.push(Problem::at(
+                    name,
+                    format!("{name} is set, but the volume names no store"),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// A stored volume's name in its store: `store_key`, else made from its address.
+pub fn store_key_of(config: &Value, address: &crate::addr::InstanceAddr) -> String {
+    config
+        .attr_str("store_key")
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::addr::backend_name(address))
+}
+
+/// How many snapshots of a stored volume are kept.
+pub fn keep_snapshots_of(config: &Value) -> usize {
+    config
+        .attr("keep_snapshots")
+        .and_then(Value::as_number)
+        .filter(|n| *n >= 1.0)
+        .map_or(DEFAULT_KEEP_SNAPSHOTS, |n| n as usize)
 }
 
 pub const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";

@@ -112,6 +112,35 @@ pub struct DeleteRequest<'a> {
     pub sensitive: &'a [String],
 }
 
+/// `hive snapshot ADDR`: copy an object's data into where it is kept (a volume into its
+/// store).
+pub struct SnapshotRequest<'a> {
+    pub target: Target<'a>,
+    pub id: &'a str,
+    /// What the state records of it, with the credentials of what it refers to lent from the
+    /// configuration.
+    pub attributes: &'a Value,
+    pub cancel: &'a Cancel,
+    pub progress: &'a (dyn Fn(&str) + Sync),
+}
+
+/// What a snapshot wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshotted {
+    /// Where the snapshot is (its manifest's URL).
+    pub location: String,
+    /// The bytes it holds, and in how many chunks.
+    pub size: u64,
+    pub chunks: usize,
+    /// What was sent: the chunks the store did not have yet.
+    pub chunks_sent: usize,
+    pub bytes_sent: u64,
+    /// Older snapshots removed to keep `keep_snapshots`.
+    pub pruned: usize,
+    /// How the data was kept still while it was read ("guest paused", "not in use").
+    pub consistency: String,
+}
+
 /// Whether a failed call found nothing to act on, or failed doing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -309,6 +338,16 @@ pub trait Provider: Send + Sync {
             "the {} driver cannot import {} resources",
             self.driver(),
             target.kind
+        )))
+    }
+
+    /// Copies one of its objects' data to where the configuration keeps it (`hive snapshot`).
+    fn snapshot(&self, request: &SnapshotRequest<'_>) -> Result<Snapshotted, ProviderError> {
+        Err(ProviderError::new(format!(
+            "{} is a {} of the {} driver, which keeps no snapshots",
+            request.target.address,
+            request.target.kind,
+            self.driver()
         )))
     }
 

@@ -318,6 +318,59 @@ impl Schema {
         Value::Map(entries).mark_sensitive_if(sensitive)
     }
 
+    /// A recorded `value` with the unrecorded attributes of the resources it refers to lent
+    /// back for the command that runs now: `current(kind, recorded)` gives what the
+    /// configuration now says of the referred object (found by its recorded id), whose
+    /// unrecorded attributes (a store's credentials) are copied in. A delete or refresh has
+    /// only the record, which never holds them.
+    pub fn with_lent(
+        &self,
+        value: Value,
+        schema_of: &dyn Fn(&str) -> Option<Arc<Schema>>,
+        current: &dyn Fn(&str, &Value) -> Option<Value>,
+    ) -> Value {
+        let Value::Map(mut entries) = value else {
+            return value;
+        };
+        for a in &self.attributes {
+            let (Some(kind), Some(v)) = (a.refers_to, entries.get_mut(a.name)) else {
+                continue;
+            };
+            let Some(other) = schema_of(kind) else {
+                continue;
+            };
+            let lend = |referred: &mut Value| {
+                let (Some(now), Value::Map(fields)) = (current(kind, referred), referred) else {
+                    return;
+                };
+                for u in other.attributes.iter().filter(|u| u.unrecorded) {
+                    if let Some(lent) = now.attr(u.name) {
+                        fields.insert(u.name.to_string(), lent.clone());
+                    }
+                }
+            };
+            match v {
+                Value::List(items) => items.iter_mut().for_each(lend),
+                one => lend(one),
+            }
+        }
+        for b in &self.blocks {
+            if let Some(v) = entries.get_mut(b.name) {
+                let block = std::mem::take(v);
+                *v = match block {
+                    Value::List(items) => Value::List(
+                        items
+                            .into_iter()
+                            .map(|i| b.schema.with_lent(i, schema_of, current))
+                            .collect(),
+                    ),
+                    one => b.schema.with_lent(one, schema_of, current),
+                };
+            }
+        }
+        Value::Map(entries)
+    }
+
     /// A referred resource's value without its own unrecorded attributes.
     fn strip_own(&self, value: Value) -> Value {
         self.without_unrecorded(value, &|_| None)

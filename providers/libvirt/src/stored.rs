@@ -1,0 +1,148 @@
+//! Volumes kept in a `store`: the store holds the durable copy, the pool a working copy.
+//!
+//! A snapshot is the volume's qcow2 file cut into fixed 4 MiB chunks (a guest's write
+//! changes the clusters it touches and the tables that map them, so only those chunks are
+//! sent). It is crash-consistent: every running guest with the volume attached is paused
+//! while the file is read (QEMU drains and flushes its disk writes when it pauses) and
+//! resumed after, whatever happened. A restore writes the latest snapshot beside the pool,
+//! checked chunk by chunk and whole, and moves it in only when it is complete.
+
+use crate::host::Site;
+use crate::{lv, pool, xml};
+use hive_s3::chunks::Chunking;
+use hive_s3::store::{tags, Store};
+use hive_sdk::disk::{keep_snapshots_of, store_key_of};
+use hive_sdk::provider::{ProviderError, Snapshotted, Target};
+use hive_sdk::Value;
+use std::path::{Path, PathBuf};
+
+/// The store a volume's configuration (or record) names, if any.
+pub fn store_of(config: &Value) -> Option<&Value> {
+    config.attr("store").filter(|s| !s.is_null())
+}
+
+fn open(store: &Value) -> Result<Store, ProviderError> {
+    Store::open(store).map_err(ProviderError::new)
+}
+
+/// Restores the latest snapshot of the volume into the pool as `name`: its path and the
+/// snapshot's location, or `None` when the store has none (the volume starts blank).
+pub fn restore(
+    site: &Site,
+    config: &Value,
+    target: &Target<'_>,
+    name: &str,
+) -> Result<Option<(PathBuf, String)>, ProviderError> {
+    let Some(store) = store_of(config) else {
+        return Ok(None);
+    };
+    let store = open(store)?;
+    let key = store_key_of(config, target.address);
+    let temp = pool::temp_path("restore")?;
+    let restored = restore_into(&store, &key, &temp);
+    let location = match restored {
+        Ok(Some(location)) => location,
+        other => {
+            let _ = std::fs::remove_file(&temp);
+            return other.map(|_| None);
+        }
+    };
+    if !hive_sdk::disk::is_qcow2(&temp) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(ProviderError::new(format!(
+            "restoring {} from {location}: the snapshot is not a qcow2 volume",
+            target.address
+        )));
+    }
+    let pool = pool::open(site)?;
+    pool.delete(name)?;
+    let path = pool.adopt_file(&temp, name)?;
+    Ok(Some((path, location)))
+}
+
+fn restore_into(store: &Store, key: &str, temp: &Path) -> Result<Option<String>, ProviderError> {
+    let local = |e: std::io::Error| ProviderError::new(format!("writing {}: {e}", temp.display()));
+    let mut file = std::fs::File::create(temp).map_err(local)?;
+    let restored = store
+        .restore_latest(key, &mut file)
+        .map_err(|e| ProviderError::new(e.to_string()))?;
+    file.sync_all().map_err(local)?;
+    Ok(restored.map(|(_, location)| location))
+}
+
+/// Snapshots the volume at `path` into its store.
+pub fn snapshot(
+    site: &Site,
+    attributes: &Value,
+    target: &Target<'_>,
+    path: &str,
+) -> Result<Snapshotted, ProviderError> {
+    let store = store_of(attributes).ok_or_else(|| {
+        ProviderError::new(format!(
+            "{} names no store to snapshot it into",
+            target.address
+        ))
+    })?;
+    let store = open(store)?;
+    let key = store_key_of(attributes, target.address);
+    let paused = pause_users(site, path)?;
+    let consistency = if paused.is_empty() {
+        "no running guest has it attached".to_string()
+    } else {
+        let names: Vec<String> = paused.iter().filter_map(|d| d.name().ok()).collect();
+        format!("read with its guests paused: {}", names.join(", "))
+    };
+    let result = std::fs::File::open(path)
+        .map_err(|e| ProviderError::new(format!("reading {path}: {e}")))
+        .and_then(|file| {
+            store
+                .snapshot(
+                    &key,
+                    std::io::BufReader::with_capacity(1 << 20, file),
+                    Chunking::Fixed,
+                    tags(target.lineage, &target.address.to_string()),
+                    keep_snapshots_of(attributes),
+                    &consistency,
+                )
+                .map_err(|e| ProviderError::new(e.to_string()))
+        });
+    let resumed = resume(paused, path);
+    let snapshotted = result?;
+    resumed?;
+    Ok(snapshotted)
+}
+
+/// Pauses every running domain that has `path` attached: the ones this call paused.
+fn pause_users(site: &Site, path: &str) -> Result<Vec<virt::domain::Domain>, ProviderError> {
+    let mut paused = Vec::new();
+    // VIR_CONNECT_LIST_DOMAINS_RUNNING: paused ones are already still.
+    for domain in site.conn.list_all_domains(16).unwrap_or_default() {
+        let Ok(live) = domain.xml_desc(0) else {
+            continue;
+        };
+        if xml::disk_target_of(&live, path).is_none() {
+            continue;
+        }
+        let name = domain.name().unwrap_or_default();
+        if let Err(e) = domain.suspend() {
+            let error = lv(format!("pausing {name} to snapshot {path}"))(e);
+            let _ = resume(paused, path);
+            return Err(error);
+        }
+        paused.push(domain);
+    }
+    Ok(paused)
+}
+
+fn resume(paused: Vec<virt::domain::Domain>, path: &str) -> Result<(), ProviderError> {
+    let mut first_error = None;
+    for domain in paused {
+        let name = domain.name().unwrap_or_default();
+        if let Err(e) = domain.resume() {
+            first_error.get_or_insert(lv(format!(
+                "resuming {name} after snapshotting {path}"
+            ))(e));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
