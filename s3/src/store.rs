@@ -8,7 +8,7 @@
 //! - the volume snapshots of [`crate::chunks`] (`chunks/`, `manifests/<volume>/`, `locks/`),
 //!   one chunk store for every volume of the store, so volumes share chunks.
 
-use crate::chunks::{Chunking, ChunkStore, Manifest};
+use crate::chunks::{ChunkStore, Chunking, Manifest};
 use crate::{Bucket, Credentials, S3Config, S3Error, S3ErrorKind};
 use hive_sdk::provider::Snapshotted;
 use hive_sdk::Value;

@@ -7,6 +7,7 @@ mod import;
 mod inspect;
 mod progress;
 mod run;
+mod snapshot;
 mod ssh;
 mod state;
 mod validate;
@@ -65,6 +66,8 @@ enum Command {
     Import(import::Args),
     /// Log into an instance over SSH with hive's key, or run a command there (after --).
     Ssh(ssh::Args),
+    /// Copy volumes kept in a store into it (only the chunks it does not have yet).
+    Snapshot(snapshot::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run_graph(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
         Command::Ssh(args) => ssh::run(&ctx, args),
+        Command::Snapshot(args) => snapshot::run(&ctx, args),
     };
     ExitCode::from(code)
 }

@@ -426,20 +426,15 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// A record about to be deleted, with the credentials of what it refers to (a store's
-    /// keys) lent from the configuration: they were never recorded, and deleting may need
-    /// them (a volume snapshotted into its store first).
+    /// A record about to be deleted, with the credentials of what it refers to lent from
+    /// the configuration (a volume snapshotted into its store first needs the store's keys).
     fn with_lent_credentials(&self, kind: &str, prior: Value) -> Value {
-        let (Some(evaluator), Some(info)) = (self.evaluator.as_ref(), self.registry.catalog().kind(kind))
-        else {
-            return prior;
-        };
-        let catalog = self.registry.catalog();
-        info.schema.with_lent(
-            prior,
-            &|kind| catalog.kind(kind).map(|k| k.schema.clone()),
-            &|kind, recorded| evaluator.current_of(kind, recorded),
-        )
+        match self.evaluator.as_ref() {
+            Some(evaluator) => {
+                evaluator.with_lent_credentials(self.registry.catalog(), kind, prior)
+            }
+            None => prior,
+        }
     }
 
     fn finish_joined(

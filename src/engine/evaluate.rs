@@ -1,7 +1,7 @@
 //! Evaluating a step's configuration just before it runs, with the values what it depends on
 //! produced; and the outputs, once every step is done.
 
-use crate::config::{Config, IgnoreChanges, Resource};
+use crate::config::{Catalog, Config, IgnoreChanges, Resource};
 use crate::graph::{ConfigGraph, Node};
 use crate::lang::eval::ResourceTable;
 use crate::lang::walk::{
@@ -117,29 +117,9 @@ impl<'a> StepEvaluator<'a> {
             .unwrap_or(Value::Unknown))
     }
 
-    /// What the configuration now says of the object of `kind` recorded as `recorded` (the
-    /// one with its id), unmarked: where a delete finds the credentials its record lacks.
-    pub fn current_of(&self, kind: &str, recorded: &Value) -> Option<Value> {
-        let id = recorded.attr("id").map(Value::unmarked)?.as_str()?;
-        let has_id = |v: &&Value| {
-            v.unmarked()
-                .attr("id")
-                .map(Value::unmarked)
-                .and_then(Value::as_str)
-                == Some(id)
-        };
-        self.table
-            .values
-            .iter()
-            .filter(|(addr, _)| addr.kind == kind)
-            .flat_map(|(_, value)| match value.unmarked() {
-                Value::List(items) => items.iter().collect::<Vec<_>>(),
-                Value::Map(entries) if entries.contains_key("id") => vec![value],
-                Value::Map(entries) => entries.values().collect(),
-                _ => Vec::new(),
-            })
-            .find(has_id)
-            .map(|v| v.clone().unmark_deep().0)
+    /// `prior` with the credentials of what it refers to lent from the configuration.
+    pub fn with_lent_credentials(&self, catalog: &Catalog, kind: &str, prior: Value) -> Value {
+        lend_credentials(catalog, kind, prior, self.table.values.iter())
     }
 
     /// What a finished step made, for the steps that refer to it.
@@ -183,6 +163,52 @@ impl<'a> StepEvaluator<'a> {
             })
             .collect()
     }
+}
+
+/// A record with the credentials of what it refers to (a store's keys) lent from what the
+/// configuration now gives those objects (`values`, by resource): they were never recorded,
+/// and a delete or a snapshot may need them.
+pub fn lend_credentials<'v>(
+    catalog: &Catalog,
+    kind: &str,
+    prior: Value,
+    values: impl Iterator<Item = (&'v ResourceAddr, &'v Value)> + Clone,
+) -> Value {
+    let Some(info) = catalog.kind(kind) else {
+        return prior;
+    };
+    info.schema.with_lent(
+        prior,
+        &|kind| catalog.kind(kind).map(|k| k.schema.clone()),
+        &|kind, recorded| current_of(values.clone(), kind, recorded),
+    )
+}
+
+/// What `values` say of the object of `kind` recorded as `recorded` (the one with its id),
+/// unmarked.
+fn current_of<'v>(
+    values: impl Iterator<Item = (&'v ResourceAddr, &'v Value)>,
+    kind: &str,
+    recorded: &Value,
+) -> Option<Value> {
+    let id = recorded.attr("id").map(Value::unmarked)?.as_str()?;
+    let has_id = |v: &&Value| {
+        v.unmarked()
+            .attr("id")
+            .map(Value::unmarked)
+            .and_then(Value::as_str)
+            == Some(id)
+    };
+    values
+        .filter(|(addr, _)| addr.kind == kind)
+        .flat_map(|(_, value)| match value.unmarked() {
+            Value::List(items) => items.iter().collect::<Vec<_>>(),
+            Value::Map(entries) if entries.contains_key("id") => vec![value],
+            Value::Map(entries) => entries.values().collect(),
+            _ => Vec::new(),
+        })
+        .find(has_id)
+        .map(|v| v.clone().unmark_deep().0)
 }
 
 /// Attributes under `lifecycle { ignore_changes }` keep what the plan kept (the recorded

@@ -11,7 +11,7 @@
 //! It never prints: progress reaches the CLI as [`Event`]s through a [`Hook`].
 
 pub mod apply;
-mod evaluate;
+pub mod evaluate;
 pub mod hosts;
 pub mod parallel;
 mod record;

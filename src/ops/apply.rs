@@ -47,6 +47,16 @@ pub enum Then<'h> {
     Stop,
     /// Show the plan and ask; `true` means go on.
     Confirm(&'h mut dyn FnMut(&Plan) -> bool),
+    /// Do something else with what planning found, the lock still held (`hive snapshot`).
+    Use(&'h mut dyn FnMut(&Found<'_>)),
+}
+
+/// What a plan found: the configuration as evaluated, and the refreshed state.
+pub struct Found<'a> {
+    pub config: &'a crate::config::Config,
+    pub evaluated: &'a crate::lang::walk::Evaluated,
+    pub state: &'a hive_state::State,
+    pub registry: &'a Registry,
 }
 
 pub fn run(
@@ -210,8 +220,18 @@ impl Finish<'_> {
                 return None;
             }
         }
-        let Then::Confirm(confirm) = then else {
-            return None;
+        let confirm = match then {
+            Then::Stop => return None,
+            Then::Use(use_it) => {
+                use_it(&Found {
+                    config: self.config,
+                    evaluated: self.evaluated,
+                    state: &refreshed,
+                    registry: self.registry,
+                });
+                return None;
+            }
+            Then::Confirm(confirm) => confirm,
         };
         // Objects kept as they are still take the dependencies the configuration now gives
         // them: destroy order comes from these.

@@ -6,6 +6,7 @@ pub mod fmt;
 pub mod import;
 pub mod migrate;
 pub mod plan;
+pub mod snapshot;
 pub mod ssh;
 pub mod state;
 pub mod validate;

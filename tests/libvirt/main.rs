@@ -18,3 +18,7 @@ mod images;
 mod lab;
 mod linux_bridge;
 mod nics;
+#[path = "../s3/lab.rs"]
+#[allow(dead_code)]
+mod s3lab;
+mod store;

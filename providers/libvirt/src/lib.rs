@@ -28,8 +28,8 @@ use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, Object, PlanRequest,
-    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest,
-    Snapshotted, Target,
+    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest, Snapshotted,
+    Target,
 };
 use hive_sdk::schema::{optional, schema, Schema};
 use hive_sdk::{Type, Value};

@@ -139,9 +139,7 @@ fn resume(paused: Vec<virt::domain::Domain>, path: &str) -> Result<(), ProviderE
     for domain in paused {
         let name = domain.name().unwrap_or_default();
         if let Err(e) = domain.resume() {
-            first_error.get_or_insert(lv(format!(
-                "resuming {name} after snapshotting {path}"
-            ))(e));
+            first_error.get_or_insert(lv(format!("resuming {name} after snapshotting {path}"))(e));
         }
     }
     first_error.map_or(Ok(()), Err)

@@ -254,7 +254,10 @@ pub fn read(
 
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
-    let snapshot_first = request.prior.attr("snapshot_on_destroy").and_then(Value::as_bool)
+    let snapshot_first = request
+        .prior
+        .attr("snapshot_on_destroy")
+        .and_then(Value::as_bool)
         == Some(true)
         && stored::store_of(request.prior).is_some()
         && !request.id.is_empty();

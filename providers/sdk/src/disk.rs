@@ -78,7 +78,9 @@ pub fn validate_stored_volume(config: &Value) -> Vec<crate::problem::Problem> {
         if key.is_empty() || !key.chars().all(fine) || key.starts_with('.') {
             problems.push(Problem::at(
                 "store_key",
-                format!("store_key = \"{key}\": a store key holds letters, digits, '.', '_' and '-'"),
+                format!(
+                    "store_key = \"{key}\": a store key holds letters, digits, '.', '_' and '-'"
+                ),
             ));
         }
     }

@@ -272,7 +272,7 @@ impl BlockType {
 
 impl Schema {
     /// `value` as it may be kept: this schema's unrecorded attributes null, and so are those
-    /// of the resources its references hold (`schema_of` gives a kind's schema).
+    /// of the resources its references hold, however deep (an instance holds its volume, which holds its store; `schema_of` gives a kind's schema).
     pub fn without_unrecorded(
         &self,
         value: Value,
@@ -294,10 +294,13 @@ impl Schema {
             } else if let Some(other) = a.refers_to.and_then(schema_of) {
                 let referred = std::mem::take(v);
                 *v = match referred {
-                    Value::List(items) => {
-                        Value::List(items.into_iter().map(|i| other.strip_own(i)).collect())
-                    }
-                    one => other.strip_own(one),
+                    Value::List(items) => Value::List(
+                        items
+                            .into_iter()
+                            .map(|i| other.without_unrecorded(i, schema_of))
+                            .collect(),
+                    ),
+                    one => other.without_unrecorded(one, schema_of),
                 };
             }
         }
@@ -371,11 +374,6 @@ impl Schema {
         Value::Map(entries)
     }
 
-    /// A referred resource's value without its own unrecorded attributes.
-    fn strip_own(&self, value: Value) -> Value {
-        self.without_unrecorded(value, &|_| None)
-    }
-
     /// This schema with `other`'s attributes and blocks added: the schema a kind's blocks
     /// are read with when several drivers serve it. A name both declare must mean the same
     /// in both (type, mode, replacement, sensitivity, what it refers to); `Err` names it.
@@ -423,6 +421,57 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_left_out_however_deep_and_lent_back_by_id() {
+        let store = Arc::new(schema(
+            vec![
+                optional("secret_key", Type::String).unrecorded(),
+                computed("id", Type::String),
+            ],
+            vec![],
+        ));
+        let volume = Arc::new(schema(
+            vec![optional("store", Type::Any).refers_to("store")],
+            vec![],
+        ));
+        let instance = schema(
+            vec![optional("attach", Type::Any).refers_to("volume")],
+            vec![],
+        );
+        let schema_of = |kind: &str| match kind {
+            "store" => Some(store.clone()),
+            "volume" => Some(volume.clone()),
+            _ => None,
+        };
+        let keyed = Value::map([
+            ("id", Value::string("s3")),
+            ("secret_key", Value::string("k")),
+        ]);
+        let value = Value::map([(
+            "attach",
+            Value::List(vec![Value::map([("store", keyed.clone())])]),
+        )]);
+        let kept = instance.without_unrecorded(value, &schema_of);
+        assert!(!format!("{kept:?}").contains("\"k\""), "{kept:?}");
+
+        let recorded =
+            volume.without_unrecorded(Value::map([("store", keyed.clone())]), &schema_of);
+        assert_eq!(
+            recorded
+                .attr("store")
+                .and_then(Value::as_map)
+                .and_then(|s| s.get("secret_key")),
+            Some(&Value::Null)
+        );
+        let lent = volume.with_lent(recorded, &schema_of, &|kind, r| {
+            (kind == "store" && r.attr_str("id") == Some("s3")).then(|| keyed.clone())
+        });
+        assert_eq!(
+            lent.attr("store").and_then(|s| s.attr_str("secret_key")),
+            Some("k")
+        );
+    }
 
     #[test]
     fn merging_adds_what_is_new_and_refuses_what_differs() {

@@ -67,7 +67,10 @@ pub fn store_schema() -> Schema {
 }
 
 fn text<'a>(config: &'a Value, name: &str) -> Option<&'a str> {
-    config.attr(name).map(Value::unmarked).and_then(Value::as_str)
+    config
+        .attr(name)
+        .map(Value::unmarked)
+        .and_then(Value::as_str)
 }
 
 /// The bucket answers with the credentials found for it.
@@ -116,8 +119,7 @@ impl Provider for StoreProvider {
         if let Some(e) = text(config, "bucket").and_then(|b| hive_s3::check_bucket(b).err()) {
             problems.push(Problem::at("bucket", e));
         }
-        if let Some(prefix) = text(config, "prefix").filter(|p| !p.trim_matches('/').is_empty())
-        {
+        if let Some(prefix) = text(config, "prefix").filter(|p| !p.trim_matches('/').is_empty()) {
             if let Err(e) = hive_s3::check_key(prefix.trim_matches('/')) {
                 problems.push(Problem::at("prefix", e));
             }
