@@ -66,7 +66,15 @@ impl Store {
     /// The store an evaluated `store` block (or a resource's copy of it) describes, with the
     /// credentials found for it. Nothing is sent yet.
     pub fn open(store: &Value) -> Result<Store, String> {
-        let config = config_of(store)?;
+        Store::open_in(store, None)
+    }
+
+    /// As [`Store::open`], in another bucket of the same server (an `s3://` source).
+    pub fn open_in(store: &Value, bucket: Option<&str>) -> Result<Store, String> {
+        let mut config = config_of(store)?;
+        if let Some(bucket) = bucket {
+            config.bucket = bucket.to_string();
+        }
         let credentials = Credentials::find(&config)
             .map_err(|e| format!("no credentials for the store at {}: {e}", config.url()))?;
         let bucket = Bucket::connect(&config, &credentials).map_err(|e| e.to_string())?;
@@ -100,6 +108,12 @@ impl Store {
     pub fn volumes(&self) -> ChunkStore {
         ChunkStore::new(self.bucket.clone(), &self.prefix)
     }
+}
+
+/// `s3://bucket/key` as its bucket and key.
+pub fn parse_s3_url(url: &str) -> Option<(&str, &str)> {
+    let (bucket, key) = url.strip_prefix("s3://")?.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
 }
 
 /// hive's tags on what it keeps in a store: which state and address it is of.

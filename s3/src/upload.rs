@@ -64,6 +64,12 @@ fn local(doing: &str, path: &Path, e: std::io::Error) -> S3Error {
 }
 
 impl Bucket {
+    /// Whether there is an object at `key`.
+    pub fn exists(&self, key: &str) -> Result<bool, S3Error> {
+        let key = key.to_string();
+        self.block(move |b| async move { b.head_async(&key).await.map(|s| s.is_some()) })
+    }
+
     /// The size of the object at `key`, if there is one.
     pub async fn head_async(&self, key: &str) -> Result<Option<u64>, S3Error> {
         match self.store().head(&Key::from(key)).await {
@@ -217,11 +223,31 @@ impl Bucket {
     /// Downloads `key` to `dest`, checked against `sha256`: a file that does not match is
     /// removed, never left where a cache would use it.
     pub fn download_verified(&self, key: &str, sha256: &str, dest: &Path) -> Result<u64, S3Error> {
-        let (key, sha256, dest) = (key.to_string(), sha256.to_string(), dest.to_path_buf());
-        self.block(move |b| async move { b.download_async(&key, &sha256, &dest).await })
+        self.download(key, Some(sha256), dest).map(|(size, _)| size)
     }
 
-    async fn download_async(&self, key: &str, sha256: &str, dest: &Path) -> Result<u64, S3Error> {
+    /// Downloads `key` to `dest` (through `dest.part`, renamed when complete): its size and
+    /// SHA-256, checked against `expected` when given.
+    pub fn download(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        dest: &Path,
+    ) -> Result<(u64, String), S3Error> {
+        let (key, expected, dest) = (
+            key.to_string(),
+            expected.map(str::to_lowercase),
+            dest.to_path_buf(),
+        );
+        self.block(move |b| async move { b.download_async(&key, expected.as_deref(), &dest).await })
+    }
+
+    async fn download_async(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        dest: &Path,
+    ) -> Result<(u64, String), S3Error> {
         let doing = format!("downloading {} to {}", self.url_of(key), dest.display());
         let partial = with_suffix(dest, ".part");
         let found = self
@@ -249,7 +275,7 @@ impl Bucket {
             }
         }
         let digest = hex(&hasher.finalize());
-        if digest != sha256 {
+        if let Some(sha256) = expected.filter(|e| *e != digest) {
             let _ = std::fs::remove_file(&partial);
             return Err(S3Error::new(
                 S3ErrorKind::Damaged,
@@ -260,7 +286,7 @@ impl Bucket {
         out.sync_all()
             .and_then(|()| std::fs::rename(&partial, dest))
             .map_err(|e| local(&doing, dest, e))?;
-        Ok(size)
+        Ok((size, digest))
     }
 }
 

@@ -143,3 +143,101 @@ fn a_stored_volume_survives_destroy_and_a_second_snapshot_sends_only_what_change
     lab.ok(&[&["destroy", "-auto-approve"], &var[..]].concat());
     lab.assert_clean();
 }
+
+const IMAGE: &str = r##"
+store "s3" {
+  endpoint   = "ENDPOINT"
+  bucket     = "BUCKET"
+  access_key = "ACCESS"
+  secret_key = "SECRET"
+}
+
+image "disk" {
+  host   = host.local
+  source = "SOURCE"
+  SHA
+  format = "raw"
+  store  = store.s3
+}
+"##;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn an_image_in_a_store_is_uploaded_once_and_fetched_from_it_verified() {
+    let server = Server::start();
+    let bucket = server.bucket("images");
+    let lab = Lab::new("e2ei", 8);
+    let bytes = crate::s3lab::pseudo_random(20 << 20, 7);
+    let digest = sha256_hex(&bytes);
+    let source = lab.dir.path().join("disk.raw");
+    std::fs::write(&source, &bytes).expect("write the image");
+    let write = |source: &str, sha: &str| {
+        lab.write(&format!(
+            "host \"local\" {{}}\n{}",
+            IMAGE
+                .replace("ENDPOINT", &server.endpoint())
+                .replace("BUCKET", &bucket)
+                .replace("ACCESS", KEY)
+                .replace("SECRET", SECRET)
+                .replace("SOURCE", source)
+                .replace("SHA", sha)
+        ))
+    };
+    let cached = || virsh(&["vol-list", "hive"]).contains(&format!("raw-{digest}"));
+
+    // From its source, then into the store once, content-addressed.
+    write(&source.display().to_string(), "");
+    lab.ok(&["apply", "-auto-approve"]);
+    let key = format!("hive/images/sha256/{digest}");
+    assert_eq!(
+        server.sizes(&bucket, "hive/images").get(&key),
+        Some(&(20 << 20)),
+        "the image is in the store, whole"
+    );
+    let shown = lab.ok(&["state", "show", "image.disk"]).stdout;
+    assert!(shown.contains(&key), "{shown}");
+    assert!(cached());
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(!cached(), "destroy emptied the cache");
+
+    // The source is gone: the host's cache is filled from the store, by digest.
+    std::fs::remove_file(&source).expect("remove the source");
+    write(
+        &source.display().to_string(),
+        &format!("sha256 = \"{digest}\""),
+    );
+    lab.ok(&["apply", "-auto-approve"]);
+    assert!(cached(), "fetched from the store into the cache");
+    assert_eq!(
+        server.list(&bucket, "hive/images").len(),
+        1,
+        "uploaded once"
+    );
+    lab.ok(&["destroy", "-auto-approve"]);
+
+    // An object already in a bucket, read as s3://, checked against its digest.
+    server.put(&bucket, "imports/disk.raw", &bytes);
+    let url = format!("s3://{bucket}/imports/disk.raw");
+    let wrong = sha256_hex(b"something else");
+    write(&url, &format!("sha256 = \"{wrong}\""));
+    let refused = lab.hive(&["apply", "-auto-approve"]);
+    assert_ne!(refused.code, 0);
+    let message = crate::s3lab::flat(&refused.stderr);
+    assert!(
+        message.contains(&format!("has SHA-256 {digest}, not {wrong}")),
+        "{message}"
+    );
+    assert!(!cached(), "nothing that failed its check is cached");
+    write(&url, &format!("sha256 = \"{digest}\""));
+    lab.ok(&["apply", "-auto-approve"]);
+    assert!(cached());
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(!cached());
+}

@@ -27,6 +27,11 @@ pub fn schema() -> Schema {
             optional("cmdline", Type::String).replaces(),
             computed("kernel_path", Type::String),
             computed("initrd_path", Type::String),
+            optional("store", Type::Any)
+                .refers_to("store")
+                .replaces()
+                .about("kept in this store: uploaded once, fetched from it into each host's cache"),
+            computed("stored_at", Type::String),
         ],
         vec![],
     );
@@ -61,6 +66,26 @@ pub fn validate(config: &Value) -> Vec<Problem> {
                 "format = \"{other}\": expected \"qcow2\", \"raw\" or \"kernel\" for the libvirt driver"
             ),
         )),
+    }
+    let stored = crate::stored::store_of(config).is_some();
+    if let Some(source) = config.attr_str("source").filter(|s| s.starts_with("s3://")) {
+        if hive_s3::store::parse_s3_url(source).is_none() {
+            problems.push(Problem::at(
+                "source",
+                format!("source = \"{source}\": write an object in a bucket as s3://bucket/key"),
+            ));
+        } else if !stored {
+            problems.push(Problem::at(
+                "source",
+                "an s3:// source is read through a store: set store = store.NAME (its server and credentials)",
+            ));
+        }
+    }
+    if stored && config.attr_str("format") == Some("kernel") {
+        problems.push(Problem::at(
+            "store",
+            "kernel images are not kept in a store; disk images (qcow2, raw) are",
+        ));
     }
     if let Some(sum) = config.attr_str("sha256") {
         if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -105,14 +130,16 @@ pub fn create(
         file_name(&kernel_path)
     } else {
         let source = config.attr_str("source").unwrap_or_default();
-        let path = cache(
-            &site,
-            request,
-            base,
-            source,
-            config.attr_str("sha256"),
-            config.attr_str("format").unwrap_or("disk"),
-        )?;
+        let expected = config.attr_str("sha256");
+        let what = config.attr_str("format").unwrap_or("disk");
+        let path = match crate::stored::store_of(config) {
+            None => cache(&site, request, base, source, expected, what)?,
+            Some(store) => {
+                let (path, url) = cache_stored(&site, request, store, source, expected, what)?;
+                state.insert("stored_at".into(), Value::String(url));
+                path
+            }
+        };
         let format = detect_format(Path::new(&path));
         if let Some(declared) = config.attr_str("format") {
             if declared != format {
@@ -242,14 +269,74 @@ fn cache(
             )));
         }
     }
+    keep(site, &temp, &name_for(&digest))
+}
+
+/// Moves a fetched file into the pool as `name`, unless a copy of the same content is
+/// already there; its path.
+fn keep(site: &crate::host::Site, temp: &Path, name: &str) -> Result<String, ProviderError> {
     let pool = pool::open(site)?;
-    let name = name_for(&digest);
-    if pool.path_of(&name).exists() {
-        let _ = std::fs::remove_file(&temp);
-        return Ok(pool.path_of(&name).to_string_lossy().into_owned());
+    if pool.path_of(name).exists() {
+        let _ = std::fs::remove_file(temp);
+        return Ok(pool.path_of(name).to_string_lossy().into_owned());
     }
-    let path = pool.adopt_file(&temp, &name)?;
+    let path = pool.adopt_file(temp, name)?;
     Ok(path.to_string_lossy().into_owned())
+}
+
+/// The cached path of an image kept in a store, and its URL there. An `s3://` source is
+/// read from its bucket; otherwise the store's copy (by digest) is fetched when it has one,
+/// the source when not, and what was fetched is uploaded once.
+fn cache_stored(
+    site: &crate::host::Site,
+    request: &ApplyRequest<'_>,
+    store: &Value,
+    source: &str,
+    expected: Option<&str>,
+    what: &str,
+) -> Result<(String, String), ProviderError> {
+    let cached = |sum: &str| -> Result<Option<String>, ProviderError> {
+        let pool = pool::open(site)?;
+        let path = pool.path_of(&format!("{what}-{}", sum.to_lowercase()));
+        Ok(path.exists().then(|| path.to_string_lossy().into_owned()))
+    };
+    if let crate::stored::ImageSource::Object { bucket, key } = crate::stored::image_source(source)
+    {
+        if let Some(path) = expected.map(cached).transpose()?.flatten() {
+            return Ok((path, source.to_string()));
+        }
+        (request.progress)(&format!("downloading {source}"));
+        let temp = pool::temp_path(what)?;
+        let digest = crate::stored::download(store, Some(bucket), Some(key), expected, &temp)?;
+        let path = keep(site, &temp, &format!("{what}-{digest}"))?;
+        return Ok((path, source.to_string()));
+    }
+    let path = match expected {
+        Some(sum) => match cached(sum)? {
+            Some(path) => path,
+            None if crate::stored::has_image(store, &sum.to_lowercase())? => {
+                (request.progress)("downloading from its store");
+                let temp = pool::temp_path(what)?;
+                let digest = crate::stored::download(store, None, None, Some(sum), &temp)?;
+                keep(site, &temp, &format!("{what}-{digest}"))?
+            }
+            None => cache(
+                site,
+                request,
+                request.target.base_dir,
+                source,
+                expected,
+                what,
+            )?,
+        },
+        None => cache(site, request, request.target.base_dir, source, None, what)?,
+    };
+    let digest = file_name(&path)
+        .strip_prefix(&format!("{what}-"))
+        .unwrap_or_default()
+        .to_string();
+    let url = crate::stored::upload_image(store, Path::new(&path), &digest, request.progress)?;
+    Ok((path, url))
 }
 
 /// Copies `source` to `to`, returning the SHA-256 of what was copied.
