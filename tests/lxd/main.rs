@@ -18,3 +18,7 @@ mod import;
 mod lab;
 mod rebuild;
 mod remote;
+#[path = "../s3/lab.rs"]
+#[allow(dead_code)]
+mod s3lab;
+mod store;

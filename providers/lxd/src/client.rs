@@ -173,6 +173,31 @@ impl Client {
         body: &Body<'_>,
         read_timeout: Duration,
     ) -> Result<(u16, Vec<u8>), LxdError> {
+        let mut answer = Vec::new();
+        let status = self.exchange_into(
+            method,
+            path,
+            headers,
+            body,
+            read_timeout,
+            &mut answer,
+            MAX_BODY as u64,
+        )?;
+        Ok((status, answer))
+    }
+
+    /// One HTTP exchange, the answer's body written to `sink`: its status.
+    #[allow(clippy::too_many_arguments)]
+    fn exchange_into(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+        read_timeout: Duration,
+        sink: &mut dyn Write,
+        limit: u64,
+    ) -> Result<u16, LxdError> {
         let io = |e: std::io::Error| {
             LxdError::transport(format!("{method} {path} at {}: {e}", self.label))
         };
@@ -211,7 +236,10 @@ impl Client {
         let sent = write_request(&mut stream, head.as_bytes(), body, &json_text);
         // LXD may answer (and close) before taking the whole body, e.g. refusing an upload:
         // its answer says more than the broken pipe.
-        match (read_response(&mut BufReader::new(stream)), sent) {
+        match (
+            read_response_into(&mut BufReader::new(stream), sink, limit),
+            sent,
+        ) {
             (Ok(answer), _) => Ok(answer),
             (Err(_), Err(e)) => Err(LxdError::transport(format!(
                 "{method} {path} at {}: {e}",
@@ -363,6 +391,35 @@ impl Client {
         }
     }
 
+    /// A file-like resource of any size (a volume's backup) written to `dest`.
+    pub fn get_to_file(&self, path: &str, dest: &std::path::Path) -> Result<u64, LxdError> {
+        let local = |e: std::io::Error| LxdError::transport(format!("{}: {e}", dest.display()));
+        let mut file = std::fs::File::create(dest).map_err(local)?;
+        let status = self.exchange_into(
+            "GET",
+            path,
+            &[],
+            &Body::Empty,
+            Duration::from_secs(600),
+            &mut file,
+            u64::MAX,
+        )?;
+        file.sync_all().map_err(local)?;
+        drop(file);
+        if status >= 400 {
+            let bytes = std::fs::read(dest).unwrap_or_default();
+            let _ = std::fs::remove_file(dest);
+            return Err(match envelope_of("GET", path, status, &bytes) {
+                Err(e) => e,
+                Ok(_) => LxdError {
+                    status,
+                    message: format!("GET {path}: HTTP {status}"),
+                },
+            });
+        }
+        std::fs::metadata(dest).map(|m| m.len()).map_err(local)
+    }
+
     /// The raw bytes of a file-like resource (an exec's recorded output).
     pub fn get_raw(&self, path: &str) -> Result<Vec<u8>, LxdError> {
         let (status, bytes) = self.exchange("GET", path, &[], &Body::Empty, IO_TIMEOUT)?;
@@ -474,8 +531,21 @@ fn multipart_length(parts: &[(&str, &Path)]) -> Result<u64, LxdError> {
 }
 
 /// Reads an HTTP/1.1 response: status and body (by length, chunked, or to the end).
+#[cfg(test)]
 fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut body = Vec::new();
+    let status = read_response_into(reader, &mut body, MAX_BODY as u64)?;
+    Ok((status, body))
+}
+
+/// Reads an HTTP response: its status, the body written to `sink` (at most `limit` bytes).
+fn read_response_into(
+    reader: &mut impl BufRead,
+    sink: &mut dyn Write,
+    limit: u64,
+) -> std::io::Result<u16> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let too_large = || bad("an answer larger than hive accepts from LXD");
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let status: u16 = line
@@ -492,49 +562,55 @@ fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<u8>)> {
         if let Some((name, value)) = line.split_once(':') {
             let value = value.trim();
             if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse::<usize>().ok();
+                length = value.parse::<u64>().ok();
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = value.eq_ignore_ascii_case("chunked");
             }
         }
     }
-    let mut body = Vec::new();
+    // Exactly `n` bytes of the body to the sink.
+    let mut copy_exactly = |reader: &mut dyn Read, n: u64| -> std::io::Result<()> {
+        let copied = std::io::copy(&mut reader.take(n), sink)?;
+        if copied == n {
+            Ok(())
+        } else {
+            Err(std::io::ErrorKind::UnexpectedEof.into())
+        }
+    };
     if chunked {
+        let mut total = 0u64;
         loop {
             line.clear();
             reader.read_line(&mut line)?;
             let size_text = line.trim().split(';').next().unwrap_or_default();
-            let size = usize::from_str_radix(size_text, 16)
+            let size = u64::from_str_radix(size_text, 16)
                 .map_err(|_| bad(&format!("bad chunk size {size_text:?}")))?;
             if size == 0 {
                 break;
             }
-            let start = body.len();
-            let end = start
+            total = total
                 .checked_add(size)
-                .filter(|end| *end <= MAX_BODY)
-                .ok_or_else(|| bad("an answer larger than hive accepts from LXD"))?;
-            body.resize(end, 0);
-            reader.read_exact(&mut body[start..])?;
+                .filter(|t| *t <= limit)
+                .ok_or_else(too_large)?;
+            copy_exactly(reader, size)?;
             line.clear();
             reader.read_line(&mut line)?;
         }
     } else if let Some(n) = length {
-        if n > MAX_BODY {
-            return Err(bad("an answer larger than hive accepts from LXD"));
+        if n > limit {
+            return Err(too_large());
         }
-        body.resize(n, 0);
-        reader.read_exact(&mut body)?;
+        copy_exactly(reader, n)?;
     } else {
         // Without a length the body ends with the connection; a TLS peer that closes without
         // close_notify still delivered everything we need.
-        match reader.take(MAX_BODY as u64).read_to_end(&mut body) {
+        match std::io::copy(&mut reader.take(limit), sink) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((status, body))
+    Ok(status)
 }
 
 /// A TLS configuration that presents the client certificate and accepts exactly the pinned

@@ -15,6 +15,7 @@ pub mod client;
 pub mod host;
 pub mod image;
 pub mod instance;
+pub mod stored;
 pub mod volume;
 
 use client::LxdError;
@@ -22,7 +23,8 @@ use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, PlanRequest,
-    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, Target,
+    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest, Snapshotted,
+    Target,
 };
 use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
 use hive_sdk::{Type, Value};
@@ -251,6 +253,16 @@ impl Provider for LxdProvider {
             "volume" => volume::delete(&self.clients, request),
             "instance" => instance::delete(&self.clients, request),
             other => Err(unsupported(other)),
+        }
+    }
+
+    fn snapshot(&self, request: &SnapshotRequest<'_>) -> Result<Snapshotted, ProviderError> {
+        match request.target.kind {
+            "volume" => volume::snapshot(&self.clients, request),
+            other => Err(ProviderError::new(format!(
+                "{} is a {other}: only volumes kept in a store are snapshotted",
+                request.target.address
+            ))),
         }
     }
 }

@@ -5,11 +5,12 @@
 use crate::api::StorageVolume;
 use crate::client::{url_part, Client};
 use crate::host::{self, check_daemon, default_pool, Clients};
-use crate::{lx, lxd_size, Tag};
+use crate::{lx, lxd_size, stored, Tag};
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    SnapshotRequest, Snapshotted,
 };
 use hive_sdk::schema::{self, optional, Schema};
 use hive_sdk::units::parse_size;
@@ -26,6 +27,7 @@ pub fn schema() -> Schema {
     );
     hive_sdk::disk::volume_schema()
         .merged(&own)
+        .and_then(|s| s.merged(&hive_sdk::disk::stored_volume_schema()))
         .unwrap_or_else(|_| hive_sdk::disk::volume_schema())
 }
 
@@ -36,6 +38,7 @@ pub fn validate(config: &Value) -> Vec<Problem> {
             problems.push(Problem::at("size", format!("size: {e}")));
         }
     }
+    problems.extend(hive_sdk::disk::validate_stored_volume(config));
     problems
 }
 
@@ -141,9 +144,18 @@ fn size_key(config: &Value) -> Result<Option<String>, ProviderError> {
         .transpose()
 }
 
-fn state_of(config: &Value, pool: &str, name: &str) -> ApplyResponse {
+fn state_of(
+    config: &Value,
+    pool: &str,
+    name: &str,
+    restored_from: Option<String>,
+) -> ApplyResponse {
     let id = format!("{pool}/{name}");
     let mut state = config.as_map().cloned().unwrap_or_default();
+    state.insert(
+        "restored_from".into(),
+        restored_from.map_or(Value::Null, Value::String),
+    );
     state.insert("id".into(), Value::string(&id));
     state.insert("path".into(), Value::string(format!("/mnt/{name}")));
     ApplyResponse {
@@ -177,6 +189,17 @@ pub fn create(
     if let Some(size) = size_key(config)? {
         keys.insert("size".into(), size);
     }
+    if let Some(location) = stored::restore(&client, config, target, &pool, &name)? {
+        // The backup carries the tags of the volume it was taken of: this one's replace them.
+        client
+            .json(
+                "PATCH",
+                &path(&pool, &name),
+                Some(&json!({ "config": keys })),
+            )
+            .map_err(lx(format!("tagging restored volume {name} in pool {pool}")))?;
+        return Ok(state_of(config, &pool, &name, Some(location)));
+    }
     let body =
         json!({"name": name, "type": "custom", "content_type": "filesystem", "config": keys});
     client
@@ -186,7 +209,7 @@ pub fn create(
             Some(&body),
         )
         .map_err(lx(format!("creating volume {name} in pool {pool}")))?;
-    Ok(state_of(config, &pool, &name))
+    Ok(state_of(config, &pool, &name, None))
 }
 
 pub fn update(
@@ -214,7 +237,11 @@ pub fn update(
             )
             .map_err(lx(format!("resizing volume {name} in pool {pool}")))?;
     }
-    Ok(state_of(config, &pool, &name))
+    let restored_from = request
+        .prior
+        .and_then(|p| p.attr_str("restored_from"))
+        .map(str::to_string);
+    Ok(state_of(config, &pool, &name, restored_from))
 }
 
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
@@ -240,9 +267,42 @@ pub fn delete(clients: &Clients, request: &DeleteRequest<'_>) -> Result<(), Prov
     let target = &request.target;
     let (pool, name) = recorded(request.prior, request.id, target.address, target.lineage);
     match get(&client, &pool, &name)? {
-        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == target.lineage) => client
-            .delete(&path(&pool, &name))
-            .map_err(lx(format!("deleting volume {name} in pool {pool}"))),
+        Some(v) if Tag::of(&v.config).is_some_and(|t| t.lineage == target.lineage) => {
+            let snapshot_first = request
+                .prior
+                .attr("snapshot_on_destroy")
+                .and_then(Value::as_bool)
+                == Some(true)
+                && stored::store_of(request.prior).is_some();
+            if snapshot_first {
+                stored::snapshot(&client, request.prior, target, &pool, &name).map_err(|e| {
+                    ProviderError::new(format!(
+                        "snapshotting before destroying (snapshot_on_destroy), so it is kept: {}",
+                        e.message
+                    ))
+                })?;
+            }
+            client
+                .delete(&path(&pool, &name))
+                .map_err(lx(format!("deleting volume {name} in pool {pool}")))
+        }
         _ => Ok(()),
     }
+}
+
+/// `hive snapshot`: the volume into its store.
+pub fn snapshot(
+    clients: &Clients,
+    request: &SnapshotRequest<'_>,
+) -> Result<Snapshotted, ProviderError> {
+    let client = clients.get(request.attributes)?;
+    let target = &request.target;
+    let (pool, name) = recorded(
+        request.attributes,
+        request.id,
+        target.address,
+        target.lineage,
+    );
+    (request.progress)("snapshotting into its store");
+    stored::snapshot(&client, request.attributes, target, &pool, &name)
 }

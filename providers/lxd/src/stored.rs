@@ -1,0 +1,208 @@
+//! LXD custom volumes kept in a `store`, through LXD's own backup export and import.
+//!
+//! A snapshot is the volume's backup tarball, uncompressed (so that an unchanged file is the
+//! same bytes in the next one), cut where its content says (a file added or grown shifts
+//! every byte after it; content-defined chunks find the unchanged ones again). The running
+//! instances that use the volume are frozen while LXD makes the backup and thawed at once
+//! after, whatever happened; the tarball is then read from LXD's copy. A restore imports the
+//! latest snapshot as the new volume.
+
+use crate::client::{url_part, Body, Client};
+use crate::lx;
+use hive_s3::chunks::Chunking;
+use hive_s3::store::{tags, Store};
+use hive_sdk::disk::{keep_snapshots_of, store_key_of};
+use hive_sdk::provider::{ProviderError, Snapshotted, Target};
+use hive_sdk::Value;
+use serde_json::{json, Value as Json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// LXD's backups and imports of large volumes take a while.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+pub fn store_of(config: &Value) -> Option<&Value> {
+    config.attr("store").filter(|s| !s.is_null())
+}
+
+fn open(store: &Value) -> Result<Store, ProviderError> {
+    Store::open(store).map_err(ProviderError::new)
+}
+
+/// A scratch file for a tarball on its way between LXD and the store, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(hint: &str) -> Result<Scratch, ProviderError> {
+        let id = hive_sdk::provider::random_id()?;
+        Ok(Scratch(std::env::temp_dir().join(format!(
+            "hive-{hint}-{}-{id}.tar",
+            std::process::id()
+        ))))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Imports the latest snapshot of the volume as `name` in `pool`: the snapshot's location,
+/// or `None` when the store has none (the volume is then made blank).
+pub fn restore(
+    client: &Client,
+    config: &Value,
+    target: &Target<'_>,
+    pool: &str,
+    name: &str,
+) -> Result<Option<String>, ProviderError> {
+    let Some(store) = store_of(config) else {
+        return Ok(None);
+    };
+    let store = open(store)?;
+    let key = store_key_of(config, target.address);
+    let scratch = Scratch::new("restore")?;
+    let local =
+        |e: std::io::Error| ProviderError::new(format!("writing {}: {e}", scratch.0.display()));
+    let mut file = std::fs::File::create(&scratch.0).map_err(local)?;
+    let Some((_, location)) = store
+        .restore_latest(&key, &mut file)
+        .map_err(|e| ProviderError::new(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    file.sync_all().map_err(local)?;
+    drop(file);
+    client
+        .send(
+            "POST",
+            &format!("/1.0/storage-pools/{}/volumes/custom", url_part(pool)),
+            &Body::File(&scratch.0),
+            &[("X-LXD-name", name.to_string())],
+            TRANSFER_TIMEOUT,
+            None,
+        )
+        .map_err(lx(format!(
+            "importing volume {name} into pool {pool} from {location}"
+        )))?;
+    Ok(Some(location))
+}
+
+/// Snapshots the volume `name` of `pool` into its store.
+pub fn snapshot(
+    client: &Client,
+    attributes: &Value,
+    target: &Target<'_>,
+    pool: &str,
+    name: &str,
+) -> Result<Snapshotted, ProviderError> {
+    let store = store_of(attributes).ok_or_else(|| {
+        ProviderError::new(format!(
+            "{} names no store to snapshot it into",
+            target.address
+        ))
+    })?;
+    let store = open(store)?;
+    let key = store_key_of(attributes, target.address);
+    let volume = format!(
+        "/1.0/storage-pools/{}/volumes/custom/{}",
+        url_part(pool),
+        url_part(name)
+    );
+    let backup = format!("hive-{}", hive_sdk::provider::random_id()?);
+    let frozen = freeze_users(client, &volume)?;
+    let made = client
+        .send(
+            "POST",
+            &format!("{volume}/backups"),
+            &Body::Json(&json!({
+                "name": backup,
+                "volume_only": true,
+                "optimized_storage": false,
+                "compression_algorithm": "none",
+            })),
+            &[],
+            TRANSFER_TIMEOUT,
+            None,
+        )
+        .map_err(lx(format!("backing up volume {name} of pool {pool}")));
+    let thawed = thaw(client, &frozen);
+    made?;
+    thawed?;
+    let consistency = if frozen.is_empty() {
+        "no running instance uses it".to_string()
+    } else {
+        format!("backed up with its instances frozen: {}", frozen.join(", "))
+    };
+    let scratch = Scratch::new("backup")?;
+    let exported = client
+        .get_to_file(&format!("{volume}/backups/{backup}/export"), &scratch.0)
+        .map_err(lx(format!("exporting the backup of volume {name}")));
+    let _ = client.delete(&format!("{volume}/backups/{backup}"));
+    exported?;
+    let file = std::fs::File::open(&scratch.0)
+        .map_err(|e| ProviderError::new(format!("reading {}: {e}", scratch.0.display())))?;
+    store
+        .snapshot(
+            &key,
+            std::io::BufReader::with_capacity(1 << 20, file),
+            Chunking::ContentDefined,
+            tags(target.lineage, &target.address.to_string()),
+            keep_snapshots_of(attributes),
+            &consistency,
+        )
+        .map_err(|e| ProviderError::new(e.to_string()))
+}
+
+/// Freezes the running instances that use the volume: the ones this call froze.
+fn freeze_users(client: &Client, volume: &str) -> Result<Vec<String>, ProviderError> {
+    let found: Json = client
+        .get(volume)
+        .map_err(lx(format!("looking up {volume}")))?;
+    let users: Vec<String> = found
+        .get("used_by")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .filter_map(|u| u.strip_prefix("/1.0/instances/"))
+        .map(|u| u.split('?').next().unwrap_or(u).to_string())
+        .collect();
+    let mut frozen = Vec::new();
+    for user in users {
+        let state: Json = client
+            .get(&format!("/1.0/instances/{}/state", url_part(&user)))
+            .map_err(lx(format!("reading the state of instance {user}")))?;
+        if state.get("status").and_then(Json::as_str) != Some("Running") {
+            continue;
+        }
+        if let Err(e) = change_state(client, &user, "freeze") {
+            let _ = thaw(client, &frozen);
+            return Err(e);
+        }
+        frozen.push(user);
+    }
+    Ok(frozen)
+}
+
+fn thaw(client: &Client, frozen: &[String]) -> Result<(), ProviderError> {
+    let mut first_error = None;
+    for name in frozen {
+        if let Err(e) = change_state(client, name, "unfreeze") {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn change_state(client: &Client, name: &str, action: &str) -> Result<(), ProviderError> {
+    client
+        .json(
+            "PUT",
+            &format!("/1.0/instances/{}/state", url_part(name)),
+            Some(&json!({"action": action, "timeout": 30})),
+        )
+        .map(|_| ())
+        .map_err(lx(format!("{action} of instance {name}")))
+}
