@@ -32,10 +32,13 @@ demo: setup build
 	@echo "== the VM reaches a container, and a container the VM (LXD exec: busybox has no sshd)"
 	$(HIVE) -C examples/containers ssh instance.vm -- ping -c 1 "$$($(HIVE) -C examples/containers output --raw box0_ip)"
 	$(HIVE) -C examples/containers ssh 'instance.box[0]' -- ping -c 1 "$$($(HIVE) -C examples/containers output --raw vm_ip)"
+	@echo "== a volume kept in S3 survives destroy and re-apply (the lab's SeaweedFS on loopback)"
+	HIVE=$(HIVE) bash examples/stored-volume/demo.sh
 	@echo
 	@echo "The cluster is still running. Log in:  $(HIVE) -C examples/cluster ssh 'instance.node[1]'"
 	@echo "Remove it:                             $(HIVE) -C examples/cluster destroy"
 	@echo "And the containers:                    $(HIVE) -C examples/containers destroy"
+	@echo "And the VM with the stored volume:     $(HIVE) -C examples/stored-volume destroy"
 
 
 ## Install what the tests need, then run every tier.

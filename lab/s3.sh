@@ -89,10 +89,15 @@ stop() {
   rm -f "$dir/weed.pid"
 }
 
+# Makes a bucket; one that exists already (409) is fine.
 bucket() {
-  local port=$1 name=$2 key=${3:-hivetest} secret=${4:-hivetestsecret}
-  curl -sS --fail-with-body --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" \
-    -X PUT "http://127.0.0.1:$port/$name" >/dev/null
+  local port=$1 name=$2 key=${3:-hivetest} secret=${4:-hivetestsecret} code
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$key:$secret" -X PUT "http://127.0.0.1:$port/$name")
+  case $code in
+    200 | 409) ;;
+    *) log "making bucket $name on port $port: HTTP $code"; return 1 ;;
+  esac
 }
 
 # A signed request with the lab's test credentials.

@@ -242,3 +242,50 @@ fn an_image_in_a_store_is_uploaded_once_and_fetched_from_it_verified() {
     lab.ok(&["destroy", "-auto-approve"]);
     assert!(!cached());
 }
+
+/// `make demo`'s part for stored volumes, as it runs there (its own server and names here).
+#[test]
+fn the_stored_volume_demo_finds_its_data_again() {
+    let server = Server::start();
+    let lab = Lab::new("e2ed", 9);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("examples/stored-volume");
+    let copy = lab.dir.path();
+    std::fs::copy(example.join("main.hive.hcl"), copy.join("main.hive.hcl")).expect("copy");
+    let demo = std::process::Command::new("bash")
+        .arg(example.join("demo.sh"))
+        .env("HIVE", env!("CARGO_BIN_EXE_hive"))
+        .env("DEMO_DIR", copy)
+        .env("S3_DIR", server.dir())
+        .env("S3_PORT", server.port.to_string())
+        .env("HIVE_VAR_prefix", "e2ed")
+        .output()
+        .expect("bash runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&demo.stdout),
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let destroy = std::process::Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args([
+            "-C",
+            &copy.display().to_string(),
+            "destroy",
+            "-auto-approve",
+        ])
+        .env("HIVE_VAR_prefix", "e2ed")
+        .env("HIVE_VAR_s3_endpoint", server.endpoint())
+        .output()
+        .expect("hive runs");
+    assert!(demo.status.success(), "{said}");
+    assert!(
+        said.contains("the data survived destroy and re-apply"),
+        "{said}"
+    );
+    assert!(
+        destroy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&destroy.stderr)
+    );
+    lab.assert_clean();
+}
