@@ -73,6 +73,8 @@ impl Server {
         ]);
     }
 
+    /// Where its data is (the stored-volume demo, run by the libvirt tests, restarts it there).
+    #[allow(dead_code)]
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
