@@ -289,3 +289,78 @@ fn the_stored_volume_demo_finds_its_data_again() {
     );
     lab.assert_clean();
 }
+
+/// The parts an interrupted upload of `sha256` recorded, if it left its progress file.
+fn parts_sent(sha256: &str) -> usize {
+    let dir = std::env::var_os("HIVE_LIBVIRT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/var/lib/hive".into());
+    std::fs::read(dir.join("uploads").join(format!("{sha256}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|p| p["parts"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_upload_killed_mid_way_resumes_on_the_next_apply() {
+    let server = Server::start();
+    let bucket = server.bucket("resume");
+    let lab = Lab::new("e2eu", 10);
+    let source = lab.dir.path().join("big.raw");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c 400M /dev/urandom > {}", source.display()))
+        .status()
+        .expect("sh runs");
+    assert!(made.success());
+    let digest = std::process::Command::new("sha256sum")
+        .arg(&source)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .expect("sha256sum runs");
+    lab.write(&format!(
+        "host \"local\" {{}}\n{}",
+        IMAGE
+            .replace("ENDPOINT", &server.endpoint())
+            .replace("BUCKET", &bucket)
+            .replace("ACCESS", KEY)
+            .replace("SECRET", SECRET)
+            .replace("SOURCE", &source.display().to_string())
+            .replace("SHA", "")
+    ));
+
+    let mut apply = lab.spawn(&["apply", "-auto-approve"]);
+    crate::lab::eventually(
+        "the upload has sent a part",
+        std::time::Duration::from_secs(120),
+        || parts_sent(&digest) > 0,
+    );
+    let _ = apply.kill();
+    let _ = apply.wait();
+    let key = format!("hive/images/sha256/{digest}");
+    assert!(
+        !server.sizes(&bucket, "hive/images").contains_key(&key),
+        "killed before the upload completed"
+    );
+
+    let again = lab.ok(&["apply", "-auto-approve"]);
+    assert!(again.stdout.contains("upload resumed"), "{}", again.stdout);
+    assert_eq!(
+        server.sizes(&bucket, "hive/images").get(&key),
+        Some(&(400 << 20)),
+        "the whole image is in the store"
+    );
+    assert_eq!(
+        parts_sent(&digest),
+        0,
+        "the progress file is gone once complete"
+    );
+    lab.ok(&["destroy", "-auto-approve"]);
+}

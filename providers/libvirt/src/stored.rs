@@ -213,7 +213,7 @@ pub fn upload_image(
     std::fs::create_dir_all(&dir)
         .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
     progress(&format!("uploading into {}", opened.url));
-    opened
+    let uploaded = opened
         .bucket
         .upload_file(
             path,
@@ -223,5 +223,11 @@ pub fn upload_image(
             &dir.join(format!("{sha256}.json")),
         )
         .map_err(|e| ProviderError::new(e.to_string()))?;
+    if uploaded.parts_resumed > 0 {
+        progress(&format!(
+            "upload resumed: {} parts were sent by an interrupted try, {} bytes sent now",
+            uploaded.parts_resumed, uploaded.bytes_sent
+        ));
+    }
     Ok(opened.bucket.url_of(&key))
 }
