@@ -68,4 +68,5 @@ bench:
 	cargo bench --bench lxd
 	cargo bench --bench s3_state
 	cargo bench --bench s3_transfer
+	cargo bench --bench s3_snapshot
 

@@ -10,26 +10,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{s3_lab, S3_KEY, S3_SECRET};
-
-fn aws(port: u16, args: &[&str]) -> Duration {
-    let start = Instant::now();
-    let out = Command::new("/opt/hive-test/awscli/bin/aws")
-        .arg("--endpoint-url")
-        .arg(format!("http://127.0.0.1:{port}"))
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", S3_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("aws runs");
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    start.elapsed()
-}
+use support::{aws, s3_lab, S3_KEY, S3_SECRET};
 
 fn rate(mib: u64, took: Duration) -> String {
     format!(

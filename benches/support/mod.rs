@@ -49,3 +49,24 @@ pub fn s3_lab(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs the AWS CLI (installed by `lab/s3.sh awscli`) against the lab's server on `port`
+/// with the lab's credentials: how long it took.
+pub fn aws(port: u16, args: &[&str]) -> Duration {
+    let start = std::time::Instant::now();
+    let out = Command::new("/opt/hive-test/awscli/bin/aws")
+        .arg("--endpoint-url")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", S3_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap_or_else(|e| panic!("aws starts: {e}"));
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed()
+}
