@@ -17,7 +17,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{aws, s3_lab, S3_KEY, S3_SECRET};
+use support::{aws, bench_mib, s3_lab, s3_server, S3_KEY, S3_SECRET};
 
 const MIB: u64 = 1 << 20;
 
@@ -72,19 +72,9 @@ struct Row {
 }
 
 fn main() {
-    let mib: u64 = std::env::var("HIVE_BENCH_MIB")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1024);
-    s3_lab(&["awscli"]);
-    let server = tempfile::tempdir().expect("temp dir");
+    let mib = bench_mib();
     let port = 23600u16;
-    s3_lab(&[
-        "start",
-        &server.path().display().to_string(),
-        &port.to_string(),
-    ]);
-    s3_lab(&["bucket", &port.to_string(), "snapshots"]);
+    let server = s3_server(port, "snapshots");
     let block = Value::map([
         (
             "endpoint",

@@ -10,7 +10,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{aws, s3_lab, S3_KEY, S3_SECRET};
+use support::{aws, bench_mib, s3_lab, s3_server, S3_KEY, S3_SECRET};
 
 fn rate(mib: u64, took: Duration) -> String {
     format!(
@@ -21,19 +21,9 @@ fn rate(mib: u64, took: Duration) -> String {
 }
 
 fn main() {
-    let mib: u64 = std::env::var("HIVE_BENCH_MIB")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1024);
-    s3_lab(&["awscli"]);
-    let server = tempfile::tempdir().expect("temp dir");
+    let mib = bench_mib();
     let port = 23500u16;
-    s3_lab(&[
-        "start",
-        &server.path().display().to_string(),
-        &port.to_string(),
-    ]);
-    s3_lab(&["bucket", &port.to_string(), "transfer"]);
+    let server = s3_server(port, "transfer");
     let work = tempfile::tempdir().expect("temp dir");
     let file = work.path().join("image.qcow2");
     // Incompressible bytes, as a real image's are to the network.

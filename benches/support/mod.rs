@@ -70,3 +70,25 @@ pub fn aws(port: u16, args: &[&str]) -> Duration {
     );
     start.elapsed()
 }
+
+/// The image size a benchmark uses: `HIVE_BENCH_MIB`, else 1 GiB.
+pub fn bench_mib() -> u64 {
+    std::env::var("HIVE_BENCH_MIB")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1024)
+}
+
+/// The AWS CLI installed, and a lab S3 server on `port` with `bucket`; the server's data
+/// directory (stop it with `s3_lab(&["stop", dir])`).
+pub fn s3_server(port: u16, bucket: &str) -> tempfile::TempDir {
+    s3_lab(&["awscli"]);
+    let server = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    s3_lab(&[
+        "start",
+        &server.path().display().to_string(),
+        &port.to_string(),
+    ]);
+    s3_lab(&["bucket", &port.to_string(), bucket]);
+    server
+}

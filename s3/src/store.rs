@@ -110,6 +110,19 @@ impl Store {
     }
 }
 
+/// The store a volume's attributes name, opened, and the volume's name in it.
+pub fn volume_store(
+    volume: &Value,
+    address: &hive_sdk::addr::InstanceAddr,
+) -> Result<(Store, String), String> {
+    let store = hive_sdk::disk::store_of(volume)
+        .ok_or_else(|| format!("{address} names no store to keep it in"))?;
+    Ok((
+        Store::open(store)?,
+        hive_sdk::disk::store_key_of(volume, address),
+    ))
+}
+
 /// `s3://bucket/key` as its bucket and key.
 pub fn parse_s3_url(url: &str) -> Option<(&str, &str)> {
     let (bucket, key) = url.strip_prefix("s3://")?.split_once('/')?;

@@ -85,7 +85,7 @@ fn options(args: &PlanArgs, command: &str, destroy: bool) -> Result<RunOptions, 
     })
 }
 
-fn report_diagnostics(ctx: &Context, result: &RunResult, json: bool) {
+pub(super) fn report_diagnostics(ctx: &Context, result: &RunResult, json: bool) {
     if json {
         for d in &result.diagnostics.items {
             println!("{}", events::diagnostic(d, &result.sources));

@@ -3,7 +3,6 @@
 use super::{Context, VarArgs};
 use crate::ops::apply::RunOptions;
 use crate::ops::plan::PlanOptions;
-use crate::render::diag::{render_text, Style};
 use hive_sdk::addr::Target;
 
 #[derive(Debug, clap::Args)]
@@ -75,17 +74,7 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     };
     let (result, snapshots) =
         crate::ops::snapshot::snapshot(&ctx.dir, &ctx.registry, &options, &targets, &progress);
-    if !result.diagnostics.is_empty() {
-        let style = if ctx.color {
-            Style::Color
-        } else {
-            Style::Plain
-        };
-        eprint!(
-            "{}",
-            render_text(&result.diagnostics, &result.sources, style)
-        );
-    }
+    super::run::report_diagnostics(ctx, &result, false);
     if result.diagnostics.has_errors() {
         return 1;
     }

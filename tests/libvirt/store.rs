@@ -162,6 +162,20 @@ image "disk" {
 }
 "##;
 
+/// A host, the store in `bucket` and an image of `source` kept in it (`sha`: its sha256 line).
+fn image_config(server: &Server, bucket: &str, source: &str, sha: &str) -> String {
+    format!(
+        "host \"local\" {{}}\n{}",
+        IMAGE
+            .replace("ENDPOINT", &server.endpoint())
+            .replace("BUCKET", bucket)
+            .replace("ACCESS", KEY)
+            .replace("SECRET", SECRET)
+            .replace("SOURCE", source)
+            .replace("SHA", sha)
+    )
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
@@ -179,18 +193,7 @@ fn an_image_in_a_store_is_uploaded_once_and_fetched_from_it_verified() {
     let digest = sha256_hex(&bytes);
     let source = lab.dir.path().join("disk.raw");
     std::fs::write(&source, &bytes).expect("write the image");
-    let write = |source: &str, sha: &str| {
-        lab.write(&format!(
-            "host \"local\" {{}}\n{}",
-            IMAGE
-                .replace("ENDPOINT", &server.endpoint())
-                .replace("BUCKET", &bucket)
-                .replace("ACCESS", KEY)
-                .replace("SECRET", SECRET)
-                .replace("SOURCE", source)
-                .replace("SHA", sha)
-        ))
-    };
+    let write = |source: &str, sha: &str| lab.write(&image_config(&server, &bucket, source, sha));
     let cached = || virsh(&["vol-list", "hive"]).contains(&format!("raw-{digest}"));
 
     // From its source, then into the store once, content-addressed.
@@ -325,15 +328,11 @@ fn an_upload_killed_mid_way_resumes_on_the_next_apply() {
                 .to_string()
         })
         .expect("sha256sum runs");
-    lab.write(&format!(
-        "host \"local\" {{}}\n{}",
-        IMAGE
-            .replace("ENDPOINT", &server.endpoint())
-            .replace("BUCKET", &bucket)
-            .replace("ACCESS", KEY)
-            .replace("SECRET", SECRET)
-            .replace("SOURCE", &source.display().to_string())
-            .replace("SHA", "")
+    lab.write(&image_config(
+        &server,
+        &bucket,
+        &source.display().to_string(),
+        "",
     ));
 
     let mut apply = lab.spawn(&["apply", "-auto-approve"]);

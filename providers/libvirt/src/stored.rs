@@ -10,16 +10,13 @@
 use crate::host::Site;
 use crate::{lv, pool, xml};
 use hive_s3::chunks::Chunking;
-use hive_s3::store::{tags, Store};
-use hive_sdk::disk::{keep_snapshots_of, store_key_of};
+use hive_s3::store::{tags, volume_store, Store};
+use hive_sdk::disk::keep_snapshots_of;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
 use hive_sdk::Value;
 use std::path::{Path, PathBuf};
 
-/// The store a volume's configuration (or record) names, if any.
-pub fn store_of(config: &Value) -> Option<&Value> {
-    config.attr("store").filter(|s| !s.is_null())
-}
+pub use hive_sdk::disk::store_of;
 
 fn open(store: &Value) -> Result<Store, ProviderError> {
     Store::open(store).map_err(ProviderError::new)
@@ -33,11 +30,10 @@ pub fn restore(
     target: &Target<'_>,
     name: &str,
 ) -> Result<Option<(PathBuf, String)>, ProviderError> {
-    let Some(store) = store_of(config) else {
+    if store_of(config).is_none() {
         return Ok(None);
-    };
-    let store = open(store)?;
-    let key = store_key_of(config, target.address);
+    }
+    let (store, key) = volume_store(config, target.address).map_err(ProviderError::new)?;
     let temp = pool::temp_path("restore")?;
     let restored = restore_into(&store, &key, &temp);
     let location = match restored {
@@ -77,14 +73,7 @@ pub fn snapshot(
     target: &Target<'_>,
     path: &str,
 ) -> Result<Snapshotted, ProviderError> {
-    let store = store_of(attributes).ok_or_else(|| {
-        ProviderError::new(format!(
-            "{} names no store to snapshot it into",
-            target.address
-        ))
-    })?;
-    let store = open(store)?;
-    let key = store_key_of(attributes, target.address);
+    let (store, key) = volume_store(attributes, target.address).map_err(ProviderError::new)?;
     let paused = pause_users(site, path)?;
     let consistency = if paused.is_empty() {
         "no running guest has it attached".to_string()

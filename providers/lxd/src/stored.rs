@@ -10,8 +10,8 @@
 use crate::client::{url_part, Body, Client};
 use crate::lx;
 use hive_s3::chunks::Chunking;
-use hive_s3::store::{tags, Store};
-use hive_sdk::disk::{keep_snapshots_of, store_key_of};
+use hive_s3::store::{tags, volume_store};
+use hive_sdk::disk::keep_snapshots_of;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
 use hive_sdk::Value;
 use serde_json::{json, Value as Json};
@@ -21,13 +21,7 @@ use std::time::Duration;
 /// LXD's backups and imports of large volumes take a while.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 
-pub fn store_of(config: &Value) -> Option<&Value> {
-    config.attr("store").filter(|s| !s.is_null())
-}
-
-fn open(store: &Value) -> Result<Store, ProviderError> {
-    Store::open(store).map_err(ProviderError::new)
-}
+pub use hive_sdk::disk::store_of;
 
 /// A scratch file for a tarball on its way between LXD and the store, removed when dropped.
 struct Scratch(PathBuf);
@@ -57,11 +51,10 @@ pub fn restore(
     pool: &str,
     name: &str,
 ) -> Result<Option<String>, ProviderError> {
-    let Some(store) = store_of(config) else {
+    if store_of(config).is_none() {
         return Ok(None);
-    };
-    let store = open(store)?;
-    let key = store_key_of(config, target.address);
+    }
+    let (store, key) = volume_store(config, target.address).map_err(ProviderError::new)?;
     let scratch = Scratch::new("restore")?;
     let local =
         |e: std::io::Error| ProviderError::new(format!("writing {}: {e}", scratch.0.display()));
@@ -97,14 +90,7 @@ pub fn snapshot(
     pool: &str,
     name: &str,
 ) -> Result<Snapshotted, ProviderError> {
-    let store = store_of(attributes).ok_or_else(|| {
-        ProviderError::new(format!(
-            "{} names no store to snapshot it into",
-            target.address
-        ))
-    })?;
-    let store = open(store)?;
-    let key = store_key_of(attributes, target.address);
+    let (store, key) = volume_store(attributes, target.address).map_err(ProviderError::new)?;
     let volume = format!(
         "/1.0/storage-pools/{}/volumes/custom/{}",
         url_part(pool),

@@ -105,6 +105,11 @@ pub fn validate_stored_volume(config: &Value) -> Vec<crate::problem::Problem> {
     problems
 }
 
+/// The store a volume's or image's configuration (or record) names, if any.
+pub fn store_of(config: &Value) -> Option<&Value> {
+    config.attr("store").filter(|s| !s.is_null())
+}
+
 /// A stored volume's name in its store: `store_key`, else made from its address.
 pub fn store_key_of(config: &Value, address: &crate::addr::InstanceAddr) -> String {
     config
