@@ -158,3 +158,80 @@ bridge "net" {
   nat = false
 }
 "#;
+
+/// A second libvirtd, as a second host has (LAB.md): in a mount namespace of its own, with
+/// private `/run/libvirt`, `/var/lib/libvirt` and `/etc/libvirt`, reached through its socket,
+/// and hive's pool defined in it at a directory of its own, so its image cache is its own.
+pub struct SecondLibvirt {
+    dir: tempfile::TempDir,
+    pub uri: String,
+}
+
+impl SecondLibvirt {
+    pub fn start() -> SecondLibvirt {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display().to_string();
+        let script = format!(
+            "set -e; mkdir -p {d}/run {d}/lib {d}/etc {d}/pool; cp -a /etc/libvirt/. {d}/etc/; \
+             rm -f {d}/etc/storage/*.xml {d}/etc/storage/autostart/*.xml {d}/etc/qemu/*.xml \
+               {d}/etc/qemu/networks/*.xml {d}/etc/qemu/networks/autostart/*.xml; \
+             unshare -m --propagation private sh -c 'mount --bind {d}/run /run/libvirt && \
+               mount --bind {d}/lib /var/lib/libvirt && mount --bind {d}/etc /etc/libvirt && \
+               /usr/sbin/virtlogd -d -p {d}/virtlogd.pid && /usr/sbin/libvirtd -d --pid-file {d}/libvirtd.pid'"
+        );
+        let started = Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .expect("sh runs");
+        assert!(started.success(), "starting a second libvirtd");
+        let uri = format!("qemu:///system?socket={d}/run/libvirt-sock");
+        eventually(
+            "the second libvirtd answers",
+            std::time::Duration::from_secs(30),
+            || virsh_at(&uri, &["version"]).is_some(),
+        );
+        let pool = format!("{d}/pool");
+        for args in [
+            vec!["pool-define-as", "hive", "dir", "--target", pool.as_str()],
+            vec!["pool-start", "hive"],
+        ] {
+            assert!(virsh_at(&uri, &args).is_some(), "virsh {args:?} on {uri}");
+        }
+        SecondLibvirt { dir, uri }
+    }
+
+    /// The files of its image cache.
+    pub fn cached(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path().join("pool"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SecondLibvirt {
+    fn drop(&mut self) {
+        for daemon in ["libvirtd", "virtlogd"] {
+            let pid = self.dir.path().join(format!("{daemon}.pid"));
+            if let Ok(pid) = std::fs::read_to_string(pid) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+}
+
+/// `virsh -c URI ARGS`: its output, or `None` when it fails.
+pub fn virsh_at(uri: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new("virsh")
+        .args(["-c", uri])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}

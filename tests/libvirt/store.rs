@@ -363,3 +363,64 @@ fn an_upload_killed_mid_way_resumes_on_the_next_apply() {
     );
     lab.ok(&["destroy", "-auto-approve"]);
 }
+
+#[test]
+fn an_image_uploaded_once_fills_two_hosts_caches_from_the_store() {
+    let server = Server::start();
+    let bucket = server.bucket("two-hosts");
+    let lab = Lab::new("e2eh", 11);
+    let second = crate::lab::SecondLibvirt::start();
+    let bytes = crate::s3lab::pseudo_random(8 << 20, 11);
+    let digest = sha256_hex(&bytes);
+    let source = lab.dir.path().join("disk.raw");
+    std::fs::write(&source, &bytes).expect("write the image");
+    lab.write(&format!(
+        r#"
+host "a" {{}}
+host "b" {{
+  uri = "{uri}"
+}}
+store "s3" {{
+  endpoint   = "{endpoint}"
+  bucket     = "{bucket}"
+  access_key = "{KEY}"
+  secret_key = "{SECRET}"
+}}
+image "on_a" {{
+  host   = host.a
+  source = "{source}"
+  sha256 = "{digest}"
+  format = "raw"
+  store  = store.s3
+}}
+image "on_b" {{
+  host       = host.b
+  source     = "/nonexistent/the-store-has-it.raw"
+  sha256     = "{digest}"
+  format     = "raw"
+  store      = store.s3
+  depends_on = [image.on_a]
+}}
+"#,
+        uri = second.uri,
+        endpoint = server.endpoint(),
+        source = source.display(),
+    ));
+    lab.ok(&["apply", "-auto-approve"]);
+    let name = format!("raw-{digest}");
+    assert!(
+        virsh(&["vol-list", "hive"]).contains(&name),
+        "host a's cache"
+    );
+    assert_eq!(second.cached(), std::slice::from_ref(&name), "host b's cache, its own");
+    assert_eq!(
+        server
+            .sizes(&bucket, "hive/images")
+            .values()
+            .collect::<Vec<_>>(),
+        [&(8u64 << 20)],
+        "one copy in the store"
+    );
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(second.cached().is_empty(), "{:?}", second.cached());
+}
