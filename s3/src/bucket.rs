@@ -10,6 +10,7 @@ use object_store::path::Path as Key;
 use object_store::{
     ClientOptions, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, TagSet, UpdateVersion,
 };
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -419,6 +420,23 @@ impl Bucket {
     ) -> Result<Option<String>, S3Error> {
         let key = key.to_string();
         self.block(|b| async move { b.put_async(&key, bytes, condition, &[]).await })
+    }
+
+    /// As [`Bucket::put`], with S3 tags on the object.
+    pub fn put_tagged(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        condition: Condition,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Option<String>, S3Error> {
+        let key = key.to_string();
+        let tags = tags.clone();
+        self.block(|b| async move {
+            let pairs: Vec<(&str, &str)> =
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            b.put_async(&key, bytes, condition, &pairs).await
+        })
     }
 
     pub fn delete(&self, key: &str) -> Result<(), S3Error> {

@@ -104,6 +104,32 @@ impl Store {
         self.key(&format!("images/sha256/{sha256}"))
     }
 
+    /// Describes the image with this SHA-256 beside it (`<key>.json`, S3-tagged too): its
+    /// size and hive's tags (the state and address that uploaded it first). Kept as it is
+    /// when there is one already: the image is shared by content.
+    pub fn describe_image(
+        &self,
+        sha256: &str,
+        size: u64,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), S3Error> {
+        let description = serde_json::json!({
+            "sha256": sha256,
+            "size": size,
+            "tags": tags,
+        });
+        let key = format!("{}.json", self.image_key(sha256));
+        match self.bucket.put_tagged(
+            &key,
+            description.to_string().into_bytes(),
+            crate::Condition::IfAbsent,
+            tags,
+        ) {
+            Err(e) if e.kind != S3ErrorKind::Precondition => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// The chunk store every volume of this store shares.
     pub fn volumes(&self) -> ChunkStore {
         ChunkStore::new(self.bucket.clone(), &self.prefix)

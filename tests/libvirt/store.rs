@@ -207,6 +207,17 @@ fn an_image_in_a_store_is_uploaded_once_and_fetched_from_it_verified() {
     );
     let shown = lab.ok(&["state", "show", "image.disk"]).stdout;
     assert!(shown.contains(&key), "{shown}");
+    let description = server
+        .client(&bucket)
+        .get(&format!("{key}.json"))
+        .expect("read the description")
+        .expect("the image is described beside it");
+    let description = String::from_utf8_lossy(&description.bytes).into_owned();
+    assert!(
+        description.contains("\"hive_address\":\"image.disk\""),
+        "{description}"
+    );
+    assert!(description.contains("hive_lineage"), "{description}");
     assert!(cached());
     lab.ok(&["destroy", "-auto-approve"]);
     assert!(!cached(), "destroy emptied the cache");
@@ -221,8 +232,8 @@ fn an_image_in_a_store_is_uploaded_once_and_fetched_from_it_verified() {
     assert!(cached(), "fetched from the store into the cache");
     assert_eq!(
         server.list(&bucket, "hive/images").len(),
-        1,
-        "uploaded once"
+        2,
+        "uploaded once: the image and its description"
     );
     lab.ok(&["destroy", "-auto-approve"]);
 
@@ -412,13 +423,19 @@ image "on_b" {{
         virsh(&["vol-list", "hive"]).contains(&name),
         "host a's cache"
     );
-    assert_eq!(second.cached(), std::slice::from_ref(&name), "host b's cache, its own");
+    assert_eq!(
+        second.cached(),
+        std::slice::from_ref(&name),
+        "host b's cache, its own"
+    );
     assert_eq!(
         server
             .sizes(&bucket, "hive/images")
-            .values()
+            .iter()
+            .filter(|(k, _)| !k.ends_with(".json"))
+            .map(|(_, size)| *size)
             .collect::<Vec<_>>(),
-        [&(8u64 << 20)],
+        [8u64 << 20],
         "one copy in the store"
     );
     lab.ok(&["destroy", "-auto-approve"]);

@@ -335,7 +335,13 @@ fn cache_stored(
         .strip_prefix(&format!("{what}-"))
         .unwrap_or_default()
         .to_string();
-    let url = crate::stored::upload_image(store, Path::new(&path), &digest, request.progress)?;
+    let url = crate::stored::upload_image(
+        store,
+        Path::new(&path),
+        &digest,
+        &request.target,
+        request.progress,
+    )?;
     Ok((path, url))
 }
 

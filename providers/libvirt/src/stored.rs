@@ -194,6 +194,7 @@ pub fn upload_image(
     store: &Value,
     path: &Path,
     sha256: &str,
+    target: &Target<'_>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<String, ProviderError> {
     let opened = open(store)?;
@@ -210,6 +211,13 @@ pub fn upload_image(
             sha256,
             hive_s3::upload::PART_SIZE,
             &dir.join(format!("{sha256}.json")),
+        )
+        .map_err(|e| ProviderError::new(e.to_string()))?;
+    opened
+        .describe_image(
+            sha256,
+            uploaded.size,
+            &tags(target.lineage, &target.address.to_string()),
         )
         .map_err(|e| ProviderError::new(e.to_string()))?;
     if uploaded.parts_resumed > 0 {
