@@ -216,6 +216,10 @@ impl<'a> Walk<'a> {
             tokio::select! {
                 joined = running.join_next() => {
                     let Some(joined) = joined else { break };
+                    // What a step said just before it ended is shown before its end.
+                    while let Ok((address, message)) = progress.try_recv() {
+                        self.show_progress(address, message, hook);
+                    }
                     self.finish_joined(joined, &mut ready, hook)?;
                     // Take every other step that finished meanwhile, so the next round starts
                     // all that became ready with one journal sync.
@@ -223,9 +227,8 @@ impl<'a> Walk<'a> {
                         self.finish_joined(joined, &mut ready, hook)?;
                     }
                 }
-                Some((address, mut message)) = progress.recv() => {
-                    crate::diag::redact_text(&mut message, &self.recording.secrets);
-                    hook.event(&Event::Progress { address, message });
+                Some((address, message)) = progress.recv() => {
+                    self.show_progress(address, message, hook);
                 }
                 _ = tokio::signal::ctrl_c() => {
                     interrupts += 1;
@@ -424,6 +427,11 @@ impl<'a> Walk<'a> {
                 })))
             }
         }
+    }
+
+    fn show_progress(&self, address: String, mut message: String, hook: &mut dyn Hook) {
+        crate::diag::redact_text(&mut message, &self.recording.secrets);
+        hook.event(&Event::Progress { address, message });
     }
 
     /// A record about to be deleted, with the credentials of what it refers to lent from

@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cache;
 mod cloud_init;
 mod cluster;
 mod crash;

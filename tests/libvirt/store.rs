@@ -176,7 +176,7 @@ fn image_config(server: &Server, bucket: &str, source: &str, sha: &str) -> Strin
     )
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()

@@ -57,6 +57,12 @@ pub fn validate(config: &Value) -> Vec<Problem> {
             "host: {address} is remote: set its uri (qemu+ssh://USER@{address}/system), or hive would use this machine's libvirt"
         ))];
     }
+    if let Some(Err(e)) = host
+        .and_then(|h| h.attr_str("cache_limit"))
+        .map(hive_sdk::units::parse_size)
+    {
+        return vec![Problem::at("host", format!("host cache_limit: {e}"))];
+    }
     let accel = host.and_then(|h| h.attr_str("accel"));
     match accel {
         None | Some("tcg") | Some("kvm") => Vec::new(),

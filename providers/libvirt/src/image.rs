@@ -4,8 +4,8 @@
 //! instance built on it shares the one copy.
 
 use crate::host::{Connections, Host};
-use crate::object;
 use crate::pool::{self, Pool};
+use crate::{cache, object};
 use hive_sdk::disk::{header, is_qcow2, QCOW2_MAGIC};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
@@ -156,10 +156,53 @@ pub fn create(
         file_name(&path)
     };
     state.insert("id".into(), Value::String(id.clone()));
+    let files: Vec<String> = ["path", "kernel_path", "initrd_path"]
+        .iter()
+        .filter_map(|k| state.get(*k).and_then(Value::as_str))
+        .map(file_name)
+        .collect();
+    use_cached(
+        &site,
+        config,
+        &files,
+        &cache::user(&request.target),
+        request.progress,
+    )?;
     Ok(ApplyResponse {
         state: Value::Map(state),
         id,
     })
+}
+
+/// Marks the cached files as this state's, then keeps the cache within its limit.
+fn use_cached(
+    site: &crate::host::Site,
+    config: &Value,
+    files: &[String],
+    user: &str,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), ProviderError> {
+    let limit = cache::limit_of(config)?;
+    let pool = pool::open(site)?;
+    for file in files {
+        cache::mark_used(&pool, file, user)?;
+    }
+    let in_use = paths_in_use(&site.conn, &pool)?;
+    let evicted = cache::evict(&pool, limit, &in_use, files)?;
+    if !evicted.files.is_empty() {
+        progress(&format!(
+            "the image cache was over its limit: removed {} unused image(s), {} bytes, least recently used first",
+            evicted.files.len(),
+            evicted.bytes
+        ));
+    }
+    if evicted.over_by > 0 {
+        progress(&format!(
+            "the image cache is {} bytes over its limit with only images in use",
+            evicted.over_by
+        ));
+    }
+    Ok(())
 }
 
 pub fn read(
@@ -178,7 +221,7 @@ pub fn read(
 }
 
 /// Removes the cached copy unless something else on the host still uses it: another
-/// state's volumes or domains may be built on the same content.
+/// image of the same content (of this state or another), or volumes or domains built on it.
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
     let pool = pool::open(&site)?;
@@ -187,7 +230,8 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
         let Some(path) = request.prior.attr_str(key) else {
             continue;
         };
-        if in_use.iter().any(|p| p == path) {
+        let other_images = cache::unmark(&pool, &file_name(path), &cache::user(&request.target));
+        if other_images || in_use.iter().any(|p| p == path) {
             continue;
         }
         pool.delete(&file_name(path))?;

@@ -13,6 +13,7 @@
 //! the address and the state's lineage; volumes and seeds live in hive's pool under names
 //! derived from their owner.
 
+pub mod cache;
 pub mod host;
 pub mod image;
 pub mod instance;
@@ -81,6 +82,8 @@ impl Provider for LibvirtProvider {
             vec![
                 optional("uri", Type::String).about("libvirt connection URI"),
                 optional("accel", Type::String).about("\"tcg\" or \"kvm\""),
+                optional("cache_limit", Type::String)
+                    .about("the size of the host's image cache, beyond which images nothing uses are removed, least recently used first (default 20GiB)"),
             ],
             vec![],
         )
