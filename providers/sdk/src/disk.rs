@@ -94,7 +94,11 @@ pub fn validate_stored_volume(config: &Value) -> Vec<crate::problem::Problem> {
     }
     if !stored {
         for name in ["store_key", "snapshot_on_destroy", "keep_snapshots"] {
-            if config.attr(name).is_some_and(|v| !v.is_null()) {
+            // Unset attributes are unknown where the schema has a default.
+            if config
+                .attr(name)
+                .is_some_and(|v| !v.is_null() && !v.is_unknown())
+            {
                 problems.push(Problem::at(
                     name,
                     format!("{name} is set, but the volume names no store"),
