@@ -7,6 +7,7 @@
 mod bucket;
 pub mod chunks;
 mod credentials;
+pub mod images;
 pub mod store;
 pub mod upload;
 

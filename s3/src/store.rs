@@ -149,11 +149,7 @@ pub fn volume_store(
     ))
 }
 
-/// `s3://bucket/key` as its bucket and key.
-pub fn parse_s3_url(url: &str) -> Option<(&str, &str)> {
-    let (bucket, key) = url.strip_prefix("s3://")?.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
-}
+pub use hive_sdk::disk::parse_s3_url;
 
 /// hive's tags on what it keeps in a store: which state and address it is of.
 pub fn tags(lineage: &str, address: &str) -> BTreeMap<String, String> {

@@ -304,12 +304,10 @@ fn the_stored_volume_demo_finds_its_data_again() {
     lab.assert_clean();
 }
 
-/// The parts an interrupted upload of `sha256` recorded, if it left its progress file.
-fn parts_sent(sha256: &str) -> usize {
-    let dir = std::env::var_os("HIVE_LIBVIRT_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/lib/hive".into());
-    std::fs::read(dir.join("uploads").join(format!("{sha256}.json")))
+/// The parts an interrupted upload of `sha256` recorded under hive's data directory `data`,
+/// if it left its progress file.
+fn parts_sent(data: &std::path::Path, sha256: &str) -> usize {
+    std::fs::read(data.join("uploads").join(format!("{sha256}.json")))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|p| p["parts"].as_array().map(Vec::len))
@@ -350,7 +348,7 @@ fn an_upload_killed_mid_way_resumes_on_the_next_apply() {
     crate::lab::eventually(
         "the upload has sent a part",
         std::time::Duration::from_secs(120),
-        || parts_sent(&digest) > 0,
+        || parts_sent(lab.data_dir(), &digest) > 0,
     );
     let _ = apply.kill();
     let _ = apply.wait();
@@ -368,7 +366,7 @@ fn an_upload_killed_mid_way_resumes_on_the_next_apply() {
         "the whole image is in the store"
     );
     assert_eq!(
-        parts_sent(&digest),
+        parts_sent(lab.data_dir(), &digest),
         0,
         "the progress file is gone once complete"
     );

@@ -87,3 +87,90 @@ fn an_lxd_volume_in_a_store_dedupes_shifted_bytes_and_survives_destroy() {
     lab.ok(&["destroy", "-auto-approve"]);
     lab.assert_clean();
 }
+
+const STORED_IMAGE: &str = r##"
+host "local" {}
+
+store "s3" {
+  endpoint   = "ENDPOINT"
+  bucket     = "BUCKET"
+  access_key = "ACCESS"
+  secret_key = "SECRET"
+}
+
+image "box" {
+  format = "lxd"
+  host   = host.local
+  source = "SOURCE"
+  SHA
+  store  = store.s3
+}
+
+instance "node" {
+  driver   = "lxd"
+  host     = host.local
+  image    = image.box
+  name     = "PFX-0"
+  wait_for = "running"
+}
+"##;
+
+#[test]
+fn an_lxd_image_in_a_store_is_uploaded_once_and_imported_from_it() {
+    let server = Server::start();
+    let bucket = server.bucket("lxd-images");
+    let lab = Lab::new("e2ej", 42);
+    let tarball = format!("{}/busybox.tar.gz", crate::lab::IMAGES);
+    let fingerprint = crate::lab::fingerprint(&[&tarball]);
+    let write = |source: &str, sha: &str| {
+        lab.write(
+            &STORED_IMAGE
+                .replace("ENDPOINT", &server.endpoint())
+                .replace("BUCKET", &bucket)
+                .replace("ACCESS", KEY)
+                .replace("SECRET", SECRET)
+                .replace("SOURCE", source)
+                .replace("SHA", sha),
+        )
+    };
+    // The daemon must import it, not find it.
+    crate::lab::forget_image(&fingerprint);
+
+    write(&tarball, "");
+    lab.ok(&["apply", "-auto-approve"]);
+    let key = format!("hive/images/sha256/{fingerprint}");
+    let size = std::fs::metadata(&tarball).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(server.sizes(&bucket, "hive/images").get(&key), Some(&size));
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(
+        !crate::lab::images().contains(&fingerprint),
+        "destroy removed the image hive imported"
+    );
+
+    // From the store: an s3:// source, checked against its digest, imported into LXD.
+    let url = format!("s3://{bucket}/{key}");
+    write(&url, &format!("sha256 = \"{}\"", "0".repeat(64)));
+    let refused = lab.hive(&["apply", "-auto-approve"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        crate::s3lab::flat(&refused.stderr).contains(&format!("has SHA-256 {fingerprint}")),
+        "{}",
+        refused.stderr
+    );
+    lab.hive(&["destroy", "-auto-approve"]);
+    write(&url, &format!("sha256 = \"{fingerprint}\""));
+    lab.ok(&["apply", "-auto-approve"]);
+    assert!(crate::lab::images().contains(&fingerprint));
+    let (code, _) = exec("e2ej-0", &["true"]);
+    assert_eq!(
+        code, 0,
+        "the container runs from the image fetched from the store"
+    );
+    assert_eq!(
+        server.list(&bucket, "hive/images").len(),
+        2,
+        "still one image and its description"
+    );
+    lab.ok(&["destroy", "-auto-approve"]);
+    lab.assert_clean();
+}

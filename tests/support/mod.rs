@@ -101,6 +101,11 @@ impl Workdir {
         }
     }
 
+    /// hive's data directory for this configuration (`HIVE_DATA_DIR`: keys, upload progress).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     pub fn write(&self, hcl: &str) {
         let mut text = hcl.to_string();
         for (word, value) in &self.words {

@@ -6,6 +6,7 @@
 use crate::host::{Connections, Host};
 use crate::pool::{self, Pool};
 use crate::{cache, object};
+use hive_s3::images::{self, ImageSource};
 use hive_sdk::disk::{header, is_qcow2, QCOW2_MAGIC};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
@@ -21,17 +22,11 @@ use std::path::{Path, PathBuf};
 pub fn schema() -> Schema {
     let own = schema::schema(
         vec![
-            optional("sha256", Type::String).replaces(),
             optional("kernel", Type::String).replaces(),
             optional("initrd", Type::String).replaces(),
             optional("cmdline", Type::String).replaces(),
             computed("kernel_path", Type::String),
             computed("initrd_path", Type::String),
-            optional("store", Type::Any)
-                .refers_to("store")
-                .replaces()
-                .about("kept in this store: uploaded once, fetched from it into each host's cache"),
-            computed("stored_at", Type::String),
         ],
         vec![],
     );
@@ -67,33 +62,12 @@ pub fn validate(config: &Value) -> Vec<Problem> {
             ),
         )),
     }
-    let stored = crate::stored::store_of(config).is_some();
-    if let Some(source) = config.attr_str("source").filter(|s| s.starts_with("s3://")) {
-        if hive_s3::store::parse_s3_url(source).is_none() {
-            problems.push(Problem::at(
-                "source",
-                format!("source = \"{source}\": write an object in a bucket as s3://bucket/key"),
-            ));
-        } else if !stored {
-            problems.push(Problem::at(
-                "source",
-                "an s3:// source is read through a store: set store = store.NAME (its server and credentials)",
-            ));
-        }
-    }
-    if stored && config.attr_str("format") == Some("kernel") {
+    problems.extend(hive_sdk::disk::validate_stored_image(config));
+    if crate::stored::store_of(config).is_some() && config.attr_str("format") == Some("kernel") {
         problems.push(Problem::at(
             "store",
             "kernel images are not kept in a store; disk images (qcow2, raw) are",
         ));
-    }
-    if let Some(sum) = config.attr_str("sha256") {
-        if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            problems.push(Problem::at(
-                "sha256",
-                format!("sha256 = \"{sum}\" is not 64 hexadecimal digits"),
-            ));
-        }
     }
     problems
 }
@@ -344,25 +318,25 @@ fn cache_stored(
         let path = pool.path_of(&format!("{what}-{}", sum.to_lowercase()));
         Ok(path.exists().then(|| path.to_string_lossy().into_owned()))
     };
-    if let crate::stored::ImageSource::Object { bucket, key } = crate::stored::image_source(source)
-    {
-        if let Some(path) = expected.map(cached).transpose()?.flatten() {
-            return Ok((path, source.to_string()));
-        }
-        (request.progress)(&format!("downloading {source}"));
+    let fetch = |object: Option<(&str, &str)>, what_shown: &str| {
+        (request.progress)(&format!("downloading {what_shown}"));
         let temp = pool::temp_path(what)?;
-        let digest = crate::stored::download(store, Some(bucket), Some(key), expected, &temp)?;
-        let path = keep(site, &temp, &format!("{what}-{digest}"))?;
+        let digest =
+            images::download(store, object, expected, &temp).map_err(ProviderError::new)?;
+        keep(site, &temp, &format!("{what}-{digest}"))
+    };
+    if let ImageSource::Object { bucket, key } = images::image_source(source) {
+        let path = match expected.map(cached).transpose()?.flatten() {
+            Some(path) => path,
+            None => fetch(Some((bucket, key)), source)?,
+        };
         return Ok((path, source.to_string()));
     }
     let path = match expected {
         Some(sum) => match cached(sum)? {
             Some(path) => path,
-            None if crate::stored::has_image(store, &sum.to_lowercase())? => {
-                (request.progress)("downloading from its store");
-                let temp = pool::temp_path(what)?;
-                let digest = crate::stored::download(store, None, None, Some(sum), &temp)?;
-                keep(site, &temp, &format!("{what}-{digest}"))?
+            None if images::has_image(store, sum).map_err(ProviderError::new)? => {
+                fetch(None, "from its store")?
             }
             None => cache(
                 site,
@@ -379,13 +353,14 @@ fn cache_stored(
         .strip_prefix(&format!("{what}-"))
         .unwrap_or_default()
         .to_string();
-    let url = crate::stored::upload_image(
+    let url = images::upload(
         store,
         Path::new(&path),
         &digest,
         &request.target,
         request.progress,
-    )?;
+    )
+    .map_err(ProviderError::new)?;
     Ok((path, url))
 }
 

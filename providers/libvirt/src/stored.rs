@@ -18,10 +18,6 @@ use std::path::{Path, PathBuf};
 
 pub use hive_sdk::disk::store_of;
 
-fn open(store: &Value) -> Result<Store, ProviderError> {
-    Store::open(store).map_err(ProviderError::new)
-}
-
 /// Restores the latest snapshot of the volume into the pool as `name`: its path and the
 /// snapshot's location, or `None` when the store has none (the volume starts blank).
 pub fn restore(
@@ -132,99 +128,4 @@ fn resume(paused: Vec<virt::domain::Domain>, path: &str) -> Result<(), ProviderE
         }
     }
     first_error.map_or(Ok(()), Err)
-}
-
-/// Where an image's file comes from when it is kept in a store.
-pub enum ImageSource<'a> {
-    /// `s3://bucket/key`: an object already there, read into the cache.
-    Object { bucket: &'a str, key: &'a str },
-    /// Anything else: fetched once, then uploaded into the store.
-    Elsewhere,
-}
-
-pub fn image_source(source: &str) -> ImageSource<'_> {
-    match hive_s3::store::parse_s3_url(source) {
-        Some((bucket, key)) => ImageSource::Object { bucket, key },
-        None => ImageSource::Elsewhere,
-    }
-}
-
-/// Downloads `key` of the store's server (in `bucket`, else the store's) into `temp`,
-/// checked against `expected`: its SHA-256.
-pub fn download(
-    store: &Value,
-    bucket: Option<&str>,
-    key: Option<&str>,
-    expected: Option<&str>,
-    temp: &Path,
-) -> Result<String, ProviderError> {
-    let opened = Store::open_in(store, bucket).map_err(ProviderError::new)?;
-    let key = match (key, expected) {
-        (Some(key), _) => key.to_string(),
-        (None, Some(sha256)) => opened.image_key(sha256),
-        (None, None) => {
-            return Err(ProviderError::new(
-                "no image to download: no key, no digest",
-            ))
-        }
-    };
-    match opened.bucket.download(&key, expected, temp) {
-        Ok((_, digest)) => Ok(digest),
-        Err(e) => {
-            let _ = std::fs::remove_file(temp);
-            Err(ProviderError::new(e.to_string()))
-        }
-    }
-}
-
-/// Whether the store has the image with this SHA-256.
-pub fn has_image(store: &Value, sha256: &str) -> Result<bool, ProviderError> {
-    let opened = open(store)?;
-    let key = opened.image_key(sha256);
-    opened
-        .bucket
-        .exists(&key)
-        .map_err(|e| ProviderError::new(e.to_string()))
-}
-
-/// Uploads the cached image at `path` (content `sha256`) into the store, unless it is there:
-/// in parts, resumable (what was sent is recorded under hive's data directory). Its URL in
-/// the store.
-pub fn upload_image(
-    store: &Value,
-    path: &Path,
-    sha256: &str,
-    target: &Target<'_>,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Result<String, ProviderError> {
-    let opened = open(store)?;
-    let key = opened.image_key(sha256);
-    let dir = crate::host::data_dir().join("uploads");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
-    progress(&format!("uploading into {}", opened.url));
-    let uploaded = opened
-        .bucket
-        .upload_file(
-            path,
-            &key,
-            sha256,
-            hive_s3::upload::PART_SIZE,
-            &dir.join(format!("{sha256}.json")),
-        )
-        .map_err(|e| ProviderError::new(e.to_string()))?;
-    opened
-        .describe_image(
-            sha256,
-            uploaded.size,
-            &tags(target.lineage, &target.address.to_string()),
-        )
-        .map_err(|e| ProviderError::new(e.to_string()))?;
-    if uploaded.parts_resumed > 0 {
-        progress(&format!(
-            "upload resumed: {} parts were sent by an interrupted try, {} bytes sent now",
-            uploaded.parts_resumed, uploaded.bytes_sent
-        ));
-    }
-    Ok(opened.bucket.url_of(&key))
 }

@@ -11,6 +11,7 @@ use crate::api::{Image, Instance};
 use crate::client::{url_part, Body, Client};
 use crate::host::Clients;
 use crate::lx;
+use hive_s3::images::{self, ImageSource};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
@@ -44,6 +45,13 @@ pub fn validate(config: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     if config.attr("source").is_none() {
         problems.push(Problem::whole("an LXD image needs source (a unified image tarball, or the metadata tarball with rootfs)"));
+    }
+    problems.extend(hive_sdk::disk::validate_stored_image(config));
+    if hive_sdk::disk::store_of(config).is_some() && config.attr("rootfs").is_some() {
+        problems.push(Problem::at(
+            "store",
+            "a split image (source and rootfs) is not kept in a store; a unified tarball is",
+        ));
     }
     if let Some(s) = config.attr_str("source") {
         if s.starts_with("http://") || s.starts_with("https://") {
@@ -162,8 +170,17 @@ fn get(client: &Client, fingerprint: &str) -> Result<Option<Image>, ProviderErro
         .map_err(lx(format!("looking up image {fingerprint}")))
 }
 
-fn state_of(config: &Value, image: &Image, mtime: Option<&str>) -> ApplyResponse {
+fn state_of(
+    config: &Value,
+    image: &Image,
+    mtime: Option<&str>,
+    stored_at: Option<String>,
+) -> ApplyResponse {
     let mut state = config.as_map().cloned().unwrap_or_default();
+    state.insert(
+        "stored_at".into(),
+        stored_at.map_or(Value::Null, Value::String),
+    );
     state.insert("id".into(), Value::string(&image.fingerprint));
     state.insert("size".into(), Value::Number(image.size as f64));
     state.insert(
@@ -177,25 +194,110 @@ fn state_of(config: &Value, image: &Image, mtime: Option<&str>) -> ApplyResponse
     }
 }
 
+/// The files an image is imported from: its own, or one downloaded from its store (kept
+/// until the import is done), with where it is kept in the store.
+struct Sources {
+    files: Vec<PathBuf>,
+    _downloaded: Option<crate::stored::Scratch>,
+    /// Its URL in the store: known already, or `None` until the files are uploaded.
+    stored_at: Option<String>,
+}
+
+/// Where the image's files come from, for an image kept in a store: an `s3://` source and a
+/// local file that is gone (its `sha256` given) are downloaded from the store.
+fn sources(config: &Value, request: &ApplyRequest<'_>) -> Result<Sources, ProviderError> {
+    let own = files(config, request.target.base_dir);
+    let Some(store) = hive_sdk::disk::store_of(config) else {
+        return Ok(Sources {
+            files: own,
+            _downloaded: None,
+            stored_at: None,
+        });
+    };
+    let expected = config.attr_str("sha256");
+    let source = config.attr_str("source").unwrap_or_default();
+    let object = match images::image_source(source) {
+        ImageSource::Object { bucket, key } => Some((bucket, key)),
+        ImageSource::Elsewhere if own.iter().all(|f| f.exists()) || expected.is_none() => {
+            return Ok(Sources {
+                files: own,
+                _downloaded: None,
+                stored_at: None,
+            })
+        }
+        ImageSource::Elsewhere => None,
+    };
+    let scratch = crate::stored::Scratch::new("image")?;
+    (request.progress)(&format!(
+        "downloading {}",
+        if object.is_some() {
+            source
+        } else {
+            "from its store"
+        }
+    ));
+    images::download(store, object, expected, &scratch.0).map_err(ProviderError::new)?;
+    let stored_at = match object {
+        Some(_) => source.to_string(),
+        None => hive_s3::store::Store::open(store)
+            .map(|s| {
+                s.bucket
+                    .url_of(&s.image_key(&expected.unwrap_or_default().to_lowercase()))
+            })
+            .map_err(ProviderError::new)?,
+    };
+    Ok(Sources {
+        files: vec![scratch.0.clone()],
+        _downloaded: Some(scratch),
+        stored_at: Some(stored_at),
+    })
+}
+
 pub fn create(
     clients: &Clients,
     request: &ApplyRequest<'_>,
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
     let client = clients.get(config)?;
-    let files = files(config, request.target.base_dir);
+    let expected = config.attr_str("sha256").map(str::to_lowercase);
+    // An image the daemon has already needs none of its files here.
+    if let (Some(sum), Some(_)) = (&expected, hive_sdk::disk::store_of(config)) {
+        if let Some(image) = get(&client, sum)? {
+            let stored_at = keep_in_store(
+                config,
+                request,
+                &files(config, request.target.base_dir),
+                sum,
+            )?;
+            return Ok(state_of(config, &image, None, stored_at));
+        }
+    }
+    let sources = sources(config, request)?;
+    let files = sources.files.clone();
     // Taken before hashing: a file changed meanwhile is noticed at the next plan.
-    let mtime = files_mtime(&files);
+    let mtime = match sources.stored_at {
+        None => files_mtime(&files),
+        Some(_) => None,
+    };
     let mtime = mtime.as_deref();
     (request.progress)("computing the fingerprint");
     let fingerprint = fingerprint(&files)?;
+    if let Some(sum) = expected.as_ref().filter(|sum| **sum != fingerprint) {
+        return Err(ProviderError::new(format!(
+            "the image's files have SHA-256 {fingerprint}, not {sum} (sha256)"
+        )));
+    }
+    let stored_at = match sources.stored_at.clone() {
+        Some(url) => Some(url),
+        None => keep_in_store(config, request, &files, &fingerprint)?,
+    };
     // What this address imported before, from files since rebuilt, once nothing uses it.
     remove_unused(
         &client,
         imports(&client, &request.target, |f| f != fingerprint)?,
     )?;
     if let Some(image) = get(&client, &fingerprint)? {
-        return Ok(state_of(config, &image, mtime));
+        return Ok(state_of(config, &image, mtime, stored_at));
     }
     let size: u64 = files
         .iter()
@@ -233,7 +335,7 @@ pub fn create(
     // Imported meanwhile by someone else (another hive run): the same image, by content.
     if sent.is_err() {
         if let Some(image) = get(&client, &fingerprint)? {
-            return Ok(state_of(config, &image, mtime));
+            return Ok(state_of(config, &image, mtime, stored_at));
         }
     }
     let metadata = sent
@@ -250,7 +352,27 @@ pub fn create(
     let image = get(&client, &got)?.ok_or_else(|| {
         ProviderError::new(format!("LXD imported image {got} but does not show it"))
     })?;
-    Ok(state_of(config, &image, mtime))
+    drop(sources);
+    Ok(state_of(config, &image, mtime, stored_at))
+}
+
+/// Uploads a unified image's file into the image's store, if it names one and the file is
+/// here: its URL there.
+fn keep_in_store(
+    config: &Value,
+    request: &ApplyRequest<'_>,
+    files: &[PathBuf],
+    fingerprint: &str,
+) -> Result<Option<String>, ProviderError> {
+    let (Some(store), [file]) = (hive_sdk::disk::store_of(config), files) else {
+        return Ok(None);
+    };
+    if !file.exists() {
+        return Ok(None);
+    }
+    images::upload(store, file, fingerprint, &request.target, request.progress)
+        .map(Some)
+        .map_err(ProviderError::new)
 }
 
 pub fn read(clients: &Clients, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {

@@ -23,11 +23,12 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 pub use hive_sdk::disk::store_of;
 
-/// A scratch file for a tarball on its way between LXD and the store, removed when dropped.
-struct Scratch(PathBuf);
+/// A scratch file for a tarball on its way between LXD and the store (a volume's backup, an
+/// image), removed when dropped.
+pub(crate) struct Scratch(pub PathBuf);
 
 impl Scratch {
-    fn new(hint: &str) -> Result<Scratch, ProviderError> {
+    pub fn new(hint: &str) -> Result<Scratch, ProviderError> {
         let id = hive_sdk::provider::random_id()?;
         Ok(Scratch(std::env::temp_dir().join(format!(
             "hive-{hint}-{}-{id}.tar",

@@ -20,12 +20,52 @@ pub fn image_schema() -> Schema {
                 .replaces()
                 .about("\"libvirt\" (default) or \"lxd\" (implied by format = \"lxd\")"),
             optional("host", Type::Any).refers_to("host").replaces(),
+            optional("sha256", Type::String).replaces(),
+            optional("store", Type::Any)
+                .refers_to("store")
+                .replaces()
+                .about("kept in this store: uploaded once, fetched from it into each host's cache"),
             computed("id", Type::String),
             computed("size", Type::Number),
             computed("path", Type::String),
+            computed("stored_at", Type::String),
         ],
         vec![],
     )
+}
+
+/// `s3://bucket/key` as its bucket and key.
+pub fn parse_s3_url(url: &str) -> Option<(&str, &str)> {
+    let (bucket, key) = url.strip_prefix("s3://")?.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+/// An image's checksum and store settings, as every driver takes them.
+pub fn validate_stored_image(config: &Value) -> Vec<crate::problem::Problem> {
+    use crate::problem::Problem;
+    let mut problems = Vec::new();
+    if let Some(source) = config.attr_str("source").filter(|s| s.starts_with("s3://")) {
+        if parse_s3_url(source).is_none() {
+            problems.push(Problem::at(
+                "source",
+                format!("source = \"{source}\": write an object in a bucket as s3://bucket/key"),
+            ));
+        } else if store_of(config).is_none() {
+            problems.push(Problem::at(
+                "source",
+                "an s3:// source is read through a store: set store = store.NAME (its server and credentials)",
+            ));
+        }
+    }
+    if let Some(sum) = config.attr_str("sha256") {
+        if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(Problem::at(
+                "sha256",
+                format!("sha256 = \"{sum}\" is not 64 hexadecimal digits"),
+            ));
+        }
+    }
+    problems
 }
 
 /// What a `volume` block holds for every driver.
