@@ -136,6 +136,11 @@ command "a" {
   host = host.local
   run  = "test -n \"${var.token}\""
 }
+
+output "the_host" {
+  value     = command.a.host
+  sensitive = true
+}
 "#,
     );
     let plan_file = w.dir.path().join("saved.plan");

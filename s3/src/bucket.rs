@@ -422,7 +422,9 @@ impl Bucket {
         self.block(|b| async move { b.put_async(&key, bytes, condition, &[]).await })
     }
 
-    /// As [`Bucket::put`], with S3 tags on the object.
+    /// As [`Bucket::put`], with S3 tags on the object. A tag value holds only what S3 allows
+    /// (letters, digits, spaces and `+ - = . _ : / @`): anything else becomes `_`
+    /// (`image.x["k"]` is `image.x__k__`); the object's own content keeps the exact text.
     pub fn put_tagged(
         &self,
         key: &str,
@@ -433,8 +435,22 @@ impl Bucket {
         let key = key.to_string();
         let tags = tags.clone();
         self.block(|b| async move {
-            let pairs: Vec<(&str, &str)> =
-                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let allowed = |c: char| c.is_alphanumeric() || " +-=._:/@".contains(c);
+            let values: Vec<(String, String)> = tags
+                .iter()
+                .map(|(k, v)| {
+                    let v: String = v
+                        .chars()
+                        .map(|c| if allowed(c) { c } else { '_' })
+                        .take(256)
+                        .collect();
+                    (k.clone(), v)
+                })
+                .collect();
+            let pairs: Vec<(&str, &str)> = values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             b.put_async(&key, bytes, condition, &pairs).await
         })
     }

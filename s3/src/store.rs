@@ -174,12 +174,16 @@ impl Store {
     ) -> Result<Snapshotted, S3Error> {
         let volumes = self.volumes();
         let written = volumes.write(name, reader, chunking, tags)?;
-        let pruned = volumes.prune(name, keep.max(1))?;
+        // The snapshot is safe from here on: what fails now is said, and the next snapshot
+        // prunes and collects again.
+        let mut warnings = Vec::new();
+        let pruned = volumes.prune(name, keep.max(1)).unwrap_or_else(|e| {
+            warnings.push(format!("older snapshots were not pruned: {e}"));
+            0
+        });
         if pruned > 0 {
-            match volumes.collect() {
-                Ok(_) => {}
-                Err(e) if e.kind == S3ErrorKind::Other => {}
-                Err(e) => return Err(e),
+            if let Err(e) = volumes.collect() {
+                warnings.push(format!("chunks no snapshot uses were not removed yet: {e}"));
             }
         }
         Ok(Snapshotted {
@@ -190,6 +194,7 @@ impl Store {
             bytes_sent: written.bytes_sent,
             pruned,
             consistency: consistency.to_string(),
+            warnings,
         })
     }
 

@@ -92,6 +92,7 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
                     "bytes_sent": done.bytes_sent,
                     "pruned": done.pruned,
                     "consistency": done.consistency,
+                    "warnings": done.warnings,
                 })
             ),
             Ok(done) => {
@@ -105,6 +106,9 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
                     chunks(done.chunks_sent),
                     done.consistency
                 );
+                for warning in &done.warnings {
+                    eprintln!("Warning: {}: {warning}", s.address);
+                }
                 if done.pruned > 0 {
                     println!(
                         "{}: {} older snapshot(s) removed (keep_snapshots)",

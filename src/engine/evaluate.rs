@@ -153,12 +153,14 @@ impl<'a> StepEvaluator<'a> {
                 }
             }
         }
+        // Outputs are recorded: they read resources without their credentials.
+        let kept = self.table.kept();
         config
             .outputs
             .keys()
             .map(|name| {
-                let value = eval_output(config, name, vars, &self.locals, &self.table)
-                    .unwrap_or(Value::Unknown);
+                let value =
+                    eval_output(config, name, vars, &self.locals, &kept).unwrap_or(Value::Unknown);
                 (name.clone(), value)
             })
             .collect()

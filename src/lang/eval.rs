@@ -39,6 +39,47 @@ pub struct ResourceTable {
 }
 
 impl ResourceTable {
+    /// Adds to `kept` the values this table has and `kept` lacks, without their unrecorded
+    /// attributes (credentials) nor those of what they refer to: what outputs read, since
+    /// outputs are recorded in the state and in plan files.
+    pub fn add_kept_to(&self, kept: &mut ResourceTable) {
+        for (addr, value) in &self.values {
+            if !kept.values.contains_key(addr) {
+                kept.values
+                    .insert(addr.clone(), self.kept_value(addr, value));
+            }
+        }
+    }
+
+    /// A table of what outputs may read: every value without its unrecorded attributes.
+    pub fn kept(&self) -> ResourceTable {
+        let mut kept = ResourceTable {
+            kinds: self.kinds.clone(),
+            declared: self.declared.clone(),
+            values: HashMap::new(),
+        };
+        self.add_kept_to(&mut kept);
+        kept
+    }
+
+    fn kept_value(&self, addr: &ResourceAddr, value: &Value) -> Value {
+        let kinds = &self.kinds;
+        let Some(info) = kinds.kind(&addr.kind) else {
+            return value.clone();
+        };
+        let schema_of = |kind: &str| kinds.kind(kind).map(|k| k.schema.clone());
+        let strip = |v: &Value| info.schema.without_unrecorded(v.clone(), &schema_of);
+        match (self.declared.get(addr), value) {
+            (Some(RepetitionKind::Count), Value::List(items)) => {
+                Value::List(items.iter().map(strip).collect())
+            }
+            (Some(RepetitionKind::ForEach), Value::Map(entries)) => {
+                Value::Map(entries.iter().map(|(k, v)| (k.clone(), strip(v))).collect())
+            }
+            _ => strip(value),
+        }
+    }
+
     /// A table with no resources (for what may not refer to any).
     pub fn empty(kinds: std::sync::Arc<crate::config::Catalog>) -> ResourceTable {
         ResourceTable {

@@ -212,6 +212,7 @@ pub fn evaluate(
     }
     let order = graph.evaluation_order();
     let mut table = resource_table(config, HashMap::with_capacity(config.resources.len()));
+    let mut kept = resource_table(config, HashMap::new());
     for node in order {
         match node {
             Node::Var(_) => {}
@@ -240,7 +241,9 @@ pub fn evaluate(
                 if outputs == Outputs::Skip {
                     continue;
                 }
-                let scope = base_scope(config, &out, &table);
+                // Outputs are recorded: they read resources without their credentials.
+                table.add_kept_to(&mut kept);
+                let scope = base_scope(config, &out, &kept);
                 check_depends_on(config, &output.depends_on, &mut diags);
                 let value = match scope.eval(&output.value) {
                     Ok(v) => v,

@@ -30,10 +30,10 @@ pub fn is_cached_image(name: &str) -> bool {
     KINDS.iter().any(|k| name.starts_with(k))
 }
 
-/// Where the marks of the states using `file` of this pool are: outside the pool, which
-/// libvirt lists whole.
-fn marks_dir(pool: &Pool<'_>, file: &str) -> PathBuf {
-    let pool_id: String = crate::sha256_hex(pool.dir.to_string_lossy().as_bytes())
+/// Where the marks of the images using `file` of the pool in `dir` are: outside the pool,
+/// which libvirt lists whole.
+fn marks_dir(dir: &Path, file: &str) -> PathBuf {
+    let pool_id: String = crate::sha256_hex(dir.to_string_lossy().as_bytes())
         .chars()
         .take(16)
         .collect();
@@ -57,23 +57,27 @@ pub fn user(target: &Target<'_>) -> String {
     format!("{lineage}-{address}")
 }
 
-/// Records that `user` uses the cached `file`, and that it was used now.
-pub fn mark_used(pool: &Pool<'_>, file: &str, user: &str) -> Result<(), ProviderError> {
-    let dir = marks_dir(pool, file);
+/// Records that `user` uses the cached file at `path`, and that it was used now.
+pub fn mark_used(path: &Path, user: &str) -> Result<(), ProviderError> {
+    let (Some(pool_dir), Some(file)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let file = file.to_string_lossy();
+    let dir = marks_dir(pool_dir, &file);
     std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(dir.join(user), b""))
         .map_err(|e| ProviderError::new(format!("recording a use of {file}: {e}")))?;
     // Last use is the file's modification time: nothing else changes a cached image.
     let _ = std::fs::File::options()
         .write(true)
-        .open(pool.path_of(file))
+        .open(path)
         .and_then(|f| f.set_modified(SystemTime::now()));
     Ok(())
 }
 
 /// `user` no longer uses `file`; whether another image (of any state) still does.
 pub fn unmark(pool: &Pool<'_>, file: &str, user: &str) -> bool {
-    let dir = marks_dir(pool, file);
+    let dir = marks_dir(&pool.dir, file);
     let _ = std::fs::remove_file(dir.join(user));
     let others = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
     if !others {
@@ -83,7 +87,7 @@ pub fn unmark(pool: &Pool<'_>, file: &str, user: &str) -> bool {
 }
 
 fn marked(pool: &Pool<'_>, file: &str) -> bool {
-    std::fs::read_dir(marks_dir(pool, file)).is_ok_and(|mut d| d.next().is_some())
+    std::fs::read_dir(marks_dir(&pool.dir, file)).is_ok_and(|mut d| d.next().is_some())
 }
 
 /// What eviction did.

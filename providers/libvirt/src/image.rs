@@ -159,7 +159,15 @@ fn use_cached(
     let limit = cache::limit_of(config)?;
     let pool = pool::open(site)?;
     for file in files {
-        cache::mark_used(&pool, file, user)?;
+        let path = pool.path_of(file);
+        cache::mark_used(&path, user)?;
+        // Another hive's eviction may have come between caching and marking.
+        if !path.exists() {
+            return Err(ProviderError::new(format!(
+                "{} left the image cache while it was being cached (another hive made room in it); apply again",
+                path.display()
+            )));
+        }
     }
     let in_use = paths_in_use(&site.conn, &pool)?;
     let evicted = cache::evict(&pool, limit, &in_use, files)?;
@@ -183,10 +191,17 @@ pub fn read(
     _connections: &Connections,
     request: &ReadRequest<'_>,
 ) -> Result<ReadResponse, ProviderError> {
-    let cached = ["path", "kernel_path", "initrd_path"]
+    let paths: Vec<&str> = ["path", "kernel_path", "initrd_path"]
         .iter()
         .filter_map(|k| request.prior.attr_str(k))
-        .all(|p| Path::new(p).exists());
+        .collect();
+    let cached = paths.iter().all(|p| Path::new(p).exists());
+    if cached {
+        // A record made before images marked their files is marked now.
+        for path in &paths {
+            cache::mark_used(Path::new(path), &cache::user(&request.target))?;
+        }
+    }
     Ok(if cached {
         ReadResponse::Found(request.prior.clone())
     } else {

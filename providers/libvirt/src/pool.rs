@@ -143,11 +143,28 @@ impl Pool<'_> {
     }
 
     /// Places a finished file under `name`, atomically (rename within the directory).
+    /// A pool on another file system than hive's temporary files (a pool defined elsewhere)
+    /// gets a copy, complete and synced under a hidden name before it takes its own.
     pub fn adopt_file(&self, temp: &Path, name: &str) -> Result<PathBuf, ProviderError> {
         let target = self.path_of(name);
-        std::fs::rename(temp, &target).map_err(|e| {
+        let failed = |e: std::io::Error| {
             ProviderError::new(format!("moving {} into the pool: {e}", temp.display()))
-        })?;
+        };
+        match std::fs::rename(temp, &target) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                let part = self.dir.join(format!(".{name}.part"));
+                let copied = std::fs::copy(temp, &part)
+                    .and_then(|_| std::fs::File::open(&part)?.sync_all())
+                    .and_then(|()| std::fs::rename(&part, &target));
+                let _ = std::fs::remove_file(temp);
+                if let Err(e) = copied {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(failed(e));
+                }
+            }
+            Err(e) => return Err(failed(e)),
+        }
         self.refresh()?;
         Ok(target)
     }

@@ -3,8 +3,9 @@
 //! A snapshot is the volume's qcow2 file cut into fixed 4 MiB chunks (a guest's write
 //! changes the clusters it touches and the tables that map them, so only those chunks are
 //! sent). It is crash-consistent: every running guest with the volume attached is paused
-//! while the file is read (QEMU drains and flushes its disk writes when it pauses) and
-//! resumed after, whatever happened. A restore writes the latest snapshot beside the pool,
+//! while the file is copied beside the pool (QEMU drains and flushes its disk writes when it
+//! pauses; the copy is a reflink where the file system has them) and resumed after, whatever
+//! happened; the copy is then sent. A restore writes the latest snapshot beside the pool,
 //! checked chunk by chunk and whole, and moves it in only when it is complete.
 
 use crate::host::Site;
@@ -39,10 +40,19 @@ pub fn restore(
             return other.map(|_| None);
         }
     };
-    if !hive_sdk::disk::is_qcow2(&temp) {
+    // A snapshot is a volume's own data: one naming a backing file (anyone who can write to
+    // the bucket could make one) would give the guest another file of the host.
+    let refused = if !hive_sdk::disk::is_qcow2(&temp) {
+        Some("the snapshot is not a qcow2 volume")
+    } else if hive_sdk::disk::qcow2_has_backing_file(&temp) {
+        Some("the snapshot names a backing file, which a stored volume never has")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
         let _ = std::fs::remove_file(&temp);
         return Err(ProviderError::new(format!(
-            "restoring {} from {location}: the snapshot is not a qcow2 volume",
+            "restoring {} from {location}: {why}",
             target.address
         )));
     }
@@ -71,39 +81,69 @@ pub fn snapshot(
 ) -> Result<Snapshotted, ProviderError> {
     let (store, key) = volume_store(attributes, target.address).map_err(ProviderError::new)?;
     let paused = pause_users(site, path)?;
-    let consistency = if paused.is_empty() {
+    let names: Vec<String> = paused.iter().filter_map(|d| d.name().ok()).collect();
+    // A guest is paused only while its disk is copied beside the pool (a reflink where the
+    // file system has them), not for the whole upload.
+    let (read_from, _copy) = if paused.is_empty() {
+        (PathBuf::from(path), None)
+    } else {
+        let copy = pool::temp_path("snapshot").map(Scratch);
+        let copied = copy.and_then(|copy| {
+            std::fs::copy(path, &copy.0)
+                .map(|_| copy)
+                .map_err(|e| ProviderError::new(format!("copying {path} to snapshot it: {e}")))
+        });
+        let resumed = resume(paused, path);
+        let copy = copied?;
+        resumed?;
+        (copy.0.clone(), Some(copy))
+    };
+    let consistency = if names.is_empty() {
         "no running guest has it attached".to_string()
     } else {
-        let names: Vec<String> = paused.iter().filter_map(|d| d.name().ok()).collect();
         format!("read with its guests paused: {}", names.join(", "))
     };
-    let result = std::fs::File::open(path)
-        .map_err(|e| ProviderError::new(format!("reading {path}: {e}")))
-        .and_then(|file| {
-            store
-                .snapshot(
-                    &key,
-                    std::io::BufReader::with_capacity(1 << 20, file),
-                    Chunking::Fixed,
-                    tags(target.lineage, &target.address.to_string()),
-                    keep_snapshots_of(attributes),
-                    &consistency,
-                )
-                .map_err(|e| ProviderError::new(e.to_string()))
-        });
-    let resumed = resume(paused, path);
-    let snapshotted = result?;
-    resumed?;
-    Ok(snapshotted)
+    let file = std::fs::File::open(&read_from)
+        .map_err(|e| ProviderError::new(format!("reading {}: {e}", read_from.display())))?;
+    store
+        .snapshot(
+            &key,
+            std::io::BufReader::with_capacity(1 << 20, file),
+            Chunking::Fixed,
+            tags(target.lineage, &target.address.to_string()),
+            keep_snapshots_of(attributes),
+            &consistency,
+        )
+        .map_err(|e| ProviderError::new(e.to_string()))
+}
+
+/// A file of hive's, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Pauses every running domain that has `path` attached: the ones this call paused.
 fn pause_users(site: &Site, path: &str) -> Result<Vec<virt::domain::Domain>, ProviderError> {
     let mut paused = Vec::new();
-    // VIR_CONNECT_LIST_DOMAINS_RUNNING: paused ones are already still.
-    for domain in site.conn.list_all_domains(16).unwrap_or_default() {
-        let Ok(live) = domain.xml_desc(0) else {
-            continue;
+    // VIR_CONNECT_LIST_DOMAINS_RUNNING: paused ones are already still. A guest that cannot
+    // be looked at may be writing: the snapshot is not taken.
+    let domains = site
+        .conn
+        .list_all_domains(16)
+        .map_err(lv(format!("listing the guests that may use {path}")))?;
+    for domain in domains {
+        let live = match domain.xml_desc(0) {
+            Ok(live) => live,
+            Err(e) => {
+                let name = domain.name().unwrap_or_default();
+                let error = lv(format!("reading the disks of {name}"))(e);
+                let _ = resume(paused, path);
+                return Err(error);
+            }
         };
         if xml::disk_target_of(&live, path).is_none() {
             continue;

@@ -263,12 +263,16 @@ pub fn create(
     // An image the daemon has already needs none of its files here.
     if let (Some(sum), Some(_)) = (&expected, hive_sdk::disk::store_of(config)) {
         if let Some(image) = get(&client, sum)? {
-            let stored_at = keep_in_store(
-                config,
-                request,
-                &files(config, request.target.base_dir),
-                sum,
-            )?;
+            // Its file goes into the store only if it is still what the daemon has.
+            let own = files(config, request.target.base_dir);
+            let same =
+                own.iter().all(|f| f.exists()) && fingerprint(&own).ok().as_ref() == Some(sum);
+            let source = config.attr_str("source").unwrap_or_default();
+            let stored_at = match images::image_source(source) {
+                ImageSource::Object { .. } => Some(source.to_string()),
+                ImageSource::Elsewhere if same => keep_in_store(config, request, &own, sum)?,
+                ImageSource::Elsewhere => None,
+            };
             return Ok(state_of(config, &image, None, stored_at));
         }
     }

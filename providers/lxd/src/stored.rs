@@ -98,6 +98,7 @@ pub fn snapshot(
         url_part(name)
     );
     let backup = format!("hive-{}", hive_sdk::provider::random_id()?);
+    let scratch = Scratch::new("backup")?;
     let frozen = freeze_users(client, &volume)?;
     let made = client
         .send(
@@ -115,19 +116,20 @@ pub fn snapshot(
         )
         .map_err(lx(format!("backing up volume {name} of pool {pool}")));
     let thawed = thaw(client, &frozen);
-    made?;
+    // The backup is a whole copy of the volume on the LXD host: it goes whatever happens.
+    let exported = made.and_then(|_| {
+        client
+            .get_to_file(&format!("{volume}/backups/{backup}/export"), &scratch.0)
+            .map_err(lx(format!("exporting the backup of volume {name}")))
+    });
+    let _ = client.delete(&format!("{volume}/backups/{backup}"));
     thawed?;
+    exported?;
     let consistency = if frozen.is_empty() {
         "no running instance uses it".to_string()
     } else {
         format!("backed up with its instances frozen: {}", frozen.join(", "))
     };
-    let scratch = Scratch::new("backup")?;
-    let exported = client
-        .get_to_file(&format!("{volume}/backups/{backup}/export"), &scratch.0)
-        .map_err(lx(format!("exporting the backup of volume {name}")));
-    let _ = client.delete(&format!("{volume}/backups/{backup}"));
-    exported?;
     let file = std::fs::File::open(&scratch.0)
         .map_err(|e| ProviderError::new(format!("reading {}: {e}", scratch.0.display())))?;
     store
@@ -158,13 +160,16 @@ fn freeze_users(client: &Client, volume: &str) -> Result<Vec<String>, ProviderEr
         .collect();
     let mut frozen = Vec::new();
     for user in users {
-        let state: Json = client
-            .get(&format!("/1.0/instances/{}/state", url_part(&user)))
-            .map_err(lx(format!("reading the state of instance {user}")))?;
-        if state.get("status").and_then(Json::as_str) != Some("Running") {
-            continue;
-        }
-        if let Err(e) = change_state(client, &user, "freeze") {
+        let running = client
+            .get::<Json>(&format!("/1.0/instances/{}/state", url_part(&user)))
+            .map_err(lx(format!("reading the state of instance {user}")))
+            .map(|state| state.get("status").and_then(Json::as_str) == Some("Running"));
+        let froze = match running {
+            Ok(false) => continue,
+            Ok(true) => change_state(client, &user, "freeze"),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = froze {
             let _ = thaw(client, &frozen);
             return Err(e);
         }

@@ -182,6 +182,11 @@ pub fn header(path: &Path) -> [u8; 32] {
     head
 }
 
+/// Whether a qcow2 file's header names a backing file (its offset, bytes 8 to 15, is set).
+pub fn qcow2_has_backing_file(path: &Path) -> bool {
+    header(path)[8..16].iter().any(|b| *b != 0)
+}
+
 pub fn is_qcow2(path: &Path) -> bool {
     &header(path)[..4] == QCOW2_MAGIC
 }

@@ -139,6 +139,8 @@ pub struct Snapshotted {
     pub pruned: usize,
     /// How the data was kept still while it was read ("guest paused", "not in use").
     pub consistency: String,
+    /// What went wrong after the snapshot was safely written (pruning old ones).
+    pub warnings: Vec<String>,
 }
 
 /// Whether a failed call found nothing to act on, or failed doing it.
