@@ -16,6 +16,7 @@ mod errors;
 mod example;
 mod import;
 mod lab;
+mod multipass;
 mod rebuild;
 mod remote;
 #[path = "../s3/lab.rs"]
