@@ -32,6 +32,8 @@ impl Registry {
             Arc::new(hive_provider_lxd::LxdProvider::new()),
             #[cfg(feature = "store")]
             Arc::new(hive_provider_store::StoreProvider),
+            #[cfg(feature = "multipass")]
+            Arc::new(hive_provider_multipass::MultipassProvider),
         ];
         Registry::with(providers)
     }

@@ -104,3 +104,139 @@ fn the_stand_in_keeps_multipass_s_contract_on_real_containers() {
     assert_eq!(down.code(), Some(3));
     assert!(!crate::lab::lxc(&["list", "-c", "n", "--format", "csv"]).contains("mp-e2em"));
 }
+
+fn provider_config(binary: &str) -> String {
+    format!(
+        r##"
+host "local" {{
+  multipass {{
+    path = "{binary}"
+  }}
+}}
+
+instance "node" {{
+  count  = 2
+  driver = "multipass"
+  host   = host.local
+  image  = "22.04"
+  name   = "e2ep-${{count.index}}"
+  cpus   = CPUS
+  memory = "256MiB"
+  disk {{
+    size = "1GiB"
+  }}
+  cloud_init {{
+    user_data = "#cloud-config\nwrite_files:\n  - path: /root/from-user-data\n    content: \"hello\\n\"\n"
+  }}
+  wait_for = "ssh"
+}}
+"##
+    )
+}
+
+#[test]
+fn multipass_instances_through_the_provider_against_the_stand_in() {
+    let lab = Lab::new("e2ep", 44);
+    for n in 0..2 {
+        let _ = multipass(&["delete", "--purge", &format!("e2ep-{n}")]);
+    }
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/multipass");
+    let config = provider_config(&tool.display().to_string());
+    lab.write(&config.replace("CPUS", "1"));
+    lab.ok(&["apply", "-auto-approve"]);
+    let who = lab.ok(&[
+        "ssh",
+        "instance.node[1]",
+        "--",
+        "cat",
+        "/root/from-user-data",
+    ]);
+    assert_eq!(
+        who.stdout, "hello\n",
+        "the user's cloud-init ran, and hive ssh gets in"
+    );
+    let (_, out, _) = multipass(&["info", "e2ep-0", "--format", "json"]);
+    assert!(out.contains("\"cpu_count\": \"1\""), "{out}");
+    assert_eq!(lab.ok(&["plan", "-detailed-exitcode"]).code, 0);
+
+    // Changed outside hive: stopped, deleted (not purged), purged.
+    assert_eq!(multipass(&["stop", "e2ep-0"]).0, 0);
+    assert_eq!(multipass(&["delete", "e2ep-1"]).0, 0);
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(
+        plan.contains("instance.node[0] will be updated in place"),
+        "{plan}"
+    );
+    assert!(plan.contains("instance.node[1] will be created"), "{plan}");
+    lab.ok(&["apply", "-auto-approve"]);
+    let (_, out, _) = multipass(&["list", "--format", "json"]);
+    let listed: Json = serde_json::from_str(&out).expect("JSON");
+    let states: Vec<(String, String)> = listed["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["name"].as_str().is_some_and(|n| n.starts_with("e2ep-")))
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap_or("").into(),
+                i["state"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("e2ep-0".to_string(), "Running".to_string()),
+            ("e2ep-1".to_string(), "Running".to_string())
+        ],
+        "started again, and the deleted one recovered (its disk kept), not duplicated"
+    );
+    let kept = lab.ok(&[
+        "ssh",
+        "instance.node[1]",
+        "--",
+        "cat",
+        "/root/from-user-data",
+    ]);
+    assert_eq!(
+        kept.stdout, "hello\n",
+        "what the recovered instance's disk held"
+    );
+
+    // Sizes change in place, the instance stopped for it.
+    lab.write(&config.replace("CPUS", "2"));
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(plan.contains("restarts the instance"), "{plan}");
+    lab.ok(&["apply", "-auto-approve"]);
+    let (_, out, _) = multipass(&["info", "e2ep-1", "--format", "json"]);
+    assert!(out.contains("\"cpu_count\": \"2\""), "{out}");
+
+    lab.ok(&["destroy", "-auto-approve"]);
+    let (_, out, _) = multipass(&["list", "--format", "json"]);
+    assert!(!out.contains("e2ep-"), "{out}");
+    assert!(!crate::lab::lxc(&["list", "-c", "n", "--format", "csv"]).contains("mp-e2ep"));
+
+    // A binary that is missing, a daemon that does not answer: at plan, naming the host.
+    lab.write(
+        &config
+            .replace("CPUS", "1")
+            .replace(&tool.display().to_string(), "/nonexistent/multipass"),
+    );
+    let missing = lab.hive(&["plan"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        crate::s3lab::flat(&missing.stderr).contains("/nonexistent/multipass"),
+        "{}",
+        missing.stderr
+    );
+    let mut down = lab.cmd(&["plan"]);
+    lab.write(&config.replace("CPUS", "1"));
+    down.env("HIVE_MULTIPASS_DOWN", "1");
+    let down = crate::support::run(&mut down);
+    assert_ne!(down.code, 0);
+    assert!(
+        crate::s3lab::flat(&down.stderr).contains("daemon does not answer"),
+        "{}",
+        down.stderr
+    );
+}

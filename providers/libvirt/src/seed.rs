@@ -113,6 +113,7 @@ mod tests {
                 hostname: "demo-0".into(),
                 ssh_keys: vec!["ssh-ed25519 AAAA hive".into()],
                 user_data: None,
+                files: Vec::new(),
             },
             network_config: None,
         }

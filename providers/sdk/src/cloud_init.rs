@@ -13,6 +13,9 @@ pub struct UserData {
     pub ssh_keys: Vec<String>,
     /// The configuration's `cloud_init.user_data`.
     pub user_data: Option<String>,
+    /// Files hive's part writes, (path, content): a driver's tag where its backend keeps no
+    /// metadata of its own.
+    pub files: Vec<(String, String)>,
 }
 
 const BOUNDARY: &str = "==hive-seed-boundary==";
@@ -43,6 +46,7 @@ impl UserData {
             user_data: cloud
                 .and_then(|c| c.attr_str("user_data"))
                 .map(str::to_string),
+            files: Vec::new(),
         }
     }
 
@@ -57,6 +61,16 @@ impl UserData {
         }
         // hive logs in as root (`hive ssh`); Debian's cloud images forbid it by default.
         c.push_str("disable_root: false\n");
+        if !self.files.is_empty() {
+            c.push_str("write_files:\n");
+            for (path, content) in &self.files {
+                c.push_str(&format!(
+                    "  - path: {}\n    content: {}\n",
+                    yaml_str(path),
+                    yaml_str(content)
+                ));
+            }
+        }
         c
     }
 
