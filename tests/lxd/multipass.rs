@@ -240,3 +240,27 @@ fn multipass_instances_through_the_provider_against_the_stand_in() {
         down.stderr
     );
 }
+
+#[test]
+fn a_launch_that_times_out_is_a_clear_error_and_destroy_leaves_nothing() {
+    let lab = Lab::new("e2eq", 45);
+    let _ = multipass(&["delete", "--purge", "e2eq-0"]);
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/multipass");
+    let config = provider_config(&tool.display().to_string())
+        .replace("CPUS", "1")
+        .replace("count  = 2", "count  = 1")
+        .replace("e2ep-", "e2eq-")
+        .replace(
+            "wait_for = \"ssh\"",
+            "wait_for = \"ssh\"\n  wait_timeout = \"1s\"",
+        );
+    lab.write(&config);
+    let failed = lab.hive(&["apply", "-auto-approve"]);
+    assert_ne!(failed.code, 0);
+    let said = crate::s3lab::flat(&failed.stderr);
+    assert!(said.contains("multipass timed out (exit 5)"), "{said}");
+    // What the failed launch left is hive's (its tag), so destroy removes it.
+    lab.ok(&["destroy", "-auto-approve"]);
+    let (_, out, _) = multipass(&["list", "--format", "json"]);
+    assert!(!out.contains("e2eq-"), "{out}");
+}
