@@ -14,6 +14,7 @@ use hive_s3::chunks::Chunking;
 use hive_s3::store::{tags, volume_store, Store};
 use hive_sdk::disk::keep_snapshots_of;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
+use hive_sdk::scratch::Scratch;
 use hive_sdk::Value;
 use std::path::{Path, PathBuf};
 
@@ -115,15 +116,6 @@ pub fn snapshot(
             &consistency,
         )
         .map_err(|e| ProviderError::new(e.to_string()))
-}
-
-/// A file of hive's, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Pauses every running domain that has `path` attached: the ones this call paused.

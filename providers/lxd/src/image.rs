@@ -198,7 +198,7 @@ fn state_of(
 /// until the import is done), with where it is kept in the store.
 struct Sources {
     files: Vec<PathBuf>,
-    _downloaded: Option<crate::stored::Scratch>,
+    _downloaded: Option<hive_sdk::scratch::Scratch>,
     /// Its URL in the store: known already, or `None` until the files are uploaded.
     stored_at: Option<String>,
 }
@@ -227,7 +227,7 @@ fn sources(config: &Value, request: &ApplyRequest<'_>) -> Result<Sources, Provid
         }
         ImageSource::Elsewhere => None,
     };
-    let scratch = crate::stored::Scratch::new("image")?;
+    let scratch = hive_sdk::scratch::Scratch::new("image", "tar")?;
     (request.progress)(&format!(
         "downloading {}",
         if object.is_some() {

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod client;
 pub mod host;
+mod http;
 pub mod image;
 pub mod instance;
 pub mod stored;

@@ -13,35 +13,15 @@ use hive_s3::chunks::Chunking;
 use hive_s3::store::{tags, volume_store};
 use hive_sdk::disk::keep_snapshots_of;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
+use hive_sdk::scratch::Scratch;
 use hive_sdk::Value;
 use serde_json::{json, Value as Json};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// LXD's backups and imports of large volumes take a while.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 pub use hive_sdk::disk::store_of;
-
-/// A scratch file for a tarball on its way between LXD and the store (a volume's backup, an
-/// image), removed when dropped.
-pub(crate) struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(hint: &str) -> Result<Scratch, ProviderError> {
-        let id = hive_sdk::provider::random_id()?;
-        Ok(Scratch(std::env::temp_dir().join(format!(
-            "hive-{hint}-{}-{id}.tar",
-            std::process::id()
-        ))))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Imports the latest snapshot of the volume as `name` in `pool`: the snapshot's location,
 /// or `None` when the store has none (the volume is then made blank).
@@ -56,7 +36,7 @@ pub fn restore(
         return Ok(None);
     }
     let (store, key) = volume_store(config, target.address).map_err(ProviderError::new)?;
-    let scratch = Scratch::new("restore")?;
+    let scratch = Scratch::new("restore", "tar")?;
     let local =
         |e: std::io::Error| ProviderError::new(format!("writing {}: {e}", scratch.0.display()));
     let mut file = std::fs::File::create(&scratch.0).map_err(local)?;
@@ -98,7 +78,7 @@ pub fn snapshot(
         url_part(name)
     );
     let backup = format!("hive-{}", hive_sdk::provider::random_id()?);
-    let scratch = Scratch::new("backup")?;
+    let scratch = Scratch::new("backup", "tar")?;
     let frozen = freeze_users(client, &volume)?;
     let made = client
         .send(

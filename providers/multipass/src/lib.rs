@@ -28,11 +28,14 @@ const TAG_FILE: &str = "/etc/hive/instance";
 pub struct MultipassProvider;
 
 /// The instance's name: `name`, else made from its address.
-fn name_of(config: &Value, target: &Target<'_>) -> String {
+fn name_from(config: &Value, address: &hive_sdk::addr::InstanceAddr) -> String {
     config
         .attr_str("name")
-        .map(str::to_string)
-        .unwrap_or_else(|| hive_sdk::addr::backend_name(target.address))
+        .map_or_else(|| hive_sdk::addr::backend_name(address), str::to_string)
+}
+
+fn name_of(config: &Value, target: &Target<'_>) -> String {
+    name_from(config, target.address)
 }
 
 fn tag(target: &Target<'_>) -> String {
@@ -481,12 +484,7 @@ impl Provider for MultipassProvider {
         address: &hive_sdk::addr::InstanceAddr,
         config: &Value,
     ) -> Option<String> {
-        Some(
-            config
-                .attr_str("name")
-                .map(str::to_string)
-                .unwrap_or_else(|| hive_sdk::addr::backend_name(address)),
-        )
+        Some(name_from(config, address))
     }
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {

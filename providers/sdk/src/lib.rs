@@ -27,6 +27,7 @@ pub mod problem;
 pub mod provider;
 pub mod random;
 pub mod schema;
+pub mod scratch;
 pub mod types;
 pub mod units;
 pub mod value;
