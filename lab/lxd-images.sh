@@ -7,11 +7,15 @@
 #    cloud-init (NoCloud), taken from the libvirt Debian guest (lab/debian-guest.sh) instead of
 #    a second debootstrap. Its metadata.yaml carries LXD's templates that write the NoCloud
 #    seed from cloud-init.user-data, cloud-init.vendor-data and cloud-init.network-config.
+#  - debian-lxd.rootfs.squashfs: the same Debian with Debian's LXD installed (not started,
+#    not initialised), for the multipass stand-in: Ubuntu's cloud images, which multipass
+#    launches, come with LXD, and the LXD-cluster example runs LXD in its instances. It
+#    shares debian.meta.tar.gz.
 #
 # The qcow2 is read without mounting it (no loop devices in a CI chroot): qemu-img converts it
 # to raw and debugfs copies the files out. The result is cached under
 # $HIVE_TEST_CACHE/lxd/<recipe hash> (default /var/cache/hive-test) with a `current` symlink.
-# Prints the paths of the three files.
+# Prints the paths of the four files.
 set -euo pipefail
 
 cache_root="${HIVE_TEST_CACHE:-/var/cache/hive-test}"
@@ -43,7 +47,7 @@ out="$cache/$recipe"
 
 done_already() {
   [ -f "$out/busybox.tar.gz" ] && [ -f "$out/debian.meta.tar.gz" ] &&
-    [ -f "$out/debian.rootfs.squashfs" ]
+    [ -f "$out/debian.rootfs.squashfs" ] && [ -f "$out/debian-lxd.rootfs.squashfs" ]
 }
 report() {
   # Renamed into place: tests may be reading through `current` meanwhile.
@@ -52,6 +56,7 @@ report() {
   echo "lxd busybox: $out/busybox.tar.gz"
   echo "lxd debian metadata: $out/debian.meta.tar.gz"
   echo "lxd debian rootfs: $out/debian.rootfs.squashfs"
+  echo "lxd debian-lxd rootfs: $out/debian-lxd.rootfs.squashfs"
 }
 if done_already; then report; exit 0; fi
 
@@ -62,7 +67,8 @@ flock 9
 if done_already; then report; exit 0; fi
 
 work=$(mktemp -d "$cache/.build.XXXXXX")
-trap 'rm -rf --one-file-system "$work"' EXIT
+# A chroot's /proc is unmounted before anything is deleted.
+trap 'umount -l "$work/debian-lxd/proc" "$work/debian-lxd/dev" 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
 mkdir -p "$out"
 
 # Each file is moved into place whole, so an interrupted build never leaves a partial one.
@@ -370,10 +376,53 @@ EOF
   publish "$work/debian.meta.tar.gz"
 }
 
+# Debian's LXD, from the mirror the guest's apt names (the Debian guest's own), installed in a
+# chroot with no service started; then the image is as clean as the Debian one.
+build_debian_lxd() {
+  local r="$work/debian-lxd"
+  unsquashfs -no-progress -d "$r" "$out/debian.rootfs.squashfs" >/dev/null
+  printf '#!/bin/sh\nexit 101\n' > "$r/usr/sbin/policy-rc.d"
+  chmod +x "$r/usr/sbin/policy-rc.d"
+  cp /etc/resolv.conf "$r/etc/resolv.conf"
+  # The image has no device nodes (LXD makes them): the chroot borrows this machine's.
+  mount -t proc proc "$r/proc"
+  mount --bind /dev "$r/dev"
+  local in_root=(chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8
+    DEBIAN_FRONTEND=noninteractive)
+  # The guest is minbase, without gpgv, so its apt could not check what it fetches: gpgv comes
+  # first, fetched (and checked) by this machine's apt.
+  if ! "${in_root[@]}" sh -c 'command -v gpgv' >/dev/null; then
+    (cd "$work" && apt-get download -qq gpgv) > "$work/apt.log" 2>&1 ||
+      { tail -n 20 "$work/apt.log" >&2; log "fetching gpgv failed"; exit 1; }
+    mv "$work"/gpgv_*.deb "$r/tmp/"
+    "${in_root[@]}" sh -c 'dpkg -i /tmp/gpgv_*.deb && rm /tmp/gpgv_*.deb' >> "$work/apt.log" 2>&1 ||
+      { tail -n 20 "$work/apt.log" >&2; log "installing gpgv in the image failed"; exit 1; }
+  fi
+  if ! { "${in_root[@]}" apt-get update -qq &&
+    "${in_root[@]}" apt-get install -y -qq --no-install-recommends lxd lxd-client; } \
+    > "$work/apt.log" 2>&1; then
+    tail -n 20 "$work/apt.log" >&2
+    log "installing LXD in the Debian image failed"; exit 1
+  fi
+  "${in_root[@]}" lxd --version > /dev/null || { log "lxd does not run in the image"; exit 1; }
+  umount "$r/proc" "$r/dev"
+  rm -f "$r/usr/sbin/policy-rc.d"
+  : > "$r/etc/resolv.conf"
+  rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/*
+  find "$r/var/log" -type f -exec truncate -s 0 {} +
+  mksquashfs "$r" "$work/debian-lxd.rootfs.squashfs" -noappend -comp gzip -no-progress -quiet \
+    > "$work/mksquashfs.log" 2>&1 || { tail -n 20 "$work/mksquashfs.log" >&2; exit 1; }
+  publish "$work/debian-lxd.rootfs.squashfs"
+}
+
 [ -f "$out/busybox.tar.gz" ] || build_busybox
 if [ ! -f "$out/debian.meta.tar.gz" ] || [ ! -f "$out/debian.rootfs.squashfs" ]; then
   log "building the Debian image from $qcow2"
   build_debian
+fi
+if [ ! -f "$out/debian-lxd.rootfs.squashfs" ]; then
+  log "installing LXD into a copy of the Debian image"
+  build_debian_lxd
 fi
 log "built in $SECONDS s: $(du -sh "$out" | cut -f1)"
 report

@@ -2,8 +2,10 @@
 //! driver exists and takes what the block sets, each provider's own validation, what it
 //! finds on the host (a name already taken), checks across objects (two bridges on one host
 //! with overlapping subnets), and that no two objects would get one backend name. `hive
-//! validate` and `hive plan` both run them, before anything is made. Every problem is shown
-//! at the attribute it is about.
+//! validate` and `hive plan` both run them, before anything is made, except what needs a
+//! backend: `hive validate` makes no backend call, so it runs where no backend is (a CI
+//! job's lint step), and the plan finds those problems. Every problem is shown at the
+//! attribute it is about.
 
 use crate::config::{Body, Config, Resource};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -40,6 +42,13 @@ struct Checked<'a> {
     config: Cow<'a, Value>,
 }
 
+/// Whether the checks may ask the backends (the plan) or not (`hive validate`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Backends {
+    Ask,
+    Leave,
+}
+
 /// `per_instance`: also the checks of each object on its own (a plan that reports them
 /// another way passes false).
 pub fn check_resources(
@@ -47,6 +56,7 @@ pub fn check_resources(
     evaluated: &Evaluated,
     registry: &Registry,
     per_instance: bool,
+    backends: Backends,
     diags: &mut Diagnostics,
 ) {
     let mut checked: Vec<Checked<'_>> = Vec::new();
@@ -82,8 +92,10 @@ pub fn check_resources(
             lineage: "",
             base_dir: &config.dir,
         };
-        for problem in provider.check_environment(&target, &plain) {
-            diags.push(problem_diagnostic(resource, &addr, &problem));
+        if backends == Backends::Ask {
+            for problem in provider.check_environment(&target, &plain) {
+                diags.push(problem_diagnostic(resource, &addr, &problem));
+            }
         }
         checked.push(Checked {
             address: addr,

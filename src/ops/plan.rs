@@ -81,7 +81,14 @@ pub fn make_plan(
     let (evaluated, eval_diags) = evaluate(&config, vars, outputs, &mut planner);
     diags.extend(eval_diags);
     if !diags.has_errors() && !options.destroy {
-        super::checks::check_resources(&config, &evaluated, registry, true, diags);
+        super::checks::check_resources(
+            &config,
+            &evaluated,
+            registry,
+            true,
+            super::checks::Backends::Ask,
+            diags,
+        );
     }
     let planned = std::mem::take(&mut planner.changes);
     if diags.has_errors() {

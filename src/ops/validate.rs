@@ -88,7 +88,14 @@ pub fn validate(dir: &Path, registry: &Registry, options: &VarOptions) -> Valida
     let (evaluated, eval_diags) = evaluate(&config, &vars, Outputs::Evaluate, &mut ConfigOnly);
     diagnostics.extend(eval_diags);
     if !diagnostics.has_errors() {
-        super::checks::check_resources(&config, &evaluated, registry, true, &mut diagnostics);
+        super::checks::check_resources(
+            &config,
+            &evaluated,
+            registry,
+            true,
+            super::checks::Backends::Leave,
+            &mut diagnostics,
+        );
     }
     Validated {
         sources: config.sources.clone(),

@@ -16,6 +16,7 @@ mod errors;
 mod example;
 mod import;
 mod lab;
+mod lxd_cluster;
 mod multipass;
 mod rebuild;
 mod remote;

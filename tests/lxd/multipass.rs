@@ -264,3 +264,145 @@ fn a_launch_that_times_out_is_a_clear_error_and_destroy_leaves_nothing() {
     let (_, out, _) = multipass(&["list", "--format", "json"]);
     assert!(!out.contains("e2eq-"), "{out}");
 }
+
+/// This test's instances as `multipass list` shows them: (name, state).
+fn listed(prefix: &str) -> Vec<(String, String)> {
+    let (_, out, _) = multipass(&["list", "--format", "json"]);
+    let listed: Json = serde_json::from_str(&out).expect("JSON");
+    listed["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap_or("").into(),
+                i["state"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect()
+}
+
+fn one_instance(prefix: &str) -> String {
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/multipass");
+    provider_config(&tool.display().to_string())
+        .replace("CPUS", "1")
+        .replace("count  = 2", "count  = 1")
+        .replace("e2ep-", &format!("{prefix}-"))
+}
+
+#[test]
+fn an_apply_killed_mid_launch_then_applied_again_makes_no_duplicate() {
+    let lab = Lab::new("e2ek", 46);
+    let _ = multipass(&["delete", "--purge", "e2ek-0"]);
+    lab.write(&one_instance("e2ek"));
+    let mut first = lab
+        .cmd(&["apply", "-auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("hive starts");
+    crate::lab::eventually(
+        "the launch to begin",
+        std::time::Duration::from_secs(120),
+        || !listed("e2ek-").is_empty(),
+    );
+    first.kill().expect("kill -9 hive");
+    let _ = first.wait();
+    assert_eq!(
+        listed("e2ek-"),
+        [("e2ek-0".to_string(), "Starting".to_string())],
+        "multipass goes on launching without its client"
+    );
+
+    let again = lab.ok(&["apply", "-auto-approve"]);
+    assert!(
+        again
+            .stderr
+            .contains("an earlier launch of this name is still running")
+            || again
+                .stdout
+                .contains("an earlier launch of this name is still running"),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+    assert_eq!(
+        listed("e2ek-"),
+        [("e2ek-0".to_string(), "Running".to_string())]
+    );
+    let containers = crate::lab::lxc(&["list", "-c", "n", "--format", "csv"]);
+    assert_eq!(containers.matches("mp-e2ek-").count(), 1, "{containers}");
+    assert_eq!(lab.ok(&["plan", "-detailed-exitcode"]).code, 0);
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(listed("e2ek-").is_empty());
+}
+
+#[test]
+fn a_name_taken_by_someone_else_s_instance_is_an_error_that_leaves_it_alone() {
+    let lab = Lab::new("e2ed", 47);
+    let _ = multipass(&["delete", "--purge", "e2ed-0"]);
+    let (code, out, err) = multipass(&["launch", "22.04", "-n", "e2ed-0", "-m", "256M"]);
+    assert_eq!(code, 0, "{out}{err}");
+    lab.write(&one_instance("e2ed"));
+    let failed = lab.hive(&["apply", "-auto-approve"]);
+    assert_ne!(failed.code, 0);
+    let said = crate::s3lab::flat(&failed.stderr);
+    assert!(
+        said.contains("a multipass instance named e2ed-0 already exists and is not this one's"),
+        "{said}"
+    );
+    assert_eq!(
+        listed("e2ed-"),
+        [("e2ed-0".to_string(), "Running".to_string())],
+        "untouched"
+    );
+    // hive keeps the failed create (tainted, with no name recorded), and never mistakes the
+    // other instance for it: it plans a create, and a destroy leaves that instance be.
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(plan.contains("instance.node[0] will be created"), "{plan}");
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert_eq!(
+        listed("e2ed-"),
+        [("e2ed-0".to_string(), "Running".to_string())],
+        "left alone by destroy"
+    );
+    // What multipass says when the name is taken between hive's look and its launch.
+    let (code, _, err) = multipass(&["launch", "-n", "e2ed-0"]);
+    assert_eq!(code, 2);
+    let error = hive_provider_multipass::cli::failure(
+        &hive_provider_multipass::cli::Ran {
+            code,
+            stdout: String::new(),
+            stderr: err.trim().to_string(),
+        },
+        "launching e2ed-0",
+    );
+    assert_eq!(
+        error.message,
+        "launching e2ed-0: multipass failed (exit 2): launch failed: instance \"e2ed-0\" already exists"
+    );
+    assert_eq!(multipass(&["delete", "--purge", "e2ed-0"]).0, 0);
+}
+
+#[test]
+fn an_image_multipass_does_not_have_is_a_plan_error_at_the_image() {
+    let lab = Lab::new("e2ei", 48);
+    for (image, says) in [
+        ("noble-of-nowhere", "multipass has no such image"),
+        ("file:///nonexistent/disk.img", "no such file on the host"),
+    ] {
+        lab.write(&one_instance("e2ei").replace("\"22.04\"", &format!("\"{image}\"")));
+        let plan = lab.hive(&["plan"]);
+        assert_eq!(plan.code, 1, "{}", plan.stderr);
+        let said = crate::s3lab::flat(&plan.stderr);
+        assert!(said.contains(says), "{said}");
+        assert!(said.contains(&format!("image = \"{image}\"")), "{said}");
+        assert!(
+            plan.stderr.contains("main.hive.hcl:"),
+            "at its place: {}",
+            plan.stderr
+        );
+    }
+    assert!(listed("e2ei-").is_empty(), "nothing launched");
+}

@@ -86,7 +86,7 @@ fn create(request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
     let target = &request.target;
     let bin = binary(config);
     let name = name_of(config, target);
-    if let Some(found) = info(&bin, &name)? {
+    if let Some(found) = settled(request, &bin, &name)? {
         // Left by an apply that crashed, or deleted (not purged) or stopped outside hive: its
         // tag is read from the running guest (recovering keeps what its disk holds). One that
         // is not this one's is put back as it was.
@@ -168,6 +168,35 @@ fn create(request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
     }
     let now = wait(request, &bin, &name)?;
     Ok(state_of(config, &name, &now))
+}
+
+/// The instance `name` once no launch is making it: multipassd finishes a launch whose client
+/// went away (an apply killed mid-launch), and only then does its tag say whose it is.
+fn settled(
+    request: &ApplyRequest<'_>,
+    bin: &str,
+    name: &str,
+) -> Result<Option<Info>, ProviderError> {
+    let (_, timeout) = hive_sdk::guest::wait_settings(request.config)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut said = false;
+    loop {
+        let found = info(bin, name)?;
+        if found.as_ref().is_none_or(|i| i.state != "Starting") {
+            return Ok(found);
+        }
+        if request.cancel.is_cancelled() || std::time::Instant::now() >= deadline {
+            return Err(ProviderError::new(format!(
+                "{name} is still Starting after {} s: another launch of it has not finished",
+                timeout.as_secs()
+            )));
+        }
+        if !said {
+            (request.progress)("an earlier launch of this name is still running: waiting for it");
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// What `wait_for` asks beyond what `launch` waited for (cloud-init): an address, or an SSH
@@ -283,6 +312,11 @@ fn read(request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
     if now.state == "Deleted" {
         return Ok(ReadResponse::Gone);
     }
+    // A create that failed before recording the name: the instance of that name is this one
+    // only if it has this tag (else it is someone else's, and this one does not exist).
+    if request.id.is_empty() && !is_ours(&bin, &name, &request.target) {
+        return Ok(ReadResponse::Gone);
+    }
     let mut state = state_of(prior, &name, &now).state;
     if let Value::Map(entries) = &mut state {
         let running = now.state == "Running";
@@ -365,6 +399,47 @@ fn check_binary(config: &Value) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The image is one multipass can launch, where that can be known before launching: a file
+/// must be there, a release or alias must be one `multipass find` knows. A URL is known only
+/// when multipass fetches it.
+fn check_image(config: &Value) -> Option<Problem> {
+    let image = config.attr_str("image")?;
+    if let Some(path) = image.strip_prefix("file://") {
+        return (!std::path::Path::new(path).is_file()).then(|| {
+            Problem::at(
+                "image",
+                format!("image = \"{image}\": no such file on the host"),
+            )
+        });
+    }
+    if image.starts_with("http://") || image.starts_with("https://") {
+        return None;
+    }
+    let bin = binary(config);
+    let ran = match cli::run(&bin, &["find", image, "--format", "json"]) {
+        Ok(ran) => ran,
+        Err(e) => return Some(Problem::at("host", e.message)),
+    };
+    let known = ran.code == 0
+        && serde_json::from_str::<serde_json::Value>(&ran.stdout)
+            .ok()
+            .and_then(|j| {
+                j.get("images")
+                    .and_then(|i| i.as_object())
+                    .map(|i| !i.is_empty())
+            })
+            .unwrap_or(false);
+    (!known).then(|| {
+        Problem::at(
+            "image",
+            format!(
+                "image = \"{image}\": multipass has no such image ({}); `multipass find` lists those it has",
+                if ran.stderr.is_empty() { "find found none" } else { &ran.stderr }
+            ),
+        )
+    })
 }
 
 impl Provider for MultipassProvider {
@@ -450,7 +525,7 @@ impl Provider for MultipassProvider {
 
     fn check_environment(&self, _target: &Target<'_>, config: &Value) -> Vec<Problem> {
         match check_binary(config) {
-            Ok(()) => Vec::new(),
+            Ok(()) => check_image(config).into_iter().collect(),
             Err(e) => vec![Problem::at("host", e)],
         }
     }
