@@ -289,6 +289,7 @@ fn one_instance(prefix: &str) -> String {
         .replace("CPUS", "1")
         .replace("count  = 2", "count  = 1")
         .replace("e2ep-", &format!("{prefix}-"))
+        .replace("wait_for = \"ssh\"", "wait_for = \"cloud-init\"")
 }
 
 #[test]
@@ -331,6 +332,8 @@ fn an_apply_killed_mid_launch_then_applied_again_makes_no_duplicate() {
         listed("e2ek-"),
         [("e2ek-0".to_string(), "Running".to_string())]
     );
+    let (code, out, _) = multipass(&["exec", "e2ek-0", "--", "cat", "/root/from-user-data"]);
+    assert_eq!((code, out.as_str()), (0, "hello\n"), "cloud-init done");
     let containers = crate::lab::lxc(&["list", "-c", "n", "--format", "csv"]);
     assert_eq!(containers.matches("mp-e2ek-").count(), 1, "{containers}");
     assert_eq!(lab.ok(&["plan", "-detailed-exitcode"]).code, 0);
@@ -342,7 +345,8 @@ fn an_apply_killed_mid_launch_then_applied_again_makes_no_duplicate() {
 fn a_name_taken_by_someone_else_s_instance_is_an_error_that_leaves_it_alone() {
     let lab = Lab::new("e2ed", 47);
     let _ = multipass(&["delete", "--purge", "e2ed-0"]);
-    let (code, out, err) = multipass(&["launch", "22.04", "-n", "e2ed-0", "-m", "256M"]);
+    let (code, out, err) =
+        multipass(&["launch", "22.04", "-n", "e2ed-0", "-m", "256M", "-d", "1G"]);
     assert_eq!(code, 0, "{out}{err}");
     lab.write(&one_instance("e2ed"));
     let failed = lab.hive(&["apply", "-auto-approve"]);
@@ -382,7 +386,16 @@ fn a_name_taken_by_someone_else_s_instance_is_an_error_that_leaves_it_alone() {
         error.message,
         "launching e2ed-0: multipass failed (exit 2): launch failed: instance \"e2ed-0\" already exists"
     );
-    assert_eq!(multipass(&["delete", "--purge", "e2ed-0"]).0, 0);
+
+    // What the error says to do: import it. Then it is hive's: tagged, planned as it is,
+    // and destroyed with the rest.
+    lab.ok(&["apply", "-auto-approve", "-target", "host.local"]);
+    lab.ok(&["import", "instance.node[0]", "e2ed-0"]);
+    assert_eq!(lab.ok(&["plan", "-detailed-exitcode"]).code, 0);
+    let (_, tag, _) = multipass(&["exec", "e2ed-0", "--", "cat", "/etc/hive/instance"]);
+    assert!(tag.trim_end().ends_with(" instance.node[0]"), "{tag}");
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert!(listed("e2ed-").is_empty());
 }
 
 #[test]

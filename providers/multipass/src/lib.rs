@@ -199,8 +199,8 @@ fn settled(
     }
 }
 
-/// What `wait_for` asks beyond what `launch` waited for (cloud-init): an address, or an SSH
-/// login with hive's key.
+/// What `wait_for` asks beyond what `launch` waited for (cloud-init): an address, an SSH
+/// login with hive's key, or cloud-init's own word through `multipass exec`.
 fn wait(request: &ApplyRequest<'_>, bin: &str, name: &str) -> Result<Info, ProviderError> {
     use hive_sdk::guest::{poll, timed_wait, wait_settings, Look, WaitFor};
     let (what, timeout) = wait_settings(request.config)?;
@@ -228,6 +228,20 @@ fn wait(request: &ApplyRequest<'_>, bin: &str, name: &str) -> Result<Info, Provi
                         match hive_sdk::guest::ssh_login(&ip, &user, &key) {
                             Ok(()) => Look::Done(now),
                             Err(e) => Look::NotYet(format!("SSH to {ip}: {e}")),
+                        }
+                    }
+                    // launch waits for cloud-init, but an adopted or restarted instance
+                    // may still be running it.
+                    (WaitFor::CloudInit, _) if now.state != "Running" => {
+                        Look::NotYet(now.state.clone())
+                    }
+                    (WaitFor::CloudInit, _) => {
+                        let ran = cli::run(bin, &["exec", name, "--", "cloud-init", "status"])?;
+                        let said = format!("{}{}", ran.stdout, ran.stderr);
+                        match hive_sdk::guest::cloud_init_outcome(ran.code, &said) {
+                            Some(Ok(())) => Look::Done(now),
+                            Some(Err(e)) => return Err(ProviderError::new(format!("{name}: {e}"))),
+                            None => Look::NotYet(format!("cloud-init: {}", said.trim())),
                         }
                     }
                     _ => Look::Done(now),
