@@ -34,6 +34,11 @@ demo: setup build
 	$(HIVE) -C examples/containers ssh 'instance.box[0]' -- ping -c 1 "$$($(HIVE) -C examples/containers output --raw vm_ip)"
 	@echo "== a volume kept in S3 survives destroy and re-apply (the lab's SeaweedFS on loopback)"
 	HIVE=$(HIVE) bash examples/stored-volume/demo.sh
+	@echo "== an LXD cluster on three multipass instances (the stand-in of multipass's CLI: multipass is a snap, which this machine cannot run)"
+	$(HIVE) -C examples/lxd-cluster apply -auto-approve -var multipass=$(CURDIR)/tests/support/multipass
+	$(HIVE) -C examples/lxd-cluster output members
+	tests/support/multipass exec lxd-master -- lxc cluster list
+	$(HIVE) -C examples/lxd-cluster destroy -auto-approve -var multipass=$(CURDIR)/tests/support/multipass
 	@echo
 	@echo "The cluster is still running. Log in:  $(HIVE) -C examples/cluster ssh 'instance.node[1]'"
 	@echo "Remove it:                             $(HIVE) -C examples/cluster destroy"
@@ -66,6 +71,7 @@ bench:
 	cargo bench --bench libvirt
 	cargo bench --bench bridge
 	cargo bench --bench lxd
+	cargo bench --bench multipass
 	cargo bench --bench s3_state
 	cargo bench --bench s3_transfer
 	cargo bench --bench s3_snapshot

@@ -108,10 +108,13 @@ command "token" {
   triggers = { bootstrap = command.bootstrap.id }
 }
 
+# LXD takes one joining member at a time (two joins at once can hang one of them), so the
+# joins take turns on a lock file of this cluster's; each is bounded all the same.
 command "join" {
   for_each = var.members
+  timeout  = "5m"
   run      = <<-EOT
-    ${var.multipass} exec ${instance.member[each.key].name} -- lxd init --preseed <<'EOF'
+    flock /tmp/hive-lxd-cluster-${var.prefix}.lock ${var.multipass} exec ${instance.member[each.key].name} -- lxd init --preseed <<'EOF'
     cluster:
       enabled: true
       server_name: ${instance.member[each.key].name}

@@ -256,7 +256,7 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
 }
 
 #[test]
-fn validate_catches_bad_bridges_before_anything_is_made() {
+fn validate_and_plan_catch_bad_bridges_before_anything_is_made() {
     let pid = std::process::id();
     let host = Netns::new(&format!("hvb-v-{pid}"));
     // An interface hive does not own (no modules here, so a bridge rather than a dummy).
@@ -293,7 +293,16 @@ bridge "d" {
     )
     .expect("write");
     let before = host.snapshot();
+    // validate asks no backend: the host's interfaces are the plan's to look at.
     let r = host.hive(dir.path(), &["validate"]);
+    assert_eq!(r.code, 1);
+    let said = r.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!said.contains("taken0 is already used"), "{said}");
+    assert!(
+        said.contains("bridge.b: dhcp range address 10.244.4.20"),
+        "{said}"
+    );
+    let r = host.hive(dir.path(), &["plan"]);
     assert_eq!(r.code, 1);
     let said = r.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     for expected in [
