@@ -42,10 +42,31 @@ fn tag(target: &Target<'_>) -> String {
     format!("{} {}\n", target.lineage, target.address)
 }
 
-/// Whether the instance `name` carries this target's tag.
+/// Whether the instance `name` carries this target's tag. cloud-init writes it: while
+/// cloud-init still runs (a launch that timed out, or is still going), it is waited for
+/// (bounded) before the answer is taken.
 fn is_ours(binary: &str, name: &str, target: &Target<'_>) -> bool {
-    cli::run(binary, &["exec", name, "--", "cat", TAG_FILE])
-        .is_ok_and(|ran| ran.code == 0 && ran.stdout == tag(target))
+    let read = || {
+        cli::run(binary, &["exec", name, "--", "cat", TAG_FILE])
+            .is_ok_and(|ran| ran.code == 0 && ran.stdout == tag(target))
+    };
+    if read() {
+        return true;
+    }
+    let waited = cli::run(
+        binary,
+        &[
+            "exec",
+            name,
+            "--",
+            "timeout",
+            "300",
+            "cloud-init",
+            "status",
+            "--wait",
+        ],
+    );
+    waited.is_ok() && read()
 }
 
 /// multipass's sizes (`1024M`): from the configuration's.
