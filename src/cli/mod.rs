@@ -3,6 +3,7 @@
 
 mod fmt;
 mod graph;
+mod hosts;
 mod import;
 mod inspect;
 mod progress;
@@ -68,6 +69,8 @@ enum Command {
     Ssh(ssh::Args),
     /// Copy volumes kept in a store into it (only the chunks it does not have yet).
     Snapshot(snapshot::Args),
+    /// Check the configuration's hosts: UP or DOWN and why, and their free capacity.
+    Hosts(hosts::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -138,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(&ctx, args),
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
+        Command::Hosts(args) => hosts::run(&ctx, args),
     };
     ExitCode::from(code)
 }

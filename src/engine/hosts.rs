@@ -20,11 +20,29 @@ pub fn schema() -> Schema {
             optional("address", Type::String).about("remote host reached over SSH"),
             optional("user", Type::String),
             optional("port", Type::Number),
-            optional("ssh_key", Type::String).sensitive().unrecorded(),
+            // A path, recorded: refresh and destroy reach the host with it later. A key's
+            // text is refused (it would be kept).
+            optional("ssh_key", Type::String)
+                .about("private key file for SSH; default: the SSH agent"),
+            optional("known_hosts", Type::String)
+                .about("where the host's key is checked (default ~/.ssh/known_hosts)"),
+            optional("host_key", Type::String)
+                .about("the host's key, pinned: SHA256:... or TYPE BASE64; wins over known_hosts"),
             optional("max_parallel", Type::Number).about("per-host cap on concurrent steps"),
             computed("id", Type::String),
         ],
-        vec![],
+        vec![schema::block(
+            "capacity",
+            schema::Nesting::Single,
+            schema::schema(
+                vec![
+                    optional("memory", Type::String)
+                        .about("memory the host offers (wins over what it has free)"),
+                    optional("cpus", Type::Number),
+                ],
+                vec![],
+            ),
+        )],
     )
 }
 

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod checks;
 pub mod fmt;
+pub mod hosts;
 pub mod import;
 pub mod migrate;
 pub mod plan;

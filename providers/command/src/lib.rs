@@ -1,5 +1,6 @@
 //! The `command` resource: `run` through `/bin/sh -c` on create (and so on replace),
-//! `destroy` on delete, on the machine running hive. With no `run` it only records its
+//! `destroy` on delete, on the machine running hive, or over SSH on the `host` it names
+//! when that host has an address. With no `run` it only records its
 //! `input` and `triggers`.
 //!
 //! Computed attributes: `id`, `stdout`, `stderr`, `exit_code`. A non-zero exit fails the step
@@ -9,12 +10,14 @@ mod process;
 mod spawn;
 
 use hive_sdk::addr::InstanceAddr;
+use hive_sdk::exec::Exec;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     random_id, ApplyRequest, ApplyResponse, Cancel, DeleteRequest, KindSpec, Provider,
     ProviderError, ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::schema::{computed, map, optional, schema, Schema};
+use hive_sdk::ssh::{SshExec, SshTarget};
 use hive_sdk::units::parse_duration;
 use hive_sdk::{Type, Value};
 use std::collections::BTreeMap;
@@ -71,17 +74,6 @@ impl Provider for CommandProvider {
             if let Err(e) = parse_duration(t) {
                 problems.push(Problem::at("timeout", format!("timeout: {e}")));
             }
-        }
-        if let Some(address) = config.attr("host").and_then(|h| h.attr_str("address")) {
-            problems.push(
-                Problem::at(
-                    "host",
-                    format!(
-                        "host: commands run on the machine running hive for now; host {address} is remote"
-                    ),
-                )
-                .help("leave host out to run it here"),
-            );
         }
         problems
     }
@@ -201,6 +193,9 @@ fn run(
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(host) = config.attr("host").and_then(SshTarget::of_host) {
+        return run_remote(&host, script, config, environment, timeout, secret);
+    }
     let script = process::Script {
         script,
         dir: &dir,
@@ -217,9 +212,64 @@ fn run(
             ProviderError::new("the command was interrupted and ended with everything it started")
         }
     })?;
-    let code = finished.status.code().unwrap_or(-1);
-    if !finished.status.success() {
-        let how = match finished.status.code() {
+    judged(
+        finished.status.code(),
+        finished.stdout,
+        finished.stderr,
+        secret,
+    )
+}
+
+/// A script on a remote host, through `sh -c` over SSH: in `working_dir` (else the login's
+/// home), with the environment, under `timeout` (coreutils' on the host).
+fn run_remote(
+    host: &SshTarget,
+    script: &str,
+    config: &Value,
+    environment: Vec<(&str, &str)>,
+    timeout: Option<std::time::Duration>,
+    secret: bool,
+) -> Result<(String, String, i32), ProviderError> {
+    let mut argv: Vec<String> = Vec::new();
+    let dir = config.attr_str("working_dir");
+    if dir.is_some() || !environment.is_empty() || timeout.is_some() {
+        argv.push("env".into());
+        argv.extend(environment.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    if let Some(t) = timeout {
+        argv.extend(["timeout".into(), "-s".into(), "KILL".into()]);
+        argv.push(format!("{}", t.as_secs_f64().max(0.001)));
+    }
+    let wrapped = match dir {
+        Some(d) => format!("cd {} && {script}", hive_sdk::ssh::shell_quote(d)),
+        None => script.to_string(),
+    };
+    argv.extend(["sh".into(), "-c".into(), wrapped]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let exec = SshExec::new(host.clone());
+    let out = exec
+        .run(&argv, None)
+        .map_err(|e| ProviderError::new(format!("on {}: {e}", host.name)))?;
+    if let (Some(t), 137) = (timeout, out.status) {
+        return Err(ProviderError::new(format!(
+            "the command did not finish within its timeout ({}) on {} and was killed",
+            hive_sdk::units::format_duration(t),
+            host.name
+        )));
+    }
+    judged(Some(out.status), out.stdout, out.stderr, secret)
+}
+
+/// A finished command's outcome: its output and code, or an error quoting the last lines of
+/// its error output (nothing of it when the command is made of secrets).
+fn judged(
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    secret: bool,
+) -> Result<(String, String, i32), ProviderError> {
+    if code != Some(0) {
+        let how = match code {
             Some(c) => format!("exited with code {c}"),
             None => "was killed by a signal".to_string(),
         };
@@ -228,7 +278,7 @@ fn run(
                 "the command {how} (its output is not shown: the command is made of sensitive values)"
             )));
         }
-        let tail: Vec<&str> = finished.stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(ProviderError::new(if tail.is_empty() {
             format!("the command {how}")
@@ -236,7 +286,7 @@ fn run(
             format!("the command {how}:\n{}", tail.join("\n"))
         }));
     }
-    Ok((finished.stdout, finished.stderr, code))
+    Ok((stdout, stderr, code.unwrap_or(-1)))
 }
 
 #[cfg(test)]
