@@ -218,17 +218,25 @@ pub fn shell_quote(arg: &str) -> String {
 }
 
 /// Programs run on a remote host over one SSH session, opened at first use and again after
-/// it breaks.
+/// it breaks. A host that could not be reached stays unreachable for this `SshExec`'s life
+/// (one command): every later call fails at once with the same error, instead of waiting
+/// out the connect timeout again.
 pub struct SshExec {
     pub target: SshTarget,
-    session: Mutex<Option<ssh2::Session>>,
+    session: Mutex<Session>,
+}
+
+enum Session {
+    NotYet,
+    Open(ssh2::Session),
+    Unreachable(String),
 }
 
 impl SshExec {
     pub fn new(target: SshTarget) -> SshExec {
         SshExec {
             target,
-            session: Mutex::new(None),
+            session: Mutex::new(Session::NotYet),
         }
     }
 
@@ -286,18 +294,24 @@ impl Exec for SshExec {
         // A session that broke since its last use (the host restarted sshd) is opened again,
         // once.
         for attempt in 0..2 {
-            if slot.is_none() {
-                *slot = Some(self.target.connect()?);
+            if let Session::Unreachable(e) = &*slot {
+                return Err(e.clone());
             }
-            let Some(session) = slot.as_ref() else {
+            if matches!(*slot, Session::NotYet) {
+                match self.target.connect() {
+                    Ok(session) => *slot = Session::Open(session),
+                    Err(e) => {
+                        *slot = Session::Unreachable(e.clone());
+                        return Err(e);
+                    }
+                }
+            }
+            let Session::Open(session) = &*slot else {
                 continue;
             };
             match self.run_once(session, &command, stdin) {
                 Ok(out) => return Ok(out),
-                Err(e) if attempt == 0 => {
-                    let _ = e;
-                    *slot = None;
-                }
+                Err(_) if attempt == 0 => *slot = Session::NotYet,
                 Err(e) => return Err(e),
             }
         }
@@ -331,6 +345,29 @@ mod tests {
         );
         assert_eq!(pinned_fingerprint(&from_line), Some(from_line.clone()));
         assert_eq!(pinned_fingerprint("nonsense"), None);
+    }
+
+    #[test]
+    fn an_unreachable_host_is_remembered_for_the_exec_s_life() {
+        // A server that hangs up at once: the handshake fails. Then nothing listens, so a
+        // second attempt would be refused, with another message.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let hang_up = std::thread::spawn(move || drop(listener.accept()));
+        let exec = SshExec::new(SshTarget {
+            name: "t".into(),
+            address: "127.0.0.1".into(),
+            port,
+            user: "root".into(),
+            key: None,
+            known_hosts: PathBuf::from("/nonexistent/known_hosts"),
+            host_key: None,
+        });
+        let first = exec.run(&["true"], None).expect_err("no SSH there");
+        hang_up.join().expect("joined");
+        let second = exec.run(&["true"], None).expect_err("still none");
+        assert!(first.contains("handshake"), "{first}");
+        assert_eq!(first, second);
     }
 
     #[test]
