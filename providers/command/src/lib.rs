@@ -478,10 +478,25 @@ mod tests {
     }
 
     #[test]
-    fn a_remote_host_is_refused_at_its_attribute() {
-        let c = config(&[("host", Value::map([("address", Value::string("10.0.0.9"))]))]);
-        let problems = CommandProvider.validate("command", &c);
-        assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].path_text(), "host");
+    fn a_command_on_a_host_that_does_not_answer_fails_naming_it() {
+        // A port nothing listens on: refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let host = Value::map([
+            ("address", Value::string("127.0.0.1")),
+            ("port", Value::Number(f64::from(port))),
+            ("id", Value::string("db")),
+        ]);
+        let c = config(&[("host", host), ("run", Value::string("true"))]);
+        assert!(CommandProvider.validate("command", &c).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let e = create(&c, dir.path()).unwrap_err();
+        assert!(
+            e.message.contains(&format!("on db: root@127.0.0.1:{port}: connecting")),
+            "{}",
+            e.message
+        );
     }
 }
