@@ -494,7 +494,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = create(&c, dir.path()).unwrap_err();
         assert!(
-            e.message.contains(&format!("on db: root@127.0.0.1:{port}: connecting")),
+            e.message
+                .contains(&format!("on db: root@127.0.0.1:{port}: connecting")),
             "{}",
             e.message
         );
