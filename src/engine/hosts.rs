@@ -62,6 +62,17 @@ impl Provider for HostProvider {
         }]
     }
 
+    fn validate(&self, _kind: &str, config: &Value) -> Vec<hive_sdk::problem::Problem> {
+        // A key's text would be kept in the state and shown in errors: only a path is taken.
+        match config.attr_str("ssh_key") {
+            Some(key) if key.contains("PRIVATE KEY") => vec![hive_sdk::problem::Problem::at(
+                "ssh_key",
+                "ssh_key holds a key's text: give the path of its file instead (hive records the path, never the key)",
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
         let id = request
             .config
