@@ -169,20 +169,7 @@ fn multipass_instances_through_the_provider_against_the_stand_in() {
     );
     assert!(plan.contains("instance.node[1] will be created"), "{plan}");
     lab.ok(&["apply", "-auto-approve"]);
-    let (_, out, _) = multipass(&["list", "--format", "json"]);
-    let listed: Json = serde_json::from_str(&out).expect("JSON");
-    let states: Vec<(String, String)> = listed["list"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| i["name"].as_str().is_some_and(|n| n.starts_with("e2ep-")))
-        .map(|i| {
-            (
-                i["name"].as_str().unwrap_or("").into(),
-                i["state"].as_str().unwrap_or("").into(),
-            )
-        })
-        .collect();
+    let states = listed("e2ep-");
     assert_eq!(
         states,
         [
