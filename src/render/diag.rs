@@ -20,6 +20,10 @@ pub fn render_text(diags: &Diagnostics, sources: &Sources, style: Style) -> Stri
     };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
+        // Break lines only at spaces: paths, fingerprints and commands stay copyable.
+        .with_word_separator(textwrap::WordSeparator::Custom(words_between_spaces))
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .with_break_words(false)
         .with_context_lines(1);
     let mut out = String::new();
     for d in &diags.items {
@@ -32,6 +36,15 @@ pub fn render_text(diags: &Diagnostics, sources: &Sources, style: Style) -> Stri
         out.push('\n');
     }
     out
+}
+
+/// Words for the wrapper: split at spaces only. An empty line is one empty word, so it still
+/// gets the report's left border.
+fn words_between_spaces(line: &str) -> Box<dyn Iterator<Item = textwrap::core::Word<'_>> + '_> {
+    if line.is_empty() {
+        return Box::new(std::iter::once(textwrap::core::Word::from("")));
+    }
+    textwrap::WordSeparator::AsciiSpace.find_words(line)
 }
 
 fn severity_word(s: Severity) -> &'static str {
@@ -185,4 +198,28 @@ pub fn diagnostic_json(d: &Diagnostic, sources: &Sources) -> serde_json::Value {
         });
     }
     obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_break_only_at_spaces() {
+        let path = "/tmp/.tmp3WdyTj/a-long-directory-name/another-long-part/known_hosts";
+        let key = "SHA256:xy38d/UHnBc4iB9QFmG3uuEs9wC7mE++qHvvTVzlj5g";
+        // Every prefix length, so some line end falls inside the path and the key.
+        for pad in 0..60 {
+            let mut diags = Diagnostics::default();
+            diags.push(Diagnostic::error(format!(
+                "{}unknown host key {key}: it is not in {path}; add it \
+                 (ssh-keyscan -p 22 10.231.0.11 >> {path}) or pin it (host_key = \"{key}\")",
+                "x".repeat(pad)
+            )));
+            let text = render_text(&diags, &Sources::default(), Style::Plain);
+            assert!(text.lines().count() > 1, "wrapped at all: {text}");
+            assert!(text.contains(path), "{text}");
+            assert!(text.contains(key), "{text}");
+        }
+    }
 }
