@@ -85,6 +85,12 @@ if ! lxd waitready --timeout=1 >/dev/null 2>&1; then
 fi
 
 if ! lxc storage show default >/dev/null 2>&1; then
+  # A hivelxd0 left by an earlier LXD (stopped, or in a chroot sharing this network
+  # namespace) would be taken by the preseed for an existing network it cannot update.
+  if ip link show hivelxd0 >/dev/null 2>&1; then
+    log "removing a leftover hivelxd0 bridge no LXD manages"
+    ip link del hivelxd0
+  fi
   log "preseeding lxd (dir pool, bridge hivelxd0 on 10.250.0.1/24)"
   lxd init --preseed <<'YAML'
 config:
