@@ -74,7 +74,21 @@ libvirt_config() { # DIR
 up_one() { # NAME
   local name=$1 dir="$lab/$1" addr
   addr=$(address_of "$name")
-  if alive "$name"; then return; fi
+  if alive "$name"; then record_key "$name"; return; fi
+  # The host is there but its sshd stopped (a test stops it to see the host DOWN): its sshd
+  # starts again, in the host's own namespaces, with the same host key.
+  local daemon
+  if daemon=$(cat "$dir/libvirtd.pid" 2>/dev/null) && kill -0 "$daemon" 2>/dev/null; then
+    nsenter -t "$daemon" -m -n -u /usr/sbin/sshd -f "$dir/sshd_config"
+    local deadline=$((SECONDS + 90))
+    until ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+      -o LogLevel=ERROR -o ConnectTimeout=2 "root@$addr" true 2>/dev/null; do
+      [ $SECONDS -lt $deadline ] || { log "$name: sshd does not answer on $addr"; exit 1; }
+      sleep 0.2
+    done
+    record_key "$name"
+    return
+  fi
   down_one "$name" # whatever a half-made host left
   mkdir -p "$dir"/{run,lib,log,hive,hivelog,pool,sshd}
   libvirt_config "$dir"
@@ -117,7 +131,7 @@ EOF
   ip netns exec "$name" unshare -m -u --propagation private sh -c "$daemons" ||
     { log "$name: starting its daemons failed"; exit 1; }
 
-  local deadline=$((SECONDS + 30))
+  local deadline=$((SECONDS + 90))
   until ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
     -o ConnectTimeout=2 "root@$addr" true 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || { log "$name: sshd does not answer on $addr"; exit 1; }
@@ -135,7 +149,13 @@ EOF
         virsh -q -c qemu:///system pool-start hive && virsh -q -c qemu:///system pool-autostart hive" \
       >/dev/null
   fi
-  # The host's key, as a client records it.
+  record_key "$name"
+}
+
+# The host's key, as a client records it.
+record_key() { # NAME
+  local addr dir="$lab/$1"
+  addr=$(address_of "$1")
   grep -v "^$addr " "$known" > "$known.new" || true
   echo "$addr $(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" >> "$known.new"
   mv "$known.new" "$known"

@@ -128,7 +128,10 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
         &mut Progress::new(json),
     );
     report_diagnostics(ctx, &result, json);
-    let Some(plan) = result.plan.filter(|_| !result.diagnostics.has_errors()) else {
+    // A plan made with errors is one that left out what is on a DOWN host: it is shown, and
+    // the command fails.
+    let failed = result.diagnostics.has_errors();
+    let Some(plan) = result.plan else {
         return 1;
     };
     if json {
@@ -149,7 +152,9 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
             out.display()
         );
     }
-    let code = if args.detailed_exitcode && plan.has_changes() {
+    let code = if failed {
+        1
+    } else if args.detailed_exitcode && plan.has_changes() {
         2
     } else {
         0

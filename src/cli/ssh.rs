@@ -3,9 +3,39 @@
 
 use super::inspect::read_state;
 use super::Context;
-use hive_sdk::provider::Login;
+use hive_sdk::provider::{Jump, Login};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+/// The command ssh runs to reach the guest through its host: the host's own key is checked
+/// against the one hive checked, strictly (unlike a guest's, a host's key must not change).
+fn proxy_command(j: &Jump) -> String {
+    let mut argv: Vec<String> = vec!["ssh".into(), "-W".into(), "%h:%p".into()];
+    argv.extend(["-p".into(), j.port.to_string()]);
+    if let Some(key) = &j.key {
+        argv.extend([
+            "-i".into(),
+            key.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+        ]);
+    }
+    argv.extend([
+        "-o".into(),
+        format!("UserKnownHostsFile={}", j.known_hosts.display()),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+        format!("{}@{}", j.user, j.address),
+    ]);
+    argv.iter()
+        .map(|a| hive_sdk::ssh::shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,13 +53,14 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     let login = state
         .ok_or_else(|| "no state yet: nothing has been applied here".to_string())
         .and_then(|state| crate::ops::ssh::login(&state, &ctx.registry, &ctx.dir, &args.address));
-    let (ip, user, key, announce) = match login {
+    let (ip, user, key, announce, jump) = match login {
         Ok(Login::Ssh {
             ip,
             user,
             key,
             announce,
-        }) => (ip, user, key, announce),
+            jump,
+        }) => (ip, user, key, announce, jump),
         Ok(Login::Exec {
             program,
             args: exec_args,
@@ -57,6 +88,12 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     if announce {
         eprintln!("hive: {}: over SSH ({ip})", args.address);
     }
+    if let Some(j) = &jump {
+        eprintln!(
+            "hive: {}: through host {}@{}:{}",
+            args.address, j.user, j.address, j.port
+        );
+    }
     let mut ssh = Command::new("ssh");
     ssh.arg("-i")
         .arg(&key)
@@ -67,8 +104,11 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
             "-o",
             "UserKnownHostsFile=/dev/null",
         ])
-        .args(["-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"])
-        .arg(format!("{user}@{ip}"));
+        .args(["-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"]);
+    if let Some(j) = &jump {
+        ssh.args(["-o", &format!("ProxyCommand={}", proxy_command(j))]);
+    }
+    ssh.arg(format!("{user}@{ip}"));
     if !args.command.is_empty() {
         ssh.arg("--").args(&args.command);
     }

@@ -82,6 +82,7 @@ impl<'a> StepEvaluator<'a> {
         );
         let value = keep_ignored(resource, change, configured_part(&resource.schema, value));
         let value = keep_recorded_choices(&resource.schema, change, value);
+        let value = keep_placed_host(change, value);
         if let Some(d) = diags.items.into_iter().find(|d| d.is_error()) {
             return Err(format!("evaluating its configuration: {}", d.summary));
         }
@@ -236,6 +237,22 @@ fn keep_ignored(resource: &Resource, change: &Change, value: Value) -> Value {
         }
     }
     Value::Map(entries)
+}
+
+/// The host the plan placed an instance on (`hosts`): evaluating the block again does not
+/// place it, the plan did.
+fn keep_placed_host(change: &Change, value: Value) -> Value {
+    let placed = value.attr("hosts").is_some_and(|h| !h.is_null());
+    let Some(host) = change.after.as_ref().and_then(|a| a.attr("host")) else {
+        return value;
+    };
+    match value {
+        Value::Map(mut entries) if placed => {
+            entries.insert("host".to_string(), host.clone());
+            Value::Map(entries)
+        }
+        other => other,
+    }
 }
 
 /// What the backend chose for an object updated in place (a name made from its address)

@@ -1,11 +1,11 @@
 //! The `host` kind: the machines resources live on. Every build has it; each provider adds its
-//! own settings to it (see [`hive_sdk::provider::Provider::host_settings`]). Until hosts are
-//! checked before a plan uses them, a host is recorded as configured; its id is its address,
-//! or `local`.
+//! own settings to it (see [`hive_sdk::provider::Provider::host_settings`]). A host is
+//! recorded as configured, with its id (its address, or `local`) and name (its label); the
+//! plan checks its health (see [`crate::plan::down_hosts`]).
 
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Provider, ProviderError, ReadRequest,
-    ReadResponse,
+    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, PlanRequest, PlanResponse, Provider,
+    ProviderError, ReadRequest, ReadResponse,
 };
 use hive_sdk::schema::{self, computed, optional, Schema};
 use hive_sdk::{Type, Value};
@@ -30,6 +30,7 @@ pub fn schema() -> Schema {
                 .about("the host's key, pinned: SHA256:... or TYPE BASE64; wins over known_hosts"),
             optional("max_parallel", Type::Number).about("per-host cap on concurrent steps"),
             computed("id", Type::String),
+            computed("name", Type::String).about("the block's label: host \"NAME\""),
         ],
         vec![schema::block(
             "capacity",
@@ -44,6 +45,12 @@ pub fn schema() -> Schema {
             ),
         )],
     )
+}
+
+/// A host's id (its address, or `local`) and name (its block's label).
+fn identity(config: &Value, address: &hive_sdk::addr::InstanceAddr) -> (String, String) {
+    let id = config.attr_str("address").unwrap_or("local").to_string();
+    (id, address.resource.name.clone())
 }
 
 pub struct HostProvider;
@@ -73,14 +80,26 @@ impl Provider for HostProvider {
         }
     }
 
+    /// A host's id and name are known from its block: placement and messages use them at
+    /// plan time.
+    fn plan(
+        &self,
+        request: &PlanRequest<'_>,
+        mut proposal: PlanResponse,
+    ) -> Result<PlanResponse, ProviderError> {
+        if let Value::Map(entries) = &mut proposal.planned {
+            let (id, name) = identity(request.config, request.target.address);
+            entries.insert("id".into(), Value::String(id));
+            entries.insert("name".into(), Value::String(name));
+        }
+        Ok(proposal)
+    }
+
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-        let id = request
-            .config
-            .attr_str("address")
-            .unwrap_or("local")
-            .to_string();
+        let (id, name) = identity(request.config, request.target.address);
         let mut state = request.config.as_map().cloned().unwrap_or_default();
         state.insert("id".into(), Value::String(id.clone()));
+        state.insert("name".into(), Value::String(name));
         Ok(ApplyResponse {
             state: Value::Map(state),
             id,

@@ -67,6 +67,7 @@ fn plan(changes: Vec<Change>) -> Plan {
         targets: vec![],
         replace: vec![],
         refresh: true,
+        skipped: vec![],
     }
 }
 

@@ -42,10 +42,11 @@ struct Checked<'a> {
     config: Cow<'a, Value>,
 }
 
-/// Whether the checks may ask the backends (the plan) or not (`hive validate`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Backends {
-    Ask,
+/// Whether the checks may ask the backends (the plan: those of hosts that are UP) or not
+/// (`hive validate`).
+#[derive(Clone, Copy)]
+pub enum Backends<'a> {
+    Ask(&'a crate::plan::down_hosts::HostHealth),
     Leave,
 }
 
@@ -56,7 +57,7 @@ pub fn check_resources(
     evaluated: &Evaluated,
     registry: &Registry,
     per_instance: bool,
-    backends: Backends,
+    backends: Backends<'_>,
     diags: &mut Diagnostics,
 ) {
     let mut checked: Vec<Checked<'_>> = Vec::new();
@@ -92,7 +93,11 @@ pub fn check_resources(
             lineage: "",
             base_dir: &config.dir,
         };
-        if backends == Backends::Ask {
+        let ask = match backends {
+            Backends::Ask(health) => health.down_reason(&plain).is_none(),
+            Backends::Leave => false,
+        };
+        if ask {
             for problem in provider.check_environment(&target, &plain) {
                 diags.push(problem_diagnostic(resource, &addr, &problem));
             }

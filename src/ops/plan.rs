@@ -7,6 +7,7 @@ use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::engine::registry::Registry;
 use crate::lang::eval::values_equal;
 use crate::lang::walk::{evaluate, Evaluated, Outputs, Variables};
+use crate::plan::down_hosts::{self, HostHealth};
 use crate::plan::planner::Planner;
 use crate::plan::{Action, Change, Plan, PLAN_FORMAT_VERSION};
 use hive_sdk::addr::{InstanceAddr, ResourceAddr, Target};
@@ -57,8 +58,24 @@ pub fn make_plan(
 ) -> Option<Planned> {
     let recorded_from = state.as_ref().map(|s| (s.lineage.clone(), s.serial));
     let recorded = state.unwrap_or_else(|| State::new(lineage.to_string()));
+    // Hosts are checked before anything is asked of them.
+    let health = HostHealth::default();
+    let recorded_hosts: Vec<hive_sdk::Value> = recorded
+        .resources
+        .values()
+        .flat_map(|r| {
+            let many = r.attributes.get("hosts").and_then(|h| h.as_array());
+            r.attributes
+                .get("host")
+                .into_iter()
+                .chain(many.into_iter().flatten())
+        })
+        .filter(|h| h.get("address").is_some())
+        .map(tagged::from_json)
+        .collect();
+    health.check(&recorded_hosts);
     let (refreshed, drift, repairs) = if options.refresh {
-        refresh(recorded, registry, &config.dir, parallelism, diags)
+        refresh(recorded, registry, &config.dir, parallelism, &health, diags)
     } else {
         (recorded, HashMap::new(), HashSet::new())
     };
@@ -72,6 +89,8 @@ pub fn make_plan(
         base_dir: &config.dir,
         changes: BTreeMap::new(),
         destroying: options.destroy,
+        health: &health,
+        placement: Default::default(),
     };
     let outputs = if options.destroy {
         Outputs::Skip
@@ -81,12 +100,14 @@ pub fn make_plan(
     let (evaluated, eval_diags) = evaluate(&config, vars, outputs, &mut planner);
     diags.extend(eval_diags);
     if !diags.has_errors() && !options.destroy {
+        let instances = evaluated.instances();
+        health.check(instances.iter().flat_map(|(_, v)| down_hosts::hosts_of(v)));
         super::checks::check_resources(
             &config,
             &evaluated,
             registry,
             true,
-            super::checks::Backends::Ask,
+            super::checks::Backends::Ask(&health),
             diags,
         );
     }
@@ -164,9 +185,21 @@ pub fn make_plan(
     if !options.targets.is_empty() {
         restrict_to_targets(&mut changes, &options.targets, options.destroy, &refreshed);
     }
+    let skipped = down_hosts::set_aside(&mut changes, &health);
     check_prevent_destroy(&config, &changes, diags);
     if diags.has_errors() {
         return None;
+    }
+    // The plan goes ahead without them; the command fails, naming each.
+    for s in &skipped {
+        // At the resource's host, where the reader looks for which host it was.
+        let at = config.resources.get(&s.address.resource).map(|r| {
+            ["host", "hosts"]
+                .iter()
+                .find_map(|a| r.body.attributes.get(*a))
+                .map_or_else(|| r.span.clone(), |a| a.expr.span())
+        });
+        diags.push(Diagnostic::error(down_hosts::describe(s)).at_opt(at));
     }
 
     let outputs = evaluated.outputs.clone();
@@ -191,6 +224,7 @@ pub fn make_plan(
         targets: options.targets.clone(),
         replace: options.replace.clone(),
         refresh: options.refresh,
+        skipped,
     };
     Some(Planned {
         config,
@@ -275,6 +309,7 @@ fn refresh(
     registry: &Registry,
     dir: &Path,
     parallelism: usize,
+    health: &HostHealth,
     diags: &mut Diagnostics,
 ) -> Refreshed {
     let mut drift = HashMap::new();
@@ -284,6 +319,8 @@ fn refresh(
         .resources
         .values()
         .filter(|r| r.status != Status::Creating && r.deposed.is_none())
+        // Left as recorded: the plan sets aside what is on a DOWN host.
+        .filter(|r| health.recorded_down(&r.attributes).is_none())
         .filter(|r| {
             registry
                 .get(&r.kind, &r.driver)

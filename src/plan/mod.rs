@@ -1,6 +1,8 @@
 //! The plan: what apply will do, as data. `hive plan -out F` saves it; `render::plan` prints
 //! it; the engine executes exactly it.
 
+pub mod down_hosts;
+pub mod placement;
 pub mod planner;
 
 use hive_sdk::addr::{InstanceAddr, Target};
@@ -104,6 +106,19 @@ pub struct Plan {
     pub replace: Vec<Target>,
     #[serde(default = "yes")]
     pub refresh: bool,
+    /// What was left out because its host was DOWN (or it depends on such a thing): the
+    /// command that runs the plan fails, naming them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A change left out of the plan, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub address: InstanceAddr,
+    /// What it would have been.
+    pub action: Action,
+    pub reason: String,
 }
 
 impl Plan {

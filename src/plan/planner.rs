@@ -35,6 +35,9 @@ pub struct Planner<'a> {
     pub changes: BTreeMap<InstanceAddr, Change>,
     /// Planning a destroy: instances that cannot be known yet need not be.
     pub destroying: bool,
+    /// Hosts checked so far (placement gives no new instance to a DOWN one).
+    pub health: &'a super::down_hosts::HostHealth,
+    pub placement: super::placement::Placement,
 }
 
 impl InstanceHook for Planner<'_> {
@@ -46,6 +49,22 @@ impl InstanceHook for Planner<'_> {
         diags: &mut Diagnostics,
     ) -> Value {
         let address = resource.addr.instance(key.clone());
+        let mut config = config;
+        // An instance's `hosts` are where it may be placed (its kind takes a `placement`);
+        // a bridge's are where it spans.
+        if !self.destroying && resource.schema.attribute("placement").is_some() {
+            if let Err(e) = self
+                .placement
+                .place(self.state, self.health, &address, &mut config)
+            {
+                let at = resource
+                    .body
+                    .attributes
+                    .get("hosts")
+                    .map_or_else(|| resource.span.clone(), |a| a.expr.span());
+                diags.push(Diagnostic::error(format!("{address}: {e}")).at(at));
+            }
+        }
         let kind = resource.addr.kind.as_str();
         let driver = self.registry.driver_of(kind, &config);
         // Without a provider there is nothing to plan: the checks say so.

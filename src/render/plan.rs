@@ -17,7 +17,7 @@ use crate::config::Catalog;
 use crate::plan::{Action, Change, Plan};
 use hive_sdk::value::format_number;
 use hive_sdk::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 pub fn render_plan(plan: &Plan, kinds: &Catalog) -> String {
@@ -112,8 +112,41 @@ pub fn render_change(change: &Change, kinds: &Catalog, out: &mut String) {
         None => (before.clone(), after.clone()),
     };
     let (before, after) = (&before, &after);
-    let forces: BTreeSet<&str> = change.replace_because.iter().map(String::as_str).collect();
-    let hidden = render_object_body(before, after, 6, &forces, change.action, out);
+    let mut tails: BTreeMap<&str, &str> = change
+        .replace_because
+        .iter()
+        .map(|a| (a.as_str(), " # forces replacement"))
+        .collect();
+    // hive chose the host among `hosts`: shown by name, and said so.
+    let is_placed = |v: &Option<Value>| {
+        v.as_ref()
+            .is_some_and(|a| a.attr("hosts").is_some_and(|h| !h.is_null()))
+    };
+    let by_name = |raw: &Option<Value>, shown: &Value| -> Value {
+        let name = raw
+            .as_ref()
+            .and_then(|r| r.attr("host"))
+            .and_then(|h| h.attr_str("name"));
+        match (name, shown) {
+            (Some(name), Value::Map(entries)) => {
+                let mut entries = entries.clone();
+                entries.insert("host".into(), Value::string(name));
+                Value::Map(entries)
+            }
+            _ => shown.clone(),
+        }
+    };
+    let (before, after) = if is_placed(&change.after) {
+        tails.entry("host").or_insert(" (placed)");
+        (
+            by_name(&change.before, before),
+            by_name(&change.after, after),
+        )
+    } else {
+        (before.clone(), after.clone())
+    };
+    let (before, after) = (&before, &after);
+    let hidden = render_object_body(before, after, 6, &tails, change.action, out);
     if hidden > 0 {
         let _ = writeln!(
             out,
@@ -130,7 +163,7 @@ fn render_object_body(
     before: &Value,
     after: &Value,
     indent: usize,
-    forces: &BTreeSet<&str>,
+    tails: &BTreeMap<&str, &str>,
     action: Action,
     out: &mut String,
 ) -> usize {
@@ -173,8 +206,8 @@ fn render_object_body(
         .collect();
     let width = changed.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
     for (k, bv, av) in changed {
-        let force = forces.contains(k.as_str());
-        render_attribute(k, bv, av, indent, width, force, out);
+        let tail = tails.get(k.as_str()).copied().unwrap_or("");
+        render_attribute(k, bv, av, indent, width, tail, out);
     }
     hidden
 }
@@ -185,11 +218,10 @@ fn render_attribute(
     after: &Value,
     indent: usize,
     width: usize,
-    force: bool,
+    tail: &str,
     out: &mut String,
 ) {
     let pad = " ".repeat(indent);
-    let tail = if force { " # forces replacement" } else { "" };
     let (symbol, before_shown) = match (before.is_null(), after.is_null()) {
         (true, false) => ("+", false),
         (false, true) => ("-", true),
@@ -210,7 +242,7 @@ fn render_attribute(
             "-" => Action::Delete,
             _ => Action::Update,
         };
-        let hidden = render_object_body(before, after, indent + 4, &BTreeSet::new(), action, out);
+        let hidden = render_object_body(before, after, indent + 4, &BTreeMap::new(), action, out);
         if hidden > 0 {
             let _ = writeln!(out, "{pad}    # ({hidden} unchanged hidden)");
         }

@@ -2,8 +2,10 @@
 //! with their own sshd, host key and libvirtd). hive reaches them only over SSH, and the
 //! tests look at what exists on a host only over SSH too, with the host's own tools.
 
+mod cluster;
 #[path = "../support/mod.rs"]
 mod support;
+mod vms;
 
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -15,17 +17,22 @@ const KNOWN: &str = "/var/lib/hive-lab-hosts/known_hosts";
 /// One test at a time: they share the lab's hosts.
 static HOSTS: Mutex<()> = Mutex::new(());
 
-/// The lab's hosts, up: (name, address) each.
+/// Two of the lab's hosts, up: (name, address) each.
 fn hosts() -> (MutexGuard<'static, ()>, Vec<(String, String)>) {
+    hosts_up(2)
+}
+
+/// `n` of the lab's hosts, up: (name, address) each.
+fn hosts_up(n: usize) -> (MutexGuard<'static, ()>, Vec<(String, String)>) {
     let turn = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/hosts.sh");
     let out = Command::new("bash")
-        .args([script, "up", "2"])
+        .args([script, "up", &n.to_string()])
         .output()
         .expect("bash runs");
     assert!(
         out.status.success(),
-        "lab/hosts.sh up 2: {}",
+        "lab/hosts.sh up {n}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let lines = String::from_utf8_lossy(&out.stdout)
@@ -165,12 +172,14 @@ output "where" {
         "not on this machine"
     );
     // Sockets are per network namespace: host a's own `ss` shows its dnsmasq serving DHCP.
-    let (_, sockets) = on(&a.1, "ss -H -lunp 'sport = :67'");
+    // (Only this bridge's: another test's may run there too.)
+    let dhcp_of_lan = "ss -H -lunp 'sport = :67' | grep \"$(cat /var/lib/hive/bridges/hvr-lan/dnsmasq.pid 2>/dev/null || echo none)\"";
+    let (_, sockets) = on(&a.1, dhcp_of_lan);
     assert!(
         sockets.contains("dnsmasq"),
         "its dnsmasq runs on host a: {sockets}"
     );
-    assert!(!on(&b.1, "ss -H -lunp 'sport = :67'").1.contains("dnsmasq"));
+    assert!(!on(&b.1, dhcp_of_lan).1.contains("dnsmasq"));
     let said = w.ok(&["output", "--raw", "where"]).stdout;
     assert_eq!(said.trim_end(), format!("{}\nhello 'there' from /tmp", b.0));
 
@@ -193,7 +202,9 @@ output "where" {
         "removed from host a"
     );
     assert!(
-        !on(&a.1, "ss -H -lunp 'sport = :67'").1.contains("dnsmasq"),
+        !on(&a.1, "pgrep -af '[d]nsmasq.*hvr-lan'")
+            .1
+            .contains("dnsmasq"),
         "its dnsmasq too"
     );
 }
@@ -367,4 +378,124 @@ fn hive_hosts_says_up_or_down_with_the_reason_and_capacity() {
         text.contains("host.gone") && text.contains("DOWN"),
         "{text}"
     );
+}
+
+#[test]
+fn a_down_host_leaves_only_its_own_resources_out() {
+    let (_turn, hosts) = hosts();
+    let (a, b) = (hosts[0].clone(), hosts[1].clone());
+    remove_leftovers(&a.1, "hvr-up");
+    remove_leftovers(&b.1, "hvr-down");
+    let w = Workdir::new(vec![]);
+    let base = format!(
+        "{}{}{}",
+        host_block("a", &a.1, KNOWN, ""),
+        host_block("b", &b.1, KNOWN, ""),
+        r#"
+bridge "up" {
+  host = host.a
+  name = "hvr-up"
+  cidr = "10.232.11.1/24"
+  nat  = false
+}
+
+bridge "down" {
+  host = host.b
+  name = "hvr-down"
+  cidr = "10.232.12.1/24"
+  nat  = false
+}
+"#
+    );
+    w.write(&base);
+    w.ok(&["apply", "-auto-approve"]);
+
+    // Host b's sshd stops.
+    let lab = "/var/lib/hive-lab-hosts";
+    let stopped = Command::new("sh")
+        .args(["-c", &format!("kill $(cat {lab}/{}/sshd.pid)", b.0)])
+        .status()
+        .expect("sh runs");
+    assert!(stopped.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect((b.1.as_str(), 22)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sshd of b still answers"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let listed = w.hive(&["hosts"]);
+    assert_eq!(listed.code, 1);
+    let line = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains("host.b"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains("DOWN") && line.contains("connecting"),
+        "{}",
+        listed.stdout
+    );
+
+    // New work on a, some of it needing b: the part on a goes ahead.
+    w.write(&format!(
+        "{base}{}",
+        r#"
+command "on_a" {
+  host = host.a
+  run  = "echo done on a"
+}
+
+command "needs_b" {
+  host = host.a
+  run  = "echo ${bridge.down.name}"
+}
+"#
+    ));
+    let start = std::time::Instant::now();
+    let plan = w.hive(&["plan"]);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "bounded: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(plan.code, 1, "{}", plan.stdout);
+    assert!(plan.stdout.contains("command.on_a"), "{}", plan.stdout);
+    let said = flat(&plan.stderr);
+    assert!(
+        said.contains("bridge.down is left out of this run")
+            && said.contains("host.b is DOWN")
+            && said.contains("command.needs_b is left out of this run")
+            && said.contains("it needs bridge.down"),
+        "{said}"
+    );
+    assert!(!said.contains("bridge.up is left out"), "{said}");
+
+    let apply = w.hive(&["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 1, "{}", apply.stdout);
+    let output = w.ok(&["state", "list"]).stdout;
+    assert!(
+        output.contains("command.on_a") && !output.contains("command.needs_b"),
+        "{output}"
+    );
+    assert!(
+        flat(&apply.stderr).contains("bridge.down is left out of this run"),
+        "{}",
+        apply.stderr
+    );
+
+    // Back up (a new host, with a new key the lab records): everything converges.
+    drop(hosts);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/hosts.sh");
+    assert!(Command::new("bash")
+        .args([script, "up", "2"])
+        .status()
+        .expect("bash runs")
+        .success());
+    w.ok(&["apply", "-auto-approve"]);
+    w.ok(&["destroy", "-auto-approve"]);
+    assert_ne!(on(&a.1, "ip link show dev hvr-up").0, 0);
+    assert_ne!(on(&b.1, "ip link show dev hvr-down").0, 0);
 }

@@ -24,6 +24,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 mod on_host;
+mod span;
 
 use on_host::OnHost;
 
@@ -48,9 +49,19 @@ impl LinuxBridgeProvider {
         }
     }
 
-    /// The programs of the host a bridge's record names: over SSH when it has an address.
+    /// The programs of a bridge's home host (its `host`, or the first of its `hosts`):
+    /// over SSH when it has an address.
     fn on(&self, config: &Value) -> OnHost {
-        let Some(target) = config.attr("host").and_then(SshTarget::of_host) else {
+        let home = config
+            .attr("host")
+            .filter(|h| !h.is_null())
+            .or_else(|| span::spanned(config).first().copied());
+        self.on_record(home)
+    }
+
+    /// The programs of the host a host record describes (this machine's without one).
+    fn on_record(&self, host: Option<&Value>) -> OnHost {
+        let Some(target) = host.and_then(SshTarget::of_host) else {
             return OnHost {
                 exec: self.local.clone(),
             };
@@ -74,6 +85,22 @@ pub(crate) struct Spec {
     pub(crate) uplink: Option<String>,
     pub(crate) nat: bool,
     pub(crate) dhcp: Option<Dhcp>,
+    /// Whether the bridge has the gateway address here: not on the members of a bridge across
+    /// hosts (only its home has it).
+    pub(crate) addressed: bool,
+}
+
+impl Spec {
+    /// The same bridge on another host of a bridge across hosts: no address, DHCP or NAT.
+    fn member(&self) -> Spec {
+        Spec {
+            uplink: None,
+            nat: false,
+            dhcp: None,
+            addressed: false,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +163,15 @@ fn bridge_name(config: &Value, address: &InstanceAddr) -> String {
 /// The schema of a Linux bridge: every bridge's, with an uplink and a DHCP lease time.
 fn linux_bridge_schema() -> Schema {
     let own = schema(
-        vec![optional("uplink", Type::String).about("an interface to enslave to the bridge")],
+        vec![
+            optional("uplink", Type::String).about("an interface to enslave to the bridge"),
+            optional("hosts", Type::Any)
+                .refers_to("host")
+                .replaces()
+                .about(
+                "one network across these hosts (VXLAN); the first has the gateway, DHCP and NAT",
+            ),
+        ],
         vec![block(
             "dhcp",
             Nesting::Single,
@@ -150,7 +185,7 @@ fn linux_bridge_schema() -> Schema {
 }
 
 /// Four hex digits of a name's SHA-256, to keep shortened or rewritten names apart.
-fn short_digest(text: &str) -> String {
+pub(crate) fn short_digest(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes())
         .iter()
@@ -236,7 +271,25 @@ fn spec(config: &Value, address: &InstanceAddr) -> Result<Spec, String> {
         uplink: config.attr_str("uplink").map(str::to_string),
         nat: config.attr("nat").and_then(Value::as_bool).unwrap_or(false),
         dhcp,
+        addressed: true,
     })
+}
+
+/// Host `i`'s own address among a bridge's hosts, and the others'.
+fn underlay<'v>(hosts: &[&'v Value], i: usize) -> Result<(&'v str, Vec<&'v str>), ProviderError> {
+    let address = |h: &'v Value| {
+        span::underlay_address(h).ok_or_else(|| {
+            err("every host of a bridge across hosts needs an address: its VXLAN port sends from it")
+        })
+    };
+    let local = address(hosts[i])?;
+    let mut peers = Vec::new();
+    for (j, h) in hosts.iter().enumerate() {
+        if j != i {
+            peers.push(address(h)?);
+        }
+    }
+    Ok((local, peers))
 }
 
 /// The alias that marks a bridge as this state's.
@@ -280,6 +333,29 @@ impl Provider for LinuxBridgeProvider {
         if let Some(name) = config.attr_str("name") {
             if let Err(e) = check_name(name) {
                 problems.push(Problem::at("name", e));
+            }
+        }
+        if let Some(hosts) = config.attr("hosts").and_then(Value::as_items) {
+            if config.attr("host").is_some_and(|h| !h.is_null()) {
+                problems.push(Problem::at(
+                    "hosts",
+                    "set host (a bridge on one host) or hosts (one network across several), not both",
+                ));
+            }
+            if hosts.len() < 2 {
+                problems.push(Problem::at(
+                    "hosts",
+                    "a bridge across hosts needs at least two; for one, set host",
+                ));
+            }
+            if hosts
+                .iter()
+                .any(|h| h.is_wholly_known() && span::underlay_address(h).is_none())
+            {
+                problems.push(Problem::at(
+                    "hosts",
+                    "every host of a bridge across hosts needs an address: its VXLAN port sends from it",
+                ));
             }
         }
         let Some(cidr) = config.attr_str("cidr") else {
@@ -354,8 +430,18 @@ impl Provider for LinuxBridgeProvider {
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
         let spec = spec(request.config, request.target.address).map_err(err)?;
+        let tag = tag(&request.target);
         let on = self.on(request.config);
-        on.ensure(&spec, &tag(&request.target))?;
+        on.ensure(&spec, &tag)?;
+        let hosts = span::spanned(request.config);
+        for (i, host) in hosts.iter().enumerate() {
+            let here = self.on_record(Some(host));
+            if i > 0 {
+                here.ensure(&spec.member(), &tag)?;
+            }
+            let (local, peers) = underlay(&hosts, i)?;
+            here.ensure_port(&spec.name, &tag, local, &peers)?;
+        }
         Ok(on.state(request.config, &spec))
     }
 
@@ -417,6 +503,32 @@ impl Provider for LinuxBridgeProvider {
                 table_name(name)
             ));
         }
+        let hosts = span::spanned(request.prior);
+        for (i, host) in hosts.iter().enumerate() {
+            let here = self.on_record(Some(host));
+            let at = host.attr_str("name").unwrap_or_default();
+            let tag = tag(&request.target);
+            match here.link(name)? {
+                Some(l) if l.alias.as_deref() == Some(tag.as_str()) => {}
+                _ => problems.push(format!("{name} is missing on host {at}")),
+            }
+            let port = span::port_name(name);
+            match here.link(&port)? {
+                Some(l) if l.alias.as_deref() == Some(tag.as_str()) => {
+                    let (_, peers) = underlay(&hosts, i)?;
+                    let mut have = here.flood_peers(&port)?;
+                    have.sort();
+                    let mut want: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+                    want.sort();
+                    if have != want {
+                        problems.push(format!(
+                            "its VXLAN port on host {at} floods to {have:?}, not {want:?}"
+                        ));
+                    }
+                }
+                _ => problems.push(format!("its VXLAN port {port} is missing on host {at}")),
+            }
+        }
         let mut now = request.prior.as_map().cloned().unwrap_or_default();
         now.insert("leases".into(), on.leases(name));
         let now = Value::Map(now);
@@ -436,11 +548,25 @@ impl Provider for LinuxBridgeProvider {
             .attr_str("name")
             .map(str::to_string)
             .unwrap_or_else(|| bridge_name(request.prior, request.target.address));
+        let tag = tag(&request.target);
+        for host in span::spanned(request.prior).iter().skip(1) {
+            let here = self.on_record(Some(host));
+            here.remove_port(&name, &tag)?;
+            if let Some(link) = here.link(&name)? {
+                if link.alias.as_deref() == Some(tag.as_str()) {
+                    here.ip(
+                        &["link", "del", "dev", &name],
+                        &format!("deleting bridge {name}"),
+                    )?;
+                }
+            }
+        }
         let on = self.on(request.prior);
+        on.remove_port(&name, &tag)?;
         on.stop_dnsmasq(&name)?;
         on.remove_nat(&name)?;
         if let Some(link) = on.link(&name)? {
-            if link.alias.as_deref() == Some(tag(&request.target).as_str()) {
+            if link.alias.as_deref() == Some(tag.as_str()) {
                 on.ip(
                     &["link", "del", "dev", &name],
                     &format!("deleting bridge {name}"),

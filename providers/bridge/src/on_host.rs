@@ -117,6 +117,12 @@ impl OnHost {
                 &format!("setting the mtu of {name}"),
             )?;
         }
+        if !spec.addressed {
+            return self.ip(
+                &["link", "set", "dev", name, "up"],
+                &format!("bringing {name} up"),
+            );
+        }
         let cidr = format!("{}/{}", spec.gateway, spec.prefix);
         let addresses = self.addresses(name)?;
         for (ip, len) in &addresses {

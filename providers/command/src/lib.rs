@@ -10,7 +10,6 @@ mod process;
 mod spawn;
 
 use hive_sdk::addr::InstanceAddr;
-use hive_sdk::exec::Exec;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     random_id, ApplyRequest, ApplyResponse, Cancel, DeleteRequest, KindSpec, Provider,
@@ -247,8 +246,13 @@ fn run_remote(
     argv.extend(["sh".into(), "-c".into(), wrapped]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let exec = SshExec::new(host.clone());
+    // The host's `timeout` bounds the command; the session waits a little longer for it.
     let out = exec
-        .run(&argv, None)
+        .run_within(
+            &argv,
+            None,
+            timeout.map(|t| t + std::time::Duration::from_secs(30)),
+        )
         .map_err(|e| ProviderError::new(format!("on {}: {e}", host.name)))?;
     if let (Some(t), 137) = (timeout, out.status) {
         return Err(ProviderError::new(format!(

@@ -7,6 +7,7 @@
 //! over the limit.
 
 use crate::pool::Pool;
+use hive_sdk::host_files::HostFiles;
 use hive_sdk::provider::{ProviderError, Target};
 use hive_sdk::units::parse_size;
 use hive_sdk::Value;
@@ -31,16 +32,13 @@ pub fn is_cached_image(name: &str) -> bool {
 }
 
 /// Where the marks of the images using `file` of the pool in `dir` are: outside the pool,
-/// which libvirt lists whole.
-fn marks_dir(dir: &Path, file: &str) -> PathBuf {
+/// which libvirt lists whole, in hive's directory on the host (`data_dir`).
+fn marks_dir(data_dir: &Path, dir: &Path, file: &str) -> PathBuf {
     let pool_id: String = crate::sha256_hex(dir.to_string_lossy().as_bytes())
         .chars()
         .take(16)
         .collect();
-    crate::host::data_dir()
-        .join("cache-users")
-        .join(pool_id)
-        .join(file)
+    data_dir.join("cache-users").join(pool_id).join(file)
 }
 
 /// Who uses a cached file: an image of a state, by the state's lineage and its address.
@@ -57,37 +55,42 @@ pub fn user(target: &Target<'_>) -> String {
     format!("{lineage}-{address}")
 }
 
-/// Records that `user` uses the cached file at `path`, and that it was used now.
-pub fn mark_used(path: &Path, user: &str) -> Result<(), ProviderError> {
+/// Records that `user` uses the cached file at `path` (on the host whose files and hive
+/// directory these are), and that it was used now.
+pub fn mark_used(
+    files: &dyn HostFiles,
+    data_dir: &Path,
+    path: &Path,
+    user: &str,
+) -> Result<(), ProviderError> {
     let (Some(pool_dir), Some(file)) = (path.parent(), path.file_name()) else {
         return Ok(());
     };
     let file = file.to_string_lossy();
-    let dir = marks_dir(pool_dir, &file);
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join(user), b""))
+    let dir = marks_dir(data_dir, pool_dir, &file);
+    files
+        .write(&dir.join(user), b"")
         .map_err(|e| ProviderError::new(format!("recording a use of {file}: {e}")))?;
     // Last use is the file's modification time: nothing else changes a cached image.
-    let _ = std::fs::File::options()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(SystemTime::now()));
+    let _ = files.touch(path);
     Ok(())
 }
 
 /// `user` no longer uses `file`; whether another image (of any state) still does.
 pub fn unmark(pool: &Pool<'_>, file: &str, user: &str) -> bool {
-    let dir = marks_dir(&pool.dir, file);
-    let _ = std::fs::remove_file(dir.join(user));
-    let others = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+    let dir = marks_dir(&pool.data_dir, &pool.dir, file);
+    let _ = pool.files.remove(&dir.join(user));
+    let others = marked(pool, file);
     if !others {
-        let _ = std::fs::remove_dir(&dir);
+        let _ = pool.files.remove_empty_dir(&dir);
     }
     others
 }
 
 fn marked(pool: &Pool<'_>, file: &str) -> bool {
-    std::fs::read_dir(marks_dir(&pool.dir, file)).is_ok_and(|mut d| d.next().is_some())
+    pool.files
+        .list(&marks_dir(&pool.data_dir, &pool.dir, file))
+        .is_ok_and(|marks| !marks.is_empty())
 }
 
 /// What eviction did.
@@ -107,23 +110,15 @@ pub fn evict(
     in_use: &[String],
     keep: &[String],
 ) -> Result<Evicted, ProviderError> {
-    let mut files: Vec<(SystemTime, u64, String)> = Vec::new();
-    let entries = std::fs::read_dir(&pool.dir).map_err(|e| {
-        ProviderError::new(format!(
-            "listing the image cache {}: {e}",
-            pool.dir.display()
-        ))
-    })?;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(meta) = entry.metadata() else {
-            continue;
-        };
-        if is_cached_image(&name) && meta.is_file() {
-            let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            files.push((used, meta.len(), name));
-        }
-    }
+    let entries = pool
+        .files
+        .list(&pool.dir)
+        .map_err(|e| ProviderError::new(format!("listing the image cache: {e}")))?;
+    let mut files: Vec<(SystemTime, u64, String)> = entries
+        .into_iter()
+        .filter(|e| e.is_file && is_cached_image(&e.name))
+        .map(|e| (e.modified, e.len, e.name))
+        .collect();
     let mut total: u64 = files.iter().map(|f| f.1).sum();
     let mut evicted = Evicted::default();
     files.sort();

@@ -7,7 +7,8 @@ use crate::host::{Connections, Host};
 use crate::pool::{self, Pool};
 use crate::{cache, object};
 use hive_s3::images::{self, ImageSource};
-use hive_sdk::disk::{header, is_qcow2, QCOW2_MAGIC};
+use hive_sdk::disk::QCOW2_MAGIC;
+use hive_sdk::host_files::HostFiles;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
@@ -98,7 +99,7 @@ pub fn create(
     state.insert("initrd_path".into(), as_value(&initrd_path));
     let id = if config.attr_str("format") == Some("kernel") {
         let kernel_path = kernel_path.unwrap_or_default();
-        let size = file_len(Path::new(&kernel_path));
+        let size = file_len(&*site.files, Path::new(&kernel_path));
         state.insert("path".into(), Value::String(kernel_path.clone()));
         state.insert("size".into(), Value::Number(size as f64));
         file_name(&kernel_path)
@@ -114,7 +115,7 @@ pub fn create(
                 path
             }
         };
-        let format = detect_format(Path::new(&path));
+        let format = detect_format(&*site.files, Path::new(&path));
         if let Some(declared) = config.attr_str("format") {
             if declared != format {
                 return Err(ProviderError::new(format!(
@@ -125,7 +126,7 @@ pub fn create(
         state.insert("path".into(), Value::String(path.clone()));
         state.insert(
             "size".into(),
-            Value::Number(virtual_size(Path::new(&path)) as f64),
+            Value::Number(virtual_size(&*site.files, Path::new(&path)) as f64),
         );
         file_name(&path)
     };
@@ -160,9 +161,9 @@ fn use_cached(
     let pool = pool::open(site)?;
     for file in files {
         let path = pool.path_of(file);
-        cache::mark_used(&path, user)?;
+        cache::mark_used(&*pool.files, &pool.data_dir, &path, user)?;
         // Another hive's eviction may have come between caching and marking.
-        if !path.exists() {
+        if !pool.exists(file) {
             return Err(ProviderError::new(format!(
                 "{} left the image cache while it was being cached (another hive made room in it); apply again",
                 path.display()
@@ -188,18 +189,24 @@ fn use_cached(
 }
 
 pub fn read(
-    _connections: &Connections,
+    connections: &Connections,
     request: &ReadRequest<'_>,
 ) -> Result<ReadResponse, ProviderError> {
+    let site = connections.get(&Host::of(request.prior))?;
     let paths: Vec<&str> = ["path", "kernel_path", "initrd_path"]
         .iter()
         .filter_map(|k| request.prior.attr_str(k))
         .collect();
-    let cached = paths.iter().all(|p| Path::new(p).exists());
+    let cached = paths.iter().all(|p| site.files.exists(Path::new(p)));
     if cached {
         // A record made before images marked their files is marked now.
         for path in &paths {
-            cache::mark_used(Path::new(path), &cache::user(&request.target))?;
+            cache::mark_used(
+                &*site.files,
+                &site.data_dir,
+                Path::new(path),
+                &cache::user(&request.target),
+            )?;
         }
     }
     Ok(if cached {
@@ -262,8 +269,50 @@ fn file_name(path: &str) -> String {
         .unwrap_or_default()
 }
 
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+fn file_len(files: &dyn HostFiles, path: &Path) -> u64 {
+    files.info(path).ok().flatten().map_or(0, |i| i.len)
+}
+
+/// The image of the instance `request` makes, as the instance's host has it. An image is
+/// cached on the host its record names; an instance placed on another host (one of its
+/// `hosts`) gets the same files cached on its own, from the image's sources, checked against
+/// the digests the files are named by.
+pub fn on_host(
+    site: &crate::host::Site,
+    request: &ApplyRequest<'_>,
+) -> Result<Value, ProviderError> {
+    let image = request.config.attr("image").ok_or_else(|| {
+        ProviderError::new("an instance with the libvirt driver needs image = image.NAME")
+    })?;
+    if Host::of(image).key() == Host::of(request.config).key() {
+        return Ok(image.clone());
+    }
+    let mut here = image.as_map().cloned().unwrap_or_default();
+    for (key, source_key) in [
+        ("path", "source"),
+        ("kernel_path", "kernel"),
+        ("initrd_path", "initrd"),
+    ] {
+        let Some(path) = image.attr_str(key).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let name = file_name(path);
+        let (Some((what, digest)), Some(source)) =
+            (name.split_once('-'), image.attr_str(source_key))
+        else {
+            continue;
+        };
+        let cached = cache(
+            site,
+            request,
+            request.target.base_dir,
+            source,
+            Some(digest),
+            what,
+        )?;
+        here.insert(key.to_string(), Value::String(cached));
+    }
+    Ok(Value::Map(here))
 }
 
 /// Puts the content of `source` in the pool as `<what>-<sha256>` and returns its path. With
@@ -280,9 +329,12 @@ fn cache(
     if let Some(sum) = expected {
         let pool = pool::open(site)?;
         let name = name_for(&sum.to_lowercase());
-        if pool.path_of(&name).exists() {
+        if pool.exists(&name) {
             return Ok(pool.path_of(&name).to_string_lossy().into_owned());
         }
+    }
+    if let Some(path) = crate::fetch_on_host::fetch(site, request, source, expected, what)? {
+        return Ok(path);
     }
     let temp = pool::temp_path(what)?;
     let fetched = fetch(source, base, &temp, request.progress, request.cancel);
@@ -302,14 +354,36 @@ fn cache(
             )));
         }
     }
-    keep(site, &temp, &name_for(&digest))
+    keep(site, request.progress, &temp, &name_for(&digest), &digest)
 }
 
-/// Moves a fetched file into the pool as `name`, unless a copy of the same content is
-/// already there; its path.
-fn keep(site: &crate::host::Site, temp: &Path, name: &str) -> Result<String, ProviderError> {
+/// Moves a fetched file into the pool as `name` (sent to a remote host first), unless a
+/// copy of the same content is already there; its path.
+fn keep(
+    site: &crate::host::Site,
+    progress: &(dyn Fn(&str) + Sync),
+    temp: &Path,
+    name: &str,
+    digest: &str,
+) -> Result<String, ProviderError> {
+    let there = || -> Result<Option<String>, ProviderError> {
+        let pool = pool::open(site)?;
+        Ok(pool
+            .exists(name)
+            .then(|| pool.path_of(name).to_string_lossy().into_owned()))
+    };
+    let arriving = site.arriving(name);
+    let _turn = arriving.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = there()? {
+        let _ = std::fs::remove_file(temp);
+        return Ok(path);
+    }
+    if let Err(e) = pool::send(site, temp, name, Some(digest), progress) {
+        let _ = std::fs::remove_file(temp);
+        return Err(e);
+    }
     let pool = pool::open(site)?;
-    if pool.path_of(name).exists() {
+    if pool.exists(name) {
         let _ = std::fs::remove_file(temp);
         return Ok(pool.path_of(name).to_string_lossy().into_owned());
     }
@@ -328,17 +402,30 @@ fn cache_stored(
     expected: Option<&str>,
     what: &str,
 ) -> Result<(String, String), ProviderError> {
+    if !site.files.is_local() {
+        return Err(ProviderError::new(
+            "an image kept in a store is cached only on this machine's libvirt for now, not on a remote host: leave store unset on images for remote hosts",
+        ));
+    }
     let cached = |sum: &str| -> Result<Option<String>, ProviderError> {
         let pool = pool::open(site)?;
-        let path = pool.path_of(&format!("{what}-{}", sum.to_lowercase()));
-        Ok(path.exists().then(|| path.to_string_lossy().into_owned()))
+        let name = format!("{what}-{}", sum.to_lowercase());
+        Ok(pool
+            .exists(&name)
+            .then(|| pool.path_of(&name).to_string_lossy().into_owned()))
     };
     let fetch = |object: Option<(&str, &str)>, what_shown: &str| {
         (request.progress)(&format!("downloading {what_shown}"));
         let temp = pool::temp_path(what)?;
         let digest =
             images::download(store, object, expected, &temp).map_err(ProviderError::new)?;
-        keep(site, &temp, &format!("{what}-{digest}"))
+        keep(
+            site,
+            request.progress,
+            &temp,
+            &format!("{what}-{digest}"),
+            &digest,
+        )
     };
     if let ImageSource::Object { bucket, key } = images::image_source(source) {
         let path = match expected.map(cached).transpose()?.flatten() {
@@ -513,8 +600,18 @@ fn copy_hashing(
     Ok(crate::hex(&hasher.finalize()))
 }
 
-pub fn detect_format(path: &Path) -> &'static str {
-    if is_qcow2(path) {
+/// The first 32 bytes of a file on the host (zeros where it is shorter or unreadable).
+fn header_on(files: &dyn HostFiles, path: &Path) -> [u8; 32] {
+    let mut head = [0u8; 32];
+    if let Ok(Some(bytes)) = files.read_head(path, head.len()) {
+        head[..bytes.len()].copy_from_slice(&bytes);
+    }
+    head
+}
+
+/// A disk image's format on the host, by its content.
+pub fn detect_format(files: &dyn HostFiles, path: &Path) -> &'static str {
+    if &header_on(files, path)[..4] == QCOW2_MAGIC {
         "qcow2"
     } else {
         "raw"
@@ -522,14 +619,14 @@ pub fn detect_format(path: &Path) -> &'static str {
 }
 
 /// The size the guest sees: a qcow2 header's, or a raw file's length.
-pub fn virtual_size(path: &Path) -> u64 {
-    let head = header(path);
+pub fn virtual_size(files: &dyn HostFiles, path: &Path) -> u64 {
+    let head = header_on(files, path);
     if &head[..4] == QCOW2_MAGIC {
         let mut size = [0u8; 8];
         size.copy_from_slice(&head[24..32]);
         u64::from_be_bytes(size)
     } else {
-        file_len(path)
+        file_len(files, path)
     }
 }
 
@@ -542,16 +639,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let raw = dir.path().join("disk.raw");
         std::fs::write(&raw, vec![0u8; 4096]).expect("write");
-        assert_eq!(detect_format(&raw), "raw");
-        assert_eq!(virtual_size(&raw), 4096);
+        let files = hive_sdk::host_files::LocalFiles;
+        assert_eq!(detect_format(&files, &raw), "raw");
+        assert_eq!(virtual_size(&files, &raw), 4096);
         let mut q = QCOW2_MAGIC.to_vec();
         q.extend_from_slice(&[0, 0, 0, 3]);
         q.extend_from_slice(&[0u8; 16]);
         q.extend_from_slice(&(10u64 << 30).to_be_bytes());
         let qcow = dir.path().join("disk.qcow2");
         std::fs::write(&qcow, &q).expect("write");
-        assert_eq!(detect_format(&qcow), "qcow2");
-        assert_eq!(virtual_size(&qcow), 10 << 30);
+        assert_eq!(detect_format(&files, &qcow), "qcow2");
+        assert_eq!(virtual_size(&files, &qcow), 10 << 30);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! restarting a running guest; volumes and NICs by hot-plugging (restarting if the guest
 //! refuses). A new image or new cloud-init data replaces the instance (the schema says so).
 
-use crate::host::{data_dir, Accel, Connections, Host, Site};
+use crate::host::{Accel, Connections, Host, Site};
 use crate::pool::{self, Pool};
 use crate::seed::Seed;
 use crate::wait::{self, Guest};
@@ -84,8 +84,15 @@ pub fn domain_name(config: &Value, address: &InstanceAddr) -> String {
         .unwrap_or_else(|| name_from_address(address))
 }
 
-fn console_path(name: &str) -> PathBuf {
-    data_dir().join("console").join(format!("{name}.log"))
+/// The lease file of a Linux bridge hive runs DHCP for, from the host that runs it.
+fn lease_text(site: &Site, config: &Value, bridge: &str) -> Option<String> {
+    site.bridge_home(config, bridge)
+        .files
+        .read_text(&hive_sdk::linux_bridge::lease_file(bridge))
+}
+
+fn console_path(site: &Site, name: &str) -> PathBuf {
+    site.data_dir.join("console").join(format!("{name}.log"))
 }
 
 fn root_disk_name(domain: &str) -> String {
@@ -119,10 +126,9 @@ fn nics(
                 let name = b.as_str().unwrap_or_default().to_string();
                 if site.conn.lookup_network_by_name(&name).is_ok() {
                     NicSource::Network(name)
-                } else if Path::new("/sys/class/net")
-                    .join(&name)
-                    .join("bridge")
-                    .exists()
+                } else if site
+                    .files
+                    .exists(&Path::new("/sys/class/net").join(&name).join("bridge"))
                 {
                     NicSource::Bridge(name)
                 } else {
@@ -151,9 +157,11 @@ struct Built {
     reservations: Vec<(String, String, String)>,
 }
 
+/// `image`: the instance's image as its host has it ([`crate::image::on_host`]).
 fn build(
     site: &Site,
     pool: &Pool<'_>,
+    image: &Value,
     request: &ApplyRequest<'_>,
     name: &str,
     host: &Host,
@@ -161,9 +169,6 @@ fn build(
 ) -> Result<Built, ProviderError> {
     let config = request.config;
     let (vcpus, memory_mib) = sizing(config).map_err(ProviderError::new)?;
-    let image = config.attr("image").ok_or_else(|| {
-        ProviderError::new("an instance with the libvirt driver needs image = image.NAME")
-    })?;
     let disk_size = config
         .attr("disk")
         .and_then(|d| d.attr_str("size"))
@@ -189,7 +194,7 @@ fn build(
         }
     } else {
         let path = image.attr_str("path").unwrap_or_default();
-        let format = crate::image::detect_format(Path::new(path));
+        let format = crate::image::detect_format(&*site.files, Path::new(path));
         let image_size = image.attr("size").and_then(Value::as_number).unwrap_or(0.0) as u64;
         let size = disk_size.unwrap_or(0).max(image_size);
         ensure_volume(site, pool, &root, size, Some((path, format)))?;
@@ -232,7 +237,7 @@ fn build(
         }
         nic_list.push(nic);
     }
-    let console = console_path(name);
+    let console = console_path(site, name);
     Ok(Built {
         spec: DomainSpec {
             name: name.to_string(),
@@ -326,7 +331,7 @@ pub fn create(
                     return converge(&site, &host, request, existing, &name, false);
                 }
                 // Its creation never finished: start again from nothing.
-                remove_domain(&site, &existing, &name)?;
+                remove_domain(&site, config, &existing, &name)?;
             }
             Some(tag) if tag.lineage == request.target.lineage => {
                 return Err(ProviderError::new(format!(
@@ -351,16 +356,17 @@ pub fn create(
     let (_, mib) = sizing(config).map_err(|p| ProviderError::new(p.message))?;
     check_fits(&site, mib)?;
     let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
+    let image = crate::image::on_host(&site, request)?;
     let built = {
         let pool = pool::open(&site)?;
         // Left by a create that crashed before defining the domain.
         pool.delete(&root_disk_name(&name))?;
-        build(&site, &pool, request, &name, &host, &public_key)?
+        build(&site, &pool, &image, request, &name, &host, &public_key)?
     };
     for (net, mac, ip) in &built.reservations {
-        network::reserve(&site, net, mac, ip)?;
+        network::reserve(&site, &site.bridge_home(config, net), net, mac, ip)?;
     }
-    prepare_console(Path::new(&built.spec.console_log))?;
+    prepare_console(&site, Path::new(&built.spec.console_log))?;
     let domain = site
         .conn
         .define_domain_xml(&built.spec.to_xml())
@@ -373,7 +379,7 @@ pub fn create(
         ..built.spec.tag.clone()
     };
     set_tag(&domain, &ready, &name)?;
-    finish(&host, request, &domain, &name, &key)
+    finish(&site, &host, request, &domain, &name, &key)
 }
 
 /// Starts a domain; under kvm a failure also says what to do where KVM cannot run guests.
@@ -391,13 +397,14 @@ fn start(domain: &Domain, name: &str, accel: Accel) -> Result<(), ProviderError>
     })
 }
 
-fn prepare_console(path: &Path) -> Result<(), ProviderError> {
+fn prepare_console(site: &Site, path: &Path) -> Result<(), ProviderError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ProviderError::new(format!("creating {}: {e}", dir.display())))?;
+        site.files
+            .create_dir_all(dir)
+            .map_err(|e| ProviderError::new(format!("making the console log's directory: {e}")))?;
     }
     // A fresh log per create; libvirt appends.
-    let _ = std::fs::remove_file(path);
+    let _ = site.files.remove(path);
     Ok(())
 }
 
@@ -420,6 +427,7 @@ fn set_tag(domain: &Domain, tag: &Tag, name: &str) -> Result<(), ProviderError> 
 
 /// Waits as configured and returns the instance's attributes.
 fn finish(
+    site: &Site,
     host: &Host,
     request: &ApplyRequest<'_>,
     domain: &Domain,
@@ -427,7 +435,7 @@ fn finish(
     key: &Path,
 ) -> Result<ApplyResponse, ProviderError> {
     let config = request.config;
-    let console = console_path(name);
+    let console = console_path(site, name);
     let (what, timeout) = wait_settings(config)?;
     let ips = timed_wait(what, request.progress, || {
         wait::wait(
@@ -438,16 +446,20 @@ fn finish(
                 accel: host.accel,
                 key,
                 user: ssh_user(config),
+                files: &*site.files,
+                leases: &|bridge| lease_text(site, config, bridge),
+                via: crate::host::reached_through(config).as_ref(),
             },
             what,
             timeout,
             request.cancel,
         )
     })?;
-    state_of(domain, config, name, ips)
+    state_of(site, domain, config, name, ips)
 }
 
 fn state_of(
+    site: &Site,
     domain: &Domain,
     config: &Value,
     name: &str,
@@ -455,7 +467,7 @@ fn state_of(
 ) -> Result<ApplyResponse, ProviderError> {
     let facts = facts(domain, name)?;
     if ips.is_empty() && domain.is_active().unwrap_or(false) {
-        ips = wait::addresses(domain);
+        ips = wait::addresses(&|bridge| lease_text(site, config, bridge), domain);
     }
     let mut state = object(config);
     state.insert("id".into(), Value::String(facts.uuid.clone()));
@@ -549,7 +561,7 @@ fn converge_foreign(
         start(&domain, name, host.accel)?;
     }
     let key = identity::private_key_path(request.target.lineage);
-    finish(host, request, &domain, name, &key)
+    finish(site, host, request, &domain, name, &key)
 }
 
 /// Brings an existing domain to the configuration: redefines it, hot-plugs or restarts as
@@ -565,9 +577,10 @@ fn converge(
     let config = request.config;
     let before = facts(&domain, name)?;
     let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
+    let image = crate::image::on_host(site, request)?;
     let mut built = {
         let pool = pool::open(site)?;
-        build(site, &pool, request, name, host, &public_key)?
+        build(site, &pool, &image, request, name, host, &public_key)?
     };
     built.spec.uuid = Some(before.uuid.clone());
     built.spec.tag.status = "ready".into();
@@ -583,18 +596,19 @@ fn converge(
         check_fits(site, built.spec.memory_mib)?;
     }
     for (net, mac, ip) in &built.reservations {
-        network::reserve(site, net, mac, ip)?;
+        network::reserve(site, &site.bridge_home(config, net), net, mac, ip)?;
     }
     // NICs that no longer have a fixed address give their reservation back.
     for nic in &built.spec.nics {
         let (NicSource::Network(net) | NicSource::Bridge(net)) = &nic.source;
         if !built.reservations.iter().any(|(_, mac, _)| *mac == nic.mac) {
-            network::unreserve(site, net, &nic.mac)?;
+            network::unreserve(site, &site.bridge_home(config, net), net, &nic.mac)?;
         }
     }
+    let prior = request.prior.unwrap_or(config);
     for (mac, net) in &before.nics {
         if !built.spec.nics.iter().any(|n| &n.mac == mac) {
-            network::unreserve(site, net, mac)?;
+            network::unreserve(site, &site.bridge_home(prior, net), net, mac)?;
         }
     }
     // The seed is named after its content; an adopted domain may use an older one.
@@ -621,7 +635,7 @@ fn converge(
         start(&domain, name, host.accel)?;
     }
     remove_stale_seeds(site, name, spec.seed.as_deref())?;
-    finish(host, request, &domain, name, &key)
+    finish(site, host, request, &domain, name, &key)
 }
 
 /// Attaches and detaches disks and NICs on a running guest; false if it refused.
@@ -784,10 +798,10 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
         .map(str::to_string)
         .unwrap_or_else(|| domain_name(request.prior, request.target.address));
     match find(&site, request.id, &name, &request.target)? {
-        Some(domain) => remove_domain(&site, &domain, &name),
+        Some(domain) => remove_domain(&site, request.prior, &domain, &name),
         // Gone already: clean up what it left, unless the name now belongs to another domain.
         None if site.conn.lookup_domain_by_name(&name).is_err() => {
-            remove_files(&site, &name, &recorded_nics(request.prior))
+            remove_files(&site, request.prior, &name, &recorded_nics(request.prior))
         }
         None => Ok(()),
     }
@@ -842,7 +856,12 @@ fn find(
 }
 
 /// Stops and undefines a domain and removes everything hive made for it.
-fn remove_domain(site: &Site, domain: &Domain, name: &str) -> Result<(), ProviderError> {
+fn remove_domain(
+    site: &Site,
+    config: &Value,
+    domain: &Domain,
+    name: &str,
+) -> Result<(), ProviderError> {
     let before = facts(domain, name)?;
     if domain.is_active().unwrap_or(false) {
         domain
@@ -855,12 +874,18 @@ fn remove_domain(site: &Site, domain: &Domain, name: &str) -> Result<(), Provide
         .undefine_flags(1 | 2 | 4)
         .or_else(|_| domain.undefine_flags(1 | 2))
         .map_err(lv(format!("undefining domain {name}")))?;
-    remove_files(site, name, &before.nics)
+    remove_files(site, config, name, &before.nics)
 }
 
-fn remove_files(site: &Site, name: &str, nics: &[(String, String)]) -> Result<(), ProviderError> {
+/// `config`: the instance's configuration or record, which says where its bridges are.
+fn remove_files(
+    site: &Site,
+    config: &Value,
+    name: &str,
+    nics: &[(String, String)],
+) -> Result<(), ProviderError> {
     for (mac, net) in nics {
-        network::unreserve(site, net, mac)?;
+        network::unreserve(site, &site.bridge_home(config, net), net, mac)?;
     }
     let pool = pool::open(site)?;
     let seed_prefix = format!("{name}-seed-");
@@ -869,7 +894,7 @@ fn remove_files(site: &Site, name: &str, nics: &[(String, String)]) -> Result<()
             pool.delete(&vol)?;
         }
     }
-    let _ = std::fs::remove_file(console_path(name));
+    let _ = site.files.remove(&console_path(site, name));
     Ok(())
 }
 
@@ -884,7 +909,7 @@ pub fn import(connections: &Connections, id: &str, config: &Value) -> Result<Val
     let f = facts(&domain, id)?;
     let running = domain.is_active().unwrap_or(false);
     let ips = if running {
-        wait::addresses(&domain)
+        wait::addresses(&|bridge| lease_text(&site, config, bridge), &domain)
     } else {
         Vec::new()
     };

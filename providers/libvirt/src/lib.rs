@@ -14,6 +14,7 @@
 //! derived from their owner.
 
 pub mod cache;
+pub mod fetch_on_host;
 pub mod host;
 pub mod image;
 pub mod instance;
@@ -118,7 +119,16 @@ impl Provider for LibvirtProvider {
 
     fn login(&self, request: &LoginRequest<'_>) -> Result<Login, ProviderError> {
         match request.target.kind {
-            "instance" => hive_sdk::guest::ssh_login_to(request, false),
+            "instance" => {
+                let mut login = hive_sdk::guest::ssh_login_to(request, false)?;
+                if let (hive_sdk::provider::Login::Ssh { jump, .. }, Some(via)) =
+                    (&mut login, host::reached_through(request.attributes))
+                {
+                    let ssh = self.connections.logins().ssh(&via);
+                    *jump = Some(ssh.jump().map_err(ProviderError::new)?);
+                }
+                Ok(login)
+            }
             _ => Err(ProviderError::new(format!(
                 "{} is a {}: only instances can be logged into",
                 request.target.address, request.target.kind

@@ -2,7 +2,7 @@
 //! `dhcp.range` and reservations. Instances with a fixed `ip` add their own reservation (by
 //! MAC) while they exist.
 
-use crate::host::{Connections, Host, Site};
+use crate::host::{Connections, Host, HostAccess, Site};
 use crate::{lv, name_from_address, object, xml};
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
@@ -183,7 +183,7 @@ fn state_of(
     state.insert("id".into(), Value::String(id.clone()));
     state.insert("name".into(), Value::String(name.to_string()));
     state.insert("gateway".into(), Value::String(gateway));
-    state.insert("leases".into(), Value::List(leases(bridge)));
+    state.insert("leases".into(), Value::List(leases(site, bridge)));
     Ok(ApplyResponse {
         state: Value::Map(state),
         id,
@@ -191,9 +191,9 @@ fn state_of(
 }
 
 /// Current DHCP leases, from the status file libvirt's dnsmasq keeps (JSON).
-pub fn leases(bridge: &str) -> Vec<Value> {
+pub fn leases(site: &Site, bridge: &str) -> Vec<Value> {
     let path = format!("/var/lib/libvirt/dnsmasq/{bridge}.status");
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Some(text) = site.files.read_text(std::path::Path::new(&path)) else {
         return Vec::new();
     };
     let Ok(serde_json::Value::Array(entries)) = serde_json::from_str(&text) else {
@@ -265,7 +265,10 @@ pub fn read(
         // Planned as a create, which finds it and starts it.
         return Ok(ReadResponse::Gone);
     }
-    now.insert("leases".into(), Value::List(leases(&bridge_device(name))));
+    now.insert(
+        "leases".into(),
+        Value::List(leases(&site, &bridge_device(name))),
+    );
     Ok(ReadResponse::Found(Value::Map(now)))
 }
 
@@ -305,9 +308,17 @@ fn network_with_facts(
 
 /// Adds (or moves) a DHCP reservation: on a libvirt network, live and in its definition; on
 /// a Linux bridge hive owns, as a file its dnsmasq watches.
-pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), ProviderError> {
-    if is_hive_linux_bridge(site, network) {
-        return linux_bridge::reserve_for_instance(network, mac, ip).map_err(ProviderError::new);
+/// `at` is where a Linux bridge's DHCP runs (see [`Site::bridge_home`]).
+pub fn reserve(
+    site: &Site,
+    at: &HostAccess,
+    network: &str,
+    mac: &str,
+    ip: &str,
+) -> Result<(), ProviderError> {
+    if is_hive_linux_bridge(site, at, network) {
+        return linux_bridge::reserve_for_instance((&*at.files, &*at.exec), network, mac, ip)
+            .map_err(ProviderError::new);
     }
     let (net, facts) = network_with_facts(site, network)?;
     if facts.hosts.iter().any(|(m, i)| m == mac && i == ip) {
@@ -323,9 +334,15 @@ pub fn reserve(site: &Site, network: &str, mac: &str, ip: &str) -> Result<(), Pr
 }
 
 /// Gives a MAC's reservations back; a network that is gone has none to give.
-pub fn unreserve(site: &Site, network: &str, mac: &str) -> Result<(), ProviderError> {
-    if is_hive_linux_bridge(site, network) {
-        return linux_bridge::unreserve_for_instance(network, mac).map_err(ProviderError::new);
+pub fn unreserve(
+    site: &Site,
+    at: &HostAccess,
+    network: &str,
+    mac: &str,
+) -> Result<(), ProviderError> {
+    if is_hive_linux_bridge(site, at, network) {
+        return linux_bridge::unreserve_for_instance((&*at.files, &*at.exec), network, mac)
+            .map_err(ProviderError::new);
     }
     match site.conn.lookup_network_by_name(network) {
         Err(e) if crate::not_found(&e) => return Ok(()),
@@ -345,15 +362,16 @@ pub fn reservations(
     network: &str,
 ) -> Result<Vec<(String, String)>, ProviderError> {
     let site = connections.get(&Host {
-        uri: uri.to_string(),
+        uri: Some(uri.to_string()),
         accel: crate::host::Accel::Tcg,
+        remote: None,
     })?;
     Ok(network_with_facts(&site, network)?.1.hosts)
 }
 
 /// A Linux bridge hive runs DHCP for (not a libvirt network): its files exist.
-fn is_hive_linux_bridge(site: &Site, name: &str) -> bool {
-    linux_bridge::dir(name).exists() && site.conn.lookup_network_by_name(name).is_err()
+fn is_hive_linux_bridge(site: &Site, at: &HostAccess, name: &str) -> bool {
+    at.files.exists(&linux_bridge::dir(name)) && site.conn.lookup_network_by_name(name).is_err()
 }
 
 const UPDATE_DELETE: u32 = 2;

@@ -1,22 +1,23 @@
 //! hive's storage pool on a host: a `dir` pool named `hive` holding cached images, volumes,
 //! root-disk overlays and seed ISOs. Every operation on it holds the site's pool lock.
+//!
+//! Files are made on this machine (downloads, seed ISOs) and placed in the pool: renamed in
+//! on this machine, copied (resumably, checked by digest) to a remote host.
 
 use crate::host::{data_dir, Site};
 use crate::{lv, xml};
+use hive_sdk::host_files::HostFiles;
 use hive_sdk::provider::ProviderError;
 use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
 
 pub const POOL_NAME: &str = "hive";
 
-pub fn pool_dir() -> PathBuf {
-    data_dir().join("pool")
-}
-
-/// A fresh path for a file being built (a download, a seed ISO), outside the pool so its
-/// refreshes never see it half-written, on the same file system so it can be renamed in.
+/// A fresh path on this machine for a file being built (a download, a seed ISO), outside
+/// the pool so its refreshes never see it half-written, on the same file system as a local
+/// pool so it can be renamed in.
 pub fn temp_path(hint: &str) -> Result<PathBuf, ProviderError> {
     let dir = data_dir().join("tmp");
     std::fs::create_dir_all(&dir)
@@ -32,8 +33,11 @@ pub fn temp_path(hint: &str) -> Result<PathBuf, ProviderError> {
 pub struct Pool<'s> {
     pub pool: StoragePool,
     pub dir: PathBuf,
+    /// hive's directory on the host (the pool's parent by default).
+    pub data_dir: PathBuf,
+    pub files: Arc<dyn HostFiles>,
     _guard: MutexGuard<'s, ()>,
-    _across_processes: FileLock,
+    _across_processes: Option<FileLock>,
 }
 
 /// An exclusive `flock` on a file, released when dropped (or when the process dies): other
@@ -71,17 +75,20 @@ pub fn open(site: &Site) -> Result<Pool<'_>, ProviderError> {
         .pool_lock
         .lock()
         .map_err(|_| ProviderError::new("storage pool lock poisoned"))?;
-    let across_processes = FileLock::take(&data_dir().join("pool.lock"))?;
-    let dir = pool_dir();
+    // Other hive processes on a remote host are not waited for: a lock there would need a
+    // process held open on it for as long as this one.
+    let across_processes = if site.files.is_local() {
+        Some(FileLock::take(&data_dir().join("pool.lock"))?)
+    } else {
+        None
+    };
+    let dir = site.data_dir.join("pool");
     let pool = match site.conn.lookup_storage_pool_by_name(POOL_NAME) {
         Ok(p) => p,
         Err(_) => {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                ProviderError::new(format!(
-                    "creating hive's pool directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            site.files
+                .create_dir_all(&dir)
+                .map_err(|e| ProviderError::new(format!("creating hive's pool directory: {e}")))?;
             let xml = xml::pool_xml(POOL_NAME, &dir.to_string_lossy());
             match site.conn.define_storage_pool_xml(&xml, 0) {
                 Ok(p) => {
@@ -108,9 +115,64 @@ pub fn open(site: &Site) -> Result<Pool<'_>, ProviderError> {
     Ok(Pool {
         pool,
         dir,
+        data_dir: site.data_dir.clone(),
+        files: site.files.clone(),
         _guard: guard,
         _across_processes: across_processes,
     })
+}
+
+/// Where a file sent to a remote host waits to be renamed into its pool: beside the pool,
+/// outside it, so a refresh never lists a half-sent file; named by content, so an
+/// interrupted copy is picked up again by the next run.
+fn sent_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("tmp").join(name)
+}
+
+/// Sends a file of this machine to the host ahead of [`Pool::adopt_file`], without the pool
+/// lock (a big image would hold up every other step on the host): nothing for a local host.
+/// `digest` is the file's SHA-256 when known (it is computed otherwise).
+pub fn send(
+    site: &Site,
+    temp: &Path,
+    name: &str,
+    digest: Option<&str>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), ProviderError> {
+    if site.files.is_local() {
+        return Ok(());
+    }
+    put(&*site.files, &site.data_dir, temp, name, digest, progress)
+}
+
+fn put(
+    files: &dyn HostFiles,
+    data_dir: &Path,
+    temp: &Path,
+    name: &str,
+    digest: Option<&str>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), ProviderError> {
+    let digest = match digest {
+        Some(d) => d.to_string(),
+        None => hive_sdk::host_files::LocalFiles
+            .sha256(temp)
+            .map_err(ProviderError::new)?,
+    };
+    let to = sent_path(data_dir, name);
+    let mut last = std::time::Instant::now();
+    files
+        .put(temp, &to, &digest, &mut |done, total| {
+            if last.elapsed() >= std::time::Duration::from_secs(1) || done == total {
+                last = std::time::Instant::now();
+                progress(&format!(
+                    "copying {name} to the host: {} of {} MiB",
+                    done >> 20,
+                    total >> 20
+                ));
+            }
+        })
+        .map_err(|e| ProviderError::new(format!("copying {name} to the host: {e}")))
 }
 
 fn pool_path(pool: &StoragePool) -> Option<PathBuf> {
@@ -142,11 +204,24 @@ impl Pool<'_> {
             .map_err(lv(format!("refreshing storage pool {POOL_NAME}")))
     }
 
-    /// Places a finished file under `name`, atomically (rename within the directory).
-    /// A pool on another file system than hive's temporary files (a pool defined elsewhere)
-    /// gets a copy, complete and synced under a hidden name before it takes its own.
+    /// Places a finished file of this machine under `name`, atomically (rename within the
+    /// directory). A pool on another file system than hive's temporary files (a pool defined
+    /// elsewhere) gets a copy, complete and synced under a hidden name before it takes its
+    /// own. A remote pool's file was sent ahead by [`send`]: it is renamed in there.
     pub fn adopt_file(&self, temp: &Path, name: &str) -> Result<PathBuf, ProviderError> {
         let target = self.path_of(name);
+        if !self.files.is_local() {
+            let sent = sent_path(&self.data_dir, name);
+            if !self.files.exists(&sent) {
+                put(&*self.files, &self.data_dir, temp, name, None, &|_| {})?;
+            }
+            self.files
+                .rename(&sent, &target)
+                .map_err(|e| ProviderError::new(format!("placing {name} in the pool: {e}")))?;
+            let _ = std::fs::remove_file(temp);
+            self.refresh()?;
+            return Ok(target);
+        }
         let failed = |e: std::io::Error| {
             ProviderError::new(format!("moving {} into the pool: {e}", temp.display()))
         };
@@ -169,16 +244,18 @@ impl Pool<'_> {
         Ok(target)
     }
 
+    pub fn exists(&self, name: &str) -> bool {
+        self.files.exists(&self.path_of(name))
+    }
+
     pub fn delete(&self, name: &str) -> Result<(), ProviderError> {
         if let Some(vol) = self.lookup(name) {
             vol.delete(0)
                 .map_err(lv(format!("deleting volume {name} from pool {POOL_NAME}")))?;
         } else {
-            let path = self.path_of(name);
-            if path.exists() {
-                std::fs::remove_file(&path)
-                    .map_err(|e| ProviderError::new(format!("deleting {}: {e}", path.display())))?;
-            }
+            self.files
+                .remove(&self.path_of(name))
+                .map_err(|e| ProviderError::new(format!("deleting {name} from the pool: {e}")))?;
         }
         Ok(())
     }

@@ -64,9 +64,8 @@ impl Seed {
     /// Writes the ISO into the pool (unless that content is already there); returns its path.
     pub fn write(&self, pool: &Pool<'_>, domain: &str) -> Result<PathBuf, ProviderError> {
         let name = self.volume_name(domain);
-        let path = pool.path_of(&name);
-        if path.exists() {
-            return Ok(path);
+        if pool.exists(&name) {
+            return Ok(pool.path_of(&name));
         }
         let iso = self.build_iso()?;
         pool.adopt_file(&iso, &name)

@@ -31,6 +31,7 @@ pub fn restore(
     if store_of(config).is_none() {
         return Ok(None);
     }
+    local_only(site)?;
     let (store, key) = volume_store(config, target.address).map_err(ProviderError::new)?;
     let temp = pool::temp_path("restore")?;
     let restored = restore_into(&store, &key, &temp);
@@ -73,6 +74,17 @@ fn restore_into(store: &Store, key: &str, temp: &Path) -> Result<Option<String>,
     Ok(restored.map(|(_, location)| location))
 }
 
+/// Stored volumes are copied between the store and files of this machine.
+fn local_only(site: &Site) -> Result<(), ProviderError> {
+    if site.files.is_local() {
+        return Ok(());
+    }
+    Err(ProviderError::new(format!(
+        "a volume kept in a store lives on this machine's libvirt only for now, not on {}: leave store unset on volumes of remote hosts",
+        site.files.describe()
+    )))
+}
+
 /// Snapshots the volume at `path` into its store.
 pub fn snapshot(
     site: &Site,
@@ -80,6 +92,7 @@ pub fn snapshot(
     target: &Target<'_>,
     path: &str,
 ) -> Result<Snapshotted, ProviderError> {
+    local_only(site)?;
     let (store, key) = volume_store(attributes, target.address).map_err(ProviderError::new)?;
     let paused = pause_users(site, path)?;
     let names: Vec<String> = paused.iter().filter_map(|d| d.name().ok()).collect();

@@ -95,9 +95,10 @@ pub fn create(
     let backing = config.attr("image").map(|image| {
         (
             image.attr_str("path").unwrap_or_default().to_string(),
-            crate::image::detect_format(std::path::Path::new(
-                image.attr_str("path").unwrap_or_default(),
-            )),
+            crate::image::detect_format(
+                &*site.files,
+                std::path::Path::new(image.attr_str("path").unwrap_or_default()),
+            ),
             image.attr("size").and_then(Value::as_number).unwrap_or(0.0) as u64,
         )
     });

@@ -3,8 +3,10 @@
 //! was seen last and shows the end of the guest's console.
 
 use crate::host::Accel;
-use hive_sdk::guest::{cloud_init_outcome, poll, ssh_login, ssh_run, Look, WaitFor};
+use hive_sdk::guest::{cloud_init_outcome, poll, ssh_login_via, ssh_run_via, Look, WaitFor};
+use hive_sdk::host_files::HostFiles;
 use hive_sdk::provider::{Cancel, ProviderError};
+use hive_sdk::ssh::SshTarget;
 use std::path::Path;
 use std::time::Duration;
 use virt::domain::Domain;
@@ -16,6 +18,12 @@ pub struct Guest<'a> {
     pub accel: Accel,
     pub key: &'a Path,
     pub user: &'a str,
+    /// The host's files (console log).
+    pub files: &'a dyn HostFiles,
+    /// The lease file of a Linux bridge hive runs, by bridge name.
+    pub leases: &'a dyn Fn(&str) -> Option<String>,
+    /// The remote host to go through to reach the guest.
+    pub via: Option<&'a SshTarget>,
 }
 
 /// How long a kvm guest may stay silent on its console before hive calls it stuck.
@@ -37,10 +45,18 @@ pub fn wait(
         timeout,
         Duration::from_millis(100),
         cancel,
-        || console_tail(guest.console_log),
+        || console_tail(guest.files, guest.console_log),
         |elapsed| {
             let look = step(guest, what)?;
-            let silent = || std::fs::metadata(guest.console_log).map_or(0, |m| m.len()) == 0;
+            let silent = || {
+                guest
+                    .files
+                    .info(guest.console_log)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |i| i.len)
+                    == 0
+            };
             if matches!(look, Look::NotYet(_))
                 && guest.accel == Accel::Kvm
                 && (elapsed > KVM_SILENCE || elapsed >= timeout)
@@ -70,13 +86,13 @@ fn step(guest: &Guest<'_>, what: WaitFor) -> Result<Look<Vec<String>>, ProviderE
         return Err(ProviderError::new(format!(
             "{} is not running (it stopped, or never started){}",
             guest.name,
-            console_tail(guest.console_log)
+            console_tail(guest.files, guest.console_log)
         )));
     }
     if what == WaitFor::Running {
         return Ok(Look::Done(Vec::new()));
     }
-    let ips = addresses(guest.domain);
+    let ips = addresses(guest.leases, guest.domain);
     if ips.is_empty() {
         return Ok(Look::NotYet(
             "running, no IP address yet (no DHCP lease, ARP entry or agent answer)".into(),
@@ -88,14 +104,14 @@ fn step(guest: &Guest<'_>, what: WaitFor) -> Result<Look<Vec<String>>, ProviderE
     let mut seen = String::new();
     for ip in &ips {
         if what == WaitFor::Ssh {
-            match ssh_login(ip, guest.user, guest.key) {
+            match ssh_login_via(ip, guest.user, guest.key, guest.via) {
                 Ok(()) => return Ok(Look::Done(ips)),
                 Err(e) => seen = format!("address {ip}: {e}"),
             }
             continue;
         }
         // cloud-init: asked over SSH, one short look per step.
-        match ssh_run(ip, guest.user, guest.key, "cloud-init status") {
+        match ssh_run_via(ip, guest.user, guest.key, "cloud-init status", guest.via) {
             Ok((code, out)) => match cloud_init_outcome(code, &out) {
                 Some(Ok(())) => return Ok(Look::Done(ips)),
                 Some(Err(e)) => return Err(ProviderError::new(format!("{}: {e}", guest.name))),
@@ -109,8 +125,8 @@ fn step(guest: &Guest<'_>, what: WaitFor) -> Result<Look<Vec<String>>, ProviderE
 
 /// The guest's IPv4 addresses: from the DHCP lease (libvirt's, or that of hive's own dnsmasq
 /// on a Linux bridge), else ARP, else the guest agent.
-pub fn addresses(domain: &Domain) -> Vec<String> {
-    let on_bridges = bridge_leases(domain);
+pub fn addresses(leases: &dyn Fn(&str) -> Option<String>, domain: &Domain) -> Vec<String> {
+    let on_bridges = bridge_leases(leases, domain);
     if !on_bridges.is_empty() {
         return on_bridges;
     }
@@ -133,7 +149,7 @@ pub fn addresses(domain: &Domain) -> Vec<String> {
 }
 
 /// Leases hive's dnsmasq gave the domain's NICs on Linux bridges hive owns.
-fn bridge_leases(domain: &Domain) -> Vec<String> {
+fn bridge_leases(leases: &dyn Fn(&str) -> Option<String>, domain: &Domain) -> Vec<String> {
     let Ok(facts) = domain
         .xml_desc(0)
         .map_err(|e| e.to_string())
@@ -145,7 +161,8 @@ fn bridge_leases(domain: &Domain) -> Vec<String> {
         .nics
         .iter()
         .flat_map(|(mac, bridge)| {
-            hive_sdk::linux_bridge::leases(bridge)
+            let text = leases(bridge).unwrap_or_default();
+            hive_sdk::linux_bridge::parse_leases(&text)
                 .into_iter()
                 .filter(|(m, _, _)| m.eq_ignore_ascii_case(mac))
                 .map(|(_, ip, _)| ip)
@@ -155,8 +172,8 @@ fn bridge_leases(domain: &Domain) -> Vec<String> {
 }
 
 /// The last lines of a console log, for error messages.
-pub fn console_tail(path: &Path) -> String {
-    let Ok(bytes) = std::fs::read(path) else {
+pub fn console_tail(files: &dyn HostFiles, path: &Path) -> String {
+    let Ok(Some(bytes)) = files.read(path) else {
         return String::new();
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -190,7 +207,7 @@ mod tests {
     #[test]
     fn ssh_to_a_closed_port_says_so() {
         let key = Path::new("/nonexistent");
-        let e = ssh_login("127.0.0.1", "root", key);
+        let e = hive_sdk::guest::ssh_login("127.0.0.1", "root", key);
         // Nothing listens on loopback's port 22 in the test environment, or sshd refuses
         // the missing key: either way it is not a success.
         assert!(e.is_err());
@@ -201,7 +218,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("c.log");
         std::fs::write(&log, "a\nb\nc\nd\ne\nf\ng\n").expect("write");
-        let tail = console_tail(&log);
+        let tail = console_tail(&hive_sdk::host_files::LocalFiles, &log);
         assert!(tail.contains("c\n    d\n    e\n    f\n    g"));
         assert!(!tail.contains("    b"));
     }

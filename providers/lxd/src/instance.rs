@@ -31,6 +31,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+/// LXD's bridges are on this machine's LXD: their reservations are this machine's files.
+const THIS_MACHINE: (
+    &dyn hive_sdk::host_files::HostFiles,
+    &dyn hive_sdk::exec::Exec,
+) = (
+    &hive_sdk::host_files::LocalFiles,
+    &hive_sdk::exec::LocalExec,
+);
+
 /// LXD's own MAC prefix.
 const LXD_OUI: &str = "00:16:3e";
 /// How long a container gets to shut down cleanly before it is stopped by force.
@@ -562,7 +571,8 @@ fn reserve(config: &Value, target: &Target<'_>) -> Result<(), ProviderError> {
     for (_, nic, reservation) in nic_devices(config, target)? {
         if let Some((bridge, ip)) = reservation {
             let mac = nic.get("hwaddr").cloned().unwrap_or_default();
-            linux_bridge::reserve_for_instance(&bridge, &mac, &ip).map_err(ProviderError::new)?;
+            linux_bridge::reserve_for_instance(THIS_MACHINE, &bridge, &mac, &ip)
+                .map_err(ProviderError::new)?;
         }
     }
     Ok(())
@@ -581,7 +591,7 @@ fn unreserve_dropped(prior: &Value, config: Option<&Value>, target: &Target<'_>)
     let keep = config.map(reserved).unwrap_or_default();
     for (bridge, mac) in reserved(prior) {
         if !keep.contains(&(bridge.clone(), mac.clone())) {
-            let _ = linux_bridge::unreserve_for_instance(&bridge, &mac);
+            let _ = linux_bridge::unreserve_for_instance(THIS_MACHINE, &bridge, &mac);
         }
     }
 }

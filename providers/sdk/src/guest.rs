@@ -50,6 +50,11 @@ pub fn instance_schema() -> Schema {
                 .replaces()
                 .about("\"libvirt\", \"lxd\" or \"multipass\""),
             optional("host", Type::Any).refers_to("host").replaces(),
+            optional("hosts", Type::Any)
+                .refers_to("host")
+                .about("hosts to place the instances across (hive sets host to one of them)"),
+            optional("placement", Type::String)
+                .about("\"spread\" (default: fewest instances first) or \"pack\" (fill the first host with room)"),
             optional("image", Type::Any)
                 .refers_to("image")
                 .or_name()
@@ -346,25 +351,52 @@ pub fn ssh_login_to(
         user: ssh_user(request.attributes).to_string(),
         key,
         announce,
+        jump: None,
     })
 }
 
 /// A real SSH login with hive's key: handshake, then public-key authentication.
 pub fn ssh_login(ip: &str, user: &str, key: &Path) -> Result<(), String> {
-    ssh_session(ip, user, key).map(|_| ())
+    ssh_login_via(ip, user, key, None)
 }
 
-fn ssh_session(ip: &str, user: &str, key: &Path) -> Result<ssh2::Session, String> {
-    let addr: SocketAddr = format!("{ip}:22")
-        .parse()
-        .map_err(|e| format!("bad address: {e}"))?;
-    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
-        .map_err(|e| format!("port 22: {e}"))?;
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+/// [`ssh_login`], through the host `via` when the guest is on a remote host's bridge.
+pub fn ssh_login_via(
+    ip: &str,
+    user: &str,
+    key: &Path,
+    via: Option<&crate::ssh::SshTarget>,
+) -> Result<(), String> {
+    ssh_session(ip, user, key, via).map(|_| ())
+}
+
+fn ssh_session(
+    ip: &str,
+    user: &str,
+    key: &Path,
+    via: Option<&crate::ssh::SshTarget>,
+) -> Result<ssh2::Session, String> {
     let mut session = ssh2::Session::new().map_err(|e| format!("ssh: {e}"))?;
     session.set_timeout(10_000);
-    session.set_tcp_stream(tcp);
+    match via {
+        None => {
+            let addr: SocketAddr = format!("{ip}:22")
+                .parse()
+                .map_err(|e| format!("bad address: {e}"))?;
+            let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+                .map_err(|e| format!("port 22: {e}"))?;
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+            session.set_tcp_stream(tcp);
+        }
+        Some(host) => {
+            let stream = crate::ssh_tunnel::connect_via(host, ip, 22)
+                .map_err(|e| format!("port 22: {e}"))?;
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+            session.set_tcp_stream(stream);
+        }
+    }
     session
         .handshake()
         .map_err(|e| format!("port 22 open, SSH handshake failed: {e}"))?;
@@ -380,8 +412,19 @@ fn ssh_session(ip: &str, user: &str, key: &Path) -> Result<ssh2::Session, String
 
 /// Runs a short command over SSH: (exit code, stdout and stderr).
 pub fn ssh_run(ip: &str, user: &str, key: &Path, command: &str) -> Result<(i32, String), String> {
+    ssh_run_via(ip, user, key, command, None)
+}
+
+/// [`ssh_run`], through the host `via` when the guest is on a remote host's bridge.
+pub fn ssh_run_via(
+    ip: &str,
+    user: &str,
+    key: &Path,
+    command: &str,
+    via: Option<&crate::ssh::SshTarget>,
+) -> Result<(i32, String), String> {
     use std::io::Read;
-    let session = ssh_session(ip, user, key)?;
+    let session = ssh_session(ip, user, key, via)?;
     let mut channel = session
         .channel_session()
         .map_err(|e| format!("ssh: opening a channel: {e}"))?;

@@ -8,7 +8,8 @@
 //! - [`provider`]: the provider interface the engine calls; [`problem`]: what a provider
 //!   finds wrong with a configuration, at its attribute.
 //! - [`identity`]: the SSH key pair hive logs into guests with.
-//! - [`exec`]: running programs on a host, for command-line backends.
+//! - [`exec`]: running programs on a host, for command-line backends; [`host_files`]: its
+//!   files; [`ssh`]: remote hosts over SSH.
 //! - [`guest`]: waiting for guests, sizing them, logging into them; [`cloud_init`]: the
 //!   user data hive gives them.
 //! - [`random`]: random identifiers. [`net`]: IPv4 subnet arithmetic. [`disk`]: disk image formats by their content.
@@ -20,6 +21,7 @@ pub mod cloud_init;
 pub mod disk;
 pub mod exec;
 pub mod guest;
+pub mod host_files;
 pub mod host_health;
 pub mod identity;
 pub mod linux_bridge;
@@ -30,6 +32,7 @@ pub mod random;
 pub mod schema;
 pub mod scratch;
 pub mod ssh;
+pub mod ssh_tunnel;
 pub mod types;
 pub mod units;
 pub mod value;

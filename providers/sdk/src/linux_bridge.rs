@@ -2,6 +2,8 @@
 //! leases, and DHCP reservations), shared by the bridge provider and by providers whose
 //! instances reserve a fixed address on such a bridge.
 
+use crate::exec::Exec;
+use crate::host_files::HostFiles;
 use std::path::PathBuf;
 
 /// `HIVE_BRIDGE_DIR`, else `/var/lib/hive/bridges`.
@@ -70,49 +72,54 @@ pub fn dnsmasq_pid_read_with(
 
 /// Reserves `ip` for an instance's NIC `mac` on a bridge hive runs DHCP for. A new file is
 /// read by dnsmasq at once; a changed one only once dnsmasq is told.
-pub fn reserve_for_instance(bridge: &str, mac: &str, ip: &str) -> Result<(), String> {
-    if !dir(bridge).join("dnsmasq.conf").exists() {
+pub fn reserve_for_instance(
+    on: (&dyn HostFiles, &dyn Exec),
+    bridge: &str,
+    mac: &str,
+    ip: &str,
+) -> Result<(), String> {
+    let (files, _) = on;
+    if !files.exists(&dir(bridge).join("dnsmasq.conf")) {
         return Err(format!(
             "a fixed ip on bridge {bridge} needs DHCP there: give the bridge a dhcp block"
         ));
     }
     let file = reservation_file(bridge, Owner::Instance, mac);
     let line = format!("{mac},{ip}\n");
-    let before = std::fs::read_to_string(&file).ok();
+    let before = files.read_text(&file);
     if before.as_deref() == Some(line.as_str()) {
         return Ok(());
     }
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    }
-    std::fs::write(&file, line).map_err(|e| {
-        format!(
-            "reserving {ip} for {mac} on bridge {bridge} ({}): {e}",
-            file.display()
-        )
-    })?;
+    files
+        .write(&file, line.as_bytes())
+        .map_err(|e| format!("reserving {ip} for {mac} on bridge {bridge}: {e}"))?;
     if before.is_some() {
-        hup_dnsmasq(bridge);
+        hup_dnsmasq(on, bridge);
     }
     Ok(())
 }
 
 /// Gives an instance's reservation back; dnsmasq forgets removed files only when told.
-pub fn unreserve_for_instance(bridge: &str, mac: &str) -> Result<(), String> {
+pub fn unreserve_for_instance(
+    on: (&dyn HostFiles, &dyn Exec),
+    bridge: &str,
+    mac: &str,
+) -> Result<(), String> {
+    let (files, _) = on;
     let file = reservation_file(bridge, Owner::Instance, mac);
-    if file.exists() {
-        std::fs::remove_file(&file).map_err(|e| format!("removing {}: {e}", file.display()))?;
-        hup_dnsmasq(bridge);
+    if files.exists(&file) {
+        files.remove(&file)?;
+        hup_dnsmasq(on, bridge);
     }
     Ok(())
 }
 
 /// Tells a bridge's dnsmasq to read its reservations again.
-fn hup_dnsmasq(bridge: &str) {
-    if let Some(pid) = dnsmasq_pid(bridge) {
-        // SAFETY: a signal to the dnsmasq hive started, its pid checked against its command
-        // line.
-        unsafe { libc::kill(pid, libc::SIGHUP) };
+fn hup_dnsmasq(on: (&dyn HostFiles, &dyn Exec), bridge: &str) {
+    let (files, exec) = on;
+    if let Some(pid) = dnsmasq_pid_read_with(bridge, |path| files.read_text(path)) {
+        // The pid was checked against its command line: it is the dnsmasq hive started.
+        let _ = exec.run(&["kill", "-HUP", &pid.to_string()], None);
     }
 }
 

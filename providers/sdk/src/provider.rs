@@ -213,6 +213,18 @@ pub struct Object<'a> {
     pub config: &'a Value,
 }
 
+/// A host `hive ssh` logs into on the way to a guest (ssh's `ProxyCommand ssh -W`), with
+/// the host key hive checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jump {
+    pub user: String,
+    pub address: String,
+    pub port: u16,
+    /// None: the SSH agent.
+    pub key: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+}
+
 /// How `hive ssh` reaches an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Login {
@@ -223,6 +235,8 @@ pub enum Login {
         key: PathBuf,
         /// Say that SSH was chosen (the instance could have been reached another way).
         announce: bool,
+        /// The remote host whose private bridge the guest is on, to go through.
+        jump: Option<Jump>,
     },
     /// A program that runs a command in the guest (LXD exec): `program args... -- COMMAND`,
     /// or `shell` when there is no command. `why` says why not SSH.

@@ -240,12 +240,14 @@ impl SshExec {
         }
     }
 
+    /// Runs one command. `Ok(Err(_))`: it started and then failed (never to be run again:
+    /// it may have done its work); `Err(_)`: it never started (safe to try again).
     fn run_once(
         &self,
         session: &ssh2::Session,
         command: &str,
         stdin: Option<&str>,
-    ) -> Result<ExecOutput, String> {
+    ) -> Result<Result<ExecOutput, String>, String> {
         let at = self.target.describe();
         let mut channel = session
             .channel_session()
@@ -253,46 +255,73 @@ impl SshExec {
         channel
             .exec(command)
             .map_err(|e| format!("{at}: running {command}: {e}"))?;
-        if let Some(text) = stdin {
+        let mut started = || -> Result<ExecOutput, String> {
+            if let Some(text) = stdin {
+                channel
+                    .write_all(text.as_bytes())
+                    .map_err(|e| format!("{at}: writing to {command}: {e}"))?;
+            }
+            let _ = channel.send_eof();
+            let mut stdout = Vec::new();
             channel
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("{at}: writing to {command}: {e}"))?;
-        }
-        let _ = channel.send_eof();
-        let mut stdout = Vec::new();
-        channel
-            .read_to_end(&mut stdout)
-            .map_err(|e| format!("{at}: reading from {command}: {e}"))?;
-        let mut stderr = Vec::new();
-        let _ = channel.stderr().read_to_end(&mut stderr);
-        let _ = channel.wait_close();
-        let status = channel
-            .exit_status()
-            .map_err(|e| format!("{at}: {command}: {e}"))?;
-        Ok(ExecOutput {
-            status,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+                .read_to_end(&mut stdout)
+                .map_err(|e| format!("{at}: reading from {command}: {e}"))?;
+            let mut stderr = Vec::new();
+            let _ = channel.stderr().read_to_end(&mut stderr);
+            let _ = channel.wait_close();
+            let status = channel
+                .exit_status()
+                .map_err(|e| format!("{at}: {command}: {e}"))?;
+            Ok(ExecOutput {
+                status,
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            })
+        };
+        Ok(started())
+    }
+
+    /// Runs a command that may take longer than [`CALL_TIMEOUT`]: the session waits up to
+    /// `within` for it (no limit when `None`, for a command bounded on the host itself).
+    pub fn run_within(
+        &self,
+        argv: &[&str],
+        stdin: Option<&str>,
+        within: Option<Duration>,
+    ) -> Result<ExecOutput, String> {
+        let command = remote_command(argv)?;
+        self.on_session(|session| {
+            session.set_timeout(within.map_or(0, |w| w.as_millis().min(u32::MAX as u128) as u32));
+            let out = self.run_once(session, &command, stdin);
+            session.set_timeout(CALL_TIMEOUT.as_millis() as u32);
+            out
+        })?
     }
 }
 
-impl Exec for SshExec {
-    fn run(&self, argv: &[&str], stdin: Option<&str>) -> Result<ExecOutput, String> {
-        if argv.is_empty() {
-            return Err("nothing to run".into());
-        }
-        let command = argv
-            .iter()
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
+fn remote_command(argv: &[&str]) -> Result<String, String> {
+    if argv.is_empty() {
+        return Err("nothing to run".into());
+    }
+    Ok(argv
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+impl SshExec {
+    /// Runs `work` on the host's session, opening it first if need be. A session that broke
+    /// since its last use (the host restarted sshd) is opened again, once, and `work`
+    /// retried: what it does must be safe to do twice.
+    pub fn on_session<T>(
+        &self,
+        mut work: impl FnMut(&ssh2::Session) -> Result<T, String>,
+    ) -> Result<T, String> {
         let mut slot = self
             .session
             .lock()
             .map_err(|_| "the SSH session broke".to_string())?;
-        // A session that broke since its last use (the host restarted sshd) is opened again,
-        // once.
         for attempt in 0..2 {
             if let Session::Unreachable(e) = &*slot {
                 return Err(e.clone());
@@ -309,13 +338,87 @@ impl Exec for SshExec {
             let Session::Open(session) = &*slot else {
                 continue;
             };
-            match self.run_once(session, &command, stdin) {
+            match work(session) {
                 Ok(out) => return Ok(out),
                 Err(_) if attempt == 0 => *slot = Session::NotYet,
                 Err(e) => return Err(e),
             }
         }
         Err(format!("{}: no SSH session", self.target.describe()))
+    }
+
+    /// A known_hosts file holding only the host key hive checked (against the user's
+    /// known_hosts or the pinned key), for the programs hive hands this host to: libvirt's
+    /// SSH transport and the ssh client's jump check the host again, against what the user
+    /// approved. Kept in hive's data directory, one file per host and port.
+    pub fn checked_known_hosts(&self) -> Result<PathBuf, String> {
+        let line = self.on_session(|session| {
+            let (key, kind) = session.host_key().ok_or_else(|| {
+                format!("{}: the server showed no host key", self.target.describe())
+            })?;
+            Ok(known_hosts_line(
+                &self.target.address,
+                self.target.port,
+                kind,
+                key,
+            ))
+        })?;
+        let dir = crate::identity::data_dir().join("known_hosts");
+        let path = dir.join(format!(
+            "{}_{}",
+            self.target.address.replace(['/', ':'], "_"),
+            self.target.port
+        ));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let temp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&temp, format!("{line}\n"))?;
+            std::fs::rename(&temp, &path)
+        };
+        write().map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+impl SshExec {
+    /// How `hive ssh` goes through this host to a guest on one of its bridges.
+    pub fn jump(&self) -> Result<crate::provider::Jump, String> {
+        Ok(crate::provider::Jump {
+            user: self.target.user.clone(),
+            address: self.target.address.clone(),
+            port: self.target.port,
+            key: self.target.key.clone(),
+            known_hosts: self.checked_known_hosts()?,
+        })
+    }
+}
+
+/// A known_hosts line: `ADDRESS TYPE BASE64`, `[ADDRESS]:PORT ...` off port 22.
+fn known_hosts_line(address: &str, port: u16, kind: ssh2::HostKeyType, key: &[u8]) -> String {
+    let name = if port == 22 {
+        address.to_string()
+    } else {
+        format!("[{address}]:{port}")
+    };
+    let kind = match kind {
+        ssh2::HostKeyType::Rsa => "ssh-rsa",
+        ssh2::HostKeyType::Dss => "ssh-dss",
+        ssh2::HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
+        ssh2::HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
+        ssh2::HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
+        ssh2::HostKeyType::Ed25519 => "ssh-ed25519",
+        ssh2::HostKeyType::Unknown => "unknown",
+    };
+    format!(
+        "{name} {kind} {}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+impl Exec for SshExec {
+    fn run(&self, argv: &[&str], stdin: Option<&str>) -> Result<ExecOutput, String> {
+        let command = remote_command(argv)?;
+        self.on_session(|session| self.run_once(session, &command, stdin))?
     }
 }
 
