@@ -211,23 +211,28 @@ mod tests {
     const HOSTS: &str =
         "host \"a\" {\n  capacity {\n    memory = \"1GiB\"\n  }\n}\nhost \"b\" {}\nhost \"c\" {}\n";
 
-    /// Plans `body` against `state`: each instance's host name, or the errors.
-    fn placed(body: &str, state: &State) -> Result<Vec<(String, String, Action)>, String> {
+    /// Plans `body` (after the hosts) against `state`.
+    fn plan_of(body: &str, state: Option<State>) -> Result<crate::ops::plan::Planned, String> {
         let mock = Mock::default();
         let (config, _dir) = loaded(&format!("{HOSTS}{body}"), &registry(&mock));
         let vars = defaults(&config);
         let mut diags = Diagnostics::default();
-        let planned = make_plan(
+        make_plan(
             config,
             &vars,
-            Some(state.clone()),
+            state,
             "l",
             &registry(&mock),
             &PlanOptions::default(),
             4,
             &mut diags,
         )
-        .ok_or_else(|| format!("{diags:?}"))?;
+        .ok_or_else(|| format!("{diags:?}"))
+    }
+
+    /// Plans `body` against `state`: each instance's host name, or the errors.
+    fn placed(body: &str, state: &State) -> Result<Vec<(String, String, Action)>, String> {
+        let planned = plan_of(body, Some(state.clone()))?;
         Ok(planned
             .plan
             .changes
@@ -249,21 +254,7 @@ mod tests {
 
     /// The state an apply of `plan` would record: each instance with its host.
     fn recorded(body: &str) -> State {
-        let mock = Mock::default();
-        let (config, _dir) = loaded(&format!("{HOSTS}{body}"), &registry(&mock));
-        let vars = defaults(&config);
-        let mut diags = Diagnostics::default();
-        let planned = make_plan(
-            config,
-            &vars,
-            None,
-            "l",
-            &registry(&mock),
-            &PlanOptions::default(),
-            4,
-            &mut diags,
-        )
-        .unwrap_or_else(|| panic!("{diags:?}"));
+        let planned = plan_of(body, None).unwrap_or_else(|e| panic!("{e}"));
         let mut state = State::new("l".into());
         for c in planned.plan.changes.iter().filter(|c| c.kind == "command") {
             let Some(after) = &c.after else { continue };

@@ -4,11 +4,9 @@
 //! seventh VM placed without moving the six, and destroy leaving nothing on any host (each
 //! checked with its own tools, over SSH).
 
-use super::{host_block, hosts_up, on, remove_leftovers, KNOWN};
+use super::{host_block, hosts_up, on, remove_leftovers, KNOWN, TINY, TINY_ON_A};
 use crate::support::Workdir;
 use std::collections::BTreeMap;
-
-const TINY: &str = "/var/cache/hive-test/tiny/current";
 
 fn config(hosts: &[(String, String)], count: usize) -> String {
     let blocks: String = ["a", "b", "c"]
@@ -29,13 +27,7 @@ bridge "lan" {
   nat = false
 }
 
-image "tiny" {
-  host    = host.a
-  format  = "kernel"
-  kernel  = "TINY/vmlinuz"
-  initrd  = "TINY/initrd.img"
-  cmdline = "console=ttyS0 quiet"
-}
+TINY_ON_A
 
 instance "node" {
   count  = COUNT
@@ -60,6 +52,7 @@ output "ips" {
 }
 "#
         .replace("COUNT", &count.to_string())
+        .replace("TINY_ON_A", TINY_ON_A)
     )
 }
 

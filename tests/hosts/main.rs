@@ -12,6 +12,17 @@ use std::sync::{Mutex, MutexGuard};
 use support::Workdir;
 
 const KEY: &str = "/var/lib/hive-lab-hosts/id_ed25519";
+/// The lab's tiny guest (`lab/tiny-guest.sh`), and an image of it on host a.
+const TINY: &str = "/var/cache/hive-test/tiny/current";
+const TINY_ON_A: &str = r#"
+image "tiny" {
+  host    = host.a
+  format  = "kernel"
+  kernel  = "TINY/vmlinuz"
+  initrd  = "TINY/initrd.img"
+  cmdline = "console=ttyS0 quiet"
+}
+"#;
 const KNOWN: &str = "/var/lib/hive-lab-hosts/known_hosts";
 
 /// One test at a time: they share the lab's hosts.

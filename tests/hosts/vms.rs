@@ -3,10 +3,8 @@
 //! the host and its SSH reached through the host. Checked on the host with its own tools,
 //! over SSH.
 
-use super::{host_block, hosts, on, remove_leftovers, KNOWN};
+use super::{host_block, hosts, on, remove_leftovers, KNOWN, TINY, TINY_ON_A};
 use crate::support::Workdir;
-
-const TINY: &str = "/var/cache/hive-test/tiny/current";
 
 fn config(address: &str) -> String {
     format!(
@@ -23,13 +21,7 @@ bridge "lan" {
   nat = false
 }
 
-image "tiny" {
-  host    = host.a
-  format  = "kernel"
-  kernel  = "TINY/vmlinuz"
-  initrd  = "TINY/initrd.img"
-  cmdline = "console=ttyS0 quiet"
-}
+TINY_ON_A
 
 instance "vm" {
   driver = "libvirt"
@@ -44,6 +36,7 @@ instance "vm" {
   wait_timeout = "3m"
 }
 "#
+        .replace("TINY_ON_A", TINY_ON_A)
     )
 }
 
