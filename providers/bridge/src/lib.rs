@@ -275,23 +275,6 @@ fn spec(config: &Value, address: &InstanceAddr) -> Result<Spec, String> {
     })
 }
 
-/// Host `i`'s own address among a bridge's hosts, and the others'.
-fn underlay<'v>(hosts: &[&'v Value], i: usize) -> Result<(&'v str, Vec<&'v str>), ProviderError> {
-    let address = |h: &'v Value| {
-        span::underlay_address(h).ok_or_else(|| {
-            err("every host of a bridge across hosts needs an address: its VXLAN port sends from it")
-        })
-    };
-    let local = address(hosts[i])?;
-    let mut peers = Vec::new();
-    for (j, h) in hosts.iter().enumerate() {
-        if j != i {
-            peers.push(address(h)?);
-        }
-    }
-    Ok((local, peers))
-}
-
 /// The alias that marks a bridge as this state's.
 fn tag(target: &Target<'_>) -> String {
     format!("hive:{}:{}", target.lineage, target.address)
@@ -433,15 +416,7 @@ impl Provider for LinuxBridgeProvider {
         let tag = tag(&request.target);
         let on = self.on(request.config);
         on.ensure(&spec, &tag)?;
-        let hosts = span::spanned(request.config);
-        for (i, host) in hosts.iter().enumerate() {
-            let here = self.on_record(Some(host));
-            if i > 0 {
-                here.ensure(&spec.member(), &tag)?;
-            }
-            let (local, peers) = underlay(&hosts, i)?;
-            here.ensure_port(&spec.name, &tag, local, &peers)?;
-        }
+        self.ensure_span(request.config, &spec, &tag)?;
         Ok(on.state(request.config, &spec))
     }
 
@@ -503,32 +478,7 @@ impl Provider for LinuxBridgeProvider {
                 table_name(name)
             ));
         }
-        let hosts = span::spanned(request.prior);
-        for (i, host) in hosts.iter().enumerate() {
-            let here = self.on_record(Some(host));
-            let at = host.attr_str("name").unwrap_or_default();
-            let tag = tag(&request.target);
-            match here.link(name)? {
-                Some(l) if l.alias.as_deref() == Some(tag.as_str()) => {}
-                _ => problems.push(format!("{name} is missing on host {at}")),
-            }
-            let port = span::port_name(name);
-            match here.link(&port)? {
-                Some(l) if l.alias.as_deref() == Some(tag.as_str()) => {
-                    let (_, peers) = underlay(&hosts, i)?;
-                    let mut have = here.flood_peers(&port)?;
-                    have.sort();
-                    let mut want: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
-                    want.sort();
-                    if have != want {
-                        problems.push(format!(
-                            "its VXLAN port on host {at} floods to {have:?}, not {want:?}"
-                        ));
-                    }
-                }
-                _ => problems.push(format!("its VXLAN port {port} is missing on host {at}")),
-            }
-        }
+        problems.extend(self.span_problems(request.prior, name, &tag(&request.target))?);
         let mut now = request.prior.as_map().cloned().unwrap_or_default();
         now.insert("leases".into(), on.leases(name));
         let now = Value::Map(now);
@@ -549,18 +499,7 @@ impl Provider for LinuxBridgeProvider {
             .map(str::to_string)
             .unwrap_or_else(|| bridge_name(request.prior, request.target.address));
         let tag = tag(&request.target);
-        for host in span::spanned(request.prior).iter().skip(1) {
-            let here = self.on_record(Some(host));
-            here.remove_port(&name, &tag)?;
-            if let Some(link) = here.link(&name)? {
-                if link.alias.as_deref() == Some(tag.as_str()) {
-                    here.ip(
-                        &["link", "del", "dev", &name],
-                        &format!("deleting bridge {name}"),
-                    )?;
-                }
-            }
-        }
+        self.remove_span_members(request.prior, &name, &tag)?;
         let on = self.on(request.prior);
         on.remove_port(&name, &tag)?;
         on.stop_dnsmasq(&name)?;

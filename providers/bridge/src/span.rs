@@ -5,7 +5,7 @@
 //! NAT, so the whole subnet has one of each.
 
 use crate::on_host::OnHost;
-use crate::{err, short_digest};
+use crate::{err, short_digest, LinuxBridgeProvider, Spec};
 use hive_sdk::provider::ProviderError;
 use hive_sdk::Value;
 use serde_json::Value as Json;
@@ -140,6 +140,104 @@ impl OnHost {
                     &["link", "del", "dev", &port],
                     &format!("deleting the VXLAN port {port}"),
                 )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Host `i`'s own address among a bridge's hosts, and the others'.
+fn underlay<'v>(hosts: &[&'v Value], i: usize) -> Result<(&'v str, Vec<&'v str>), ProviderError> {
+    let address = |h: &'v Value| {
+        underlay_address(h).ok_or_else(|| {
+            err("every host of a bridge across hosts needs an address: its VXLAN port sends from it")
+        })
+    };
+    let local = address(hosts[i])?;
+    let mut peers = Vec::new();
+    for (j, h) in hosts.iter().enumerate() {
+        if j != i {
+            peers.push(address(h)?);
+        }
+    }
+    Ok((local, peers))
+}
+
+impl LinuxBridgeProvider {
+    /// The members' bridges and every host's VXLAN port (the home's bridge is made first,
+    /// as any bridge's).
+    pub(crate) fn ensure_span(
+        &self,
+        config: &Value,
+        spec: &Spec,
+        tag: &str,
+    ) -> Result<(), ProviderError> {
+        let hosts = spanned(config);
+        for (i, host) in hosts.iter().enumerate() {
+            let here = self.on_record(Some(host));
+            if i > 0 {
+                here.ensure(&spec.member(), tag)?;
+            }
+            let (local, peers) = underlay(&hosts, i)?;
+            here.ensure_port(&spec.name, tag, local, &peers)?;
+        }
+        Ok(())
+    }
+
+    /// What is wrong with the bridge across its hosts, host by host.
+    pub(crate) fn span_problems(
+        &self,
+        prior: &Value,
+        name: &str,
+        tag: &str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut problems = Vec::new();
+        let hosts = spanned(prior);
+        for (i, host) in hosts.iter().enumerate() {
+            let here = self.on_record(Some(host));
+            let at = host.attr_str("name").unwrap_or_default();
+            match here.link(name)? {
+                Some(l) if l.alias.as_deref() == Some(tag) => {}
+                _ => problems.push(format!("{name} is missing on host {at}")),
+            }
+            let port = port_name(name);
+            match here.link(&port)? {
+                Some(l) if l.alias.as_deref() == Some(tag) => {
+                    let (_, peers) = underlay(&hosts, i)?;
+                    let mut have = here.flood_peers(&port)?;
+                    have.sort();
+                    let mut want: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+                    want.sort();
+                    if have != want {
+                        problems.push(format!(
+                            "its VXLAN port on host {at} floods to {have:?}, not {want:?}"
+                        ));
+                    }
+                }
+                _ => problems.push(format!("its VXLAN port {port} is missing on host {at}")),
+            }
+        }
+        Ok(problems)
+    }
+
+    /// The bridge and VXLAN port on each host but the home (whose are removed as any
+    /// bridge's).
+    pub(crate) fn remove_span_members(
+        &self,
+        prior: &Value,
+        name: &str,
+        tag: &str,
+    ) -> Result<(), ProviderError> {
+        for host in spanned(prior).iter().skip(1) {
+            let here = self.on_record(Some(host));
+            here.remove_port(name, tag)?;
+            if let Some(link) = here.link(name)? {
+                if link.alias.as_deref() == Some(tag) {
+                    here.ip(
+                        &["link", "del", "dev", name],
+                        &format!("deleting bridge {name}"),
+                    )?;
+                }
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ use hive_sdk::provider::{
     ProviderError, ReadRequest, ReadResponse, Target,
 };
 use hive_sdk::schema::{computed, map, optional, schema, Schema};
-use hive_sdk::ssh::{SshExec, SshTarget};
+use hive_sdk::ssh::{SshPool, SshTarget};
 use hive_sdk::units::parse_duration;
 use hive_sdk::{Type, Value};
 use std::collections::BTreeMap;
@@ -221,6 +221,9 @@ fn run(
 
 /// A script on a remote host, through `sh -c` over SSH: in `working_dir` (else the login's
 /// home), with the environment, under `timeout` (coreutils' on the host).
+/// This process's sessions to remote hosts, kept from one command step to the next.
+static SESSIONS: std::sync::LazyLock<SshPool> = std::sync::LazyLock::new(SshPool::default);
+
 fn run_remote(
     host: &SshTarget,
     script: &str,
@@ -245,10 +248,10 @@ fn run_remote(
     };
     argv.extend(["sh".into(), "-c".into(), wrapped]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let exec = SshExec::new(host.clone());
     // The host's `timeout` bounds the command; the session waits a little longer for it.
-    let out = exec
+    let out = SESSIONS
         .run_within(
+            host,
             &argv,
             None,
             timeout.map(|t| t + std::time::Duration::from_secs(30)),

@@ -299,6 +299,43 @@ impl SshExec {
     }
 }
 
+/// Sessions to remote hosts kept for the steps that follow: a step takes an idle one (or
+/// opens one), so steps one after another skip the SSH handshake, and steps at once still
+/// each have their own. A session that failed is not kept.
+#[derive(Default)]
+pub struct SshPool {
+    idle: Mutex<std::collections::HashMap<SshTarget, Vec<SshExec>>>,
+}
+
+impl SshPool {
+    /// [`SshExec::run_within`] on a session of the pool.
+    pub fn run_within(
+        &self,
+        target: &SshTarget,
+        argv: &[&str],
+        stdin: Option<&str>,
+        within: Option<Duration>,
+    ) -> Result<ExecOutput, String> {
+        let taken = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(target)
+            .and_then(Vec::pop);
+        let exec = taken.unwrap_or_else(|| SshExec::new(target.clone()));
+        let out = exec.run_within(argv, stdin, within);
+        if out.is_ok() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(target.clone())
+                .or_default()
+                .push(exec);
+        }
+        out
+    }
+}
+
 fn remote_command(argv: &[&str]) -> Result<String, String> {
     if argv.is_empty() {
         return Err("nothing to run".into());
