@@ -387,6 +387,7 @@ fn ssh_session(
                 .map_err(|e| format!("port 22: {e}"))?;
             let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
             let _ = tcp.set_write_timeout(Some(Duration::from_secs(10)));
+            let _ = tcp.set_nodelay(true);
             session.set_tcp_stream(tcp);
         }
         Some(host) => {

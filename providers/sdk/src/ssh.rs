@@ -93,6 +93,9 @@ impl SshTarget {
         })?;
         let _ = tcp.set_read_timeout(Some(CALL_TIMEOUT));
         let _ = tcp.set_write_timeout(Some(CALL_TIMEOUT));
+        // A call is a few small messages each way: without this, delayed ACKs add ~40 ms to
+        // each of them.
+        let _ = tcp.set_nodelay(true);
         let mut session = ssh2::Session::new().map_err(|e| format!("{at}: ssh: {e}"))?;
         session.set_timeout(CONNECT_TIMEOUT.as_millis() as u32);
         session.set_tcp_stream(tcp);
