@@ -83,6 +83,34 @@ impl Mock {
         out
     }
 
+    /// Returns once another call runs beside this one, or after 300 ms: a cap that holds
+    /// shows as a peak of one, whatever the machine's speed.
+    fn linger(&self) {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while self.running.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// What refresh finds for an object.
+    fn look(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
+        match self.behaviour(&request.target) {
+            Some(Behaviour::Slow) => {
+                self.linger();
+                Ok(ReadResponse::Found(request.prior.clone()))
+            }
+            Some(Behaviour::Gone) => Ok(ReadResponse::Gone),
+            Some(Behaviour::Changed) => {
+                let mut now = request.prior.clone();
+                if let Value::Map(m) = &mut now {
+                    m.insert("input".into(), Value::string("edited by hand"));
+                }
+                Ok(ReadResponse::Found(now))
+            }
+            _ => Ok(ReadResponse::Found(request.prior.clone())),
+        }
+    }
+
     fn make(&self, request: &ApplyRequest<'_>, what: &str) -> Result<ApplyResponse, ProviderError> {
         self.call(what, &request.target)?;
         self.running(|| match self.behaviour(&request.target) {
@@ -174,17 +202,7 @@ impl Provider for Mock {
     }
 
     fn read(&self, request: &ReadRequest<'_>) -> Result<ReadResponse, ProviderError> {
-        match self.behaviour(&request.target) {
-            Some(Behaviour::Gone) => Ok(ReadResponse::Gone),
-            Some(Behaviour::Changed) => {
-                let mut now = request.prior.clone();
-                if let Value::Map(m) = &mut now {
-                    m.insert("input".into(), Value::string("edited by hand"));
-                }
-                Ok(ReadResponse::Found(now))
-            }
-            _ => Ok(ReadResponse::Found(request.prior.clone())),
-        }
+        self.running(|| self.look(request))
     }
 
     fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
@@ -193,10 +211,7 @@ impl Provider for Mock {
             Some(Behaviour::Fail) => Err(ProviderError::new("the mock refuses")),
             Some(Behaviour::Panic) => panic!("the mock panics"),
             Some(Behaviour::Slow) => {
-                let deadline = Instant::now() + Duration::from_millis(300);
-                while self.running.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+                self.linger();
                 Ok(())
             }
             _ => Ok(()),

@@ -55,6 +55,14 @@ pub fn has_image(store: &Value, sha256: &str) -> Result<bool, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The URL of the store's image with this SHA-256, when the store has it.
+pub fn stored_url(store: &Value, sha256: &str) -> Result<Option<String>, String> {
+    let opened = Store::open(store)?;
+    let key = opened.image_key(&sha256.to_lowercase());
+    let there = opened.bucket.exists(&key).map_err(|e| e.to_string())?;
+    Ok(there.then(|| opened.bucket.url_of(&key)))
+}
+
 /// Uploads the image file at `path` (content `sha256`) into the store unless it is there: in
 /// parts, resumable (what was sent is recorded under hive's data directory), then described
 /// beside it with the tags of `target`. Its URL in the store.

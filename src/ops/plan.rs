@@ -543,6 +543,44 @@ mod tests {
     }
 
     #[test]
+    fn refresh_reads_many_objects_at_once_but_no_more_than_a_host_allows() {
+        let names = ["a", "b", "c", "d"];
+        let slow: Vec<(String, Behaviour)> = names
+            .iter()
+            .map(|n| (format!("command.{n}"), Behaviour::Slow))
+            .collect();
+        let peak_for = |cap: Option<usize>| {
+            let behaviours: Vec<(&str, Behaviour)> =
+                slow.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+            let mock = Mock::with(&behaviours);
+            let cap_line = cap.map_or(String::new(), |c| format!("  max_parallel = {c}\n"));
+            let mut text = format!("host \"lab\" {{\n{cap_line}}}\n\n");
+            let mut state = State::new("l".into());
+            for n in names {
+                text.push_str(&format!(
+                    "command \"{n}\" {{\n  input = \"wanted\"\n  host  = host.lab\n}}\n\n"
+                ));
+                let mut record = recorded(&format!("command.{n}"));
+                let host = match cap {
+                    Some(c) => serde_json::json!({ "id": "local", "max_parallel": c }),
+                    None => serde_json::json!({ "id": "local" }),
+                };
+                record.attributes["host"] = host;
+                state.put(record);
+            }
+            let (config, _dir) = loaded(&text, &registry(&mock));
+            let options = PlanOptions {
+                refresh: true,
+                ..PlanOptions::default()
+            };
+            plan(&config, &state, &mock, &options);
+            mock.peak.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        assert!(peak_for(None) >= 2, "without a cap, reads overlap");
+        assert_eq!(peak_for(Some(1)), 1, "max_parallel = 1 holds for refresh");
+    }
+
+    #[test]
     fn a_provider_can_have_an_unchanged_object_made_anew_and_its_dependents_follow() {
         let quiet_mock = Mock::default();
         let (config, _dir) = loaded("command \"stale\" {\n  input = \"wanted\"\n}\n\ncommand \"user\" {\n  input = command.stale.id\n}\n", &registry(&quiet_mock));

@@ -3,6 +3,10 @@
 //! tests look at what exists on a host only over SSH too, with the host's own tools.
 
 mod cluster;
+#[path = "../s3/lab.rs"]
+#[allow(dead_code)]
+mod s3lab;
+mod stored;
 #[path = "../support/mod.rs"]
 mod support;
 mod vms;

@@ -14,6 +14,7 @@ use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, Cancel, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
 use hive_sdk::schema::{self, computed, optional, Schema};
+use hive_sdk::scratch::Scratch;
 use hive_sdk::{Type, Value};
 use sha2::Digest;
 use std::io::{Read, Write};
@@ -402,11 +403,6 @@ fn cache_stored(
     expected: Option<&str>,
     what: &str,
 ) -> Result<(String, String), ProviderError> {
-    if !site.files.is_local() {
-        return Err(ProviderError::new(
-            "an image kept in a store is cached only on this machine's libvirt for now, not on a remote host: leave store unset on images for remote hosts",
-        ));
-    }
     let cached = |sum: &str| -> Result<Option<String>, ProviderError> {
         let pool = pool::open(site)?;
         let name = format!("{what}-{}", sum.to_lowercase());
@@ -455,15 +451,39 @@ fn cache_stored(
         .strip_prefix(&format!("{what}-"))
         .unwrap_or_default()
         .to_string();
-    let url = images::upload(
-        store,
-        Path::new(&path),
-        &digest,
-        &request.target,
-        request.progress,
-    )
-    .map_err(ProviderError::new)?;
+    let url = upload(site, request, store, &path, &digest)?;
     Ok((path, url))
+}
+
+/// Uploads the cached image at `path` into the store: its URL there. The store is reached
+/// from this machine, so a remote host's copy comes here first, unless the store has it.
+fn upload(
+    site: &crate::host::Site,
+    request: &ApplyRequest<'_>,
+    store: &Value,
+    path: &str,
+    digest: &str,
+) -> Result<String, ProviderError> {
+    let upload_from = |file: &Path| {
+        images::upload(store, file, digest, &request.target, request.progress)
+            .map_err(ProviderError::new)
+    };
+    if site.files.is_local() {
+        return upload_from(Path::new(path));
+    }
+    if let Some(url) = images::stored_url(store, digest).map_err(ProviderError::new)? {
+        return Ok(url);
+    }
+    let copy = Scratch(pool::temp_path("upload")?);
+    (request.progress)(&format!(
+        "copying {} from {} to upload it",
+        file_name(path),
+        site.files.describe()
+    ));
+    site.files
+        .get(Path::new(path), &copy.0)
+        .map_err(ProviderError::new)?;
+    upload_from(&copy.0)
 }
 
 /// Copies `source` to `to`, returning the SHA-256 of what was copied.

@@ -5,7 +5,8 @@
 //! sent). It is crash-consistent: every running guest with the volume attached is paused
 //! while the file is copied beside the pool (QEMU drains and flushes its disk writes when it
 //! pauses; the copy is a reflink where the file system has them) and resumed after, whatever
-//! happened; the copy is then sent. A restore writes the latest snapshot beside the pool,
+//! happened; the copy is then sent. The store is reached from the machine running hive, so a
+//! remote host's copy is fetched here first, and a restore is sent to the host. A restore writes the latest snapshot beside the pool,
 //! checked chunk by chunk and whole, and moves it in only when it is complete.
 
 use crate::host::Site;
@@ -13,6 +14,7 @@ use crate::{lv, pool, xml};
 use hive_s3::chunks::Chunking;
 use hive_s3::store::{tags, volume_store, Store};
 use hive_sdk::disk::keep_snapshots_of;
+use hive_sdk::exec::Exec;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
 use hive_sdk::scratch::Scratch;
 use hive_sdk::Value;
@@ -31,7 +33,6 @@ pub fn restore(
     if store_of(config).is_none() {
         return Ok(None);
     }
-    local_only(site)?;
     let (store, key) = volume_store(config, target.address).map_err(ProviderError::new)?;
     let temp = pool::temp_path("restore")?;
     let restored = restore_into(&store, &key, &temp);
@@ -74,17 +75,6 @@ fn restore_into(store: &Store, key: &str, temp: &Path) -> Result<Option<String>,
     Ok(restored.map(|(_, location)| location))
 }
 
-/// Stored volumes are copied between the store and files of this machine.
-fn local_only(site: &Site) -> Result<(), ProviderError> {
-    if site.files.is_local() {
-        return Ok(());
-    }
-    Err(ProviderError::new(format!(
-        "a volume kept in a store lives on this machine's libvirt only for now, not on {}: leave store unset on volumes of remote hosts",
-        site.files.describe()
-    )))
-}
-
 /// Snapshots the volume at `path` into its store.
 pub fn snapshot(
     site: &Site,
@@ -92,32 +82,37 @@ pub fn snapshot(
     target: &Target<'_>,
     path: &str,
 ) -> Result<Snapshotted, ProviderError> {
-    local_only(site)?;
     let (store, key) = volume_store(attributes, target.address).map_err(ProviderError::new)?;
     let paused = pause_users(site, path)?;
     let names: Vec<String> = paused.iter().filter_map(|d| d.name().ok()).collect();
-    // A guest is paused only while its disk is copied beside the pool (a reflink where the
-    // file system has them), not for the whole upload.
-    let (read_from, _copy) = if paused.is_empty() {
-        (PathBuf::from(path), None)
+    // A guest is paused only while its disk is copied beside the pool on its host (a reflink
+    // where the file system has them), not for the whole upload.
+    let still = if paused.is_empty() {
+        Ok(None)
     } else {
-        let copy = pool::temp_path("snapshot").map(Scratch);
-        let copied = copy.and_then(|copy| {
-            std::fs::copy(path, &copy.0)
-                .map(|_| copy)
-                .map_err(|e| ProviderError::new(format!("copying {path} to snapshot it: {e}")))
-        });
-        let resumed = resume(paused, path);
-        let copy = copied?;
-        resumed?;
-        (copy.0.clone(), Some(copy))
+        copy_on_host(site, path).map(Some)
     };
+    let resumed = resume(paused, path);
+    let still = still?;
+    resumed?;
+    let read_from = still.as_ref().map_or(Path::new(path), |c| c.path.as_path());
+    // The store is reached from this machine: a remote host's file comes here first.
+    let fetched = if site.files.is_local() {
+        None
+    } else {
+        let fetched = Scratch(pool::temp_path("snapshot")?);
+        site.files
+            .get(read_from, &fetched.0)
+            .map_err(|e| ProviderError::new(format!("fetching {path} to snapshot it: {e}")))?;
+        Some(fetched)
+    };
+    let read_from = fetched.as_ref().map_or(read_from, |f| f.0.as_path());
     let consistency = if names.is_empty() {
         "no running guest has it attached".to_string()
     } else {
         format!("read with its guests paused: {}", names.join(", "))
     };
-    let file = std::fs::File::open(&read_from)
+    let file = std::fs::File::open(read_from)
         .map_err(|e| ProviderError::new(format!("reading {}: {e}", read_from.display())))?;
     store
         .snapshot(
@@ -129,6 +124,49 @@ pub fn snapshot(
             &consistency,
         )
         .map_err(|e| ProviderError::new(e.to_string()))
+}
+
+/// A copy of a file on its host, removed from there when dropped.
+struct HostCopy<'s> {
+    site: &'s Site,
+    path: PathBuf,
+}
+
+impl Drop for HostCopy<'_> {
+    fn drop(&mut self) {
+        let _ = self.site.files.remove(&self.path);
+    }
+}
+
+/// Copies the volume at `path` beside the pool on its host, while its guests are paused.
+fn copy_on_host<'s>(site: &'s Site, path: &str) -> Result<HostCopy<'s>, ProviderError> {
+    let failed = |e: String| ProviderError::new(format!("copying {path} to snapshot it: {e}"));
+    let Some(ssh) = &site.ssh else {
+        let copy = HostCopy {
+            site,
+            path: pool::temp_path("snapshot")?,
+        };
+        std::fs::copy(path, &copy.path).map_err(|e| failed(e.to_string()))?;
+        return Ok(copy);
+    };
+    let dir = site.data_dir.join("tmp");
+    site.files.create_dir_all(&dir).map_err(failed)?;
+    let copy = HostCopy {
+        site,
+        path: dir.join(format!("snapshot-{}", hive_sdk::provider::random_id()?)),
+    };
+    ssh.check(
+        &[
+            "cp",
+            "--reflink=auto",
+            "--",
+            path,
+            &copy.path.to_string_lossy(),
+        ],
+        None,
+    )
+    .map_err(failed)?;
+    Ok(copy)
 }
 
 /// Pauses every running domain that has `path` attached: the ones this call paused.

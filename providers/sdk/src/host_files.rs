@@ -56,6 +56,9 @@ pub trait HostFiles: Send + Sync {
         digest: &str,
         progress: Progress<'_>,
     ) -> Result<(), String>;
+    /// Copies a file of the host to `to` on this machine (a volume to snapshot, an image to
+    /// upload), synced before it returns.
+    fn get(&self, from: &Path, to: &Path) -> Result<(), String>;
     /// The hex SHA-256 of a file on the host.
     fn sha256(&self, path: &Path) -> Result<String, String>;
 
@@ -199,6 +202,12 @@ impl HostFiles for LocalFiles {
         std::fs::copy(from, &part).map_err(io_err("copying to", &part))?;
         progress(total, total);
         finish_copy(self, &part, to, digest)
+    }
+
+    fn get(&self, from: &Path, to: &Path) -> Result<(), String> {
+        std::fs::copy(from, to)
+            .and_then(|_| std::fs::File::open(to)?.sync_all())
+            .map_err(io_err("copying to", to))
     }
 
     fn sha256(&self, path: &Path) -> Result<String, String> {
@@ -447,6 +456,16 @@ impl HostFiles for RemoteFiles {
         finish_copy(self, &part, to, digest)
     }
 
+    fn get(&self, from: &Path, to: &Path) -> Result<(), String> {
+        // Started over after a broken session: the local copy is truncated each try.
+        self.sftp("copying from", from, |sftp| {
+            let mut input = sftp.open(from)?;
+            let mut out = std::fs::File::create(to)?;
+            std::io::copy(&mut input, &mut out)?;
+            out.sync_all()
+        })
+    }
+
     fn sha256(&self, path: &Path) -> Result<String, String> {
         let out = self.command(&["sha256sum", "--", &path.to_string_lossy()])?;
         out.split_whitespace()
@@ -495,6 +514,10 @@ mod tests {
             !part_path(&dir.path().join("c")).exists(),
             "bad copy removed"
         );
+        let back = dir.path().join("back");
+        files.get(&b, &back).expect("get");
+        assert_eq!(std::fs::read(&back).expect("read back"), b"hello");
+        assert!(files.get(&dir.path().join("none"), &back).is_err());
         assert!(files
             .list(&dir.path().join("missing"))
             .expect("list")
