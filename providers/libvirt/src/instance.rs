@@ -7,24 +7,28 @@
 //! refuses). A new image or new cloud-init data replaces the instance (the schema says so).
 
 use crate::host::{Accel, Connections, Host, Site};
-use crate::pool::{self, Pool};
-use crate::seed::Seed;
+use crate::pool;
 use crate::wait::{self, Guest};
-use crate::xml::{self, Boot, Disk, DomainFacts, DomainSpec, Nic, NicSource, Tag};
+use crate::xml::{self, DomainFacts, Tag};
 use crate::{lv, name_from_address, network, not_found, object};
 use hive_sdk::addr::InstanceAddr;
-use hive_sdk::cloud_init::UserData;
-use hive_sdk::guest::{power_wanted, sizing, ssh_user, stable_mac, timed_wait, wait_settings};
+use hive_sdk::guest::{power_wanted, sizing, ssh_user, timed_wait, wait_settings};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, Cancel, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
+    ApplyRequest, ApplyResponse, DeleteRequest, PlanRequest, PlanResponse, ProviderError,
     ReadRequest, ReadResponse, Target,
 };
-use hive_sdk::units::parse_size;
 use hive_sdk::{identity, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use virt::domain::Domain;
+
+mod define;
+mod in_place;
+
+use define::build;
+pub use in_place::update;
+use in_place::{check_fits, converge};
 
 /// The prefix of the MACs hive gives QEMU guests (QEMU's own).
 const QEMU_OUI: &str = "52:54:00";
@@ -97,205 +101,6 @@ fn console_path(site: &Site, name: &str) -> PathBuf {
 
 fn root_disk_name(domain: &str) -> String {
     format!("{domain}-root.qcow2")
-}
-
-/// The NICs of the configuration: (NIC, fixed IP, libvirt network for the reservation).
-fn nics(
-    site: &Site,
-    config: &Value,
-    lineage: &str,
-    address: &InstanceAddr,
-) -> Result<Vec<(Nic, Option<String>)>, ProviderError> {
-    let blocks = config
-        .attr("network")
-        .and_then(Value::as_items)
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for (i, block) in blocks.iter().enumerate() {
-        let bridge = block.attr("bridge");
-        let source = match bridge {
-            Some(b) if b.as_map().is_some() => {
-                let name = b.attr_str("name").unwrap_or_default().to_string();
-                match b.attr_str("driver") {
-                    Some("libvirt") => NicSource::Network(name),
-                    _ => NicSource::Bridge(name),
-                }
-            }
-            // A name: a libvirt network, else a bridge device, that exists on the host.
-            Some(b) => {
-                let name = b.as_str().unwrap_or_default().to_string();
-                if site.conn.lookup_network_by_name(&name).is_ok() {
-                    NicSource::Network(name)
-                } else if site
-                    .files
-                    .exists(&Path::new("/sys/class/net").join(&name).join("bridge"))
-                {
-                    NicSource::Bridge(name)
-                } else {
-                    return Err(ProviderError::new(format!(
-                        "network {i}: no libvirt network or bridge named {name:?} on {}",
-                        site.uri
-                    )));
-                }
-            }
-            None => NicSource::Network("default".into()),
-        };
-        let mac = block
-            .attr_str("mac")
-            .map(str::to_lowercase)
-            .unwrap_or_else(|| stable_mac(QEMU_OUI, lineage, &address.to_string(), i));
-        let model = block.attr_str("model").unwrap_or("virtio").to_string();
-        let ip = block.attr_str("ip").map(str::to_string);
-        out.push((Nic { source, mac, model }, ip));
-    }
-    Ok(out)
-}
-
-/// Everything needed to define the domain, with the files it uses made in the pool.
-struct Built {
-    spec: DomainSpec,
-    reservations: Vec<(String, String, String)>,
-}
-
-/// `image`: the instance's image as its host has it ([`crate::image::on_host`]).
-fn build(
-    site: &Site,
-    pool: &Pool<'_>,
-    image: &Value,
-    request: &ApplyRequest<'_>,
-    name: &str,
-    host: &Host,
-    public_key: &str,
-) -> Result<Built, ProviderError> {
-    let config = request.config;
-    let (vcpus, memory_mib) = sizing(config).map_err(ProviderError::new)?;
-    let disk_size = config
-        .attr("disk")
-        .and_then(|d| d.attr_str("size"))
-        .map(parse_size)
-        .transpose()
-        .map_err(|e| ProviderError::new(format!("disk size: {e}")))?;
-    let mut disks = Vec::new();
-    let mut boot = Boot {
-        kernel: None,
-        initrd: None,
-        cmdline: None,
-    };
-    let root = root_disk_name(name);
-    // Direct kernel boot when the image brings a kernel; the root disk is an overlay of the
-    // image's disk, or blank when the image is only a kernel and a disk size is asked for.
-    boot.kernel = image.attr_str("kernel_path").map(str::to_string);
-    boot.initrd = image.attr_str("initrd_path").map(str::to_string);
-    boot.cmdline = image.attr_str("cmdline").map(str::to_string);
-    if image.attr_str("format") == Some("kernel") {
-        if let Some(size) = disk_size {
-            ensure_volume(site, pool, &root, size, None)?;
-            disks.push(root_disk(pool, &root));
-        }
-    } else {
-        let path = image.attr_str("path").unwrap_or_default();
-        let format = crate::image::detect_format(&*site.files, Path::new(path));
-        let image_size = image.attr("size").and_then(Value::as_number).unwrap_or(0.0) as u64;
-        let size = disk_size.unwrap_or(0).max(image_size);
-        ensure_volume(site, pool, &root, size, Some((path, format)))?;
-        disks.push(root_disk(pool, &root));
-    }
-    for (i, volume) in config
-        .attr("attach")
-        .and_then(Value::as_items)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let path = volume.attr_str("path").ok_or_else(|| {
-            ProviderError::new(format!("attach[{i}] is not a volume with a path"))
-        })?;
-        disks.push(Disk {
-            path: path.to_string(),
-            format: "qcow2".into(),
-            target: String::new(),
-        });
-    }
-    for (i, d) in disks.iter_mut().enumerate() {
-        d.target = disk_target(i);
-    }
-    let cloud = config.attr("cloud_init");
-    let seed = Seed {
-        instance_id: name.to_string(),
-        cloud: UserData::from_config(cloud, name, public_key),
-        network_config: cloud
-            .and_then(|c| c.attr_str("network_config"))
-            .map(str::to_string),
-    };
-    let seed_path = seed.write(pool, name)?;
-    let mut reservations = Vec::new();
-    let mut nic_list = Vec::new();
-    for (nic, ip) in nics(site, config, request.target.lineage, request.target.address)? {
-        let (NicSource::Network(net) | NicSource::Bridge(net)) = &nic.source;
-        if let Some(ip) = ip {
-            reservations.push((net.clone(), nic.mac.clone(), ip));
-        }
-        nic_list.push(nic);
-    }
-    let console = console_path(site, name);
-    Ok(Built {
-        spec: DomainSpec {
-            name: name.to_string(),
-            uuid: None,
-            domain_type: host.accel.domain_type().to_string(),
-            memory_mib,
-            vcpus,
-            boot,
-            disks,
-            seed: Some(seed_path.to_string_lossy().into_owned()),
-            nics: nic_list,
-            console_log: console.to_string_lossy().into_owned(),
-            tag: Tag {
-                address: request.target.address.to_string(),
-                lineage: request.target.lineage.to_string(),
-                status: "creating".into(),
-            },
-        },
-        reservations,
-    })
-}
-
-fn disk_target(i: usize) -> String {
-    let letter = (b'a' + (i % 26) as u8) as char;
-    format!("vd{letter}")
-}
-
-fn root_disk(pool: &Pool<'_>, name: &str) -> Disk {
-    Disk {
-        path: pool.path_of(name).to_string_lossy().into_owned(),
-        format: "qcow2".into(),
-        target: String::new(),
-    }
-}
-
-/// The root disk: kept if it exists (an adopted or updated domain), and grown if a larger
-/// size is asked for; made otherwise.
-fn ensure_volume(
-    site: &Site,
-    pool: &Pool<'_>,
-    name: &str,
-    size: u64,
-    backing: Option<(&str, &str)>,
-) -> Result<(), ProviderError> {
-    if let Some(vol) = pool.lookup(name) {
-        let capacity = vol
-            .info()
-            .map_err(lv(format!("reading the size of {name}")))?
-            .capacity;
-        if size > capacity && !crate::volume::capacity_matches(size, capacity) {
-            let path = pool.path_of(name).to_string_lossy().into_owned();
-            crate::volume::grow(site, &vol, &path, size)?;
-        }
-        return Ok(());
-    }
-    let xml = xml::volume_xml(name, size.max(1 << 20), backing);
-    pool.create_volume(&xml, &format!("root disk {name}"))?;
-    Ok(())
 }
 
 fn tag_of(domain: &Domain) -> Option<Tag> {
@@ -492,238 +297,6 @@ fn state_of(
         state: Value::Map(state),
         id: facts.uuid,
     })
-}
-
-pub fn update(
-    connections: &Connections,
-    request: &ApplyRequest<'_>,
-) -> Result<ApplyResponse, ProviderError> {
-    let host = Host::of(request.config);
-    let site = connections.get(&host)?;
-    let prior = request.prior.unwrap_or(&Value::Null);
-    let id = prior.attr_str("id").unwrap_or_default();
-    let name = prior
-        .attr_str("name")
-        .map(str::to_string)
-        .unwrap_or_else(|| domain_name(request.config, request.target.address));
-    let domain = site
-        .conn
-        .lookup_domain_by_uuid_string(id)
-        .or_else(|_| site.conn.lookup_domain_by_name(&name))
-        .map_err(lv(format!("looking up domain {name}")))?;
-    if tag_of(&domain).is_none() {
-        return converge_foreign(&site, &host, request, domain, &name);
-    }
-    converge(&site, &host, request, domain, &name, true)
-}
-
-fn check_fits(site: &Site, mib: u64) -> Result<(), ProviderError> {
-    let host_mib = site.memory_mib()?;
-    if mib > host_mib {
-        return Err(ProviderError::new(format!(
-            "memory = {mib} MiB is more than the host has: {host_mib} MiB in all at {}",
-            site.uri
-        )));
-    }
-    Ok(())
-}
-
-/// A domain hive did not make (imported): only its size and power state follow the
-/// configuration; its disks and NICs stay its own.
-fn converge_foreign(
-    site: &Site,
-    host: &Host,
-    request: &ApplyRequest<'_>,
-    domain: Domain,
-    name: &str,
-) -> Result<ApplyResponse, ProviderError> {
-    let config = request.config;
-    let before = facts(&domain, name)?;
-    let (cpus, mib) = sizing(config).map_err(ProviderError::new)?;
-    let running = domain.is_active().unwrap_or(false);
-    if before.memory_kib != mib * 1024 || before.vcpus != cpus {
-        check_fits(site, mib)?;
-        let current = domain
-            .xml_desc(XML_INACTIVE)
-            .map_err(lv(format!("reading domain {name}")))?;
-        let resized = xml::with_sizes(&current, mib, cpus).map_err(ProviderError::new)?;
-        site.conn
-            .define_domain_xml(&resized)
-            .map_err(lv(format!("redefining domain {name}")))?;
-        if running && power_wanted(config) {
-            stop(&domain, name, request.cancel)?;
-        }
-    }
-    let running = domain.is_active().unwrap_or(false);
-    if running && !power_wanted(config) {
-        stop(&domain, name, request.cancel)?;
-    } else if !running && power_wanted(config) {
-        start(&domain, name, host.accel)?;
-    }
-    let key = identity::private_key_path(request.target.lineage);
-    finish(site, host, request, &domain, name, &key)
-}
-
-/// Brings an existing domain to the configuration: redefines it, hot-plugs or restarts as
-/// needed, sets its power state and waits.
-fn converge(
-    site: &Site,
-    host: &Host,
-    request: &ApplyRequest<'_>,
-    domain: Domain,
-    name: &str,
-    keep_tag: bool,
-) -> Result<ApplyResponse, ProviderError> {
-    let config = request.config;
-    let before = facts(&domain, name)?;
-    let (key, public_key) = identity::ensure(request.target.lineage).map_err(ProviderError::new)?;
-    let image = crate::image::on_host(site, request)?;
-    let mut built = {
-        let pool = pool::open(site)?;
-        build(site, &pool, &image, request, name, host, &public_key)?
-    };
-    built.spec.uuid = Some(before.uuid.clone());
-    built.spec.tag.status = "ready".into();
-    if keep_tag {
-        if let Some(tag) = &before.tag {
-            built.spec.tag = Tag {
-                status: "ready".into(),
-                ..tag.clone()
-            };
-        }
-    }
-    if before.memory_kib != built.spec.memory_mib * 1024 {
-        check_fits(site, built.spec.memory_mib)?;
-    }
-    for (net, mac, ip) in &built.reservations {
-        network::reserve(site, &site.bridge_home(config, net), net, mac, ip)?;
-    }
-    // NICs that no longer have a fixed address give their reservation back.
-    for nic in &built.spec.nics {
-        let (NicSource::Network(net) | NicSource::Bridge(net)) = &nic.source;
-        if !built.reservations.iter().any(|(_, mac, _)| *mac == nic.mac) {
-            network::unreserve(site, &site.bridge_home(config, net), net, &nic.mac)?;
-        }
-    }
-    let prior = request.prior.unwrap_or(config);
-    for (mac, net) in &before.nics {
-        if !built.spec.nics.iter().any(|n| &n.mac == mac) {
-            network::unreserve(site, &site.bridge_home(prior, net), net, mac)?;
-        }
-    }
-    // The seed is named after its content; an adopted domain may use an older one.
-    let spec = &built.spec;
-    site.conn
-        .define_domain_xml(&spec.to_xml())
-        .map_err(lv(format!("redefining domain {name}")))?;
-    let running = domain.is_active().unwrap_or(false);
-    let resized = before.memory_kib != spec.memory_mib * 1024
-        || before.effective_memory_kib() != spec.memory_mib * 1024
-        || before.vcpus != spec.vcpus;
-    if running && power_wanted(config) {
-        let mut restart = resized;
-        if !restart {
-            restart = !hotplug(&domain, &before, spec);
-        }
-        if restart {
-            stop(&domain, name, request.cancel)?;
-            start(&domain, name, host.accel)?;
-        }
-    } else if running {
-        stop(&domain, name, request.cancel)?;
-    } else if power_wanted(config) {
-        start(&domain, name, host.accel)?;
-    }
-    remove_stale_seeds(site, name, spec.seed.as_deref())?;
-    finish(site, host, request, &domain, name, &key)
-}
-
-/// Attaches and detaches disks and NICs on a running guest; false if it refused.
-fn hotplug(domain: &Domain, before: &DomainFacts, spec: &DomainSpec) -> bool {
-    let live = AFFECT_LIVE;
-    for d in &spec.disks {
-        if !before.disks.contains(&d.path)
-            && domain.attach_device_flags(&xml::disk_xml(d), live).is_err()
-        {
-            return false;
-        }
-    }
-    for path in &before.disks {
-        if !spec.disks.iter().any(|d| &d.path == path) {
-            let gone = Disk {
-                path: path.clone(),
-                format: "qcow2".into(),
-                target: String::new(),
-            };
-            if detach_disk(domain, &gone).is_err() {
-                return false;
-            }
-        }
-    }
-    // A NIC moved to another network keeps its MAC: only a restart applies that.
-    for n in &spec.nics {
-        let source = match &n.source {
-            NicSource::Network(s) | NicSource::Bridge(s) => s,
-        };
-        if before.nics.iter().any(|(m, s)| *m == n.mac && s != source) {
-            return false;
-        }
-    }
-    for n in &spec.nics {
-        if !before.nics.iter().any(|(m, _)| *m == n.mac)
-            && domain.attach_device_flags(&xml::nic_xml(n), live).is_err()
-        {
-            return false;
-        }
-    }
-    for (mac, _) in &before.nics {
-        if !spec.nics.iter().any(|n| &n.mac == mac) {
-            let device = domain
-                .xml_desc(0)
-                .ok()
-                .and_then(|live_xml| xml::interface_xml_of(&live_xml, mac));
-            let Some(device) = device else {
-                return false;
-            };
-            if domain.detach_device_flags(&device, live).is_err() {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-fn detach_disk(domain: &Domain, disk: &Disk) -> Result<(), virt::error::Error> {
-    // libvirt finds the disk by its target in the live XML, which may differ from ours.
-    let live = domain.xml_desc(0)?;
-    let with_target = Disk {
-        target: xml::disk_target_of(&live, &disk.path).unwrap_or_default(),
-        ..disk.clone()
-    };
-    domain.detach_device_flags(&xml::disk_xml(&with_target), AFFECT_LIVE)
-}
-
-/// ACPI power-off, then pulling the plug if the guest ignores it.
-fn stop(domain: &Domain, name: &str, cancel: &Cancel) -> Result<(), ProviderError> {
-    if !domain.is_active().unwrap_or(false) {
-        return Ok(());
-    }
-    let _ = domain.shutdown();
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
-    let mut pause = Duration::from_millis(100);
-    while Instant::now() < deadline && !cancel.is_cancelled() {
-        if !domain.is_active().unwrap_or(false) {
-            return Ok(());
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(500));
-    }
-    if domain.is_active().unwrap_or(false) {
-        domain
-            .destroy()
-            .map_err(lv(format!("stopping domain {name}")))?;
-    }
-    Ok(())
 }
 
 fn remove_stale_seeds(site: &Site, name: &str, keep: Option<&str>) -> Result<(), ProviderError> {
@@ -956,6 +529,7 @@ pub fn import(connections: &Connections, id: &str, config: &Value) -> Result<Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hive_sdk::guest::stable_mac;
 
     #[test]
     fn sizing_from_type_and_overrides() {

@@ -14,6 +14,7 @@
 //! derived from their owner.
 
 pub mod cache;
+pub mod fetch_here;
 pub mod fetch_on_host;
 pub mod host;
 pub mod image;
