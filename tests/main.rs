@@ -10,6 +10,7 @@ mod engine;
 mod examples;
 mod fixtures;
 mod fmt;
+mod parallel_jobs;
 mod provider;
 mod secrets;
 mod state;

@@ -58,6 +58,7 @@ fn plan(changes: Vec<Change>) -> Plan {
     Plan {
         format_version: crate::plan::PLAN_FORMAT_VERSION,
         lineage: Some("l".into()),
+        new_lineage: None,
         serial: 0,
         variables: BTreeMap::new(),
         destroy: false,

@@ -90,6 +90,10 @@ impl ResourceTable {
     }
 }
 
+/// Where `hive.id` is kept among the variables' values: no variable can have this name, and
+/// every evaluation that sees the variables sees it.
+pub const HIVE_ID: &str = "hive.id";
+
 /// Everything an expression may refer to.
 pub struct Scope<'a> {
     pub dir: &'a Path,
@@ -321,13 +325,14 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             return Ok(v.clone());
         }
         let (summary, help) = match name {
-            "var" | "local" | "count" | "each" | "path" => (
+            "var" | "local" | "count" | "each" | "path" | "hive" => (
                 format!("\"{name}\" must be followed by an attribute"),
                 Some(match name {
                     "var" => "for example var.nodes".to_string(),
                     "local" => "for example local.prefix".to_string(),
                     "count" => "write count.index".to_string(),
                     "each" => "write each.key or each.value".to_string(),
+                    "hive" => "write hive.id".to_string(),
                     _ => "write path.module".to_string(),
                 }),
             ),
@@ -337,7 +342,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             ),
             _ => {
                 let bound = self.bindings.iter().map(|(n, _)| n.as_str());
-                let roots = ["var", "local", "count", "each", "path"]
+                let roots = ["var", "local", "count", "each", "path", "hive"]
                     .iter()
                     .copied()
                     .chain(self.scope.resources.kinds.names());
@@ -345,7 +350,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                     format!("unknown name \"{name}\""),
                     did_you_mean(name, bound.chain(roots)).or_else(|| {
                         Some(
-                            "references start with var., local., count., each., path. or a resource kind"
+                            "references start with var., local., count., each., path., hive. or a resource kind"
                                 .to_string(),
                         )
                     }),
@@ -374,7 +379,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         if self.bindings.iter().any(|(n, _)| n == name) {
             return Ok((Cow::Owned(self.variable(ident)?), ops));
         }
-        let is_root = matches!(name, "var" | "local" | "count" | "each" | "path")
+        let is_root = matches!(name, "var" | "local" | "count" | "each" | "path" | "hive")
             || self.scope.resources.kinds.is_kind(name);
         if !is_root {
             return Err(self
@@ -394,13 +399,26 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let attr_name = attr.as_str();
         let scope: &'s Scope<'a> = self.scope;
         match name {
-            "var" => match scope.vars.get(attr_name) {
+            "var" => match scope.vars.get(attr_name).filter(|_| attr_name != HIVE_ID) {
                 Some(v) => Ok((Cow::Borrowed(v), rest)),
                 None => Err(undeclared(
                     &Subject::Var(attr_name.to_string()),
                     span_of(self.file, first),
-                    scope.vars.keys().map(String::as_str),
+                    scope
+                        .vars
+                        .keys()
+                        .map(String::as_str)
+                        .filter(|k| *k != HIVE_ID),
                 )),
+            },
+            "hive" => match (attr_name, scope.vars.get(HIVE_ID)) {
+                ("id", Some(id)) => Ok((Cow::Borrowed(id), rest)),
+                ("id", None) => Err(self
+                    .err(first, "hive.id is not known here")
+                    .detail("hive.id names the state, and the hive block's settings choose the state: they cannot use it")),
+                _ => Err(self
+                    .err(first, format!("hive has no attribute \"{attr_name}\""))
+                    .help("the only one is hive.id")),
             },
             "local" => match scope.locals.get(attr_name) {
                 Some(v) => Ok((Cow::Borrowed(v), rest)),

@@ -138,6 +138,17 @@ pub struct Variables {
     pub secrets: Vec<String>,
 }
 
+impl Variables {
+    /// The variables, with `hive.id` of the state with `lineage` (unknown without one: a
+    /// validation knows no state).
+    pub fn for_state(&self, lineage: Option<&str>) -> Variables {
+        let mut with = self.clone();
+        let id = lineage.map_or(Value::Unknown, |l| Value::String(hive_state::short_id(l)));
+        with.values.insert(super::eval::HIVE_ID.to_string(), id);
+        with
+    }
+}
+
 /// Evaluates the input variables (typed, validated) from their inputs and defaults.
 pub fn variables(
     config: &Config,

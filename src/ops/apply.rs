@@ -132,9 +132,14 @@ pub fn run(
             return result;
         }
     }
-    let lineage = match opened.state.as_ref() {
-        Some(s) => s.lineage.clone(),
-        None => match hive_state::new_lineage() {
+    let saved_lineage = options
+        .saved_plan
+        .as_ref()
+        .and_then(|p| p.new_lineage.clone());
+    let lineage = match (opened.state.as_ref(), saved_lineage) {
+        (Some(s), _) => s.lineage.clone(),
+        (None, Some(planned)) => planned,
+        (None, None) => match hive_state::new_lineage() {
             Ok(l) => l,
             Err(e) => {
                 result.diagnostics.push(Diagnostic::error(format!(

@@ -97,7 +97,8 @@ pub fn make_plan(
     } else {
         Outputs::Evaluate
     };
-    let (evaluated, eval_diags) = evaluate(&config, vars, outputs, &mut planner);
+    let vars = vars.for_state(Some(&refreshed.lineage));
+    let (evaluated, eval_diags) = evaluate(&config, &vars, outputs, &mut planner);
     diags.extend(eval_diags);
     if !diags.has_errors() && !options.destroy {
         let instances = evaluated.instances();
@@ -206,8 +207,16 @@ pub fn make_plan(
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         lineage: recorded_from.as_ref().map(|(l, _)| l.clone()),
+        new_lineage: recorded_from
+            .is_none()
+            .then(|| refreshed.lineage.clone()),
         serial: recorded_from.map_or(0, |(_, s)| s),
-        variables: evaluated.vars.clone(),
+        variables: evaluated
+            .vars
+            .iter()
+            .filter(|(name, _)| *name != crate::lang::eval::HIVE_ID)
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
         destroy: options.destroy,
         changes: changes.into_values().collect(),
         outputs,

@@ -85,7 +85,12 @@ pub fn validate(dir: &Path, registry: &Registry, options: &VarOptions) -> Valida
     let inputs = gather_inputs(options, &mut config.sources, &mut diagnostics);
     let vars = variables(&config, &inputs, MissingVars::Unknown, &mut diagnostics);
     let settings = crate::lang::settings::decode(&config, &vars.values, true, &mut diagnostics);
-    let (evaluated, eval_diags) = evaluate(&config, &vars, Outputs::Evaluate, &mut ConfigOnly);
+    let (evaluated, eval_diags) = evaluate(
+        &config,
+        &vars.for_state(None),
+        Outputs::Evaluate,
+        &mut ConfigOnly,
+    );
     diagnostics.extend(eval_diags);
     if !diagnostics.has_errors() {
         super::checks::check_resources(

@@ -87,6 +87,10 @@ pub struct Plan {
     pub format_version: u32,
     /// The state the plan was made against: a saved plan is refused if it changed since.
     pub lineage: Option<String>,
+    /// The lineage a state made by applying this plan gets (none was there): `hive.id` in
+    /// the planned names comes from it, so applying the saved plan keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_lineage: Option<String>,
     pub serial: u64,
     /// The input variable values, so applying a saved plan uses the same ones.
     #[serde(with = "value_map")]
