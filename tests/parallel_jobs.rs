@@ -39,7 +39,10 @@ fn hive_id_names_a_state_for_its_life_and_differs_between_states() {
     ok(in_dir(one.path(), &["apply", "first.plan"]));
     let id = id_of(one.path());
     assert!(
-        id.len() == 8 && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        id.len() == 8
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
         "{id}"
     );
     assert!(planned.contains(&format!("ci-{id}-node-0")), "{planned}");
@@ -65,13 +68,14 @@ fn hive_id_names_a_state_for_its_life_and_differs_between_states() {
 
 #[test]
 fn hive_id_is_refused_where_it_cannot_be_known_or_is_misspelt() {
-    let misspelt = config_dir(&[(
-        "main.hive.hcl",
-        "command \"c\" {\n  input = hive.idd\n}\n",
-    )]);
+    let misspelt = config_dir(&[("main.hive.hcl", "command \"c\" {\n  input = hive.idd\n}\n")]);
     let r = in_dir(misspelt.path(), &["validate"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("hive has no attribute \"idd\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hive has no attribute \"idd\""),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("main.hive.hcl:2:"), "{}", r.stderr);
 
     let chooses_state = config_dir(&[(
@@ -80,6 +84,10 @@ fn hive_id_is_refused_where_it_cannot_be_known_or_is_misspelt() {
     )]);
     let r = in_dir(chooses_state.path(), &["plan"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("hive.id is not known here"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hive.id is not known here"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("main.hive.hcl:3:"), "{}", r.stderr);
 }

@@ -263,12 +263,9 @@ fn keep_recorded_choices(schema: &Schema, change: &Change, value: Value) -> Valu
     else {
         return value;
     };
-    for a in schema
-        .attributes
-        .iter()
-        .filter(|a| a.mode == Mode::OptionalComputed)
-    {
-        if entries.get(a.name).is_none_or(Value::is_null) {
+    for a in &schema.attributes {
+        let configured = entries.get(a.name).cloned().unwrap_or(Value::Null);
+        if a.left_to_backend(&configured) {
             if let Some(recorded) = prior.attr(a.name).filter(|v| !v.is_null()) {
                 entries.insert(a.name.to_string(), recorded.clone().unmark_deep().0);
             }

@@ -110,8 +110,9 @@ fn unknown_where_unset(schema: &Schema, value: Value) -> Value {
         return value;
     };
     for a in &schema.attributes {
-        let backend_decides = a.mode == Mode::OptionalComputed || a.default.is_some();
-        if backend_decides && entries.get(a.name).is_none_or(Value::is_null) {
+        let configured = entries.get(a.name).cloned().unwrap_or(Value::Null);
+        let defaulted = a.default.is_some() && configured.is_null();
+        if defaulted || a.left_to_backend(&configured) {
             entries.insert(a.name.to_string(), Value::Unknown);
         }
     }

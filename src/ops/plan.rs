@@ -207,9 +207,7 @@ pub fn make_plan(
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         lineage: recorded_from.as_ref().map(|(l, _)| l.clone()),
-        new_lineage: recorded_from
-            .is_none()
-            .then(|| refreshed.lineage.clone()),
+        new_lineage: recorded_from.is_none().then(|| refreshed.lineage.clone()),
         serial: recorded_from.map_or(0, |(_, s)| s),
         variables: evaluated
             .vars

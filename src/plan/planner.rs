@@ -249,11 +249,7 @@ fn changed_attributes(resource: &Resource, config: &Value, prior: &Value) -> Vec
         }
         let c = field_ref(config, name);
         let p = field_ref(prior, name);
-        let optional_computed_unset = schema
-            .attribute(name)
-            .is_some_and(|a| a.mode == Mode::OptionalComputed)
-            && c.is_null();
-        if optional_computed_unset {
+        if schema.attribute(name).is_some_and(|a| a.left_to_backend(c)) {
             continue;
         }
         if !c.is_wholly_known() || !values_equal(c, p) {
@@ -294,8 +290,7 @@ fn planned_value(
     let keeps_object = matches!(action, Action::NoOp | Action::Update);
     let mut out = config.as_map().cloned().unwrap_or_default();
     for a in &resource.schema.attributes {
-        let computed = a.mode == Mode::Computed
-            || (a.mode == Mode::OptionalComputed && field(config, a.name).is_null());
+        let computed = a.mode == Mode::Computed || a.left_to_backend(&field(config, a.name));
         let value = match prior {
             Some(p) if keeps_object && (computed || ignored(resource, a.name)) => field(p, a.name),
             _ if computed => Value::Unknown,

@@ -57,7 +57,9 @@ mod tests {
         assert_eq!(a, super::short_id("0123456789abcdef0123456789abcdef"));
         assert_eq!(a.len(), 8);
         assert!(a.starts_with(|c: char| c.is_ascii_lowercase()), "{a}");
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         let many: std::collections::BTreeSet<String> = (0..1000)
             .map(|i| super::short_id(&format!("lineage-{i}")))
             .collect();

@@ -3,12 +3,13 @@
 //! leases with busybox's udhcpc. One test puts a real libvirt guest on a Linux bridge in the
 //! root namespace (libvirtd lives there), on a uniquely named bridge and a test subnet.
 
+mod auto;
 #[path = "../support/mod.rs"]
 mod support;
 
 use std::path::Path;
 use std::process::Command;
-use support::{hive, run, Run};
+use support::{run, Run};
 
 /// A network namespace, removed (with everything in it) when dropped.
 struct Netns(String);
@@ -31,10 +32,8 @@ impl Netns {
         ))
     }
 
-    fn hive(&self, dir: &Path, args: &[&str]) -> Run {
-        let mut cmd = hive();
-        cmd.env_remove("PATH")
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    /// `hive -C dir ARGS` in the namespace.
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
         let mut full = Command::new("ip");
         full.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_hive"), "-C"])
             .arg(dir)
@@ -43,7 +42,11 @@ impl Netns {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
             .env("NO_COLOR", "1");
-        run(&mut full)
+        full
+    }
+
+    fn hive(&self, dir: &Path, args: &[&str]) -> Run {
+        run(&mut self.command(dir, args))
     }
 
     fn ok(&self, dir: &Path, args: &[&str]) -> Run {

@@ -9,7 +9,6 @@
 
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::exec::{Exec, LocalExec};
-use hive_sdk::linux_bridge;
 use hive_sdk::net::{self, bounds};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
@@ -18,6 +17,7 @@ use hive_sdk::provider::{
 };
 use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
 use hive_sdk::ssh::{SshExec, SshTarget};
+use hive_sdk::{linux_bridge, subnets};
 use hive_sdk::{Type, Value};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -219,15 +219,10 @@ fn spec(config: &Value, address: &InstanceAddr) -> Result<Spec, String> {
     let dhcp = match config.attr("dhcp") {
         None => None,
         Some(d) => {
-            let range = d
-                .attr("range")
-                .and_then(Value::as_items)
-                .unwrap_or_default();
-            let [start, end] = range else {
+            let Some((start, end)) = net::dhcp_range(config) else {
                 return Err("dhcp range: expected [first, last] addresses".into());
             };
-            let addr = |v: &Value| -> Result<Ipv4Addr, String> {
-                let text = v.as_str().unwrap_or_default();
+            let addr = |text: &str| -> Result<Ipv4Addr, String> {
                 let ip: Ipv4Addr = text
                     .parse()
                     .map_err(|_| format!("dhcp range: {text:?} is not an IPv4 address"))?;
@@ -237,7 +232,7 @@ fn spec(config: &Value, address: &InstanceAddr) -> Result<Spec, String> {
                 }
                 Ok(ip)
             };
-            let (start, end) = (addr(start)?, addr(end)?);
+            let (start, end) = (addr(&start)?, addr(&end)?);
             if start > end {
                 return Err(format!("dhcp range: {start} comes after {end}"));
             }
@@ -341,7 +336,8 @@ impl Provider for LinuxBridgeProvider {
                 ));
             }
         }
-        let Some(cidr) = config.attr_str("cidr") else {
+        problems.extend(subnets::validate(config));
+        let Some(cidr) = config.attr_str("cidr").filter(|c| *c != subnets::AUTO) else {
             return problems;
         };
         let (gateway, prefix) = match parse_cidr(cidr) {
@@ -351,7 +347,10 @@ impl Provider for LinuxBridgeProvider {
                 return problems;
             }
         };
-        let range_value = config.attr("dhcp").and_then(|d| d.attr("range"));
+        let range_value = config
+            .attr("dhcp")
+            .and_then(|d| d.attr("range"))
+            .filter(|r| !r.is_null());
         let range = range_value.and_then(Value::as_items).unwrap_or_default();
         let at_range = |message: String| Problem::at("dhcp", message).then("range");
         let (net, broadcast) = bounds(gateway, prefix);
@@ -412,12 +411,15 @@ impl Provider for LinuxBridgeProvider {
     }
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
-        let spec = spec(request.config, request.target.address).map_err(err)?;
-        let tag = tag(&request.target);
         let on = self.on(request.config);
+        let owner = subnets::owner(request.target.lineage, request.target.address);
+        let config = &subnets::resolve(request.config, &*on.exec, &owner)
+            .map_err(|e| err(format!("choosing a subnet: {e}")))?;
+        let spec = spec(config, request.target.address).map_err(err)?;
+        let tag = tag(&request.target);
         on.ensure(&spec, &tag)?;
-        self.ensure_span(request.config, &spec, &tag)?;
-        Ok(on.state(request.config, &spec))
+        self.ensure_span(config, &spec, &tag)?;
+        Ok(on.state(config, &spec))
     }
 
     fn update(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
@@ -512,7 +514,13 @@ impl Provider for LinuxBridgeProvider {
                 )?;
             }
         }
-        on.remove(&linux_bridge::dir(&name))
+        on.remove(&linux_bridge::dir(&name))?;
+        if let Some(cidr) = request.prior.attr_str("cidr") {
+            let owner = subnets::owner(request.target.lineage, request.target.address);
+            subnets::release(&*on.exec, cidr, &owner)
+                .map_err(|e| err(format!("releasing subnet {cidr}: {e}")))?;
+        }
+        Ok(())
     }
 }
 

@@ -1,15 +1,16 @@
-//! `bridge` with `driver = "libvirt"`: a libvirt NAT network on `cidr`, with DHCP from
-//! `dhcp.range` and reservations. Instances with a fixed `ip` add their own reservation (by
+//! `bridge` with `driver = "libvirt"`: a libvirt NAT network on `cidr` (or a subnet hive
+//! chooses, `cidr = "auto"`), with DHCP from `dhcp.range` and reservations. Instances with a fixed `ip` add their own reservation (by
 //! MAC) while they exist.
 
 use crate::host::{Connections, Host, HostAccess, Site};
 use crate::{lv, name_from_address, object, xml};
 use hive_sdk::addr::InstanceAddr;
+use hive_sdk::exec::{Exec, LocalExec};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
 };
-use hive_sdk::{linux_bridge, net, Value};
+use hive_sdk::{linux_bridge, net, subnets, Value};
 use std::net::Ipv4Addr;
 use virt::network::Network;
 
@@ -27,15 +28,15 @@ pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), String> {
 }
 
 pub fn validate(config: &Value) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let Some(cidr) = config.attr_str("cidr") else {
+    let mut problems = subnets::validate(config);
+    let Some(cidr) = config.attr_str("cidr").filter(|c| *c != subnets::AUTO) else {
         return problems;
     };
     let (gateway, prefix) = match parse_cidr(cidr) {
         Ok(p) => p,
         Err(e) => return vec![Problem::at("cidr", e)],
     };
-    if let Some(range) = dhcp_range(config) {
+    if let Some(range) = net::dhcp_range(config) {
         let at_range = |message: String| Problem::at("dhcp", message).then("range");
         for end in [&range.0, &range.1] {
             match end.parse::<Ipv4Addr>() {
@@ -60,17 +61,6 @@ pub fn validate(config: &Value) -> Vec<Problem> {
         }
     }
     problems
-}
-
-fn dhcp_range(config: &Value) -> Option<(String, String)> {
-    let range = config
-        .attr("dhcp")
-        .and_then(|d| d.attr("range"))?
-        .as_items()?;
-    match range {
-        [a, b] => Some((a.as_str()?.to_string(), b.as_str()?.to_string())),
-        _ => None,
-    }
 }
 
 /// The network's name: `name`, or one made from the address, shortened with a digest to fit
@@ -121,7 +111,7 @@ fn spec(config: &Value, name: &str) -> Result<xml::NetworkSpec, ProviderError> {
             .map(|m| m as u32),
         gateway: gateway.to_string(),
         netmask: net::netmask(prefix).to_string(),
-        dhcp: dhcp_range(config),
+        dhcp: net::dhcp_range(config),
         hosts,
     })
 }
@@ -130,8 +120,10 @@ pub fn create(
     connections: &Connections,
     request: &ApplyRequest<'_>,
 ) -> Result<ApplyResponse, ProviderError> {
-    let config = request.config;
-    let site = connections.get(&Host::of(config))?;
+    let site = connections.get(&Host::of(request.config))?;
+    let owner = subnets::owner(request.target.lineage, request.target.address);
+    let config = &subnets::resolve(request.config, &*host_exec(&site), &owner)
+        .map_err(|e| ProviderError::new(format!("choosing a subnet: {e}")))?;
     let name = network_name(config, request.target.address);
     let wanted = spec(config, &name)?;
     let network = match site.conn.lookup_network_by_name(&name) {
@@ -272,8 +264,21 @@ pub fn read(
     Ok(ReadResponse::Found(Value::Map(now)))
 }
 
+/// The programs of the network's host: over its SSH session when it is remote.
+fn host_exec(site: &Site) -> std::sync::Arc<dyn Exec> {
+    match &site.ssh {
+        Some(ssh) => ssh.clone(),
+        None => std::sync::Arc::new(LocalExec),
+    }
+}
+
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
+    if let Some(cidr) = request.prior.attr_str("cidr") {
+        let owner = subnets::owner(request.target.lineage, request.target.address);
+        subnets::release(&*host_exec(&site), cidr, &owner)
+            .map_err(|e| ProviderError::new(format!("releasing subnet {cidr}: {e}")))?;
+    }
     let Some(name) = request.prior.attr_str("name") else {
         return Ok(());
     };

@@ -33,6 +33,7 @@ pub mod schema;
 pub mod scratch;
 pub mod ssh;
 pub mod ssh_tunnel;
+pub mod subnets;
 pub mod types;
 pub mod units;
 pub mod value;

@@ -26,7 +26,16 @@ pub fn bridge_schema() -> Schema {
                 .about("\"linux\" or \"libvirt\""),
             optional("host", Type::Any).refers_to("host").replaces(),
             optional_computed("name", Type::String).replaces(),
-            required("cidr", Type::String).replaces(),
+            required("cidr", Type::String)
+                .replaces()
+                .or_auto()
+                .about("the gateway's address and prefix, or \"auto\": a free subnet of cidr_pool"),
+            optional("cidr_pool", Type::String)
+                .replaces()
+                .about("where cidr = \"auto\" chooses from (default 10.160.0.0/16)"),
+            optional("prefix_length", Type::Number)
+                .replaces()
+                .about("the size cidr = \"auto\" chooses (default 24)"),
             optional("mtu", Type::Number),
             optional("nat", Type::Bool),
             computed("id", Type::String),
@@ -38,7 +47,8 @@ pub fn bridge_schema() -> Schema {
             Nesting::Single,
             schema(
                 vec![
-                    required("range", list(Type::String)),
+                    optional("range", list(Type::String))
+                        .about("[first, last]; the upper half of the subnet when left out"),
                     optional("reservations", list(reservation)),
                 ],
                 vec![],
@@ -93,6 +103,24 @@ pub fn overlapping_subnets(objects: &[Object<'_>]) -> Vec<(usize, Problem)> {
     problems
 }
 
+/// The DHCP range of a bridge with a `dhcp` block: the configured `[first, last]`, or the
+/// upper half of the subnet (its broadcast address left out).
+pub fn dhcp_range(config: &Value) -> Option<(String, String)> {
+    let dhcp = config.attr("dhcp").filter(|d| !d.is_null())?;
+    match dhcp.attr("range").and_then(Value::as_items) {
+        Some([a, b]) => Some((a.as_str()?.to_string(), b.as_str()?.to_string())),
+        Some(_) => None,
+        None => {
+            let (ip, prefix) = split_cidr(config.attr_str("cidr")?).filter(|s| s.1 <= 30)?;
+            let (net, broadcast) = bounds(ip, prefix);
+            let half = (u32::from(broadcast) - u32::from(net)).div_ceil(2);
+            let first = Ipv4Addr::from(u32::from(net) + half.max(2));
+            let last = Ipv4Addr::from(u32::from(broadcast) - 1);
+            Some((first.to_string(), last.to_string()))
+        }
+    }
+}
+
 /// `10.77.0.1/24` → (10.77.0.1, 24), syntax only: callers judge the prefix.
 pub fn split_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
     let (ip, prefix) = cidr.split_once('/')?;
@@ -136,6 +164,30 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn a_dhcp_block_without_a_range_gives_out_the_upper_half() {
+        let bridge =
+            |cidr: &str, dhcp: Value| Value::map([("cidr", Value::string(cidr)), ("dhcp", dhcp)]);
+        let empty = Value::map([("reservations", Value::List(vec![]))]);
+        assert_eq!(
+            dhcp_range(&bridge("10.1.0.1/24", empty.clone())),
+            Some(("10.1.0.128".into(), "10.1.0.254".into()))
+        );
+        assert_eq!(
+            dhcp_range(&bridge("10.1.0.1/30", empty)),
+            Some(("10.1.0.2".into(), "10.1.0.2".into()))
+        );
+        let given = Value::map([(
+            "range",
+            Value::List(vec![Value::string("10.1.0.10"), Value::string("10.1.0.20")]),
+        )]);
+        assert_eq!(
+            dhcp_range(&bridge("10.1.0.1/24", given)),
+            Some(("10.1.0.10".into(), "10.1.0.20".into()))
+        );
+        assert_eq!(dhcp_range(&bridge("10.1.0.1/24", Value::Null)), None);
     }
 
     #[test]

@@ -47,7 +47,19 @@ pub struct Attribute {
     /// those that refer to it) nor in plan files; a credential. Not compared with what is
     /// recorded, since nothing is.
     pub unrecorded: bool,
+    /// The configuration may say `"auto"`: the provider chooses the value when it makes the
+    /// object (a bridge's subnet), the state records its choice, and plans keep it.
+    pub auto: bool,
     pub description: &'static str,
+}
+
+impl Attribute {
+    /// Whether `configured` leaves this attribute's value to the backend: unset where the
+    /// backend computes it, or `"auto"` where it chooses.
+    pub fn left_to_backend(&self, configured: &Value) -> bool {
+        (self.mode == Mode::OptionalComputed && configured.is_null())
+            || (self.auto && configured.unmarked().as_str() == Some("auto"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +200,7 @@ pub fn attr(name: &'static str, ty: Type, mode: Mode) -> Attr {
         names_allowed: false,
         default: None,
         unrecorded: false,
+        auto: false,
         description: "",
     })
 }
@@ -224,6 +237,10 @@ impl Attr {
     }
     pub fn unrecorded(mut self) -> Attr {
         self.0.unrecorded = true;
+        self
+    }
+    pub fn or_auto(mut self) -> Attr {
+        self.0.auto = true;
         self
     }
     pub fn or_name(mut self) -> Attr {
