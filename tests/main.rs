@@ -4,6 +4,7 @@ mod support;
 
 mod addresses;
 mod adversarial;
+mod ci_options;
 mod cli;
 mod commands;
 mod engine;

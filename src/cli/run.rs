@@ -22,6 +22,9 @@ pub struct PlanArgs {
     /// Plan only this resource or instance and what it needs (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     targets: Vec<String>,
+    /// Leave this resource or instance alone, and everything that depends on it (repeatable).
+    #[arg(long = "exclude", value_name = "ADDR")]
+    excludes: Vec<String>,
     /// Replace this instance even if nothing changed (repeatable).
     #[arg(long = "replace", value_name = "ADDR")]
     replace: Vec<String>,
@@ -74,6 +77,7 @@ fn options(args: &PlanArgs, command: &str, destroy: bool) -> Result<RunOptions, 
             vars: args.vars.options(),
             refresh: args.refresh,
             targets: parse(&args.targets)?,
+            excludes: parse(&args.excludes)?,
             replace: parse(&args.replace)?,
             destroy,
         },

@@ -578,8 +578,8 @@ impl<'a> Walk<'a> {
     /// Outputs evaluated with the final values, recorded in the state.
     fn finish_outputs(&mut self) -> Result<(), StateError> {
         // Nothing is left to describe after a destroy; after a targeted one, the outputs
-        // stay as they were until the next apply.
-        if self.plan.destroy && !self.plan.targets.is_empty() {
+        // (or one that left some out) the outputs stay as they were until the next apply.
+        if self.plan.destroy && !(self.plan.targets.is_empty() && self.plan.excludes.is_empty()) {
             return Ok(());
         }
         if self.plan.destroy {

@@ -66,6 +66,7 @@ fn plan(changes: Vec<Change>) -> Plan {
         outputs: BTreeMap::new(),
         prior_outputs: BTreeMap::new(),
         targets: vec![],
+        excludes: vec![],
         replace: vec![],
         refresh: true,
         skipped: vec![],

@@ -93,6 +93,7 @@ pub fn run(
         plan_options.destroy = saved.destroy;
         plan_options.refresh = saved.refresh;
         plan_options.targets = saved.targets.clone();
+        plan_options.excludes = saved.excludes.clone();
         plan_options.replace = saved.replace.clone();
     }
     let inputs = super::validate::gather_inputs(

@@ -23,6 +23,8 @@ pub struct PlanOptions {
     /// Ask the providers what exists before diffing (`-refresh=false` turns it off).
     pub refresh: bool,
     pub targets: Vec<Target>,
+    /// `-exclude`: left alone, with what depends on them.
+    pub excludes: Vec<Target>,
     pub replace: Vec<Target>,
     /// Plan the destruction of everything in the state.
     pub destroy: bool,
@@ -186,6 +188,9 @@ pub fn make_plan(
     if !options.targets.is_empty() {
         restrict_to_targets(&mut changes, &options.targets, options.destroy, &refreshed);
     }
+    if !options.excludes.is_empty() {
+        leave_out(&mut changes, &options.excludes, options.destroy, &refreshed);
+    }
     let skipped = down_hosts::set_aside(&mut changes, &health);
     check_prevent_destroy(&config, &changes, diags);
     if diags.has_errors() {
@@ -229,6 +234,7 @@ pub fn make_plan(
             })
             .collect(),
         targets: options.targets.clone(),
+        excludes: options.excludes.clone(),
         replace: options.replace.clone(),
         refresh: options.refresh,
         skipped,
@@ -472,6 +478,49 @@ fn restrict_to_targets(
     }
     for (object, change) in changes.iter_mut() {
         if !keep.contains(&object.instance) {
+            change.action = Action::NoOp;
+            change.reasons.clear();
+        }
+    }
+}
+
+/// `-exclude`: the excluded instances are left alone, and so is what depends on them (for
+/// destroy: what they need, which must outlive them).
+fn leave_out(
+    changes: &mut BTreeMap<ObjectAddr, Change>,
+    excludes: &[Target],
+    destroy: bool,
+    state: &State,
+) {
+    let mut out: HashSet<InstanceAddr> = changes
+        .keys()
+        .map(|o| &o.instance)
+        .chain(state.resources.values().map(|r| &r.address))
+        .filter(|a| excludes.iter().any(|t| t.matches(a)))
+        .cloned()
+        .collect();
+    let mut stack: Vec<InstanceAddr> = out.iter().cloned().collect();
+    while let Some(address) = stack.pop() {
+        let next: Vec<InstanceAddr> = if destroy {
+            state
+                .resource(&address)
+                .map(|r| r.dependencies.clone())
+                .unwrap_or_default()
+        } else {
+            changes
+                .values()
+                .filter(|c| c.dependencies.contains(&address))
+                .map(|c| c.address.clone())
+                .collect()
+        };
+        for n in next {
+            if out.insert(n.clone()) {
+                stack.push(n);
+            }
+        }
+    }
+    for (object, change) in changes.iter_mut() {
+        if out.contains(&object.instance) {
             change.action = Action::NoOp;
             change.reasons.clear();
         }

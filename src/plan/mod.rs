@@ -106,6 +106,8 @@ pub struct Plan {
     /// planning again the same way.
     #[serde(default)]
     pub targets: Vec<Target>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<Target>,
     #[serde(default)]
     pub replace: Vec<Target>,
     #[serde(default = "yes")]

@@ -1,0 +1,105 @@
+//! What CI pipelines lean on around plan and apply: `-exclude`.
+
+use crate::support::{config_dir, hive, run, Run};
+use std::path::Path;
+
+/// `app` needs `base`; `other` needs nothing. Each logs what it did.
+const TREE: &str = r#"
+command "base" {
+  run     = "echo create base >> log"
+  destroy = "echo destroy base >> log"
+}
+
+command "app" {
+  count   = 2
+  run     = "echo create app${count.index} >> log"
+  destroy = "echo destroy app${count.index} >> log"
+  input   = command.base.id
+}
+
+command "other" {
+  run     = "echo create other >> log"
+  destroy = "echo destroy other >> log"
+}
+"#;
+
+fn in_dir(dir: &Path, args: &[&str]) -> Run {
+    run(hive().args(args).current_dir(dir))
+}
+
+fn ok(r: Run) -> Run {
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    r
+}
+
+fn log(dir: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(dir.join("log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn exclude_leaves_out_an_object_and_what_depends_on_it() {
+    let lab = config_dir(&[("main.hive.hcl", TREE)]);
+    let dir = lab.path();
+    // Excluding base leaves out the apps that need it, nothing else.
+    let plan = ok(in_dir(dir, &["plan", "-exclude", "command.base"])).stdout;
+    assert!(plan.contains("Plan: 1 to add"), "{plan}");
+    ok(in_dir(
+        dir,
+        &["plan", "-exclude", "command.base", "-out", "p"],
+    ));
+    ok(in_dir(dir, &["apply", "p"]));
+    assert_eq!(log(dir), ["create other"]);
+    // One instance of a counted resource: the other is made.
+    ok(in_dir(
+        dir,
+        &["apply", "-auto-approve", "-exclude", "command.app[1]"],
+    ));
+    assert_eq!(log(dir), ["create app0", "create base", "create other"]);
+    ok(in_dir(dir, &["apply", "-auto-approve"]));
+    assert_eq!(
+        log(dir),
+        ["create app0", "create app1", "create base", "create other"]
+    );
+    // Destroying all but base keeps base, and also what base needs (nothing here); the apps
+    // that need it go.
+    std::fs::remove_file(dir.join("log")).expect("rm log");
+    ok(in_dir(
+        dir,
+        &["destroy", "-auto-approve", "-exclude", "command.base"],
+    ));
+    assert_eq!(log(dir), ["destroy app0", "destroy app1", "destroy other"]);
+    let left = ok(in_dir(dir, &["state", "list"])).stdout;
+    assert_eq!(left.trim(), "command.base");
+    // A misspelt address is an error, not a silent no-op.
+    let bad = in_dir(dir, &["plan", "-exclude", "command."]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    ok(in_dir(dir, &["destroy", "-auto-approve"]));
+}
+
+#[test]
+fn excluding_what_a_destroy_keeps_keeps_what_it_needs() {
+    let lab = config_dir(&[("main.hive.hcl", TREE)]);
+    let dir = lab.path();
+    ok(in_dir(dir, &["apply", "-auto-approve"]));
+    std::fs::remove_file(dir.join("log")).expect("rm log");
+    ok(in_dir(
+        dir,
+        &["destroy", "-auto-approve", "-exclude", "command.app[0]"],
+    ));
+    assert_eq!(
+        log(dir),
+        ["destroy app1", "destroy other"],
+        "base outlives app0"
+    );
+    let left = ok(in_dir(dir, &["state", "list"])).stdout;
+    assert_eq!(
+        left.lines().collect::<Vec<_>>(),
+        ["command.app[0]", "command.base"]
+    );
+}
