@@ -103,3 +103,84 @@ fn excluding_what_a_destroy_keeps_keeps_what_it_needs() {
         ["command.app[0]", "command.base"]
     );
 }
+
+/// The types of the JSON events in `file`, each line checked to be one JSON object.
+fn event_types(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .expect("the events file")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["type"].as_str().expect("a type").to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn json_into_writes_the_events_to_a_file_while_the_terminal_gets_text() {
+    let lab = config_dir(&[("main.hive.hcl", TREE)]);
+    let dir = lab.path();
+    let applied = ok(in_dir(
+        dir,
+        &["apply", "-auto-approve", "-json-into", "apply.jsonl"],
+    ));
+    assert!(
+        applied
+            .stdout
+            .contains("Apply complete! Resources: 4 added"),
+        "{}",
+        applied.stdout
+    );
+    assert!(!applied.stdout.contains("\"type\""), "{}", applied.stdout);
+    let types = event_types(&dir.join("apply.jsonl"));
+    assert_eq!(types.first().map(String::as_str), Some("version"));
+    for wanted in [
+        "planned_change",
+        "apply_start",
+        "apply_complete",
+        "change_summary",
+        "outputs",
+    ] {
+        assert!(types.iter().any(|t| t == wanted), "{wanted}: {types:?}");
+    }
+    assert_eq!(types.iter().filter(|t| *t == "apply_complete").count(), 4);
+
+    // A plan's diagnostics go to both: the text to stderr, the event to the file.
+    std::fs::write(
+        dir.join("bad.hive.hcl"),
+        "command \"x\" {\n  input = var.nope\n}\n",
+    )
+    .expect("write");
+    let failed = in_dir(dir, &["plan", "-json-into", "plan.jsonl"]);
+    assert_eq!(failed.code, 1);
+    assert!(
+        failed.stderr.contains("var.nope") || failed.stderr.contains("nope"),
+        "{}",
+        failed.stderr
+    );
+    assert!(event_types(&dir.join("plan.jsonl")).contains(&"diagnostic".to_string()));
+    std::fs::remove_file(dir.join("bad.hive.hcl")).expect("rm");
+
+    // Destroy too; a file that cannot be made is an error before anything runs.
+    let refused = in_dir(
+        dir,
+        &[
+            "destroy",
+            "-auto-approve",
+            "-json-into",
+            "/nonexistent/x.jsonl",
+        ],
+    );
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("-json-into /nonexistent/x.jsonl"),
+        "{}",
+        refused.stderr
+    );
+    ok(in_dir(
+        dir,
+        &["destroy", "-auto-approve", "-json-into", "destroy.jsonl"],
+    ));
+    let types = event_types(&dir.join("destroy.jsonl"));
+    assert_eq!(types.iter().filter(|t| *t == "apply_complete").count(), 4);
+}

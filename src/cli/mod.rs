@@ -6,6 +6,7 @@ mod graph;
 mod hosts;
 mod import;
 mod inspect;
+mod json_stream;
 mod progress;
 mod run;
 mod snapshot;

@@ -1,8 +1,9 @@
 //! Progress of an apply as people and programs see it: on a terminal, one live line per
 //! running step with its elapsed time (indicatif); otherwise plain lines a CI log can read
 //! (`instance.node[0]: creating...`, `instance.node[0]: created in 12.3s`); with `-json`, one
-//! JSON event per line.
+//! JSON event per line instead, and with `-json-into FILE` both.
 
+use super::json_stream::JsonStream;
 use crate::engine::{Event, Hook, StepKind};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
@@ -11,24 +12,26 @@ use std::time::Duration;
 
 pub enum Mode {
     Lines,
-    Json,
+    /// No text: standard output is JSON.
+    Quiet,
     Bars(MultiProgress),
 }
 
 /// Shows events and counts what was done.
-pub struct Progress {
+pub struct Progress<'j> {
     mode: Mode,
+    json: &'j JsonStream,
     bars: HashMap<String, ProgressBar>,
     pub added: usize,
     pub changed: usize,
     pub destroyed: usize,
 }
 
-impl Progress {
-    pub fn new(json: bool) -> Progress {
+impl Progress<'_> {
+    pub fn new(json: &JsonStream) -> Progress<'_> {
         use std::io::IsTerminal;
-        let mode = if json {
-            Mode::Json
+        let mode = if json.on_stdout() {
+            Mode::Quiet
         } else if std::io::stdout().is_terminal() {
             Mode::Bars(MultiProgress::new())
         } else {
@@ -36,6 +39,7 @@ impl Progress {
         };
         Progress {
             mode,
+            json,
             bars: HashMap::new(),
             added: 0,
             changed: 0,
@@ -57,7 +61,7 @@ impl Progress {
     }
 }
 
-impl Hook for Progress {
+impl Hook for Progress<'_> {
     fn event(&mut self, event: &Event) {
         if let Event::Finished { kind, .. } = event {
             match kind {
@@ -66,8 +70,11 @@ impl Hook for Progress {
                 StepKind::Delete | StepKind::DeleteDeposed => self.destroyed += 1,
             }
         }
+        if self.json.is_on() {
+            self.json.line(&crate::render::events::event(event));
+        }
         match &self.mode {
-            Mode::Json => println!("{}", crate::render::events::event(event)),
+            Mode::Quiet => {}
             Mode::Lines => self.say(&crate::render::events::describe(event)),
             Mode::Bars(multi) => match event {
                 Event::Started { address, kind } => {

@@ -1,5 +1,6 @@
 //! `hive plan`, `hive apply` and `hive destroy`.
 
+use super::json_stream::JsonStream;
 use super::progress::Progress;
 use super::{Context, VarArgs};
 use crate::engine::apply::{ApplyReport, Stop};
@@ -34,6 +35,15 @@ pub struct PlanArgs {
     /// Print line-delimited JSON events instead of text (see the README).
     #[arg(long)]
     json: bool,
+    /// Also write the JSON events to FILE, while the terminal gets the text.
+    #[arg(long = "json-into", value_name = "FILE")]
+    json_into: Option<std::path::PathBuf>,
+}
+
+impl PlanArgs {
+    fn json_stream(&self) -> Result<JsonStream, String> {
+        JsonStream::open(self.json, self.json_into.as_deref())
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,11 +99,11 @@ fn options(args: &PlanArgs, command: &str, destroy: bool) -> Result<RunOptions, 
     })
 }
 
-pub(super) fn report_diagnostics(ctx: &Context, result: &RunResult, json: bool) {
-    if json {
-        for d in &result.diagnostics.items {
-            println!("{}", events::diagnostic(d, &result.sources));
-        }
+pub(super) fn report_diagnostics(ctx: &Context, result: &RunResult, json: &JsonStream) {
+    for d in &result.diagnostics.items {
+        json.line(&events::diagnostic(d, &result.sources));
+    }
+    if json.on_stdout() {
         return;
     }
     for note in &result.recovered {
@@ -120,29 +130,29 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
             return 1;
         }
     };
-    let json = args.plan.json;
-    if json {
-        println!("{}", events::version());
-    }
+    let json = match args.plan.json_stream() {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    json.line(&events::version());
     let result = run(
         &ctx.dir,
         &ctx.registry,
         &options,
         Then::Stop,
-        &mut Progress::new(json),
+        &mut Progress::new(&json),
     );
-    report_diagnostics(ctx, &result, json);
+    report_diagnostics(ctx, &result, &json);
     // A plan made with errors is one that left out what is on a DOWN host: it is shown, and
     // the command fails.
     let failed = result.diagnostics.has_errors();
     let Some(plan) = result.plan else {
         return 1;
     };
-    if json {
-        print_plan_events(&plan);
-    } else {
-        print!("{}", render_plan(&plan, ctx.registry.catalog()));
-    }
+    show_plan(&plan, ctx.registry.catalog(), &json);
 
     if let Some(out) = &args.out {
         if let Err(e) = super::inspect::write_plan_file(out, &plan.as_saved(ctx.registry.catalog()))
@@ -193,27 +203,24 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     }
     // A saved plan was already reviewed: it is applied without asking.
     let auto_approve = args.auto_approve || args.plan_file.is_some();
-    let json = args.plan.json;
-    if json && !auto_approve {
+    if args.plan.json && !auto_approve {
         eprintln!("Error: -json needs -auto-approve (a JSON stream cannot ask for confirmation)");
         return 1;
     }
-    if json {
-        println!("{}", events::version());
-    }
+    let json = match args.plan.json_stream() {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    json.line(&events::version());
     let catalog = ctx.registry.catalog();
     let mut confirm = |plan: &Plan| {
-        if json {
-            print_plan_events(plan);
-            return true;
-        }
-        print!("{}", render_plan(plan, catalog));
-        if auto_approve {
-            return true;
-        }
-        ask(destroy)
+        show_plan(plan, catalog, &json);
+        auto_approve || json.on_stdout() || ask(destroy)
     };
-    let mut progress = Progress::new(json);
+    let mut progress = Progress::new(&json);
     let result = run(
         &ctx.dir,
         &ctx.registry,
@@ -221,7 +228,7 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         Then::Confirm(&mut confirm),
         &mut progress,
     );
-    report_diagnostics(ctx, &result, json);
+    report_diagnostics(ctx, &result, &json);
     if result.diagnostics.has_errors() && result.report.is_none() {
         return 1;
     }
@@ -231,28 +238,21 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
     }
     let Some(report) = &result.report else {
         if let Some(plan) = &result.plan {
-            if json {
-                print_plan_events(plan);
-            } else {
-                print!("{}", render_plan(plan, catalog));
-            }
+            show_plan(plan, catalog, &json);
         }
         return u8::from(result.diagnostics.has_errors());
     };
     let code = exit_code(report, &result);
-    if json {
-        println!(
-            "{}",
-            events::change_summary(
-                "apply",
-                progress.added,
-                progress.changed,
-                progress.destroyed
-            )
-        );
-        if !destroy {
-            println!("{}", events::outputs(&report.outputs));
-        }
+    json.line(&events::change_summary(
+        "apply",
+        progress.added,
+        progress.changed,
+        progress.destroyed,
+    ));
+    if !destroy {
+        json.line(&events::outputs(&report.outputs));
+    }
+    if json.on_stdout() {
         return code;
     }
     let verb = if destroy { "Destroy" } else { "Apply" };
@@ -299,9 +299,13 @@ fn exit_code(report: &ApplyReport, result: &RunResult) -> u8 {
     }
 }
 
-fn print_plan_events(plan: &Plan) {
+/// The plan as text, unless standard output is JSON, and as JSON events where they go.
+fn show_plan(plan: &Plan, catalog: &crate::config::Catalog, json: &JsonStream) {
     for line in events::plan_lines(plan) {
-        println!("{line}");
+        json.line(&line);
+    }
+    if !json.on_stdout() {
+        print!("{}", render_plan(plan, catalog));
     }
 }
 

@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     };
     let (result, snapshots) =
         crate::ops::snapshot::snapshot(&ctx.dir, &ctx.registry, &options, &targets, &progress);
-    super::run::report_diagnostics(ctx, &result, false);
+    super::run::report_diagnostics(ctx, &result, &super::json_stream::JsonStream::off());
     if result.diagnostics.has_errors() {
         return 1;
     }
