@@ -184,3 +184,64 @@ fn json_into_writes_the_events_to_a_file_while_the_terminal_gets_text() {
     let types = event_types(&dir.join("destroy.jsonl"));
     assert_eq!(types.iter().filter(|t| *t == "apply_complete").count(), 4);
 }
+
+#[test]
+fn hive_log_debug_logs_every_provider_call_with_its_time_and_no_secret() {
+    let config = format!(
+        "{TREE}\nvariable \"token\" {{\n  default   = \"hunter2-in-the-log\"\n  sensitive = true\n}}\n\ncommand \"fails\" {{\n  run   = \"echo ${{var.token}} >&2; exit 3\"\n  input = var.token\n}}\n"
+    );
+    let lab = config_dir(&[("main.hive.hcl", &config)]);
+    let dir = lab.path();
+    let log_file = dir.join("hive.log");
+    let applied = run(hive()
+        .args(["apply", "-auto-approve"])
+        .current_dir(dir)
+        .env("HIVE_LOG", "debug")
+        .env("HIVE_LOG_FILE", &log_file));
+    assert_eq!(applied.code, 1, "command.fails fails: {}", applied.stderr);
+    let log = std::fs::read_to_string(&log_file).expect("the log");
+    for address in [
+        "command.base",
+        "command.app[0]",
+        "command.app[1]",
+        "command.other",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!(" local create {address} ")))
+            .unwrap_or_else(|| panic!("no create of {address} in:\n{log}"));
+        let seconds = line.split_whitespace().nth(5).expect("a time");
+        assert!(
+            seconds.ends_with('s') && seconds.trim_end_matches('s').parse::<f64>().is_ok(),
+            "{line}"
+        );
+        assert!(line.ends_with(" ok"), "{line}");
+    }
+    let failed = log
+        .lines()
+        .find(|l| l.contains(" local create command.fails "))
+        .expect("the failed call");
+    assert!(failed.contains(" error: "), "{failed}");
+    assert!(
+        !log.contains("hunter2-in-the-log"),
+        "no secret in the log:\n{log}"
+    );
+
+    // On standard error when no file is named; a bad level is refused.
+    let plan = run(hive()
+        .args(["plan"])
+        .current_dir(dir)
+        .env("HIVE_LOG", "debug"));
+    assert!(
+        plan.stderr.contains(" local plan command.fails "),
+        "{}",
+        plan.stderr
+    );
+    let bad = run(hive()
+        .args(["plan"])
+        .current_dir(dir)
+        .env("HIVE_LOG", "loud"));
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("HIVE_LOG=loud"), "{}", bad.stderr);
+    ok(in_dir(dir, &["destroy", "-auto-approve"]));
+}

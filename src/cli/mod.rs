@@ -1,6 +1,7 @@
 //! The command line: argument parsing and the thin command files that call into `ops` and
 //! print through `render`.
 
+mod debug_log;
 mod fmt;
 mod graph;
 mod hosts;
@@ -118,6 +119,14 @@ pub fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error: this build's providers do not fit together: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let registry = match debug_log::DebugLog::from_env() {
+        Ok(None) => registry,
+        Ok(Some(log)) => registry.logged(log),
+        Err(e) => {
+            eprintln!("Error: {e}");
             return ExitCode::from(1);
         }
     };

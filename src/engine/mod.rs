@@ -11,6 +11,7 @@
 //! It never prints: progress reaches the CLI as [`Event`]s through a [`Hook`].
 
 pub mod apply;
+pub mod call_log;
 pub mod evaluate;
 pub mod hosts;
 pub mod parallel;

@@ -85,6 +85,18 @@ impl Registry {
         })
     }
 
+    /// The same registry, with every provider call told to `log` (`HIVE_LOG=debug`).
+    pub fn logged(self, log: Arc<dyn super::call_log::CallLog>) -> Registry {
+        let providers = self
+            .providers
+            .into_iter()
+            .map(|p| -> Arc<dyn Provider> {
+                Arc::new(super::call_log::Logged::new(p, log.clone()))
+            })
+            .collect();
+        Registry { providers, ..self }
+    }
+
     /// The kinds this build serves, for reading configurations.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
