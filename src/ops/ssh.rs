@@ -51,3 +51,35 @@ pub fn login(
     };
     provider.login(&request).map_err(|e| e.to_string())
 }
+
+/// An instance of the state and how to get into it, for inventories.
+pub struct Node {
+    pub address: InstanceAddr,
+    /// Its resource's name: the inventory group (`node` for `instance.node[0]`).
+    pub group: String,
+    /// The name it is known by: its backend name (`name`), or one made from its address.
+    pub name: String,
+    pub login: Result<Login, String>,
+}
+
+/// Every instance the state records (replaced ones left out), in address order, each with
+/// how its provider says to get in.
+pub fn nodes(state: &State, registry: &Registry, dir: &Path) -> Vec<Node> {
+    state
+        .resources
+        .values()
+        .filter(|r| r.kind == "instance" && r.deposed.is_none())
+        .map(|r| {
+            let attributes = tagged::from_json(&r.attributes).unmark_deep().0;
+            let name = attributes
+                .attr_str("name")
+                .map_or_else(|| hive_sdk::addr::backend_name(&r.address), str::to_string);
+            Node {
+                group: r.address.resource.name.clone(),
+                name,
+                login: login(state, registry, dir, &r.address.to_string()),
+                address: r.address.clone(),
+            }
+        })
+        .collect()
+}

@@ -5,5 +5,6 @@ pub mod diag;
 pub mod events;
 
 pub mod graph;
+pub mod inventory;
 
 pub mod plan;

@@ -132,6 +132,18 @@ fn a_guest_on_a_remote_host_over_ssh_only() {
         "{}",
         inside.stderr
     );
+    // The inventories go through the host too.
+    let inventory = w.dir.path().join("inventory.yml");
+    std::fs::write(&inventory, w.ok(&["output", "-format", "ansible"]).stdout).expect("write");
+    let said = crate::support::ansible_raw(&inventory, "ip -4 addr show eth0");
+    assert!(
+        said.contains("hvr-vm | CHANGED | rc=0") && said.contains("10.232.10."),
+        "{said}"
+    );
+    let config = w.dir.path().join("ssh_config");
+    std::fs::write(&config, w.ok(&["output", "-format", "ssh-config"]).stdout).expect("write");
+    let answer = crate::support::ssh_with_config(&config, "hvr-vm", "ip -4 addr show eth0");
+    assert!(answer.contains("10.232.10."), "{answer}");
     assert_eq!(
         w.ok(&["plan", "-detailed-exitcode"]).code,
         0,

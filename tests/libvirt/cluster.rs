@@ -158,8 +158,29 @@ fn the_example_cluster_boots_and_answers_ssh() {
         let r = lab.ok(&["ssh", &format!("instance.node[{i}]"), "--", "hostname"]);
         assert_eq!(r.stdout.trim(), format!("e2ex-{i}"));
     }
+    inventories_reach_every_node(&lab, "e2ex", 3);
     let again = lab.hive(&[&["plan", "-detailed-exitcode"], &vars[..]].concat());
     assert_eq!(again.code, 0, "{}", again.stdout);
     lab.ok(&[&["destroy", "-auto-approve"], &vars[..]].concat());
     lab.assert_clean();
+}
+
+/// hive's inventories reach every node: Ansible from `hive output -format ansible`, and
+/// `ssh -F` with `-format ssh-config`.
+pub fn inventories_reach_every_node(lab: &Lab, prefix: &str, n: usize) {
+    let dir = lab.dir.path();
+    let inventory = dir.join("inventory.yml");
+    std::fs::write(&inventory, lab.ok(&["output", "-format", "ansible"]).stdout).expect("write");
+    let said = crate::support::ansible_raw(&inventory, "hostname");
+    let config = dir.join("ssh_config");
+    std::fs::write(&config, lab.ok(&["output", "-format", "ssh-config"]).stdout).expect("write");
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        assert!(
+            said.contains(&format!("{name} | CHANGED | rc=0 >>\n{name}")),
+            "{said}"
+        );
+        let answer = crate::support::ssh_with_config(&config, &name, "hostname");
+        assert_eq!(answer.trim(), name);
+    }
 }

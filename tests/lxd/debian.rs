@@ -60,6 +60,16 @@ fn cloud_init_user_data_writes_a_file_and_ssh_logs_in() {
     assert_eq!(ssh.stdout, "written by cloud-init for hive\n");
     assert!(ssh.stderr.contains("over SSH"), "{}", ssh.stderr);
 
+    // Ansible reaches it from hive's inventory, with a real module (the image has Python).
+    let inventory = lab.dir.path().join("inventory.yml");
+    std::fs::write(&inventory, lab.ok(&["output", "-format", "ansible"]).stdout).expect("write");
+    let said =
+        crate::support::ansible_module(&inventory, "ansible.builtin.command", "cat /root/hello");
+    assert!(
+        said.contains("e2ed-deb | CHANGED | rc=0 >>\nwritten by cloud-init for hive"),
+        "{said}"
+    );
+
     // Another image replaces the instance: a new container, made from the busybox image.
     let debian_uuid = config_key("e2ed-deb", "volatile.uuid");
     lab.write(

@@ -163,3 +163,49 @@ pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
 pub fn registry() -> hive::engine::registry::Registry {
     hive::engine::registry::Registry::standard().unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Runs `command` on every host of an Ansible inventory file with the `raw` module (tiny
+/// guests have no Python); what Ansible printed. Insists on success.
+#[allow(dead_code)]
+pub fn ansible_raw(inventory: &Path, command: &str) -> String {
+    ansible_module(inventory, "raw", command)
+}
+
+/// Runs an Ansible module on every host of an inventory file; what Ansible printed. Insists
+/// on success.
+#[allow(dead_code)]
+pub fn ansible_module(inventory: &Path, module: &str, args: &str) -> String {
+    let temp = inventory.with_file_name(".ansible-tmp");
+    let out = Command::new("/opt/hive-test/ansible/bin/ansible")
+        .args(["all", "-i"])
+        .arg(inventory)
+        .args(["-m", module, "-a", args, "--forks", "6"])
+        .env("ANSIBLE_LOCAL_TEMP", temp)
+        .output()
+        .expect("ansible runs (lab/ansible.sh installs it)");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
+}
+
+/// `ssh -F config host command`: what it printed. Insists on success.
+#[allow(dead_code)]
+pub fn ssh_with_config(config: &Path, host: &str, command: &str) -> String {
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .args([host, command])
+        .output()
+        .expect("ssh runs");
+    assert!(
+        out.status.success(),
+        "ssh -F {} {host}: {}",
+        config.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
