@@ -46,7 +46,8 @@ struct Checked<'a> {
 /// (`hive validate`).
 #[derive(Clone, Copy)]
 pub enum Backends<'a> {
-    Ask(&'a crate::plan::down_hosts::HostHealth),
+    /// Those of hosts that are UP, for the state with this lineage.
+    Ask(&'a crate::plan::down_hosts::HostHealth, &'a str),
     Leave,
 }
 
@@ -87,15 +88,15 @@ pub fn check_resources(
                 diags.push(problem_diagnostic(resource, &addr, &problem));
             }
         }
+        let (ask, lineage) = match backends {
+            Backends::Ask(health, lineage) => (health.down_reason(&plain).is_none(), lineage),
+            Backends::Leave => (false, ""),
+        };
         let target = Target {
             address: &addr,
             kind,
-            lineage: "",
+            lineage,
             base_dir: &config.dir,
-        };
-        let ask = match backends {
-            Backends::Ask(health) => health.down_reason(&plain).is_none(),
-            Backends::Leave => false,
         };
         if ask {
             for problem in provider.check_environment(&target, &plain) {

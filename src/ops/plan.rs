@@ -110,7 +110,7 @@ pub fn make_plan(
             &evaluated,
             registry,
             true,
-            super::checks::Backends::Ask(&health),
+            super::checks::Backends::Ask(&health, &refreshed.lineage),
             diags,
         );
     }

@@ -132,6 +132,31 @@ fn two_copies_applied_at_once_get_their_own_names_and_subnets() {
     );
     drop(g);
 
+    // A third state asking for the first one's bridge by name is refused, naming that state.
+    let third = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        third.path().join("main.hive.hcl"),
+        TWIN.replace("\"ci-${hive.id}\"", &format!("\"{name1}\"")),
+    )
+    .expect("write");
+    let taken = host.hive(third.path(), &["plan"]);
+    assert_eq!(taken.code, 1, "{}", taken.stdout);
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(one.path().join(".hive/state.json")).expect("state"),
+    )
+    .expect("JSON");
+    let lineage = state["lineage"].as_str().expect("a lineage");
+    let said = taken
+        .stderr
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        said.contains(&format!("of another state (lineage {lineage})")),
+        "{said}"
+    );
+
     // The choice is kept: nothing to do on either.
     for d in &dirs {
         let plan = host.hive(d.path(), &["plan", "-detailed-exitcode"]);

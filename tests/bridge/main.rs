@@ -192,7 +192,7 @@ fn a_bridge_serves_dhcp_and_nat_survives_drift_and_leaves_nothing() {
 
     // A second apply has nothing to do.
     let again = host.hive(dir.path(), &["plan", "-detailed-exitcode"]);
-    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
     let shown = host.ok(dir.path(), &["apply", "-auto-approve"]).stdout;
     assert!(shown.contains("No changes"), "{shown}");
 

@@ -270,6 +270,11 @@ fn spec(config: &Value, address: &InstanceAddr) -> Result<Spec, String> {
     })
 }
 
+/// The state (lineage) and address a bridge's alias says it was made for.
+pub(crate) fn owner_of(alias: &str) -> Option<(&str, &str)> {
+    alias.strip_prefix("hive:")?.split_once(':')
+}
+
 /// The alias that marks a bridge as this state's.
 fn tag(target: &Target<'_>) -> String {
     format!("hive:{}:{}", target.lineage, target.address)
@@ -380,19 +385,21 @@ impl Provider for LinuxBridgeProvider {
         let name = bridge_name(config, target.address);
         let on = self.on(config);
         match on.link(&name) {
-            Ok(Some(link))
-                if !link
-                    .alias
-                    .as_deref()
-                    .is_some_and(|a| a.starts_with("hive:")) =>
-            {
-                vec![Problem::at(
+            Ok(Some(link)) => match link.alias.as_deref().and_then(owner_of) {
+                None => vec![Problem::at(
                     "name",
                     format!(
                         "name: {name} is already used by an interface hive does not own; set another"
                     ),
-                )]
-            }
+                )],
+                Some((lineage, address)) if lineage != target.lineage => vec![Problem::at(
+                    "name",
+                    format!(
+                        "name: {name} is a bridge hive made for {address} of another state (lineage {lineage}); set another"
+                    ),
+                )],
+                Some(_) => Vec::new(),
+            },
             // A host that cannot be reached (or whose key is wrong) is the plan's error.
             Err(e) => vec![Problem::at("host", e.message)],
             _ => Vec::new(),

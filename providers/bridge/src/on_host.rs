@@ -89,10 +89,19 @@ impl OnHost {
         match self.link(name)? {
             Some(link) if link.alias.as_deref() == Some(tag) => {}
             Some(link) => {
+                let ours = crate::owner_of(tag).map(|(lineage, _)| lineage);
+                let whose = match link.alias.as_deref().and_then(crate::owner_of) {
+                    Some((lineage, address)) if Some(lineage) == ours => {
+                        format!("hive made it for {address} of this same state")
+                    }
+                    Some((lineage, address)) => {
+                        format!("hive made it for {address} of another state (lineage {lineage})")
+                    }
+                    None => "hive did not make it".to_string(),
+                };
                 return Err(err(format!(
-                    "an interface named {name} already exists and is not this bridge (its alias: {}); set name to another",
-                    link.alias.as_deref().unwrap_or("none")
-                )))
+                    "an interface named {name} already exists and is not this bridge: {whose}; set name to another"
+                )));
             }
             None => {
                 self.ip(
