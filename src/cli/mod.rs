@@ -13,6 +13,7 @@ mod run;
 mod snapshot;
 mod ssh;
 mod state;
+mod test;
 mod validate;
 
 use crate::ops::validate::VarOptions;
@@ -73,6 +74,8 @@ enum Command {
     Snapshot(snapshot::Args),
     /// Check the configuration's hosts: UP or DOWN and why, and their free capacity.
     Hosts(hosts::Args),
+    /// Run the test files (*.hivetest.hcl): each against a state of its own, torn down after.
+    Test(test::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -152,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),
         Command::Hosts(args) => hosts::run(&ctx, args),
+        Command::Test(args) => test::run(&ctx, args),
     };
     ExitCode::from(code)
 }

@@ -118,6 +118,18 @@ impl Scope<'_> {
     pub fn eval(&self, expr: &Expr) -> Result<Value, Diagnostic> {
         Evaluator::new(self, expr.file).eval(&expr.expr)
     }
+
+    /// Evaluates an expression with names bound besides the scope's (`output` in a test's
+    /// assertions).
+    pub fn eval_with(
+        &self,
+        expr: &Expr,
+        bindings: &[(String, Value)],
+    ) -> Result<Value, Diagnostic> {
+        let mut evaluator = Evaluator::new(self, expr.file);
+        evaluator.bindings = bindings.to_vec();
+        evaluator.eval(&expr.expr)
+    }
 }
 
 const UNKNOWN: Value = Value::Unknown;

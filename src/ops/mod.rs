@@ -10,4 +10,5 @@ pub mod plan;
 pub mod snapshot;
 pub mod ssh;
 pub mod state;
+pub mod test;
 pub mod validate;

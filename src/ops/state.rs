@@ -23,6 +23,8 @@ pub enum StateSource {
     Configured,
     /// One given by the caller (tests).
     Memory(MemoryBackend),
+    /// A local state file of its own (`hive test`: one per test file).
+    File(std::path::PathBuf),
 }
 
 /// An opened state: its backend, the lock's id when held, and what it holds.
@@ -64,6 +66,7 @@ pub fn open_state(
                 .map_err(|e| Diagnostic::error(format!("opening the state: {e}")))?
         }
         StateSource::Memory(m) => Box::new(m.clone()),
+        StateSource::File(path) => Box::new(hive_state::file::FileBackend::new(path.clone())),
     };
     let mut opened = OpenState {
         backend,

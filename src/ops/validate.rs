@@ -102,6 +102,8 @@ pub fn validate(dir: &Path, registry: &Registry, options: &VarOptions) -> Valida
             &mut diagnostics,
         );
     }
+    // Test files are checked too: a broken one would otherwise wait for `hive test`.
+    crate::config::testfile::load_tests(dir, &mut config.sources, &mut diagnostics);
     Validated {
         sources: config.sources.clone(),
         config: Some(config),

@@ -8,3 +8,4 @@ pub mod graph;
 pub mod inventory;
 
 pub mod plan;
+pub mod test_report;
