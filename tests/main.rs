@@ -11,6 +11,7 @@ mod engine;
 mod examples;
 mod fixtures;
 mod fmt;
+mod hive_test;
 mod parallel_jobs;
 mod provider;
 mod secrets;

@@ -185,12 +185,14 @@ impl FileRun<'_> {
         }
         for r in &self.file.runs {
             if self.options.stop.load(Ordering::SeqCst) {
-                runs.push(RunOutcome {
+                let skipped = RunOutcome {
                     name: r.name.clone(),
                     status: Status::Skip,
                     failures: vec!["not run: the test was interrupted".into()],
                     elapsed: Duration::ZERO,
-                });
+                };
+                tell(TestEvent::RunFinished(&self.file.name, &skipped));
+                runs.push(skipped);
                 continue;
             }
             tell(TestEvent::RunStarted(&self.file.name, &r.name));

@@ -184,3 +184,100 @@ pub fn inventories_reach_every_node(lab: &Lab, prefix: &str, n: usize) {
         assert_eq!(answer.trim(), name);
     }
 }
+
+/// `hive test` on the example cluster: checks in the guests over SSH, a file whose runs
+/// pass and one with a failing assertion and a failing in-guest check; the JUnit XML; and
+/// nothing left in libvirt after either. Prints the time of bring-up, runs and teardown.
+#[test]
+fn hive_test_checks_the_example_cluster_inside_its_guests() {
+    let lab = Lab::new("e2et", 7);
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+    for entry in std::fs::read_dir(&example).expect("example").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "hcl") {
+            std::fs::copy(entry.path(), lab.dir.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    let vars = "variables {\n  prefix = \"e2et\"\n  subnet = \"10.231.7\"\n}\n\n";
+    std::fs::write(
+        lab.dir.path().join("up.hivetest.hcl"),
+        format!(
+            r#"{vars}run "up" {{
+  assert {{
+    condition     = length(instance.node) == 3
+    error_message = "three nodes"
+  }}
+  exec "hostname" {{
+    instance        = instance.node
+    command         = "hostname"
+    output_contains = "e2et-"
+  }}
+  exec "second" {{
+    instance        = instance.node[1]
+    command         = "hostname"
+    output_contains = "e2et-1"
+  }}
+}}
+"#
+        ),
+    )
+    .expect("write");
+    std::fs::create_dir_all(lab.dir.path().join("tests")).expect("mkdir");
+    std::fs::write(
+        lab.dir.path().join("tests/broken.hivetest.hcl"),
+        format!(
+            r#"{vars}run "wrong" {{
+  assert {{
+    condition     = length(instance.node) == 4
+    error_message = "four nodes wanted"
+  }}
+  exec "missing" {{
+    instance  = instance.node[0]
+    command   = "test -e /nonexistent"
+    exit_code = 0
+  }}
+}}
+"#
+        ),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let junit = lab.dir.path().join("junit.xml");
+    let r = lab.hive(&["test", "-junit-xml", &junit.display().to_string()]);
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("run \"up\"... pass"), "{}", r.stdout);
+    assert!(r.stdout.contains("run \"wrong\"... fail"), "{}", r.stdout);
+    assert!(r.stdout.contains("four nodes wanted"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("exec \"missing\" in instance.node[0]: exit code 1, expected 0"),
+        "{}",
+        r.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count(),
+        2
+    );
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("one failure");
+    assert!(
+        failure.text().is_some_and(|t| t.contains("exit code 1")),
+        "{xml}"
+    );
+    lab.assert_clean();
+    let times: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("...") || l.contains("teardown"))
+        .collect();
+    eprintln!(
+        "hive test of the three-VM example: {:.1}s in all: {times:?}",
+        elapsed.as_secs_f64()
+    );
+}
