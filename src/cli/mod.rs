@@ -108,6 +108,28 @@ pub struct Context {
     pub registry: crate::engine::registry::Registry,
 }
 
+impl Context {
+    /// Prints diagnostics on standard error, in color on a terminal.
+    pub fn print_diagnostics(
+        &self,
+        diags: &crate::diag::Diagnostics,
+        sources: &crate::diag::Sources,
+    ) {
+        if diags.is_empty() {
+            return;
+        }
+        let style = if self.color {
+            crate::render::diag::Style::Color
+        } else {
+            crate::render::diag::Style::Plain
+        };
+        eprint!(
+            "{}",
+            crate::render::diag::render_text(diags, sources, style)
+        );
+    }
+}
+
 pub fn main() -> ExitCode {
     let args = normalize_args(std::env::args_os().map(|a| a.to_string_lossy().into_owned()));
     let cli = match Cli::try_parse_from(args) {

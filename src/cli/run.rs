@@ -7,7 +7,6 @@ use crate::engine::apply::{ApplyReport, Stop};
 use crate::ops::apply::{run, RunOptions, RunResult, Then};
 use crate::ops::plan::PlanOptions;
 use crate::plan::Plan;
-use crate::render::diag::{render_text, Style};
 use crate::render::events;
 use crate::render::plan::{inline, render_plan};
 use hive_sdk::addr::Target;
@@ -41,8 +40,19 @@ pub struct PlanArgs {
 }
 
 impl PlanArgs {
-    fn json_stream(&self) -> Result<JsonStream, String> {
-        JsonStream::open(self.json, self.json_into.as_deref())
+    /// Where the command's JSON events go; `None` (the error said) when the file cannot be
+    /// made.
+    fn json_stream(&self) -> Option<JsonStream> {
+        match JsonStream::open(self.json, self.json_into.as_deref()) {
+            Ok(stream) => {
+                stream.line(&events::version());
+                Some(stream)
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                None
+            }
+        }
     }
 }
 
@@ -109,17 +119,7 @@ pub(super) fn report_diagnostics(ctx: &Context, result: &RunResult, json: &JsonS
     for note in &result.recovered {
         eprintln!("Note: {note}");
     }
-    if !result.diagnostics.is_empty() {
-        let style = if ctx.color {
-            Style::Color
-        } else {
-            Style::Plain
-        };
-        eprint!(
-            "{}",
-            render_text(&result.diagnostics, &result.sources, style)
-        );
-    }
+    ctx.print_diagnostics(&result.diagnostics, &result.sources);
 }
 
 pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
@@ -130,14 +130,9 @@ pub fn plan(ctx: &Context, args: &PlanCommand) -> u8 {
             return 1;
         }
     };
-    let json = match args.plan.json_stream() {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
+    let Some(json) = args.plan.json_stream() else {
+        return 1;
     };
-    json.line(&events::version());
     let result = run(
         &ctx.dir,
         &ctx.registry,
@@ -207,14 +202,9 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         eprintln!("Error: -json needs -auto-approve (a JSON stream cannot ask for confirmation)");
         return 1;
     }
-    let json = match args.plan.json_stream() {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
+    let Some(json) = args.plan.json_stream() else {
+        return 1;
     };
-    json.line(&events::version());
     let catalog = ctx.registry.catalog();
     let mut confirm = |plan: &Plan| {
         show_plan(plan, catalog, &json);

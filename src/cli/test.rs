@@ -5,7 +5,6 @@ use super::json_stream::JsonStream;
 use super::progress::Progress;
 use super::{Context, VarArgs};
 use crate::ops::test::{test, TestEvent, TestOptions};
-use crate::render::diag::{render_text, Style};
 use crate::render::test_report as report;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,17 +94,7 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
         _ => {}
     };
     let tested = test(&ctx.dir, &ctx.registry, &options, &mut steps, &mut tell);
-    if !tested.diagnostics.is_empty() {
-        let style = if ctx.color {
-            Style::Color
-        } else {
-            Style::Plain
-        };
-        eprint!(
-            "{}",
-            render_text(&tested.diagnostics, &tested.sources, style)
-        );
-    }
+    ctx.print_diagnostics(&tested.diagnostics, &tested.sources);
     if let Some(path) = &args.junit_xml {
         if let Err(e) = std::fs::write(path, report::junit(&tested.files)) {
             eprintln!("Error: writing -junit-xml {}: {e}", path.display());

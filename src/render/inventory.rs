@@ -55,6 +55,20 @@ fn left_out(node: &Node) -> Option<String> {
     }
 }
 
+/// How SSH gets into a node: (address, user, key, jump), when it does.
+fn ssh_of(node: &Node) -> Option<(&str, &str, &std::path::Path, Option<&Jump>)> {
+    match &node.login {
+        Ok(Login::Ssh {
+            ip,
+            user,
+            key,
+            jump,
+            ..
+        }) => Some((ip, user, key, jump.as_ref())),
+        _ => None,
+    }
+}
+
 /// Instances that inventories leave out, and why: for the command to say on standard error.
 pub fn unreachable(nodes: &[Node]) -> Vec<String> {
     nodes.iter().filter_map(left_out).collect()
@@ -78,14 +92,7 @@ pub fn ansible(nodes: &[Node]) -> String {
     for group in groups {
         out.push_str(&format!("    {}:\n      hosts:\n", quoted(group)));
         for node in nodes.iter().filter(|n| n.group == group) {
-            let Ok(Login::Ssh {
-                ip,
-                user,
-                key,
-                jump,
-                ..
-            }) = &node.login
-            else {
+            let Some((ip, user, key, jump)) = ssh_of(node) else {
                 continue;
             };
             let mut options: Vec<String> = GUEST_SSH_OPTIONS
@@ -100,8 +107,8 @@ pub fn ansible(nodes: &[Node]) -> String {
             }
             out.push_str(&format!("        {}:\n", quoted(&node.name)));
             for (k, v) in [
-                ("ansible_host", ip.clone()),
-                ("ansible_user", user.clone()),
+                ("ansible_host", ip.to_string()),
+                ("ansible_user", user.to_string()),
                 ("ansible_ssh_private_key_file", key.display().to_string()),
                 ("ansible_ssh_common_args", options.join(" ")),
                 ("hive_address", node.address.to_string()),
@@ -119,14 +126,7 @@ pub fn ssh_config(nodes: &[Node]) -> String {
         "# hive's instances, made by `hive output -format ssh-config`: ssh -F FILE NAME\n",
     );
     for node in nodes {
-        let Ok(Login::Ssh {
-            ip,
-            user,
-            key,
-            jump,
-            ..
-        }) = &node.login
-        else {
+        let Some((ip, user, key, jump)) = ssh_of(node) else {
             continue;
         };
         out.push_str(&format!("\n# {}\nHost {}\n", node.address, node.name));
