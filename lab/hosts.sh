@@ -79,7 +79,8 @@ up_one() { # NAME
   # starts again, in the host's own namespaces, with the same host key.
   local daemon
   if daemon=$(cat "$dir/libvirtd.pid" 2>/dev/null) && kill -0 "$daemon" 2>/dev/null; then
-    nsenter -t "$daemon" -m -n -u /usr/sbin/sshd -f "$dir/sshd_config"
+    # -r: the daemon's root, not the mount namespace's own (they differ in a chroot).
+    nsenter -t "$daemon" -m -n -u -r /usr/sbin/sshd -f "$dir/sshd_config"
     local deadline=$((SECONDS + 90))
     until ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
       -o LogLevel=ERROR -o ConnectTimeout=2 "root@$addr" true 2>/dev/null; do
