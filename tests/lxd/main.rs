@@ -18,6 +18,7 @@ mod import;
 mod lab;
 mod lxd_cluster;
 mod multipass;
+mod parallel;
 mod rebuild;
 mod remote;
 #[path = "../s3/lab.rs"]
