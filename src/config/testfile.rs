@@ -369,3 +369,61 @@ fn decode_run(
     }
     Some(run)
 }
+
+impl TestFile {
+    /// Every expression of the file that is evaluated against the configuration.
+    fn judged_exprs(&self) -> impl Iterator<Item = &Expr> {
+        self.runs.iter().flat_map(|r| {
+            r.asserts
+                .iter()
+                .flat_map(|a| std::iter::once(&a.condition).chain(&a.error_message))
+                .chain(r.execs.iter().flat_map(|x| {
+                    [&x.instance, &x.command]
+                        .into_iter()
+                        .chain(&x.exit_code)
+                        .chain(&x.output_contains)
+                        .chain(&x.timeout)
+                }))
+        })
+    }
+}
+
+/// References in test files to what the configuration does not declare (variables, locals,
+/// resources), each at its place: found by `hive validate` before any run.
+pub fn undeclared_references(tests: &[TestFile], config: &super::Config) -> Diagnostics {
+    use crate::lang::refs::{references, Subject};
+    let mut diags = Diagnostics::default();
+    for test in tests {
+        for e in test.judged_exprs() {
+            for r in references(e.file, &e.expr, &config.catalog) {
+                let (declared, candidates): (bool, Vec<&str>) = match &r.subject {
+                    Subject::Var(name) => (
+                        config.variables.contains_key(name),
+                        config.variables.keys().map(String::as_str).collect(),
+                    ),
+                    Subject::Local(name) => (
+                        config.locals.contains_key(name),
+                        config.locals.keys().map(String::as_str).collect(),
+                    ),
+                    Subject::Resource(addr) => (
+                        config.resources.contains_key(addr),
+                        config
+                            .resources
+                            .keys()
+                            .filter(|a| a.kind == addr.kind)
+                            .map(|a| a.name.as_str())
+                            .collect(),
+                    ),
+                };
+                if !declared {
+                    diags.push(crate::lang::eval::undeclared(
+                        &r.subject,
+                        r.name_span.clone(),
+                        candidates.into_iter(),
+                    ));
+                }
+            }
+        }
+    }
+    diags
+}

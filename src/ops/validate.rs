@@ -103,7 +103,8 @@ pub fn validate(dir: &Path, registry: &Registry, options: &VarOptions) -> Valida
         );
     }
     // Test files are checked too: a broken one would otherwise wait for `hive test`.
-    crate::config::testfile::load_tests(dir, &mut config.sources, &mut diagnostics);
+    let tests = crate::config::testfile::load_tests(dir, &mut config.sources, &mut diagnostics);
+    diagnostics.extend(crate::config::testfile::undeclared_references(&tests, &config).items);
     Validated {
         sources: config.sources.clone(),
         config: Some(config),
