@@ -1,6 +1,7 @@
 //! The command line: argument parsing and the thin command files that call into `ops` and
 //! print through `render`.
 
+mod checkpoint;
 mod debug_log;
 mod fmt;
 mod graph;
@@ -76,6 +77,9 @@ enum Command {
     Hosts(hosts::Args),
     /// Run the test files (*.hivetest.hcl): each against a state of its own, torn down after.
     Test(test::Args),
+    /// Save, restore, list or delete checkpoints of every instance of the state.
+    #[command(subcommand)]
+    Checkpoint(checkpoint::Command),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -178,6 +182,7 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => snapshot::run(&ctx, args),
         Command::Hosts(args) => hosts::run(&ctx, args),
         Command::Test(args) => test::run(&ctx, args),
+        Command::Checkpoint(command) => checkpoint::run(&ctx, command),
     };
     ExitCode::from(code)
 }

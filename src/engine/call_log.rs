@@ -5,9 +5,9 @@
 
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, Object, PlanRequest,
-    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest, Snapshotted,
-    Target,
+    ApplyRequest, ApplyResponse, CheckpointRequest, DeleteRequest, KindSpec, Login, LoginRequest,
+    Object, PlanRequest, PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse,
+    SnapshotRequest, Snapshotted, Target,
 };
 use hive_sdk::schema::Schema;
 use hive_sdk::{addr::InstanceAddr, Value};
@@ -233,6 +233,16 @@ impl Provider for Logged {
             &secrets,
             failed,
             || self.inner.snapshot(request),
+        )
+    }
+
+    fn checkpoint(&self, request: &CheckpointRequest<'_>) -> Result<String, ProviderError> {
+        self.timed(
+            "checkpoint",
+            Some(request.target.address),
+            &[],
+            failed,
+            || self.inner.checkpoint(request),
         )
     }
 

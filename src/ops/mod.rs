@@ -1,6 +1,7 @@
 //! Operations: what each command does, as functions that return data (never print).
 
 pub mod apply;
+pub mod checkpoint;
 pub mod checks;
 pub mod fmt;
 pub mod hosts;

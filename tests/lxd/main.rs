@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod checkpoint;
 mod cluster;
 mod crash;
 mod debian;

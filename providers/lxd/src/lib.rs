@@ -23,9 +23,9 @@ use client::LxdError;
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, PlanRequest,
-    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest, Snapshotted,
-    Target,
+    ApplyRequest, ApplyResponse, CheckpointRequest, DeleteRequest, KindSpec, Login, LoginRequest,
+    PlanRequest, PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest,
+    Snapshotted, Target,
 };
 use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
 use hive_sdk::{Type, Value};
@@ -254,6 +254,16 @@ impl Provider for LxdProvider {
             "volume" => volume::delete(&self.clients, request),
             "instance" => instance::delete(&self.clients, request),
             other => Err(unsupported(other)),
+        }
+    }
+
+    fn checkpoint(&self, request: &CheckpointRequest<'_>) -> Result<String, ProviderError> {
+        match request.target.kind {
+            "instance" => instance::checkpoint(&self.clients, request),
+            other => Err(ProviderError::new(format!(
+                "{} is a {other}: only instances are checkpointed",
+                request.target.address
+            ))),
         }
     }
 

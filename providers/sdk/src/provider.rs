@@ -124,6 +124,25 @@ pub struct SnapshotRequest<'a> {
     pub progress: &'a (dyn Fn(&str) + Sync),
 }
 
+/// What `hive checkpoint` asks of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointAction {
+    Save,
+    Restore,
+    Delete,
+}
+
+/// `hive checkpoint save|restore|delete NAME` for one instance of the state.
+pub struct CheckpointRequest<'a> {
+    pub target: Target<'a>,
+    pub id: &'a str,
+    /// What the state records of it.
+    pub attributes: &'a Value,
+    /// The checkpoint's name (letters, digits and `-`).
+    pub name: &'a str,
+    pub action: CheckpointAction,
+}
+
 /// What a snapshot wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshotted {
@@ -361,6 +380,17 @@ pub trait Provider: Send + Sync {
     fn snapshot(&self, request: &SnapshotRequest<'_>) -> Result<Snapshotted, ProviderError> {
         Err(ProviderError::new(format!(
             "{} is a {} of the {} driver, which keeps no snapshots",
+            request.target.address,
+            request.target.kind,
+            self.driver()
+        )))
+    }
+
+    /// Saves, restores or deletes a checkpoint of one of its instances (`hive checkpoint`):
+    /// what was kept (`"disk"`, `"disk and memory"`).
+    fn checkpoint(&self, request: &CheckpointRequest<'_>) -> Result<String, ProviderError> {
+        Err(ProviderError::new(format!(
+            "{} is a {} of the {} driver, which keeps no checkpoints",
             request.target.address,
             request.target.kind,
             self.driver()
