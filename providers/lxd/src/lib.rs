@@ -11,6 +11,7 @@
 //! volumes in `user.hive.*` config keys, images in `hive.*` properties.
 
 pub mod api;
+mod checkpoint;
 pub mod client;
 pub mod host;
 mod http;
@@ -259,7 +260,7 @@ impl Provider for LxdProvider {
 
     fn checkpoint(&self, request: &CheckpointRequest<'_>) -> Result<String, ProviderError> {
         match request.target.kind {
-            "instance" => instance::checkpoint(&self.clients, request),
+            "instance" => checkpoint::checkpoint(&self.clients, request),
             other => Err(ProviderError::new(format!(
                 "{} is a {other}: only instances are checkpointed",
                 request.target.address
