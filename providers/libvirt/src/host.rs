@@ -220,6 +220,16 @@ pub struct Site {
     arriving: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
+impl Site {
+    /// The host's programs: over its SSH session when it is remote.
+    pub fn exec(&self) -> Arc<dyn hive_sdk::exec::Exec> {
+        match &self.ssh {
+            Some(ssh) => ssh.clone(),
+            None => Arc::new(hive_sdk::exec::LocalExec),
+        }
+    }
+}
+
 impl Connections {
     pub fn logins(&self) -> &Logins {
         &self.logins

@@ -14,6 +14,7 @@
 //! derived from their owner.
 
 pub mod cache;
+pub mod checkpoint;
 pub mod fetch_here;
 pub mod fetch_on_host;
 pub mod host;
@@ -115,6 +116,19 @@ impl Provider for LibvirtProvider {
             "instance" => Some(instance::domain_name(config, address)),
             "bridge" => Some(network::network_name(config, address)),
             _ => None,
+        }
+    }
+
+    fn checkpoint(
+        &self,
+        request: &hive_sdk::provider::CheckpointRequest<'_>,
+    ) -> Result<String, ProviderError> {
+        match request.target.kind {
+            "instance" => checkpoint::checkpoint(&self.connections, request),
+            other => Err(ProviderError::new(format!(
+                "{} is a {other}: only instances are checkpointed",
+                request.target.address
+            ))),
         }
     }
 

@@ -5,7 +5,6 @@
 use crate::host::{Connections, Host, HostAccess, Site};
 use crate::{lv, name_from_address, object, xml};
 use hive_sdk::addr::InstanceAddr;
-use hive_sdk::exec::{Exec, LocalExec};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
     ApplyRequest, ApplyResponse, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
@@ -122,7 +121,7 @@ pub fn create(
 ) -> Result<ApplyResponse, ProviderError> {
     let site = connections.get(&Host::of(request.config))?;
     let owner = subnets::owner(request.target.lineage, request.target.address);
-    let config = &subnets::resolve(request.config, &*host_exec(&site), &owner)
+    let config = &subnets::resolve(request.config, &*site.exec(), &owner)
         .map_err(|e| ProviderError::new(format!("choosing a subnet: {e}")))?;
     let name = network_name(config, request.target.address);
     let wanted = spec(config, &name)?;
@@ -264,19 +263,11 @@ pub fn read(
     Ok(ReadResponse::Found(Value::Map(now)))
 }
 
-/// The programs of the network's host: over its SSH session when it is remote.
-fn host_exec(site: &Site) -> std::sync::Arc<dyn Exec> {
-    match &site.ssh {
-        Some(ssh) => ssh.clone(),
-        None => std::sync::Arc::new(LocalExec),
-    }
-}
-
 pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
     let site = connections.get(&Host::of(request.prior))?;
     if let Some(cidr) = request.prior.attr_str("cidr") {
         let owner = subnets::owner(request.target.lineage, request.target.address);
-        subnets::release(&*host_exec(&site), cidr, &owner)
+        subnets::release(&*site.exec(), cidr, &owner)
             .map_err(|e| ProviderError::new(format!("releasing subnet {cidr}: {e}")))?;
     }
     let Some(name) = request.prior.attr_str("name") else {
