@@ -17,27 +17,31 @@ pub enum Command {
 
 pub fn run(ctx: &Context, command: &Command) -> u8 {
     let started = std::time::Instant::now();
+    let place = checkpoint::Place::configured(&ctx.dir);
     let done = match command {
-        Command::Save { name } => checkpoint::save(&ctx.dir, &ctx.registry, name).map(|s| {
-            for (address, kept) in &s.instances {
-                println!("{address}: {kept}");
-            }
-            format!(
-                "Saved checkpoint {name}: {} instance(s) in {:.1}s.",
-                s.instances.len(),
-                started.elapsed().as_secs_f64()
-            )
-        }),
-        Command::Restore { name } => checkpoint::restore(&ctx.dir, &ctx.registry, name).map(|s| {
-            format!(
-                "Restored checkpoint {name}: {} instance(s) in {:.1}s.",
-                s.instances.len(),
-                started.elapsed().as_secs_f64()
-            )
-        }),
-        Command::Delete { name } => checkpoint::delete(&ctx.dir, &ctx.registry, name)
+        Command::Save { name } => {
+            checkpoint::save(&ctx.dir, &ctx.registry, &place, name).map(|s| {
+                for (address, kept) in &s.instances {
+                    println!("{address}: {kept}");
+                }
+                format!(
+                    "Saved checkpoint {name}: {} instance(s) in {:.1}s.",
+                    s.instances.len(),
+                    started.elapsed().as_secs_f64()
+                )
+            })
+        }
+        Command::Restore { name } => checkpoint::restore(&ctx.dir, &ctx.registry, &place, name)
+            .map(|s| {
+                format!(
+                    "Restored checkpoint {name}: {} instance(s) in {:.1}s.",
+                    s.instances.len(),
+                    started.elapsed().as_secs_f64()
+                )
+            }),
+        Command::Delete { name } => checkpoint::delete(&ctx.dir, &ctx.registry, &place, name)
             .map(|()| format!("Deleted checkpoint {name}.")),
-        Command::List => checkpoint::list(&ctx.dir).map(|all| {
+        Command::List => checkpoint::list(&place).map(|all| {
             all.iter()
                 .map(|s| {
                     format!(

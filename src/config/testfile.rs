@@ -18,7 +18,8 @@
 //!     output_contains = "node"
 //!   }
 //!   expect_failures = [var.nodes]    # the run passes only if these fail
-//! }
+//!   save_checkpoint = "up"           # once the run passed; restore_checkpoint = "up"
+//! }                                  # puts it back before a run starts
 //! ```
 
 use super::{span_of, Expr};
@@ -65,6 +66,10 @@ pub struct Run {
     pub execs: Vec<GuestExec>,
     /// What must fail for the run to pass: the references as written, with where.
     pub expect_failures: Vec<(String, Span)>,
+    /// A checkpoint put back before the run starts (`hive checkpoint restore`).
+    pub restore_checkpoint: Option<Expr>,
+    /// A checkpoint saved once the run passed.
+    pub save_checkpoint: Option<Expr>,
 }
 
 #[derive(Debug, Clone)]
@@ -259,7 +264,12 @@ fn decode_run(
         file,
         body,
         "a run block",
-        &["command", "expect_failures"],
+        &[
+            "command",
+            "expect_failures",
+            "restore_checkpoint",
+            "save_checkpoint",
+        ],
         &["variables", "assert", "exec"],
         diags,
     );
@@ -286,6 +296,8 @@ fn decode_run(
         asserts: Vec::new(),
         execs: Vec::new(),
         expect_failures: Vec::new(),
+        restore_checkpoint: p.attributes.remove("restore_checkpoint").map(|(e, _)| e),
+        save_checkpoint: p.attributes.remove("save_checkpoint").map(|(e, _)| e),
     };
     if let Some((e, _)) = p.attributes.remove("expect_failures") {
         match &e.expr {

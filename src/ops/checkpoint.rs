@@ -6,6 +6,7 @@
 
 use super::apply::{run, Found, RunOptions, Then};
 use super::plan::PlanOptions;
+use super::state::StateSource;
 use crate::diag::Diagnostics;
 use crate::engine::registry::Registry;
 use hive_sdk::provider::{CheckpointAction, CheckpointRequest, Target};
@@ -24,12 +25,24 @@ pub struct Saved {
     pub instances: Vec<(String, String)>,
 }
 
-fn dir_of(dir: &Path) -> PathBuf {
-    dir.join(".hive").join("checkpoints")
+/// Which state the checkpoints are of, and where their records are kept.
+pub struct Place {
+    pub state: StateSource,
+    pub records: PathBuf,
 }
 
-fn file_of(dir: &Path, name: &str) -> PathBuf {
-    dir_of(dir).join(format!("{name}.json"))
+impl Place {
+    /// The configuration's own state, records in `.hive/checkpoints`.
+    pub fn configured(dir: &Path) -> Place {
+        Place {
+            state: StateSource::Configured,
+            records: dir.join(".hive").join("checkpoints"),
+        }
+    }
+
+    fn file_of(&self, name: &str) -> PathBuf {
+        self.records.join(format!("{name}.json"))
+    }
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -46,9 +59,9 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-pub fn list(dir: &Path) -> Result<Vec<Saved>, String> {
+pub fn list(place: &Place) -> Result<Vec<Saved>, String> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir_of(dir)) else {
+    let Ok(entries) = std::fs::read_dir(&place.records) else {
         return Ok(out);
     };
     for entry in entries.flatten() {
@@ -71,6 +84,7 @@ fn read(path: &Path) -> Result<Saved, String> {
 fn with_state(
     dir: &Path,
     registry: &Registry,
+    place: &Place,
     command: &str,
     each: &mut dyn FnMut(&Found<'_>) -> Result<(), String>,
 ) -> Result<(), String> {
@@ -84,7 +98,7 @@ fn with_state(
         parallelism: None,
         command: command.to_string(),
         saved_plan: None,
-        state: Default::default(),
+        state: place.state.clone(),
     };
     let mut outcome = Err("nothing was planned".to_string());
     let mut use_it = |found: &Found<'_>| outcome = each(found);
@@ -150,16 +164,16 @@ fn each_instance(
     (done, None)
 }
 
-pub fn save(dir: &Path, registry: &Registry, name: &str) -> Result<Saved, String> {
+pub fn save(dir: &Path, registry: &Registry, place: &Place, name: &str) -> Result<Saved, String> {
     check_name(name)?;
-    let file = file_of(dir, name);
+    let file = place.file_of(name);
     if file.exists() {
         return Err(format!(
             "a checkpoint named {name} exists: restore it, or delete it first (hive checkpoint delete {name})"
         ));
     }
     let mut saved = None;
-    with_state(dir, registry, "hive checkpoint save", &mut |found| {
+    with_state(dir, registry, place, "hive checkpoint save", &mut |found| {
         let (done, failed) = each_instance(found, dir, name, CheckpointAction::Save, None);
         if let Some(e) = failed {
             // A checkpoint is all the instances or none.
@@ -179,56 +193,73 @@ pub fn save(dir: &Path, registry: &Registry, name: &str) -> Result<Saved, String
         Ok(())
     })?;
     let saved = saved.ok_or("nothing was saved")?;
-    std::fs::create_dir_all(dir_of(dir))
-        .map_err(|e| format!("creating {}: {e}", dir_of(dir).display()))?;
+    std::fs::create_dir_all(&place.records)
+        .map_err(|e| format!("creating {}: {e}", place.records.display()))?;
     let text = serde_json::to_string_pretty(&saved).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| format!("writing {}: {e}", file.display()))?;
     Ok(saved)
 }
 
-pub fn restore(dir: &Path, registry: &Registry, name: &str) -> Result<Saved, String> {
+pub fn restore(
+    dir: &Path,
+    registry: &Registry,
+    place: &Place,
+    name: &str,
+) -> Result<Saved, String> {
     check_name(name)?;
-    let saved = read(&file_of(dir, name)).map_err(|_| no_such(dir, name))?;
-    with_state(dir, registry, "hive checkpoint restore", &mut |found| {
-        if found.state.lineage != saved.lineage || found.state.serial != saved.serial {
-            return Err(format!(
+    let saved = read(&place.file_of(name)).map_err(|_| no_such(place, name))?;
+    with_state(
+        dir,
+        registry,
+        place,
+        "hive checkpoint restore",
+        &mut |found| {
+            if found.state.lineage != saved.lineage || found.state.serial != saved.serial {
+                return Err(format!(
                 "checkpoint {name} was saved at serial {} of the state; the state is now at serial {}{}: it changed since, so its instances may not be the ones saved",
                 saved.serial,
                 found.state.serial,
                 if found.state.lineage != saved.lineage { " of another lineage" } else { "" }
             ));
-        }
-        let (_, failed) = each_instance(
-            found,
-            dir,
-            name,
-            CheckpointAction::Restore,
-            Some(&saved.instances),
-        );
-        failed.map_or(Ok(()), |e| Err(format!("restoring checkpoint {name}: {e}")))
-    })?;
+            }
+            let (_, failed) = each_instance(
+                found,
+                dir,
+                name,
+                CheckpointAction::Restore,
+                Some(&saved.instances),
+            );
+            failed.map_or(Ok(()), |e| Err(format!("restoring checkpoint {name}: {e}")))
+        },
+    )?;
     Ok(saved)
 }
 
-pub fn delete(dir: &Path, registry: &Registry, name: &str) -> Result<(), String> {
+pub fn delete(dir: &Path, registry: &Registry, place: &Place, name: &str) -> Result<(), String> {
     check_name(name)?;
-    let file = file_of(dir, name);
-    let saved = read(&file).map_err(|_| no_such(dir, name))?;
-    with_state(dir, registry, "hive checkpoint delete", &mut |found| {
-        let (_, failed) = each_instance(
-            found,
-            dir,
-            name,
-            CheckpointAction::Delete,
-            Some(&saved.instances),
-        );
-        failed.map_or(Ok(()), |e| Err(format!("deleting checkpoint {name}: {e}")))
-    })?;
+    let file = place.file_of(name);
+    let saved = read(&file).map_err(|_| no_such(place, name))?;
+    with_state(
+        dir,
+        registry,
+        place,
+        "hive checkpoint delete",
+        &mut |found| {
+            let (_, failed) = each_instance(
+                found,
+                dir,
+                name,
+                CheckpointAction::Delete,
+                Some(&saved.instances),
+            );
+            failed.map_or(Ok(()), |e| Err(format!("deleting checkpoint {name}: {e}")))
+        },
+    )?;
     std::fs::remove_file(&file).map_err(|e| format!("removing {}: {e}", file.display()))
 }
 
-fn no_such(dir: &Path, name: &str) -> String {
-    let known: Vec<String> = list(dir)
+fn no_such(place: &Place, name: &str) -> String {
+    let known: Vec<String> = list(place)
         .unwrap_or_default()
         .into_iter()
         .map(|s| s.name)

@@ -3,6 +3,7 @@
 //! whether its runs passed, failed or were interrupted.
 
 use super::apply::{run, Found, RunOptions, RunResult, Then};
+use super::checkpoint;
 use super::plan::PlanOptions;
 use super::state::StateSource;
 use super::validate::VarOptions;
@@ -198,15 +199,34 @@ impl FileRun<'_> {
             tell(TestEvent::RunStarted(&self.file.name, &r.name));
             let started = Instant::now();
             let vars = self.values(&r.variables, sources);
-            let mut outcome = match vars {
-                Ok(ref v) => self.one_run(r, v, steps, sources),
-                Err(ref e) => RunOutcome {
+            let restored = match &r.restore_checkpoint {
+                None => Ok(()),
+                Some(e) => self.checkpoint_name(e, sources).and_then(|name| {
+                    checkpoint::restore(self.dir, self.registry, &self.place(), &name)
+                        .map(drop)
+                        .map_err(|e| format!("restoring checkpoint {name}: {e}"))
+                }),
+            };
+            let mut outcome = match (&vars, restored.as_ref()) {
+                (Ok(v), Ok(())) => self.one_run(r, v, steps, sources),
+                (Err(e), _) | (_, Err(e)) => RunOutcome {
                     name: r.name.clone(),
                     status: Status::Error,
                     failures: vec![e.clone()],
                     elapsed: Duration::ZERO,
                 },
             };
+            if let (Some(e), Status::Pass) = (&r.save_checkpoint, outcome.status) {
+                let saved = self.checkpoint_name(e, sources).and_then(|name| {
+                    checkpoint::save(self.dir, self.registry, &self.place(), &name)
+                        .map(drop)
+                        .map_err(|e| format!("saving checkpoint {name}: {e}"))
+                });
+                if let Err(e) = saved {
+                    outcome.status = Status::Error;
+                    outcome.failures.push(e);
+                }
+            }
             // The teardown uses the variables of the last run that applied.
             if vars.is_ok() && r.command == RunCommand::Apply && outcome.status != Status::Error {
                 last_vars = vars;
@@ -222,6 +242,30 @@ impl FileRun<'_> {
             name: self.file.name.clone(),
             runs,
             teardown,
+        }
+    }
+
+    /// The file's checkpoints: of its own state, recorded beside it.
+    fn place(&self) -> checkpoint::Place {
+        checkpoint::Place {
+            state: StateSource::File(self.state.clone()),
+            records: self.state.with_extension("checkpoints"),
+        }
+    }
+
+    fn checkpoint_name(
+        &self,
+        e: &crate::config::Expr,
+        sources: &Sources,
+    ) -> Result<String, String> {
+        let values = self.values(&BTreeMap::from([("name".to_string(), e.clone())]), sources)?;
+        match values
+            .iter()
+            .find(|(n, _)| n == "name")
+            .map(|(_, v)| v.unmarked())
+        {
+            Some(Value::String(name)) => Ok(name.clone()),
+            _ => Err("a checkpoint's name is a string".into()),
         }
     }
 
@@ -484,6 +528,12 @@ impl FileRun<'_> {
         steps: &mut dyn Hook,
     ) -> Teardown {
         let started = Instant::now();
+        // Checkpoints go first: what they keep beside the instances would outlive them.
+        let place = self.place();
+        for saved in checkpoint::list(&place).unwrap_or_default() {
+            let _ = checkpoint::delete(self.dir, self.registry, &place, &saved.name);
+        }
+        let _ = std::fs::remove_dir_all(&place.records);
         let vars = vars.clone().unwrap_or_default();
         let mut yes = |_: &crate::plan::Plan| true;
         let result = run(

@@ -99,3 +99,51 @@ fn a_checkpoint_restores_three_containers_as_they_were() {
         (destroy + apply).as_secs_f64() / restore.as_secs_f64()
     );
 }
+
+/// A `hive test` file resets its cluster between runs with a checkpoint: a run saves one, the
+/// next dirties the containers, the third restores it and finds them clean; the teardown
+/// removes the checkpoint with the containers.
+#[test]
+fn hive_test_runs_reset_the_cluster_with_a_checkpoint() {
+    let lab = Lab::new("e2eh", 32);
+    lab.write(&format!("{BASE}{}", NODES.replace("COUNT", "2")));
+    let test = r#"
+run "up" {
+  save_checkpoint = "clean"
+}
+
+run "dirty" {
+  exec "write" {
+    instance = instance.node
+    command  = "echo dirt > /root/dirt"
+  }
+}
+
+run "reset" {
+  restore_checkpoint = "clean"
+  exec "clean" {
+    instance  = instance.node
+    command   = "test -e /root/dirt"
+    exit_code = 1
+  }
+}
+"#;
+    std::fs::write(lab.dir.path().join("reset.hivetest.hcl"), test).expect("write");
+    let r = lab.hive(&["test"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for run in ["up", "dirty", "reset"] {
+        assert!(
+            r.stdout.contains(&format!("run \"{run}\"... pass")),
+            "{}",
+            r.stdout
+        );
+    }
+    lab.assert_clean();
+    let left = std::fs::read_dir(lab.dir.path().join(".hive/test"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        left, 0,
+        "nothing of the test's state or checkpoints is left"
+    );
+}
