@@ -3,7 +3,6 @@
 
 use super::inspect::read_state;
 use super::Context;
-use crate::render::inventory::{proxy_command, GUEST_SSH_OPTIONS};
 use hive_sdk::provider::Login;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -65,14 +64,7 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
             args.address, j.user, j.address, j.port
         );
     }
-    let mut ssh = Command::new("ssh");
-    ssh.arg("-i").arg(&key);
-    for (option, value) in GUEST_SSH_OPTIONS {
-        ssh.args(["-o", &format!("{option}={value}")]);
-    }
-    if let Some(j) = &jump {
-        ssh.args(["-o", &format!("ProxyCommand={}", proxy_command(j))]);
-    }
+    let mut ssh = crate::ops::ssh::ssh_command(&key, jump.as_ref());
     ssh.arg(format!("{user}@{ip}"));
     if !args.command.is_empty() {
         ssh.arg("--").args(&args.command);

@@ -4,5 +4,7 @@
 pub mod eval;
 pub mod functions;
 pub mod refs;
+pub mod scope;
 pub mod settings;
+pub mod variables;
 pub mod walk;

@@ -30,15 +30,7 @@ pub fn decode(
     let mut settings = Settings::default();
     let table = ResourceTable::empty(config.catalog.clone());
     let locals = BTreeMap::new();
-    let scope = Scope {
-        dir: &config.dir,
-        vars,
-        locals: &locals,
-        resources: &table,
-        count_index: None,
-        each: None,
-        instance_cache: None,
-    };
+    let scope = Scope::plain(&config.dir, vars, &locals, &table);
     let eval = |attr: &Attribute, diags: &mut Diagnostics| -> Option<Value> {
         for r in references(attr.expr.file, &attr.expr.expr, &config.catalog) {
             let what = match r.subject {

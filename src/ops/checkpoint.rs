@@ -7,7 +7,6 @@
 use super::apply::{run, Found, RunOptions, Then};
 use super::plan::PlanOptions;
 use super::state::StateSource;
-use crate::diag::Diagnostics;
 use crate::engine::registry::Registry;
 use hive_sdk::provider::{CheckpointAction, CheckpointRequest, Target};
 use hive_sdk::value::tagged;
@@ -102,20 +101,21 @@ fn with_state(
     };
     let mut outcome = Err("nothing was planned".to_string());
     let mut use_it = |found: &Found<'_>| outcome = each(found);
-    let result = run(dir, registry, &options, Then::Use(&mut use_it), &mut NoHook);
+    let result = run(
+        dir,
+        registry,
+        &options,
+        Then::Use(&mut use_it),
+        &mut crate::engine::Silent,
+    );
     if result.diagnostics.has_errors() {
-        return Err(render(&result.diagnostics, &result.sources));
+        return Err(crate::render::diag::render_text(
+            &result.diagnostics,
+            &result.sources,
+            crate::render::diag::Style::Plain,
+        ));
     }
     outcome
-}
-
-struct NoHook;
-impl crate::engine::Hook for NoHook {
-    fn event(&mut self, _: &crate::engine::Event) {}
-}
-
-fn render(diags: &Diagnostics, sources: &crate::diag::Sources) -> String {
-    crate::render::diag::render_text(diags, sources, crate::render::diag::Style::Plain)
 }
 
 /// Asks every instance's provider; stops at the first failure: (done, the failure).

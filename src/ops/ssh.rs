@@ -2,10 +2,64 @@
 
 use crate::engine::registry::Registry;
 use hive_sdk::addr::InstanceAddr;
-use hive_sdk::provider::{Login, LoginRequest, Target};
+use hive_sdk::provider::{Jump, Login, LoginRequest, Target};
+use hive_sdk::ssh::shell_quote;
 use hive_sdk::value::tagged;
 use hive_state::State;
 use std::path::Path;
+
+/// How hive's SSH reaches a guest: guests are made and remade at will, so their host keys
+/// are new each time and not checked.
+pub const GUEST_SSH_OPTIONS: [(&str, &str); 4] = [
+    ("StrictHostKeyChecking", "no"),
+    ("UserKnownHostsFile", "/dev/null"),
+    ("LogLevel", "ERROR"),
+    ("IdentitiesOnly", "yes"),
+];
+
+/// The command ssh runs to reach a guest through its host: the host's own key is checked
+/// against the one hive checked, strictly (unlike a guest's, a host's key must not change).
+pub fn proxy_command(j: &Jump) -> String {
+    let mut argv: Vec<String> = vec!["ssh".into(), "-W".into(), "%h:%p".into()];
+    argv.extend(["-p".into(), j.port.to_string()]);
+    if let Some(key) = &j.key {
+        argv.extend([
+            "-i".into(),
+            key.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+        ]);
+    }
+    argv.extend([
+        "-o".into(),
+        format!("UserKnownHostsFile={}", j.known_hosts.display()),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+        format!("{}@{}", j.user, j.address),
+    ]);
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `ssh` set up to reach a guest as `hive ssh` does (hive's key, the guest's key not checked,
+/// through its host when there is one); the caller adds `user@ip` and what to run.
+pub fn ssh_command(key: &Path, jump: Option<&Jump>) -> std::process::Command {
+    let mut ssh = std::process::Command::new("ssh");
+    ssh.arg("-i").arg(key);
+    for (option, value) in GUEST_SSH_OPTIONS {
+        ssh.args(["-o", &format!("{option}={value}")]);
+    }
+    if let Some(j) = jump {
+        ssh.args(["-o", &format!("ProxyCommand={}", proxy_command(j))]);
+    }
+    ssh
+}
 
 pub fn login(
     state: &State,

@@ -285,15 +285,7 @@ impl FileRun<'_> {
     ) -> Result<Vec<(String, Value)>, String> {
         let empty = BTreeMap::new();
         let table = ResourceTable::empty(self.registry.catalog().clone());
-        let scope = Scope {
-            dir: self.dir,
-            vars: &empty,
-            locals: &empty,
-            resources: &table,
-            count_index: None,
-            each: None,
-            instance_cache: None,
-        };
+        let scope = Scope::plain(self.dir, &empty, &empty, &table);
         let mut out: BTreeMap<String, Value> = BTreeMap::new();
         for (name, e) in self.file.variables.iter().chain(run_vars) {
             let v = scope.eval(e).map_err(|d| render_one(&d, sources))?;
@@ -399,15 +391,12 @@ impl FileRun<'_> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         );
-        let scope = Scope {
-            dir: self.dir,
-            vars: &found.evaluated.vars,
-            locals: &found.evaluated.locals,
-            resources: &table,
-            count_index: None,
-            each: None,
-            instance_cache: None,
-        };
+        let scope = Scope::plain(
+            self.dir,
+            &found.evaluated.vars,
+            &found.evaluated.locals,
+            &table,
+        );
         let outputs = Value::Map(found.evaluated.outputs.clone());
         let bindings = vec![("output".to_string(), outputs)];
         let mut failures = Vec::new();
@@ -709,21 +698,8 @@ fn run_in_guest(login: &Login, command: &str, timeout: Duration) -> Result<(i32,
             jump,
             ..
         } => {
-            let mut ssh = std::process::Command::new("ssh");
-            ssh.arg("-i").arg(key);
-            for (option, value) in crate::render::inventory::GUEST_SSH_OPTIONS {
-                ssh.args(["-o", &format!("{option}={value}")]);
-            }
+            let mut ssh = super::ssh::ssh_command(key, jump.as_ref());
             ssh.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]);
-            if let Some(j) = jump {
-                ssh.args([
-                    "-o",
-                    &format!(
-                        "ProxyCommand={}",
-                        crate::render::inventory::proxy_command(j)
-                    ),
-                ]);
-            }
             ssh.arg(format!("{user}@{ip}")).arg("--").arg(command);
             ssh
         }

@@ -3,48 +3,9 @@
 //! Both log in as `hive ssh` does: hive's key, the guest's ever-new host key not checked, and
 //! through the remote host for a guest on its private bridge.
 
-use crate::ops::ssh::Node;
+use crate::ops::ssh::{proxy_command, Node, GUEST_SSH_OPTIONS};
 use hive_sdk::provider::{Jump, Login};
 use hive_sdk::ssh::shell_quote;
-
-/// How hive's SSH reaches a guest: guests are made and remade at will, so their host keys
-/// are new each time and not checked.
-pub const GUEST_SSH_OPTIONS: [(&str, &str); 4] = [
-    ("StrictHostKeyChecking", "no"),
-    ("UserKnownHostsFile", "/dev/null"),
-    ("LogLevel", "ERROR"),
-    ("IdentitiesOnly", "yes"),
-];
-
-/// The command ssh runs to reach a guest through its host: the host's own key is checked
-/// against the one hive checked, strictly (unlike a guest's, a host's key must not change).
-pub fn proxy_command(j: &Jump) -> String {
-    let mut argv: Vec<String> = vec!["ssh".into(), "-W".into(), "%h:%p".into()];
-    argv.extend(["-p".into(), j.port.to_string()]);
-    if let Some(key) = &j.key {
-        argv.extend([
-            "-i".into(),
-            key.display().to_string(),
-            "-o".into(),
-            "IdentitiesOnly=yes".into(),
-        ]);
-    }
-    argv.extend([
-        "-o".into(),
-        format!("UserKnownHostsFile={}", j.known_hosts.display()),
-        "-o".into(),
-        "StrictHostKeyChecking=yes".into(),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        "LogLevel=ERROR".into(),
-        format!("{}@{}", j.user, j.address),
-    ]);
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// What an inventory says of an instance it cannot log into over SSH.
 fn left_out(node: &Node) -> Option<String> {
