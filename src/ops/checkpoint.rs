@@ -118,7 +118,8 @@ fn with_state(
     outcome
 }
 
-/// Asks every instance's provider; stops at the first failure: (done, the failure).
+/// Asks every instance's provider, all at once (a restored guest takes a few seconds to
+/// answer again; they wait together): (what was done, the first failure).
 fn each_instance(
     found: &Found<'_>,
     dir: &Path,
@@ -126,23 +127,18 @@ fn each_instance(
     action: CheckpointAction,
     only: Option<&[(String, String)]>,
 ) -> (Vec<(String, String)>, Option<String>) {
-    let mut done = Vec::new();
-    for record in found
+    let records: Vec<_> = found
         .state
         .resources
         .values()
         .filter(|r| r.kind == "instance" && r.deposed.is_none())
         .filter(|r| only.is_none_or(|o| o.iter().any(|(a, _)| *a == r.address.to_string())))
-    {
-        let Some(provider) = found.registry.get(&record.kind, &record.driver) else {
-            return (
-                done,
-                Some(format!(
-                    "{}: no {} driver in this build",
-                    record.address, record.driver
-                )),
-            );
-        };
+        .collect();
+    let one = |record: &hive_state::ResourceState| -> Result<String, String> {
+        let provider = found
+            .registry
+            .get(&record.kind, &record.driver)
+            .ok_or_else(|| format!("no {} driver in this build", record.driver))?;
         let attributes = tagged::from_json(&record.attributes).unmark_deep().0;
         let request = CheckpointRequest {
             target: Target {
@@ -156,12 +152,29 @@ fn each_instance(
             name,
             action,
         };
-        match provider.checkpoint(&request) {
+        provider.checkpoint(&request).map_err(|e| e.message)
+    };
+    let answers: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let running: Vec<_> = records.iter().map(|r| s.spawn(|| one(r))).collect();
+        running
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the provider failed".into()))
+            })
+            .collect()
+    });
+    let mut done = Vec::new();
+    let mut failed = None;
+    for (record, answer) in records.iter().zip(answers) {
+        match answer {
             Ok(kept) => done.push((record.address.to_string(), kept)),
-            Err(e) => return (done, Some(format!("{}: {}", record.address, e.message))),
+            Err(e) => {
+                failed.get_or_insert(format!("{}: {e}", record.address));
+            }
         }
     }
-    (done, None)
+    (done, failed)
 }
 
 pub fn save(dir: &Path, registry: &Registry, place: &Place, name: &str) -> Result<Saved, String> {

@@ -42,6 +42,29 @@ fn copy(site: &Site, from: &Path, to: &Path) -> Result<(), ProviderError> {
         })
 }
 
+/// Waits until a guest that runs on from its saved memory answers on its SSH port again (its
+/// tap is new on the bridge, which takes a moment), so the command returns a usable cluster.
+/// Only a guest on this machine is looked at: a remote host's bridge is not reachable here.
+fn wait_for_guest(
+    site: &Site,
+    attributes: &hive_sdk::Value,
+    name: &str,
+) -> Result<(), ProviderError> {
+    let Some(ip) = attributes.attr_str("ip").filter(|_| site.ssh.is_none()) else {
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !hive_sdk::guest::ssh_port_open(ip) {
+        if std::time::Instant::now() >= deadline {
+            return Err(ProviderError::new(format!(
+                "{name} runs again but does not answer on {ip}:22 after 60 s"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(())
+}
+
 pub fn checkpoint(
     connections: &Connections,
     request: &CheckpointRequest<'_>,
@@ -115,6 +138,9 @@ pub fn checkpoint(
                     .map_err(lv(format!("starting {name} again from its saved memory")))?;
             }
             copied?;
+            if running {
+                wait_for_guest(&site, attributes, name)?;
+            }
             Ok(if running {
                 "disks and memory".into()
             } else {
@@ -135,6 +161,7 @@ pub fn checkpoint(
                 site.conn
                     .restore_domain(&memory.to_string_lossy())
                     .map_err(lv(format!("restoring the memory of {name}")))?;
+                wait_for_guest(&site, attributes, name)?;
                 Ok("disks and memory".into())
             } else {
                 Ok("disks".into())
