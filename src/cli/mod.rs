@@ -11,6 +11,7 @@ mod inspect;
 mod json_stream;
 mod progress;
 mod run;
+mod scan;
 mod snapshot;
 mod ssh;
 mod state;
@@ -80,6 +81,9 @@ enum Command {
     /// Save, restore, list or delete checkpoints of every instance of the state.
     #[command(subcommand)]
     Checkpoint(checkpoint::Command),
+    /// List what hive made on the hosts, whose it is and whether it is live, expired or
+    /// orphaned; -reap removes what dead jobs left.
+    Scan(scan::Args),
 }
 
 /// `-var` and `-var-file`, shared by every command that evaluates the configuration.
@@ -183,6 +187,7 @@ pub fn main() -> ExitCode {
         Command::Hosts(args) => hosts::run(&ctx, args),
         Command::Test(args) => test::run(&ctx, args),
         Command::Checkpoint(command) => checkpoint::run(&ctx, command),
+        Command::Scan(args) => scan::run(&ctx, args),
     };
     ExitCode::from(code)
 }

@@ -81,6 +81,10 @@ pub struct ApplyCommand {
     /// At most this many steps at once (default: the configuration's, or 10).
     #[arg(long, value_name = "N")]
     parallelism: Option<usize>,
+    /// What this apply makes or keeps expires this long after it (e.g. 2h): `hive scan
+    /// -reap` then destroys it. Wins over the configuration's `ttl`.
+    #[arg(long, value_name = "DURATION")]
+    ttl: Option<String>,
     /// A plan saved with `hive plan -out FILE`: applied exactly, without asking.
     #[arg(value_name = "PLAN_FILE")]
     plan_file: Option<std::path::PathBuf>,
@@ -106,6 +110,7 @@ fn options(args: &PlanArgs, command: &str, destroy: bool) -> Result<RunOptions, 
         command: command.to_string(),
         saved_plan: None,
         state: Default::default(),
+        ttl: None,
     })
 }
 
@@ -187,6 +192,19 @@ pub fn apply(ctx: &Context, args: &ApplyCommand, destroy: bool) -> u8 {
         }
     };
     options.parallelism = args.parallelism;
+    if let Some(ttl) = &args.ttl {
+        match hive_sdk::units::parse_duration(ttl) {
+            Ok(d) if !d.is_zero() => options.ttl = Some(d),
+            Ok(_) => {
+                eprintln!("Error: -ttl must be longer than nothing");
+                return 1;
+            }
+            Err(e) => {
+                eprintln!("Error: -ttl: {e}");
+                return 1;
+            }
+        }
+    }
     if let Some(file) = &args.plan_file {
         match super::inspect::read_plan_file(file) {
             Ok(plan) => options.saved_plan = Some(plan),
@@ -306,6 +324,11 @@ fn ask(destroy: bool) -> bool {
     } else {
         "Do you want to perform these actions?\n  hive will perform the actions described above."
     };
+    ask_yes(what)
+}
+
+/// Asks `question` and waits for `yes` on the terminal (or standard input).
+pub(super) fn ask_yes(what: &str) -> bool {
     print!("\n{what}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();

@@ -533,7 +533,7 @@ impl Decoder<'_> {
         out
     }
 
-    /// The `hive` block: `parallelism`, and a `state` block whose settings depend on its
+    /// The `hive` block: `parallelism`, `ttl`, and a `state` block whose settings depend on its
     /// backend (checked when they are decoded).
     fn settings(&mut self, file: FileId, block: syntax::Block) {
         let (attrs, blocks) = self.split(file, block.body);
@@ -541,12 +541,13 @@ impl Decoder<'_> {
         for attr in attrs {
             match attr.key.as_str() {
                 "parallelism" => settings.parallelism = Some(Self::attribute(file, attr)),
+                "ttl" => settings.ttl = Some(Self::attribute(file, attr)),
                 other => self.unknown_name(
                     "attribute",
                     other,
                     span_of(file, &attr.key),
                     "the hive block",
-                    &["parallelism", "state"],
+                    &["parallelism", "ttl", "state"],
                 ),
             }
         }
@@ -558,7 +559,7 @@ impl Decoder<'_> {
                     b.ident.as_str(),
                     span,
                     "the hive block",
-                    &["parallelism", "state"],
+                    &["parallelism", "ttl", "state"],
                 );
                 continue;
             }

@@ -159,6 +159,8 @@ pub struct Resource {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub parallelism: Option<Attribute>,
+    /// `ttl`: how long after the last apply the state's objects expire.
+    pub ttl: Option<Attribute>,
     /// `state { ... }`: its attributes, which depend on the backend.
     pub state: Option<Block>,
 }

@@ -39,6 +39,8 @@ pub struct ApplyInput<'a> {
     pub state: State,
     pub recorder: Box<dyn Recorder>,
     pub parallelism: usize,
+    /// Where the state lives, for the tags of what is made.
+    pub state_location: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +116,7 @@ struct Walk<'a> {
     plan: &'a Plan,
     registry: &'a Registry,
     base_dir: PathBuf,
+    state_location: String,
     steps: Vec<Step>,
     status: Vec<StepState>,
     remaining: Vec<usize>,
@@ -151,6 +154,7 @@ impl<'a> Walk<'a> {
             base_dir: input
                 .config
                 .map_or_else(|| PathBuf::from("."), |(c, _)| c.dir.clone()),
+            state_location: input.state_location,
             status: vec![StepState::Waiting; steps.len()],
             remaining: steps.iter().map(|s| s.deps.len()).collect(),
             steps,
@@ -386,6 +390,8 @@ impl<'a> Walk<'a> {
             address: change.address.clone(),
             kind: change.kind.clone(),
             lineage,
+            state: self.state_location.clone(),
+            expires: self.recording.state.expires,
             base_dir: self.base_dir.clone(),
             cancel: self.cancel.clone(),
         };
@@ -636,6 +642,8 @@ struct CallTarget {
     address: hive_sdk::addr::InstanceAddr,
     kind: String,
     lineage: String,
+    state: String,
+    expires: Option<u64>,
     base_dir: PathBuf,
     cancel: Cancel,
 }
@@ -646,6 +654,8 @@ impl CallTarget {
             address: &self.address,
             kind: &self.kind,
             lineage: &self.lineage,
+            state: &self.state,
+            expires: self.expires,
             base_dir: &self.base_dir,
         }
     }

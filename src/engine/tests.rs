@@ -87,6 +87,7 @@ fn run(mock: &Mock, plan: &Plan, state: State) -> ApplyReport {
         state,
         recorder,
         parallelism: 10,
+        state_location: String::new(),
     };
     apply(input, &mut crate::engine::Silent).unwrap()
 }

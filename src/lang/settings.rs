@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 pub struct Settings {
     /// `parallelism`, when set.
     pub parallelism: Option<usize>,
+    /// `ttl`: the state's objects expire this long after the last apply.
+    pub ttl: Option<std::time::Duration>,
     pub backend: BackendConfig,
 }
 
@@ -76,6 +78,27 @@ pub fn decode(
             }
             Some(other) => diags.push(
                 Diagnostic::error("parallelism must be a whole number, 1 or more")
+                    .detail(format!("it is {}", shown(&other)))
+                    .at(attr.expr.span()),
+            ),
+            None => {}
+        }
+    }
+    if let Some(attr) = &config.settings.ttl {
+        match eval(attr, diags).map(|v| v.unmark().0) {
+            Some(Value::String(text)) => match hive_sdk::units::parse_duration(&text) {
+                Ok(d) if !d.is_zero() => settings.ttl = Some(d),
+                Ok(_) => diags.push(
+                    Diagnostic::error("ttl must be longer than nothing").at(attr.expr.span()),
+                ),
+                Err(e) => diags.push(
+                    Diagnostic::error(format!("ttl = \"{text}\": {e}"))
+                        .help("a duration such as \"90m\", \"2h\" or \"1d\"")
+                        .at(attr.expr.span()),
+                ),
+            },
+            Some(other) => diags.push(
+                Diagnostic::error("ttl must be a duration such as \"2h\"")
                     .detail(format!("it is {}", shown(&other)))
                     .at(attr.expr.span()),
             ),

@@ -28,6 +28,8 @@ pub struct RunOptions {
     /// A saved plan to apply exactly (`hive apply F`).
     pub saved_plan: Option<Plan>,
     pub state: StateSource,
+    /// `-ttl`: wins over the configuration's `ttl`.
+    pub ttl: Option<Duration>,
 }
 
 pub struct RunResult {
@@ -187,6 +189,7 @@ pub fn run(
         had_state,
         registry,
         parallelism,
+        ttl: options.ttl.or(settings.ttl),
     };
     result.report = context.finish(refreshed, then, &mut opened, hook, &mut result);
     result.plan = Some(plan);
@@ -203,6 +206,7 @@ struct Finish<'a> {
     had_state: bool,
     registry: &'a Registry,
     parallelism: usize,
+    ttl: Option<Duration>,
 }
 
 impl Finish<'_> {
@@ -243,10 +247,14 @@ impl Finish<'_> {
         // them: destroy order comes from these.
         let mut refreshed = refreshed;
         let dependencies_moved = sync_dependencies(&mut refreshed, plan);
+        // The TTL counts from the last apply, one that changes nothing included.
+        let expires = expiry(self.ttl, plan.destroy);
+        let expiry_moved = refreshed.expires != expires;
+        refreshed.expires = expires;
         // Nothing to do still folds a journal left by an interrupted command into the
         // snapshot.
         if !plan.has_changes() {
-            if !opened.recovered.is_empty() || dependencies_moved {
+            if !opened.recovered.is_empty() || dependencies_moved || expiry_moved {
                 refreshed.serial += 1;
                 if let Err(e) = opened.backend.write(&refreshed) {
                     result.diagnostics.push(fold_failed(&e));
@@ -283,6 +291,7 @@ impl Finish<'_> {
             state: refreshed,
             recorder,
             parallelism: self.parallelism,
+            state_location: opened.backend.location(),
         };
         match apply(input, hook) {
             Ok(mut report) => {
@@ -302,6 +311,15 @@ impl Finish<'_> {
             }
         }
     }
+}
+
+/// When what an apply now makes or keeps expires: `ttl` from now.
+fn expiry(ttl: Option<Duration>, destroy: bool) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    ttl.filter(|_| !destroy)
+        .map(|ttl| now.saturating_add(ttl).as_secs())
 }
 
 /// Folding the recorded steps into a new snapshot failed: they are all kept, and the next

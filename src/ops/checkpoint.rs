@@ -98,6 +98,7 @@ fn with_state(
         command: command.to_string(),
         saved_plan: None,
         state: place.state.clone(),
+        ttl: None,
     };
     let mut outcome = Err("nothing was planned".to_string());
     let mut use_it = |found: &Found<'_>| outcome = each(found);
@@ -145,6 +146,8 @@ fn each_instance(
                 address: &record.address,
                 kind: &record.kind,
                 lineage: &found.state.lineage,
+                state: "",
+                expires: None,
                 base_dir: dir,
             },
             id: record.id.as_deref().unwrap_or_default(),

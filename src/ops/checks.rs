@@ -96,6 +96,8 @@ pub fn check_resources(
             address: &addr,
             kind,
             lineage,
+            state: "",
+            expires: None,
             base_dir: &config.dir,
         };
         if ask {

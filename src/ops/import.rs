@@ -83,10 +83,13 @@ pub fn import(
         &config, &state, registry, vars, &instance, &schema, configured,
     )?;
     let plain_config = config_value.clone().unmark_deep().0;
+    let location = opened.backend.location();
     let target = hive_sdk::provider::Target {
         address: &instance,
         kind: &kind,
         lineage: &state.lineage,
+        state: &location,
+        expires: state.expires,
         base_dir: dir,
     };
     let found = provider

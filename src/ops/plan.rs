@@ -352,6 +352,8 @@ fn refresh(
                 address: &record.address,
                 kind: &record.kind,
                 lineage: &lineage,
+                state: "",
+                expires: None,
                 base_dir: dir,
             },
             id: &id,

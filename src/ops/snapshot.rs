@@ -84,6 +84,8 @@ fn snapshot_found(
                                 address: &record.address,
                                 kind: &record.kind,
                                 lineage: &found.state.lineage,
+                                state: "",
+                                expires: None,
                                 base_dir: dir,
                             },
                             id: &id,

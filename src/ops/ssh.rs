@@ -98,6 +98,8 @@ pub fn login(
             address: &record.address,
             kind: &record.kind,
             lineage: &state.lineage,
+            state: "",
+            expires: None,
             base_dir: dir,
         },
         id: record.id.as_deref().unwrap_or_default(),

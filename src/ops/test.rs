@@ -309,6 +309,7 @@ impl FileRun<'_> {
             command: "hive test".into(),
             saved_plan: None,
             state: StateSource::File(self.state.clone()),
+            ttl: None,
         }
     }
 

@@ -123,6 +123,8 @@ impl InstanceHook for Planner<'_> {
             address: &address,
             kind,
             lineage: self.lineage,
+            state: "",
+            expires: None,
             base_dir: self.base_dir,
         };
         let proposal = PlanResponse {

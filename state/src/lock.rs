@@ -268,8 +268,8 @@ pub fn rfc3339_now() -> String {
     rfc3339(secs)
 }
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn rfc3339(secs: u64) -> String {
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (the civil date by Howard Hinnant's algorithm).
+pub fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;

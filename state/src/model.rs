@@ -20,6 +20,10 @@ pub struct State {
     /// Every recorded object; written as a list sorted by address.
     #[serde(default, with = "resource_list")]
     pub resources: BTreeMap<ObjectAddr, ResourceState>,
+    /// When its objects expire (`ttl`, counted from the last apply), in seconds since the
+    /// Unix epoch: `hive scan -reap` destroys an expired state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 /// Which recorded object: an instance's current one, or an old one it replaced
@@ -222,6 +226,7 @@ impl State {
             serial: 0,
             outputs: BTreeMap::new(),
             resources: BTreeMap::new(),
+            expires: None,
         }
     }
 

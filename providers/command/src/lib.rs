@@ -318,6 +318,8 @@ mod tests {
                 address: &address,
                 kind: "command",
                 lineage: "l",
+                state: "",
+                expires: None,
                 base_dir: dir,
             },
             config,

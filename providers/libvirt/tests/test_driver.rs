@@ -37,6 +37,8 @@ fn target<'a>(address: &'a str, kind: &'a str) -> Target<'a> {
         address,
         kind,
         lineage: LINEAGE,
+        state: "",
+        expires: None,
         base_dir: scratch(),
     }
 }

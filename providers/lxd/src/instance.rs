@@ -1104,6 +1104,8 @@ mod tests {
             address: ADDRESS.get_or_init(|| "instance.a".parse().unwrap()),
             kind: "instance",
             lineage: "L1",
+            state: "",
+            expires: None,
             base_dir: std::path::Path::new("/"),
         }
     }

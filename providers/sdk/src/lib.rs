@@ -12,6 +12,7 @@
 //!   files; [`ssh`]: remote hosts over SSH.
 //! - [`guest`]: waiting for guests, sizing them, logging into them; [`cloud_init`]: the
 //!   user data hive gives them.
+//! - [`tag`]: who an object hive made belongs to.
 //! - [`random`]: random identifiers. [`net`]: IPv4 subnet arithmetic. [`disk`]: disk image formats by their content.
 //!
 //! This crate knows nothing of HCL, the state file or any backend.
@@ -34,6 +35,7 @@ pub mod scratch;
 pub mod ssh;
 pub mod ssh_tunnel;
 pub mod subnets;
+pub mod tag;
 pub mod types;
 pub mod units;
 pub mod value;

@@ -35,6 +35,11 @@ pub struct Target<'a> {
     pub kind: &'a str,
     /// The state's lineage, for backend tags: objects hive made for this state carry it.
     pub lineage: &'a str,
+    /// Where the state lives (a file's path, an S3 URL), for backend tags; empty where no
+    /// object is made (checks).
+    pub state: &'a str,
+    /// When what is made expires (`ttl`), seconds since the Unix epoch, for backend tags.
+    pub expires: Option<u64>,
     /// The configuration directory: relative paths in attributes resolve against it.
     pub base_dir: &'a std::path::Path,
 }
@@ -141,6 +146,45 @@ pub struct CheckpointRequest<'a> {
     /// The checkpoint's name (letters, digits and `-`).
     pub name: &'a str,
     pub action: CheckpointAction,
+}
+
+/// `hive scan` on one host: the objects this provider made there, whatever state made them.
+pub struct ScanRequest<'a> {
+    /// A configuration holding only `host`: the host's record (absent for this machine).
+    pub host: &'a Value,
+}
+
+/// A hive-made object found by a scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// What it is, in the backend's words (`libvirt domain`, `nft table`).
+    pub kind: String,
+    /// Its name in the backend.
+    pub name: String,
+    /// Who it belongs to, as its tag says.
+    pub tag: crate::tag::Tag,
+    /// The id a state records for the resource it is (part of): a state that records this
+    /// id at the tag's address, or at any address of the same kind, still holds it.
+    pub id: String,
+    /// Reaped in rising order, so what uses an object goes first: instances 0, their disks
+    /// 1, networks and images 2, claims 3.
+    pub order: u8,
+}
+
+/// `hive scan -reap`: remove an object no state holds.
+pub struct ReapRequest<'a> {
+    pub host: &'a Value,
+    pub found: &'a Found,
+}
+
+/// Re-tag one recorded object: it moved to another address or state (`tag` is its new
+/// one), or it is no longer hive's (`None`: `hive state rm`, `removed { destroy = false }`).
+pub struct RetagRequest<'a> {
+    /// The object as recorded, under its old address.
+    pub target: Target<'a>,
+    pub id: &'a str,
+    pub attributes: &'a Value,
+    pub tag: Option<&'a crate::tag::Tag>,
 }
 
 /// What a snapshot wrote.
@@ -395,6 +439,27 @@ pub trait Provider: Send + Sync {
             request.target.kind,
             self.driver()
         )))
+    }
+
+    /// Every object it made on a host (`hive scan`), by the tags they carry.
+    fn scan(&self, _request: &ScanRequest<'_>) -> Result<Vec<Found>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// Removes an object a scan found, which no state holds.
+    fn reap(&self, request: &ReapRequest<'_>) -> Result<(), ProviderError> {
+        Err(ProviderError::new(format!(
+            "the {} driver cannot remove {} {}",
+            self.driver(),
+            request.found.kind,
+            request.found.name
+        )))
+    }
+
+    /// Changes the tag an object carries; a provider whose objects carry none has nothing
+    /// to do.
+    fn retag(&self, _request: &RetagRequest<'_>) -> Result<(), ProviderError> {
+        Ok(())
     }
 
     /// How `hive ssh` logs into one of its objects.

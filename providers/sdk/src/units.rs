@@ -22,7 +22,7 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
-/// Parses `500ms`, `30s`, `5m`, `2h`, or a sequence like `1h30m`.
+/// Parses `500ms`, `30s`, `5m`, `2h`, `1d`, or a sequence like `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?}: write it like 30s, 5m or 1h30m");
     let mut rest = text.trim();
@@ -45,6 +45,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => value,
             "m" => value * 60.0,
             "h" => value * 3600.0,
+            "d" => value * 86400.0,
             _ => return Err(bad()),
         };
         total += Duration::try_from_secs_f64(seconds).map_err(|_| bad())?;

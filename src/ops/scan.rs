@@ -1,0 +1,567 @@
+//! `hive scan`: every object hive made on the configuration's hosts (and others named), by
+//! the tags they carry, each judged against the state its tag names: live, expired, or
+//! orphaned (its state is gone or no longer records it). `-reap` removes the orphans, each
+//! state's under that state's lock, and destroys expired states through the state itself.
+
+use crate::engine::registry::Registry;
+use crate::ops::apply::{run, RunOptions, Then};
+use crate::ops::plan::PlanOptions;
+use crate::ops::state::StateSource;
+use crate::ops::validate::{validate, Validated, VarOptions};
+use hive_sdk::addr::InstanceAddr;
+use hive_sdk::provider::{Found, Provider, ReapRequest, ScanRequest};
+use hive_sdk::Value;
+use hive_state::backend::StateBackend;
+use hive_state::file::FileBackend;
+use hive_state::settings::BackendConfig;
+use hive_state::State;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub vars: VarOptions,
+    /// `-host [USER@]ADDRESS[:PORT]`: hosts the configuration does not declare.
+    pub hosts: Vec<String>,
+    /// The key and known_hosts file for those hosts (default: the agent and
+    /// `~/.ssh/known_hosts`).
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// What a scanned object is to the state its tag names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Its state records it and has not expired.
+    Live,
+    /// Its state records it, but its `ttl` ran out.
+    Expired,
+    /// Its state is gone or no longer records it.
+    Orphaned,
+    /// Its state could not be read: it is left alone.
+    Unknown,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Live => "live",
+            Status::Expired => "expired",
+            Status::Orphaned => "orphaned",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+/// A host a scan looks at: its name for people, and the configuration its providers get.
+#[derive(Debug, Clone)]
+pub struct ScanHost {
+    pub name: String,
+    pub request: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// Index into [`ScanReport::hosts`].
+    pub host: usize,
+    pub driver: &'static str,
+    pub found: Found,
+    pub status: Status,
+    /// Why it is orphaned or unknown.
+    pub reason: String,
+    /// When it expires: its state's expiry where the state was read, else its tag's.
+    pub expires: Option<u64>,
+}
+
+pub struct ScanReport {
+    pub hosts: Vec<ScanHost>,
+    pub objects: Vec<Scanned>,
+    /// Hosts or backends that could not be scanned, in words.
+    pub problems: Vec<String>,
+    /// The configuration's own state settings (credentials included), for states kept
+    /// where the configuration keeps its own.
+    backend: Option<(BackendConfig, PathBuf)>,
+    /// What each state location holds.
+    holders: BTreeMap<String, Holder>,
+}
+
+/// What a scan found at a state location.
+#[derive(Debug, Clone)]
+enum Holder {
+    /// Nothing there (or a state of another lineage): every object naming it is orphaned.
+    Gone(String),
+    Unreachable(String),
+    Here { state: Box<State>, source: Source },
+}
+
+/// How to reach a state again to reap under its lock or destroy through it.
+#[derive(Debug, Clone)]
+enum Source {
+    File(PathBuf),
+    Configured,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Scans every host, every provider on each at once, and judges what they found.
+pub fn scan(
+    dir: &Path,
+    registry: &Registry,
+    options: &ScanOptions,
+) -> Result<ScanReport, Box<Validated>> {
+    let (mut hosts, backend) = configured_hosts(dir, registry, options)?;
+    for text in &options.hosts {
+        hosts.push(ScanHost {
+            name: text.clone(),
+            request: named_host(text, options),
+        });
+    }
+    let providers: Vec<&Arc<dyn Provider>> = registry.providers().iter().collect();
+    let asks: Vec<(usize, &Arc<dyn Provider>)> = (0..hosts.len())
+        .flat_map(|h| providers.iter().map(move |p| (h, *p)))
+        .collect();
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let running: Vec<_> = asks
+            .iter()
+            .map(|(h, provider)| {
+                let host = &hosts[*h];
+                scope.spawn(move || {
+                    provider.scan(&ScanRequest {
+                        host: &host.request,
+                    })
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join()).collect()
+    });
+    let mut report = ScanReport {
+        hosts,
+        objects: Vec::new(),
+        problems: Vec::new(),
+        backend,
+        holders: BTreeMap::new(),
+    };
+    for ((h, provider), answer) in asks.iter().zip(answers) {
+        match answer {
+            Ok(Ok(found)) => report
+                .objects
+                .extend(found.into_iter().map(|found| Scanned {
+                    host: *h,
+                    driver: provider.driver(),
+                    found,
+                    status: Status::Unknown,
+                    reason: String::new(),
+                    expires: None,
+                })),
+            Ok(Err(e)) => report.problems.push(format!(
+                "{}: the {} driver could not scan: {e}",
+                report.hosts[*h].name,
+                provider.driver()
+            )),
+            Err(_) => report.problems.push(format!(
+                "{}: the {} driver failed while scanning",
+                report.hosts[*h].name,
+                provider.driver()
+            )),
+        }
+    }
+    report.judge();
+    Ok(report)
+}
+
+/// The hosts the configuration declares (this machine when it declares none that is), and
+/// its state settings. A directory with no configuration scans this machine.
+fn configured_hosts(
+    dir: &Path,
+    registry: &Registry,
+    options: &ScanOptions,
+) -> Result<(Vec<ScanHost>, Option<(BackendConfig, PathBuf)>), Box<Validated>> {
+    let local = ScanHost {
+        name: "local".into(),
+        request: Value::map(Vec::<(&str, Value)>::new()),
+    };
+    if !has_configuration(dir) {
+        return Ok((vec![local], None));
+    }
+    let validated = validate(dir, registry, &options.vars);
+    if validated.diagnostics.has_errors() {
+        return Err(Box::new(validated));
+    }
+    let Some(evaluated) = &validated.evaluated else {
+        return Err(Box::new(validated));
+    };
+    let mut hosts: Vec<ScanHost> = evaluated
+        .instances()
+        .into_iter()
+        .filter(|(addr, _)| addr.resource.kind == crate::engine::hosts::KIND)
+        .map(|(addr, value)| ScanHost {
+            name: addr.to_string(),
+            request: Value::map(vec![("host", value.clone().unmark_deep().0)]),
+        })
+        .collect();
+    let declares_local = hosts.iter().any(|h| {
+        h.request
+            .attr("host")
+            .is_some_and(|v| v.attr_str("address").is_none())
+    });
+    if !declares_local {
+        hosts.insert(0, local);
+    }
+    Ok((hosts, Some((validated.settings.backend.clone(), dir.to_path_buf()))))
+}
+
+fn has_configuration(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".hive.hcl"))
+    })
+}
+
+/// A `-host [USER@]ADDRESS[:PORT]` as a host record.
+fn named_host(text: &str, options: &ScanOptions) -> Value {
+    let (user, rest) = match text.split_once('@') {
+        Some((u, r)) => (Some(u), r),
+        None => (None, text),
+    };
+    let (address, port) = match rest.rsplit_once(':') {
+        Some((a, p)) if p.parse::<u16>().is_ok() => (a, p.parse::<f64>().ok()),
+        _ => (rest, None),
+    };
+    let mut host = vec![("address", Value::string(address))];
+    if let Some(u) = user {
+        host.push(("user", Value::string(u)));
+    }
+    if let Some(p) = port {
+        host.push(("port", Value::Number(p)));
+    }
+    if let Some(k) = &options.ssh_key {
+        host.push(("ssh_key", Value::string(k.to_string_lossy())));
+    }
+    if let Some(k) = &options.known_hosts {
+        host.push(("known_hosts", Value::string(k.to_string_lossy())));
+    }
+    Value::map(vec![("host", Value::map(host))])
+}
+
+impl ScanReport {
+    /// Reads each state the objects name, once, and judges every object against it.
+    fn judge(&mut self) {
+        let locations: Vec<String> = self
+            .objects
+            .iter()
+            .map(|o| o.found.tag.state.clone())
+            .collect();
+        for location in locations {
+            if !self.holders.contains_key(&location) {
+                let holder = self.holder_of(&location);
+                self.holders.insert(location, holder);
+            }
+        }
+        let now = now();
+        for object in &mut self.objects {
+            let tag = &object.found.tag;
+            object.expires = tag.expires;
+            let (status, reason) = match &self.holders[&tag.state] {
+                Holder::Gone(why) => (Status::Orphaned, why.clone()),
+                Holder::Unreachable(why) => (Status::Unknown, why.clone()),
+                Holder::Here { state, .. } => {
+                    if state.lineage != tag.lineage {
+                        (
+                            Status::Orphaned,
+                            format!(
+                                "the state at {} is another one now (lineage {})",
+                                tag.state, state.lineage
+                            ),
+                        )
+                    } else if records(state, &object.found) {
+                        object.expires = state.expires;
+                        match state.expires {
+                            Some(at) if at <= now => (Status::Expired, String::new()),
+                            _ => (Status::Live, String::new()),
+                        }
+                    } else {
+                        (
+                            Status::Orphaned,
+                            format!("its state no longer records {}", tag.address),
+                        )
+                    }
+                }
+            };
+            object.status = status;
+            object.reason = reason;
+        }
+    }
+
+    fn holder_of(&self, location: &str) -> Holder {
+        if location.is_empty() {
+            return Holder::Unreachable(
+                "its tag names no state (made by an older hive): left alone".into(),
+            );
+        }
+        if let Some((config, dir)) = &self.backend {
+            if config.location(dir) == location && config.backend != "local" {
+                return match hive_state::settings::open(config, dir).and_then(|mut b| {
+                    b.read().map_err(|e| e.to_string())
+                }) {
+                    Ok(loaded) => match loaded.state {
+                        Some(state) => Holder::Here {
+                            state: Box::new(state),
+                            source: Source::Configured,
+                        },
+                        None => Holder::Gone(format!("there is no state at {location}")),
+                    },
+                    Err(e) => Holder::Unreachable(format!("reading its state at {location}: {e}")),
+                };
+            }
+        }
+        if !location.starts_with('/') {
+            return Holder::Unreachable(format!(
+                "its state is at {location}, which only the configuration keeping its state there can read"
+            ));
+        }
+        read_file_state(Path::new(location), true)
+    }
+
+    /// The objects `-reap` removes or destroys.
+    pub fn reapable(&self) -> impl Iterator<Item = &Scanned> {
+        self.objects
+            .iter()
+            .filter(|o| matches!(o.status, Status::Orphaned | Status::Expired))
+    }
+}
+
+fn read_file_state(path: &Path, follow: bool) -> Holder {
+    let location = path.display().to_string();
+    match FileBackend::new(path).read() {
+        Ok(loaded) => match (loaded.state, loaded.moved_to) {
+            (Some(state), _) => Holder::Here {
+                state: Box::new(state),
+                source: Source::File(path.to_path_buf()),
+            },
+            (None, Some(to)) if follow && to.starts_with('/') => {
+                read_file_state(Path::new(&to), false)
+            }
+            (None, Some(to)) => Holder::Unreachable(format!(
+                "its state moved from {location} to {to}, which scan does not follow"
+            )),
+            (None, None) => Holder::Gone(format!("its state {location} is gone")),
+        },
+        Err(e) => Holder::Unreachable(format!("reading its state {location}: {e}")),
+    }
+}
+
+/// Whether `state` holds what `found` is (part of): the record at the tag's address (one
+/// still being made has no id yet), or one of the same kind with its id anywhere (it moved).
+fn records(state: &State, found: &Found) -> bool {
+    let address: Option<InstanceAddr> = found.tag.address.parse().ok();
+    let kind = address.as_ref().map(|a| a.resource.kind.clone());
+    state.resources.values().any(|r| {
+        let same_id = r.id.as_deref() == Some(found.id.as_str());
+        if Some(&r.address) == address.as_ref() {
+            return r.id.is_none() || found.id.is_empty() || same_id;
+        }
+        same_id && Some(&r.kind) == kind.as_ref()
+    })
+}
+
+/// What `-reap` did.
+#[derive(Debug, Default)]
+pub struct ReapReport {
+    /// Orphans removed (index into the scan's objects) and those that failed, with why.
+    pub removed: Vec<usize>,
+    pub failed: Vec<(usize, String)>,
+    /// Expired states destroyed through themselves: location, objects destroyed, or why not.
+    pub destroyed: Vec<(String, Result<usize, String>)>,
+    /// Objects left because their state is busy (another command holds its lock).
+    pub busy: Vec<(usize, String)>,
+}
+
+/// Removes the orphans (those of a state that still exists under its lock, judged again
+/// under it) in layers (instances before their disks before networks), and destroys each
+/// expired state through itself.
+pub fn reap(report: &ScanReport, registry: &Registry, lock_timeout: Duration) -> ReapReport {
+    let mut done = ReapReport::default();
+    let mut locks: BTreeMap<String, Option<FileBackend>> = BTreeMap::new();
+    let mut doomed: Vec<usize> = Vec::new();
+    for (i, object) in report.objects.iter().enumerate() {
+        if object.status != Status::Orphaned {
+            continue;
+        }
+        let location = &object.found.tag.state;
+        if let Some(Holder::Here {
+            source: Source::File(path),
+            ..
+        }) = report.holders.get(location)
+        {
+            let lock = locks
+                .entry(location.clone())
+                .or_insert_with(|| lock_file_state(path, lock_timeout));
+            let still_orphaned = match lock {
+                Some(backend) => backend.read().ok().and_then(|l| l.state).is_none_or(|s| {
+                    s.lineage != object.found.tag.lineage || !records(&s, &object.found)
+                }),
+                None => {
+                    done.busy.push((
+                        i,
+                        format!("another command holds the lock of {location}"),
+                    ));
+                    continue;
+                }
+            };
+            if !still_orphaned {
+                continue;
+            }
+        }
+        doomed.push(i);
+    }
+    let mut layers: Vec<u8> = doomed
+        .iter()
+        .map(|&i| report.objects[i].found.order)
+        .collect();
+    layers.sort_unstable();
+    layers.dedup();
+    for layer in layers {
+        let now: Vec<usize> = doomed
+            .iter()
+            .copied()
+            .filter(|&i| report.objects[i].found.order == layer)
+            .collect();
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let running: Vec<_> = now
+                .iter()
+                .map(|&i| {
+                    let object = &report.objects[i];
+                    scope.spawn(move || reap_one(report, registry, object))
+                })
+                .collect();
+            running.into_iter().map(|r| r.join()).collect()
+        });
+        for (i, result) in now.into_iter().zip(results) {
+            match result {
+                Ok(Ok(())) => done.removed.push(i),
+                Ok(Err(e)) => done.failed.push((i, e)),
+                Err(_) => done.failed.push((i, "the driver failed".into())),
+            }
+        }
+    }
+    // Dropping a file backend releases its lock.
+    drop(locks);
+    let mut expired: Vec<&String> = report
+        .objects
+        .iter()
+        .filter(|o| o.status == Status::Expired)
+        .map(|o| &o.found.tag.state)
+        .collect();
+    expired.sort();
+    expired.dedup();
+    for location in expired {
+        if let Some(Holder::Here { source, .. }) = report.holders.get(location) {
+            let result = destroy_through(report, registry, source, lock_timeout);
+            done.destroyed.push((location.clone(), result));
+        }
+    }
+    done
+}
+
+fn reap_one(report: &ScanReport, registry: &Registry, object: &Scanned) -> Result<(), String> {
+    let provider = registry
+        .providers()
+        .iter()
+        .find(|p| p.driver() == object.driver)
+        .ok_or_else(|| format!("no {} driver in this build", object.driver))?;
+    provider
+        .reap(&ReapRequest {
+            host: &report.hosts[object.host].request,
+            found: &object.found,
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn lock_file_state(path: &Path, timeout: Duration) -> Option<FileBackend> {
+    let mut backend = FileBackend::new(path);
+    backend.lock("hive scan -reap", timeout).ok()?;
+    Some(backend)
+}
+
+/// Destroys an expired state through itself: a destroy with no configuration for a state
+/// file (its records say how to reach every object), or the configuration's own destroy
+/// for a state kept where the configuration keeps its own.
+fn destroy_through(
+    report: &ScanReport,
+    registry: &Registry,
+    source: &Source,
+    lock_timeout: Duration,
+) -> Result<usize, String> {
+    let empty = EmptyConfig::new()?;
+    let (dir, state) = match source {
+        Source::File(path) => (empty.0.clone(), StateSource::File(path.clone())),
+        Source::Configured => match &report.backend {
+            Some((_, dir)) => (dir.clone(), StateSource::Configured),
+            None => return Err("no configuration to reach its state with".into()),
+        },
+    };
+    let options = RunOptions {
+        plan: PlanOptions {
+            vars: VarOptions::default(),
+            refresh: true,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            replace: Vec::new(),
+            destroy: true,
+        },
+        lock_timeout,
+        parallelism: None,
+        command: "hive scan -reap".into(),
+        saved_plan: None,
+        state,
+        ttl: None,
+    };
+    let mut yes = |_: &crate::plan::Plan| true;
+    let result = run(
+        &dir,
+        registry,
+        &options,
+        Then::Confirm(&mut yes),
+        &mut crate::engine::Silent,
+    );
+    let errors: Vec<String> = result
+        .diagnostics
+        .items
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.summary.clone())
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    Ok(result.report.map_or(0, |r| r.completed))
+}
+
+/// A configuration that declares nothing, for a destroy through a state alone; removed when
+/// dropped.
+struct EmptyConfig(PathBuf);
+
+impl EmptyConfig {
+    fn new() -> Result<EmptyConfig, String> {
+        let id = hive_sdk::provider::random_id().map_err(|e| e.to_string())?;
+        let dir = std::env::temp_dir().join(format!("hive-reap-{}-{id}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("main.hive.hcl"), ""))
+            .map_err(|e| format!("making an empty configuration in {}: {e}", dir.display()))?;
+        Ok(EmptyConfig(dir))
+    }
+}
+
+impl Drop for EmptyConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
