@@ -207,16 +207,17 @@ pub fn run(ctx: &Context, args: &Args) -> u8 {
     let mut reaped = None;
     let reapable = report.reapable().count();
     if args.reap && reapable > 0 {
-        let approved = args.auto_approve || {
-            if args.json {
-                eprintln!("Error: -reap with -json needs -auto-approve");
-                return 1;
-            }
-            super::run::ask_yes(&format!(
+        let approved = args.auto_approve
+            || {
+                if args.json {
+                    eprintln!("Error: -reap with -json needs -auto-approve");
+                    return 1;
+                }
+                super::run::ask_yes(&format!(
                 "Do you want to reap {reapable} object{}?\n  hive will remove the orphaned objects and destroy the expired states listed above.",
                 if reapable == 1 { "" } else { "s" }
             ))
-        };
+            };
         if !approved {
             println!("Reap cancelled.");
             return 1;

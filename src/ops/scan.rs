@@ -93,7 +93,10 @@ enum Holder {
     /// Nothing there (or a state of another lineage): every object naming it is orphaned.
     Gone(String),
     Unreachable(String),
-    Here { state: Box<State>, source: Source },
+    Here {
+        state: Box<State>,
+        source: Source,
+    },
 }
 
 /// How to reach a state again to reap under its lock or destroy through it.
@@ -214,7 +217,10 @@ fn configured_hosts(
     if !declares_local {
         hosts.insert(0, local);
     }
-    Ok((hosts, Some((validated.settings.backend.clone(), dir.to_path_buf()))))
+    Ok((
+        hosts,
+        Some((validated.settings.backend.clone(), dir.to_path_buf())),
+    ))
 }
 
 fn has_configuration(dir: &Path) -> bool {
@@ -308,9 +314,9 @@ impl ScanReport {
         }
         if let Some((config, dir)) = &self.backend {
             if config.location(dir) == location && config.backend != "local" {
-                return match hive_state::settings::open(config, dir).and_then(|mut b| {
-                    b.read().map_err(|e| e.to_string())
-                }) {
+                return match hive_state::settings::open(config, dir)
+                    .and_then(|mut b| b.read().map_err(|e| e.to_string()))
+                {
                     Ok(loaded) => match loaded.state {
                         Some(state) => Holder::Here {
                             state: Box::new(state),
@@ -409,10 +415,8 @@ pub fn reap(report: &ScanReport, registry: &Registry, lock_timeout: Duration) ->
                     s.lineage != object.found.tag.lineage || !records(&s, &object.found)
                 }),
                 None => {
-                    done.busy.push((
-                        i,
-                        format!("another command holds the lock of {location}"),
-                    ));
+                    done.busy
+                        .push((i, format!("another command holds the lock of {location}")));
                     continue;
                 }
             };

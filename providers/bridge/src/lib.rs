@@ -12,8 +12,8 @@ use hive_sdk::exec::{Exec, LocalExec};
 use hive_sdk::net::{self, bounds};
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Object, Provider, ProviderError,
-    ReadRequest, ReadResponse, Target,
+    ApplyRequest, ApplyResponse, DeleteRequest, Found, KindSpec, Object, Provider, ProviderError,
+    ReadRequest, ReadResponse, ReapRequest, RetagRequest, ScanRequest, Target,
 };
 use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
 use hive_sdk::ssh::{SshExec, SshTarget};
@@ -24,6 +24,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 mod on_host;
+mod scan;
 mod span;
 
 use on_host::OnHost;
@@ -378,6 +379,18 @@ impl Provider for LinuxBridgeProvider {
         problems
     }
 
+    fn scan(&self, request: &ScanRequest<'_>) -> Result<Vec<Found>, ProviderError> {
+        self.scan_host(request)
+    }
+
+    fn reap(&self, request: &ReapRequest<'_>) -> Result<(), ProviderError> {
+        self.reap_found(request)
+    }
+
+    fn retag(&self, request: &RetagRequest<'_>) -> Result<(), ProviderError> {
+        self.retag_recorded(request)
+    }
+
     fn check_environment(&self, target: &Target<'_>, config: &Value) -> Vec<Problem> {
         if config.attr("name").is_some_and(Value::is_unknown) {
             return Vec::new();
@@ -419,13 +432,14 @@ impl Provider for LinuxBridgeProvider {
 
     fn create(&self, request: &ApplyRequest<'_>) -> Result<ApplyResponse, ProviderError> {
         let on = self.on(request.config);
-        let owner = subnets::owner(request.target.lineage, request.target.address);
+        let owner = hive_sdk::tag::Tag::of(&request.target);
         let config = &subnets::resolve(request.config, &*on.exec, &owner)
             .map_err(|e| err(format!("choosing a subnet: {e}")))?;
         let spec = spec(config, request.target.address).map_err(err)?;
         let tag = tag(&request.target);
         on.ensure(&spec, &tag)?;
-        self.ensure_span(config, &spec, &tag)?;
+        on.write_tag(&spec.name, &owner)?;
+        self.ensure_span(config, &spec, &tag, &owner)?;
         Ok(on.state(config, &spec))
     }
 
@@ -522,6 +536,7 @@ impl Provider for LinuxBridgeProvider {
             }
         }
         on.remove(&linux_bridge::dir(&name))?;
+        on.remove_tag(&name)?;
         if let Some(cidr) = request.prior.attr_str("cidr") {
             let owner = subnets::owner(request.target.lineage, request.target.address);
             subnets::release(&*on.exec, cidr, &owner)

@@ -171,12 +171,14 @@ impl LinuxBridgeProvider {
         config: &Value,
         spec: &Spec,
         tag: &str,
+        owner: &hive_sdk::tag::Tag,
     ) -> Result<(), ProviderError> {
         let hosts = spanned(config);
         for (i, host) in hosts.iter().enumerate() {
             let here = self.on_record(Some(host));
             if i > 0 {
                 here.ensure(&spec.member(), tag)?;
+                here.write_tag(&spec.name, owner)?;
             }
             let (local, peers) = underlay(&hosts, i)?;
             here.ensure_port(&spec.name, tag, local, &peers)?;

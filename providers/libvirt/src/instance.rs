@@ -36,9 +36,9 @@ const QEMU_OUI: &str = "52:54:00";
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 // virDomainXMLFlags / virDomainModificationImpact / virDomainMetadataType.
 const XML_INACTIVE: u32 = 2;
-const AFFECT_LIVE: u32 = 1;
-const AFFECT_CONFIG: u32 = 2;
-const METADATA_ELEMENT: i32 = 2;
+pub(crate) const AFFECT_LIVE: u32 = 1;
+pub(crate) const AFFECT_CONFIG: u32 = 2;
+pub(crate) const METADATA_ELEMENT: i32 = 2;
 
 pub fn validate(config: &Value) -> Vec<Problem> {
     // Cloud-init is awaited over SSH here.
@@ -99,11 +99,11 @@ fn console_path(site: &Site, name: &str) -> PathBuf {
     site.data_dir.join("console").join(format!("{name}.log"))
 }
 
-fn root_disk_name(domain: &str) -> String {
+pub(crate) fn root_disk_name(domain: &str) -> String {
     format!("{domain}-root.qcow2")
 }
 
-fn tag_of(domain: &Domain) -> Option<Tag> {
+pub(crate) fn tag_of(domain: &Domain) -> Option<Tag> {
     domain
         .metadata(METADATA_ELEMENT, Some(xml::METADATA_NS), AFFECT_CONFIG)
         .ok()
@@ -213,7 +213,7 @@ fn prepare_console(site: &Site, path: &Path) -> Result<(), ProviderError> {
     Ok(())
 }
 
-fn set_tag(domain: &Domain, tag: &Tag, name: &str) -> Result<(), ProviderError> {
+pub(crate) fn set_tag(domain: &Domain, tag: &Tag, name: &str) -> Result<(), ProviderError> {
     let flags = if domain.is_active().unwrap_or(false) {
         AFFECT_LIVE | AFFECT_CONFIG
     } else {
@@ -429,7 +429,7 @@ fn find(
 }
 
 /// Stops and undefines a domain and removes everything hive made for it.
-fn remove_domain(
+pub(crate) fn remove_domain(
     site: &Site,
     config: &Value,
     domain: &Domain,
@@ -462,9 +462,11 @@ fn remove_files(
     }
     let pool = pool::open(site)?;
     let seed_prefix = format!("{name}-seed-");
+    let records = crate::scan::pool_records(site);
     for vol in pool.names()? {
         if vol == root_disk_name(name) || vol.starts_with(&seed_prefix) {
             pool.delete(&vol)?;
+            records.remove(&vol);
         }
     }
     let _ = site.files.remove(&console_path(site, name));

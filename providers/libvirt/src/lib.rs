@@ -22,6 +22,7 @@ pub mod image;
 pub mod instance;
 pub mod network;
 pub mod pool;
+mod scan;
 pub mod seed;
 pub mod stored;
 pub mod volume;
@@ -31,9 +32,9 @@ pub mod xml;
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, Login, LoginRequest, Object, PlanRequest,
-    PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest, Snapshotted,
-    Target,
+    ApplyRequest, ApplyResponse, DeleteRequest, Found, KindSpec, Login, LoginRequest, Object,
+    PlanRequest, PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, ReapRequest,
+    RetagRequest, ScanRequest, SnapshotRequest, Snapshotted, Target,
 };
 use hive_sdk::schema::{optional, schema, Schema};
 use hive_sdk::{Type, Value};
@@ -217,6 +218,18 @@ impl Provider for LibvirtProvider {
             "instance" => instance::delete(c, request),
             other => Err(unsupported(other)),
         }
+    }
+
+    fn scan(&self, request: &ScanRequest<'_>) -> Result<Vec<Found>, ProviderError> {
+        scan::scan(&self.connections, request)
+    }
+
+    fn reap(&self, request: &ReapRequest<'_>) -> Result<(), ProviderError> {
+        scan::reap(&self.connections, request)
+    }
+
+    fn retag(&self, request: &RetagRequest<'_>) -> Result<(), ProviderError> {
+        scan::retag(&self.connections, request)
     }
 
     fn snapshot(&self, request: &SnapshotRequest<'_>) -> Result<Snapshotted, ProviderError> {

@@ -120,7 +120,7 @@ pub fn create(
     request: &ApplyRequest<'_>,
 ) -> Result<ApplyResponse, ProviderError> {
     let site = connections.get(&Host::of(request.config))?;
-    let owner = subnets::owner(request.target.lineage, request.target.address);
+    let owner = hive_sdk::tag::Tag::of(&request.target);
     let config = &subnets::resolve(request.config, &*site.exec(), &owner)
         .map_err(|e| ProviderError::new(format!("choosing a subnet: {e}")))?;
     let name = network_name(config, request.target.address);
@@ -152,6 +152,7 @@ pub fn create(
             .map_err(lv(format!("starting network {name}")))?;
     }
     let _ = network.set_autostart(true);
+    crate::scan::record_network(&site, &name, &request.target)?;
     state_of(&site, config, &name, &wanted.bridge)
 }
 
@@ -283,7 +284,9 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     }
     network
         .undefine()
-        .map_err(lv(format!("removing network {name}")))
+        .map_err(lv(format!("removing network {name}")))?;
+    crate::scan::forget_network(&site, name);
+    Ok(())
 }
 
 /// A network and what its definition says, by name.

@@ -121,6 +121,7 @@ pub fn create(
                     .map_err(lv(format!("growing {path} to {bytes} bytes")))?;
             }
         }
+        crate::scan::record_file(&site, &name, &request.target)?;
         return Ok(state_of(config, path, Some(location)));
     }
     let pool = pool::open(&site)?;
@@ -139,6 +140,7 @@ pub fn create(
         .path()
         .map_err(lv(format!("reading the path of volume {name}")))?;
     drop(pool);
+    crate::scan::record_file(&site, &name, &request.target)?;
     Ok(state_of(config, path, None))
 }
 
@@ -271,11 +273,10 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
         })?;
     }
     let pool = pool::open(&site)?;
-    pool.delete(&recorded_name(
-        request.id,
-        request.target.address,
-        request.target.lineage,
-    ))
+    let name = recorded_name(request.id, request.target.address, request.target.lineage);
+    pool.delete(&name)?;
+    crate::scan::pool_records(&site).remove(&name);
+    Ok(())
 }
 
 /// `hive snapshot`: the volume into its store.

@@ -29,28 +29,63 @@ pub fn escape(text: &str) -> String {
 pub struct Tag {
     pub address: String,
     pub lineage: String,
+    /// Where the state lives, and when the domain expires (`ttl`).
+    pub state: String,
+    pub expires: Option<u64>,
     /// `creating` until the create step finished, then `ready`.
     pub status: String,
 }
 
 impl Tag {
+    pub fn of_owner(owner: &hive_sdk::tag::Tag, status: &str) -> Tag {
+        Tag {
+            address: owner.address.clone(),
+            lineage: owner.lineage.clone(),
+            state: owner.state.clone(),
+            expires: owner.expires,
+            status: status.to_string(),
+        }
+    }
+
+    pub fn owner(&self) -> hive_sdk::tag::Tag {
+        hive_sdk::tag::Tag {
+            lineage: self.lineage.clone(),
+            state: self.state.clone(),
+            address: self.address.clone(),
+            expires: self.expires,
+        }
+    }
+
+    /// The fields inside the element, each prefixed with `ns` (`hive:` or nothing).
+    fn fields(&self, ns: &str) -> String {
+        let mut out = format!(
+            "<{ns}address>{}</{ns}address><{ns}lineage>{}</{ns}lineage>",
+            escape(&self.address),
+            escape(&self.lineage)
+        );
+        if !self.state.is_empty() {
+            out.push_str(&format!("<{ns}state>{}</{ns}state>", escape(&self.state)));
+        }
+        if let Some(e) = self.expires {
+            out.push_str(&format!("<{ns}expires>{e}</{ns}expires>"));
+        }
+        out.push_str(&format!(
+            "<{ns}status>{}</{ns}status>",
+            escape(&self.status)
+        ));
+        out
+    }
+
     /// The element as `virDomainSetMetadata` takes it: libvirt adds the namespace.
     pub fn bare_element(&self) -> String {
-        format!(
-            "<owner><address>{}</address><lineage>{}</lineage><status>{}</status></owner>",
-            escape(&self.address),
-            escape(&self.lineage),
-            escape(&self.status)
-        )
+        format!("<owner>{}</owner>", self.fields(""))
     }
 
     /// The element inside a domain's `<metadata>`.
     pub fn element(&self) -> String {
         format!(
-            "<hive:owner xmlns:hive='{METADATA_NS}'><hive:address>{}</hive:address><hive:lineage>{}</hive:lineage><hive:status>{}</hive:status></hive:owner>",
-            escape(&self.address),
-            escape(&self.lineage),
-            escape(&self.status)
+            "<hive:owner xmlns:hive='{METADATA_NS}'>{}</hive:owner>",
+            self.fields("hive:")
         )
     }
 }
@@ -322,6 +357,8 @@ fn tag_fields(node: roxmltree::Node<'_, '_>) -> Option<Tag> {
     Some(Tag {
         address: text("address"),
         lineage: text("lineage"),
+        state: text("state"),
+        expires: text("expires").parse().ok(),
         status: text("status"),
     })
 }
@@ -529,6 +566,8 @@ mod tests {
             tag: Tag {
                 address: "instance.node[0]".into(),
                 lineage: "L1".into(),
+                state: "/w/.hive/state.json".into(),
+                expires: Some(1_800_000_000),
                 status: "creating".into(),
             },
         }

@@ -309,11 +309,17 @@ pub fn create(
         .map(|m| m.len())
         .sum();
     (request.progress)(&format!("importing {} MiB into LXD", size >> 20));
-    let properties = format!(
+    let mut properties = format!(
         "hive.lineage={}&hive.address={}",
         url_part(request.target.lineage),
         url_part(&request.target.address.to_string())
     );
+    if !request.target.state.is_empty() {
+        properties.push_str(&format!("&hive.state={}", url_part(request.target.state)));
+    }
+    if let Some(expires) = request.target.expires {
+        properties.push_str(&format!("&hive.expires={expires}"));
+    }
     let headers = [("X-LXD-properties", properties)];
     let parts;
     let body = match files.as_slice() {
@@ -435,7 +441,7 @@ fn imports(
 }
 
 /// Deletes those of the images that no instance on the daemon uses.
-fn remove_unused(client: &Client, images: Vec<Image>) -> Result<(), ProviderError> {
+pub(crate) fn remove_unused(client: &Client, images: Vec<Image>) -> Result<(), ProviderError> {
     if images.is_empty() {
         return Ok(());
     }

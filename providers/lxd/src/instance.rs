@@ -404,12 +404,12 @@ fn managed_config(
     Ok(keys)
 }
 
-fn instance_path(name: &str) -> String {
+pub(crate) fn instance_path(name: &str) -> String {
     format!("/1.0/instances/{}", url_part(name))
 }
 
 /// The instance, or `None` when LXD has none of that name.
-fn get(client: &Client, name: &str) -> Result<Option<Instance>, ProviderError> {
+pub(crate) fn get(client: &Client, name: &str) -> Result<Option<Instance>, ProviderError> {
     client
         .get_opt(&instance_path(name))
         .map_err(lx(format!("looking up instance {name}")))
@@ -940,7 +940,7 @@ pub fn import(
         .json(
             "PATCH",
             &instance_path(id),
-            Some(&json!({"config": Tag::of_target(target, "ready").config()})),
+            Some(&json!({"config": Tag::of_target(target, "ready").patch()})),
         )
         .map_err(lx(format!("tagging instance {id} as hive's")))?;
     let now = state(&client, id)?;
@@ -1055,7 +1055,7 @@ fn settle(client: &Client, name: &str) -> Result<(), ProviderError> {
 }
 
 /// Stops and deletes an instance.
-fn remove(client: &Client, instance: &Instance) -> Result<(), ProviderError> {
+pub(crate) fn remove(client: &Client, instance: &Instance) -> Result<(), ProviderError> {
     let name = &instance.name;
     settle(client, name)?;
     if state(client, name)?.status != "Stopped" {

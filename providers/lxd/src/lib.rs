@@ -17,6 +17,7 @@ pub mod host;
 mod http;
 pub mod image;
 pub mod instance;
+mod scan;
 pub mod stored;
 pub mod volume;
 
@@ -24,9 +25,9 @@ use client::LxdError;
 use hive_sdk::addr::InstanceAddr;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, CheckpointRequest, DeleteRequest, KindSpec, Login, LoginRequest,
-    PlanRequest, PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse, SnapshotRequest,
-    Snapshotted, Target,
+    ApplyRequest, ApplyResponse, CheckpointRequest, DeleteRequest, Found, KindSpec, Login,
+    LoginRequest, PlanRequest, PlanResponse, Provider, ProviderError, ReadRequest, ReadResponse,
+    ReapRequest, RetagRequest, ScanRequest, SnapshotRequest, Snapshotted, Target,
 };
 use hive_sdk::schema::{block, optional, schema, Nesting, Schema};
 use hive_sdk::{Type, Value};
@@ -49,11 +50,14 @@ impl LxdProvider {
     }
 }
 
-/// hive's tag on an instance or volume.
+/// hive's tag on an instance or volume: who it belongs to, and whether it is whole.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tag {
     pub address: String,
     pub lineage: String,
+    /// Where the state lives, and when the object expires (`ttl`).
+    pub state: String,
+    pub expires: Option<u64>,
     /// `creating` until the object is whole, then `ready`.
     pub status: String,
 }
@@ -61,25 +65,68 @@ pub struct Tag {
 impl Tag {
     /// The tag of the object a request is about.
     pub fn of_target(target: &hive_sdk::provider::Target<'_>, status: &str) -> Tag {
+        Tag::of_owner(&hive_sdk::tag::Tag::of(target), status)
+    }
+
+    pub fn of_owner(owner: &hive_sdk::tag::Tag, status: &str) -> Tag {
         Tag {
-            address: target.address.to_string(),
-            lineage: target.lineage.to_string(),
+            address: owner.address.clone(),
+            lineage: owner.lineage.clone(),
+            state: owner.state.clone(),
+            expires: owner.expires,
             status: status.to_string(),
         }
     }
 
+    pub fn owner(&self) -> hive_sdk::tag::Tag {
+        hive_sdk::tag::Tag {
+            lineage: self.lineage.clone(),
+            state: self.state.clone(),
+            address: self.address.clone(),
+            expires: self.expires,
+        }
+    }
+
+    /// The config keys, those with no value left out.
     pub fn config(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut keys = BTreeMap::from([
             ("user.hive.address".to_string(), self.address.clone()),
             ("user.hive.lineage".to_string(), self.lineage.clone()),
+            ("user.hive.state".to_string(), self.state.clone()),
+            (
+                "user.hive.expires".to_string(),
+                self.expires.map(|e| e.to_string()).unwrap_or_default(),
+            ),
             ("user.hive.status".to_string(), self.status.clone()),
-        ])
+        ]);
+        keys.retain(|_, v| !v.is_empty());
+        keys
+    }
+
+    /// The config keys for a `PATCH` that makes the object carry this tag and no other
+    /// (an empty value unsets a key).
+    pub fn patch(&self) -> BTreeMap<String, String> {
+        let mut keys = Tag::cleared();
+        keys.extend(self.config());
+        keys
+    }
+
+    /// The config keys that make an object no longer hive's.
+    pub fn cleared() -> BTreeMap<String, String> {
+        ["address", "lineage", "state", "expires", "status"]
+            .into_iter()
+            .map(|k| (format!("user.hive.{k}"), String::new()))
+            .collect()
     }
 
     pub fn of(config: &BTreeMap<String, String>) -> Option<Tag> {
         Some(Tag {
             address: config.get("user.hive.address")?.clone(),
             lineage: config.get("user.hive.lineage")?.clone(),
+            state: config.get("user.hive.state").cloned().unwrap_or_default(),
+            expires: hive_sdk::tag::Tag::parse_expires(
+                config.get("user.hive.expires").map(String::as_str),
+            ),
             status: config.get("user.hive.status").cloned().unwrap_or_default(),
         })
     }
@@ -110,6 +157,18 @@ fn unsupported(kind: &str) -> ProviderError {
 impl Provider for LxdProvider {
     fn driver(&self) -> &'static str {
         "lxd"
+    }
+
+    fn scan(&self, request: &ScanRequest<'_>) -> Result<Vec<Found>, ProviderError> {
+        scan::scan(&self.clients, request)
+    }
+
+    fn reap(&self, request: &ReapRequest<'_>) -> Result<(), ProviderError> {
+        scan::reap(&self.clients, request)
+    }
+
+    fn retag(&self, request: &RetagRequest<'_>) -> Result<(), ProviderError> {
+        scan::retag(&self.clients, request)
     }
 
     fn kinds(&self) -> Vec<KindSpec> {

@@ -113,7 +113,7 @@ fn volume_name(address: &InstanceAddr, lineage: &str) -> String {
     )
 }
 
-fn path(pool: &str, name: &str) -> String {
+pub(crate) fn path(pool: &str, name: &str) -> String {
     format!(
         "/1.0/storage-pools/{}/volumes/custom/{}",
         url_part(pool),

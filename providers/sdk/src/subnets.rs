@@ -8,6 +8,7 @@
 use crate::exec::Exec;
 use crate::net::{overlap, split_cidr};
 use crate::problem::Problem;
+use crate::tag::Tag;
 use crate::Value;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -74,11 +75,22 @@ pub fn validate(config: &Value) -> Vec<Problem> {
 /// The configuration with `cidr = "auto"` replaced by the subnet chosen on the host that
 /// `exec` runs on (its gateway, the first address: `10.160.3.1/24`), claimed for `owner`;
 /// the configuration as it is otherwise.
-pub fn resolve(config: &Value, exec: &dyn Exec, owner: &str) -> Result<Value, String> {
+pub fn resolve(config: &Value, exec: &dyn Exec, tag: &Tag) -> Result<Value, String> {
     if !is_auto(config) {
         return Ok(config.clone());
     }
-    let chosen = choose(exec, &claims_dir(), config, owner)?;
+    let dir = claims_dir();
+    let owner = owner_of(tag);
+    let chosen = choose(exec, &dir, config, &owner)?;
+    // Beside the owner, the claim carries the whole tag, for `hive scan`.
+    if let Some((net, prefix)) = split_cidr(&chosen) {
+        let (net, _) = crate::net::bounds(net, prefix);
+        let path = dir.join(claim_name(net, prefix)).join("tag");
+        exec.check(
+            &["sh", "-c", r#"cat > "$1""#, "sh", &path.to_string_lossy()],
+            Some(&tag.to_json()),
+        )?;
+    }
     let mut resolved = config.as_map().cloned().unwrap_or_default();
     resolved.insert("cidr".into(), Value::String(chosen));
     Ok(Value::Map(resolved))
@@ -216,6 +228,93 @@ pub fn owner(lineage: &str, address: &crate::addr::InstanceAddr) -> String {
     format!("{lineage} {address}")
 }
 
+fn owner_of(tag: &Tag) -> String {
+    format!("{} {}", tag.lineage, tag.address)
+}
+
+/// A claim on a host, for `hive scan`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// `10.160.3.0/24`.
+    pub subnet: String,
+    /// Its directory's name.
+    pub name: String,
+    /// What it carries: the tag, or (claims made before tags) the lineage and address.
+    pub tag: Tag,
+}
+
+/// Every claim on the host `exec` runs on.
+pub fn scan(exec: &dyn Exec) -> Result<Vec<Claim>, String> {
+    scan_in(exec, &claims_dir())
+}
+
+fn scan_in(exec: &dyn Exec, dir: &Path) -> Result<Vec<Claim>, String> {
+    let script = r#"cd "$1" 2>/dev/null || exit 0
+for d in *; do [ -d "$d" ] && printf '%s\t%s\t%s\n' "$d" "$(head -n1 "$d/owner" 2>/dev/null)" "$(cat "$d/tag" 2>/dev/null)"; done; true"#;
+    let listed = exec.check(&["sh", "-c", script, "sh", &dir.to_string_lossy()], None)?;
+    Ok(listed
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let name = fields.next()?.to_string();
+            let owner = fields.next().unwrap_or_default();
+            let (net, prefix) = parse_claim_name(&name)?;
+            let tag = Tag::from_json(fields.next().unwrap_or_default()).or_else(|| {
+                let (lineage, address) = owner.split_once(' ')?;
+                Some(Tag {
+                    lineage: lineage.into(),
+                    state: String::new(),
+                    address: address.into(),
+                    expires: None,
+                })
+            })?;
+            Some(Claim {
+                subnet: format!("{net}/{prefix}"),
+                name,
+                tag,
+            })
+        })
+        .collect())
+}
+
+/// Moves the claim of `cidr` that `old` holds to `new` (another address or state), or
+/// releases it (`None`: the bridge is no longer hive's).
+pub fn retag(exec: &dyn Exec, cidr: &str, old: &Tag, new: Option<&Tag>) -> Result<(), String> {
+    let Some(new) = new else {
+        return release(exec, cidr, &owner_of(old));
+    };
+    let Some((ip, prefix)) = split_cidr(cidr) else {
+        return Ok(());
+    };
+    let (net, _) = crate::net::bounds(ip, prefix);
+    let dir = claims_dir();
+    let held = claims(exec, &dir)?
+        .into_iter()
+        .any(|(s, o)| s == (net, prefix) && o == owner_of(old));
+    if !held {
+        return Ok(());
+    }
+    let path = dir.join(claim_name(net, prefix));
+    let script = r#"printf '%s' "$2" > "$1/owner" && cat > "$1/tag""#;
+    exec.check(
+        &[
+            "sh",
+            "-c",
+            script,
+            "sh",
+            &path.to_string_lossy(),
+            &owner_of(new),
+        ],
+        Some(&new.to_json()),
+    )
+    .map(drop)
+}
+
+/// Removes a claim a scan found, if it still carries the owner of `tag`.
+pub fn reap(exec: &dyn Exec, subnet: &str, tag: &Tag) -> Result<(), String> {
+    release(exec, subnet, &owner_of(tag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +376,11 @@ mod tests {
         assert!(full.is_err_and(|e| e.contains("no free /24")));
         release_in(&exec, dir, first, "someone else").expect("release");
         assert_eq!(claims(&exec, dir).expect("claims").len(), chosen.len());
+        let scanned = scan_in(&exec, dir).expect("scan");
+        assert_eq!(scanned.len(), chosen.len());
+        assert!(scanned
+            .iter()
+            .all(|c| c.tag.address == "bridge.a" && c.tag.lineage.starts_with('l')));
         release_in(&exec, dir, first, "l1 bridge.a").expect("release");
         assert_eq!(
             &choose(&exec, dir, &wanted, "l5 bridge.a").expect("free again"),

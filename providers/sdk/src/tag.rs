@@ -147,7 +147,10 @@ mod tests {
         let files = LocalFiles;
         let records = Records::new(&files, &dir, "things");
         assert!(records.list().is_empty());
-        records.write("vol/1", &tag()).map_err(|e| e.to_string()).ok();
+        records
+            .write("vol/1", &tag())
+            .map_err(|e| e.to_string())
+            .ok();
         assert_eq!(records.read("vol/1"), Some(tag()));
         assert_eq!(
             records.list(),

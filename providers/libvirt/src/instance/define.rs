@@ -144,6 +144,8 @@ pub(super) fn build(
             .map(str::to_string),
     };
     let seed_path = seed.write(pool, name)?;
+    crate::scan::record_file(site, &seed.volume_name(name), &request.target)?;
+    crate::scan::record_file(site, &super::root_disk_name(name), &request.target)?;
     let mut reservations = Vec::new();
     let mut nic_list = Vec::new();
     for (nic, ip) in nics(site, config, request.target.lineage, request.target.address)? {
@@ -166,11 +168,7 @@ pub(super) fn build(
             seed: Some(seed_path.to_string_lossy().into_owned()),
             nics: nic_list,
             console_log: console.to_string_lossy().into_owned(),
-            tag: Tag {
-                address: request.target.address.to_string(),
-                lineage: request.target.lineage.to_string(),
-                status: "creating".into(),
-            },
+            tag: Tag::of_owner(&hive_sdk::tag::Tag::of(&request.target), "creating"),
         },
         reservations,
     })
