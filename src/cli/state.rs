@@ -2,6 +2,7 @@
 
 use super::inspect::print_diagnostics;
 use super::Context;
+use crate::ops::retag::{retag, tag_for, Retag};
 use crate::ops::state::{locate, open_state, OpenState, StateSource};
 use crate::render::plan::inline;
 use hive_sdk::addr::Target;
@@ -96,7 +97,28 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), Option<String>
             }
         }
         StateCommand::Rm { addresses } => {
+            let before = state.clone();
             let removed = crate::ops::state::remove(&mut state, addresses)?;
+            // Untagged first: a removed object still tagged would be reaped by hive scan.
+            let released: Vec<Retag<'_>> = removed
+                .iter()
+                .filter_map(|o| before.resources.get(o))
+                .map(|record| Retag { record, tag: None })
+                .collect();
+            let location = opened.backend.location();
+            let failed = retag(
+                &ctx.registry,
+                &ctx.dir,
+                &before.lineage,
+                &location,
+                &released,
+            );
+            if !failed.is_empty() {
+                return Err(Some(format!(
+                    "nothing was removed: hive could not take its tag off {} (a tagged object no state records would be reaped by hive scan); fix that and try again",
+                    failed.join("; ")
+                )));
+            }
             for o in &removed {
                 println!("Removed {o}");
             }
@@ -111,10 +133,28 @@ fn run_inner(ctx: &Context, command: &StateCommand) -> Result<(), Option<String>
         }
         StateCommand::Migrate => {}
         StateCommand::Mv { from, to } => {
+            let before = state.clone();
             let moved = crate::ops::state::rename(&mut state, from, to)?;
             opened.backend.write(&state).map_err(|e| e.to_string())?;
             for (f, t) in &moved {
                 println!("Moved {f} to {t}");
+            }
+            let location = opened.backend.location();
+            let items: Vec<Retag<'_>> = moved
+                .iter()
+                .flat_map(|(f, t)| {
+                    before
+                        .resources
+                        .values()
+                        .filter(move |r| &r.address == f)
+                        .map(|record| Retag {
+                            record,
+                            tag: Some(tag_for(&before, &location, t)),
+                        })
+                })
+                .collect();
+            for failure in retag(&ctx.registry, &ctx.dir, &before.lineage, &location, &items) {
+                eprintln!("Warning: re-tagging {failure}");
             }
             if let Some(backup) = opened.backend.backup_location() {
                 println!("The state before this change is kept in {backup}.");
@@ -135,6 +175,21 @@ fn migrate(ctx: &Context) -> Result<(), Option<String>> {
         moved.serial, moved.resources, moved.from, moved.to
     );
     println!("The old copy is kept at {}.", moved.kept);
+    // Every object's tag names where its state now lives.
+    let opened = open(ctx, None)?;
+    if let Some(state) = &opened.state {
+        let items: Vec<Retag<'_>> = state
+            .resources
+            .values()
+            .map(|record| Retag {
+                record,
+                tag: Some(tag_for(state, &moved.to, &record.address)),
+            })
+            .collect();
+        for failure in retag(&ctx.registry, &ctx.dir, &state.lineage, &moved.from, &items) {
+            eprintln!("Warning: re-tagging {failure}");
+        }
+    }
     Ok(())
 }
 

@@ -198,12 +198,21 @@ pub fn retag(clients: &Clients, request: &RetagRequest<'_>) -> Result<(), Provid
                 return Ok(());
             };
             let properties = image_properties(i.properties, request.tag);
+            let path = format!("/1.0/images/{}", url_part(id));
+            // PATCH merges properties, so a removed one would stay: the whole of what may be
+            // put, as it is, with the new properties.
+            let now = client
+                .json("GET", &path, None)
+                .map_err(lx(format!("reading image {id}")))?;
+            let mut body = serde_json::Map::new();
+            for key in ["auto_update", "public", "expires_at", "profiles"] {
+                if let Some(v) = now.get(key) {
+                    body.insert(key.into(), v.clone());
+                }
+            }
+            body.insert("properties".into(), json!(properties));
             client
-                .json(
-                    "PATCH",
-                    &format!("/1.0/images/{}", url_part(id)),
-                    Some(&json!({ "properties": properties })),
-                )
+                .json("PUT", &path, Some(&serde_json::Value::Object(body)))
                 .map(|_| ())
                 .map_err(lx(format!("re-tagging image {id}")))
         }
