@@ -245,3 +245,55 @@ fn hive_log_debug_logs_every_provider_call_with_its_time_and_no_secret() {
     assert!(bad.stderr.contains("HIVE_LOG=loud"), "{}", bad.stderr);
     ok(in_dir(dir, &["destroy", "-auto-approve"]));
 }
+
+fn expiry(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(".hive/state.json")).expect("a state");
+    let state: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    state["expires"].as_u64()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_ttl_counts_from_the_last_apply_and_goes_with_it() {
+    let lab = config_dir(&[("main.hive.hcl", TREE)]);
+    let dir = lab.path();
+    let before = now();
+    ok(in_dir(dir, &["apply", "-auto-approve", "-ttl", "2h"]));
+    let at = expiry(dir).expect("an expiry");
+    assert!(at >= before + 7200 && at <= now() + 7200, "{at}");
+    // The configuration's ttl, on an apply that changes nothing: it still counts from now.
+    std::fs::write(
+        dir.join("settings.hive.hcl"),
+        "hive {\n  ttl = \"30m\"\n}\n",
+    )
+    .expect("write");
+    let again = ok(in_dir(dir, &["apply", "-auto-approve"]));
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    let at = expiry(dir).expect("an expiry");
+    assert!(at <= now() + 1800 && at + 60 >= now() + 1800, "{at}");
+    // No ttl any more: no expiry.
+    std::fs::remove_file(dir.join("settings.hive.hcl")).expect("remove");
+    ok(in_dir(dir, &["apply", "-auto-approve"]));
+    assert_eq!(expiry(dir), None);
+    let bad = in_dir(dir, &["apply", "-auto-approve", "-ttl", "soon"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("-ttl: invalid duration"), "{}", bad.stderr);
+    std::fs::write(
+        dir.join("settings.hive.hcl"),
+        "hive {\n  ttl = \"soon\"\n}\n",
+    )
+    .expect("write");
+    let bad = in_dir(dir, &["validate"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("ttl = \"soon\"") && bad.stderr.contains("settings.hive.hcl:2:9"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -569,3 +569,105 @@ impl Drop for EmptyConfig {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_sdk::tag::Tag;
+    use hive_state::{ResourceState, Status as RecordStatus};
+
+    fn record(address: &str, id: Option<&str>) -> ResourceState {
+        let address: InstanceAddr = address.parse().expect("an address");
+        ResourceState {
+            kind: address.resource.kind.clone(),
+            address,
+            deposed: None,
+            driver: "lxd".into(),
+            id: id.map(str::to_string),
+            attributes: serde_json::json!({}),
+            dependencies: Vec::new(),
+            status: RecordStatus::Ready,
+        }
+    }
+
+    fn found(state: &Path, lineage: &str, address: &str, id: &str) -> Scanned {
+        Scanned {
+            host: 0,
+            driver: "lxd",
+            found: Found {
+                kind: "lxd instance".into(),
+                name: id.into(),
+                tag: Tag {
+                    lineage: lineage.into(),
+                    state: state.display().to_string(),
+                    address: address.into(),
+                    expires: None,
+                },
+                id: id.into(),
+                order: 0,
+            },
+            status: Status::Unknown,
+            reason: String::new(),
+            expires: None,
+        }
+    }
+
+    fn judged(objects: Vec<Scanned>) -> Vec<(Status, String)> {
+        let mut report = ScanReport {
+            hosts: Vec::new(),
+            objects,
+            problems: Vec::new(),
+            backend: None,
+            holders: BTreeMap::new(),
+        };
+        report.judge();
+        report
+            .objects
+            .into_iter()
+            .map(|o| (o.status, o.reason))
+            .collect()
+    }
+
+    #[test]
+    fn objects_are_judged_against_the_state_their_tag_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let live_path = dir.path().join("live.json");
+        let expired_path = dir.path().join("expired.json");
+        let mut live = State::new("L1".into());
+        live.put(record("instance.a", Some("a")));
+        live.put(record("instance.b", None));
+        live.put(record("instance.moved_to", Some("m")));
+        live.expires = Some(now() + 3600);
+        FileBackend::new(&live_path).write(&live).expect("write");
+        let mut expired = State::new("L2".into());
+        expired.put(record("instance.c", Some("c")));
+        expired.expires = Some(now() - 1);
+        FileBackend::new(&expired_path).write(&expired).expect("write");
+        let gone = dir.path().join("gone.json");
+        let statuses = judged(vec![
+            found(&live_path, "L1", "instance.a", "a"),
+            // Still being made: recorded without an id yet.
+            found(&live_path, "L1", "instance.b", "b"),
+            // Moved by an address change the tag did not follow: found by its id.
+            found(&live_path, "L1", "instance.moved_from", "m"),
+            // An id the state no longer records at its address.
+            found(&live_path, "L1", "instance.a", "old"),
+            found(&live_path, "L9", "instance.a", "a"),
+            found(&expired_path, "L2", "instance.c", "c"),
+            found(&gone, "L3", "instance.d", "d"),
+            found(Path::new(""), "L4", "instance.e", "e"),
+            found(Path::new("s3-somewhere"), "L5", "instance.f", "f"),
+        ]);
+        let words: Vec<&str> = statuses.iter().map(|(s, _)| s.word()).collect();
+        assert_eq!(
+            words,
+            [
+                "live", "live", "live", "orphaned", "orphaned", "expired", "orphaned", "unknown",
+                "unknown"
+            ]
+        );
+        assert!(statuses[3].1.contains("no longer records instance.a"));
+        assert!(statuses[4].1.contains("another one now (lineage L1)"));
+        assert!(statuses[6].1.contains("is gone"), "{}", statuses[6].1);
+    }
+}

@@ -149,6 +149,22 @@ pub fn reap(clients: &Clients, request: &ReapRequest<'_>) -> Result<(), Provider
         }
         IMAGE => match image_of(&client, &found.id)? {
             Some(i) if image_tag(&i.properties).as_ref() == Some(&found.tag) => {
+                // An image is shared by content: another state's containers may use it.
+                let instances: Vec<Instance> = client
+                    .get("/1.0/instances?recursion=1")
+                    .map_err(lx("listing the instances that may use the image".into()))?;
+                let users: Vec<&str> = instances
+                    .iter()
+                    .filter(|c| c.config.get("volatile.base_image") == Some(&i.fingerprint))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if !users.is_empty() {
+                    return Err(ProviderError::new(format!(
+                        "image {} is still used by {}: left",
+                        found.name,
+                        users.join(", ")
+                    )));
+                }
                 image::remove_unused(&client, vec![i])
             }
             _ => Ok(()),
