@@ -22,4 +22,5 @@ mod nics;
 #[path = "../s3/lab.rs"]
 #[allow(dead_code)]
 mod s3lab;
+mod scan;
 mod store;
