@@ -283,7 +283,11 @@ fn a_ttl_counts_from_the_last_apply_and_goes_with_it() {
     assert_eq!(expiry(dir), None);
     let bad = in_dir(dir, &["apply", "-auto-approve", "-ttl", "soon"]);
     assert_eq!(bad.code, 1);
-    assert!(bad.stderr.contains("-ttl: invalid duration"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("-ttl: invalid duration"),
+        "{}",
+        bad.stderr
+    );
     std::fs::write(
         dir.join("settings.hive.hcl"),
         "hive {\n  ttl = \"soon\"\n}\n",

@@ -179,8 +179,8 @@ pub fn scan(
     Ok(report)
 }
 
-/// The hosts the configuration declares (this machine when it declares none that is), and
-/// its state settings. A directory with no configuration scans this machine.
+/// The hosts the configuration declares (and this machine when something lives on it
+/// without naming a host), and its state settings. A directory with no configuration scans this machine.
 fn configured_hosts(
     dir: &Path,
     registry: &Registry,
@@ -214,7 +214,17 @@ fn configured_hosts(
             .attr("host")
             .is_some_and(|v| v.attr_str("address").is_none())
     });
-    if !declares_local {
+    // This machine too when something lives on it without naming a host.
+    let names_no_host = |v: &Value| {
+        ["host", "hosts"]
+            .iter()
+            .all(|a| v.attr(a).is_none_or(Value::is_null))
+    };
+    let uses_local = evaluated
+        .instances()
+        .into_iter()
+        .any(|(addr, v)| addr.resource.kind != crate::engine::hosts::KIND && names_no_host(v));
+    if !declares_local && (hosts.is_empty() || uses_local) {
         hosts.insert(0, local);
     }
     Ok((
@@ -642,7 +652,9 @@ mod tests {
         let mut expired = State::new("L2".into());
         expired.put(record("instance.c", Some("c")));
         expired.expires = Some(now() - 1);
-        FileBackend::new(&expired_path).write(&expired).expect("write");
+        FileBackend::new(&expired_path)
+            .write(&expired)
+            .expect("write");
         let gone = dir.path().join("gone.json");
         let statuses = judged(vec![
             found(&live_path, "L1", "instance.a", "a"),

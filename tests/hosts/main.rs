@@ -6,6 +6,7 @@ mod cluster;
 #[path = "../s3/lab.rs"]
 #[allow(dead_code)]
 mod s3lab;
+mod scan;
 mod stored;
 #[path = "../support/mod.rs"]
 mod support;

@@ -114,9 +114,15 @@ fn a_dead_jobs_guest_volume_seed_and_network_are_reaped_and_a_live_volume_is_kep
 
     let r = live.hive(&["scan", "-reap", "-auto-approve", "-json"]);
     let doc: Json = serde_json::from_str(&r.stdout).expect("JSON");
-    let removed = doc["reaped"]["removed"].as_array().cloned().unwrap_or_default();
+    let removed = doc["reaped"]["removed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(of_state(&removed, &dead).len(), 5, "{doc:#}");
-    let failed = doc["reaped"]["failed"].as_array().cloned().unwrap_or_default();
+    let failed = doc["reaped"]["failed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
         failed
             .iter()

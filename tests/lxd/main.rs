@@ -21,9 +21,9 @@ mod lxd_cluster;
 mod multipass;
 mod parallel;
 mod rebuild;
-mod scan;
 mod remote;
 #[path = "../s3/lab.rs"]
 #[allow(dead_code)]
 mod s3lab;
+mod scan;
 mod store;

@@ -181,7 +181,11 @@ fn what_a_dead_job_left_is_found_and_reaped_and_a_live_job_is_left_alone() {
 
     let reaped = live.hive(&["scan", "-reap", "-auto-approve"]);
     assert_eq!(reaped.code, 0, "{}\n{}", reaped.stdout, reaped.stderr);
-    assert_eq!(lab.names(), vec!["e2es-live".to_string()], "only the live job's");
+    assert_eq!(
+        lab.names(),
+        vec!["e2es-live".to_string()],
+        "only the live job's"
+    );
     assert_eq!(lab.volumes(), Vec::<String>::new());
     assert!(!link_exists("e2es-br"), "the dead job's bridge");
     assert!(link_exists("e2es-lv"), "the live job's bridge");
