@@ -82,10 +82,13 @@ pub struct ScanReport {
     pub problems: Vec<String>,
     /// The configuration's own state settings (credentials included), for states kept
     /// where the configuration keeps its own.
-    backend: Option<(BackendConfig, PathBuf)>,
+    backend: Option<OwnBackend>,
     /// What each state location holds.
     holders: BTreeMap<String, Holder>,
 }
+
+/// The configuration's state settings and its directory.
+type OwnBackend = (BackendConfig, PathBuf);
 
 /// What a scan found at a state location.
 #[derive(Debug, Clone)]
@@ -185,7 +188,7 @@ fn configured_hosts(
     dir: &Path,
     registry: &Registry,
     options: &ScanOptions,
-) -> Result<(Vec<ScanHost>, Option<(BackendConfig, PathBuf)>), Box<Validated>> {
+) -> Result<(Vec<ScanHost>, Option<OwnBackend>), Box<Validated>> {
     let local = ScanHost {
         name: "local".into(),
         request: Value::map(Vec::<(&str, Value)>::new()),
