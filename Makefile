@@ -76,6 +76,7 @@ bench:
 	cargo bench --bench multipass
 	cargo bench --bench hosts
 	cargo bench --bench ci
+	cargo bench --bench scan
 	cargo bench --bench s3_state
 	cargo bench --bench s3_transfer
 	cargo bench --bench s3_snapshot

@@ -4,7 +4,8 @@
 
 use super::inspect::print_diagnostics;
 use super::{Context, VarArgs};
-use crate::ops::scan::{reap, scan, ReapReport, ScanOptions, ScanReport, Scanned, Status};
+use crate::ops::reap::{reap, ReapReport};
+use crate::ops::scan::{scan, ScanOptions, ScanReport, Scanned, Status};
 use hive_state::lock::rfc3339;
 
 #[derive(Debug, clap::Args)]

@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod import;
 pub mod migrate;
 pub mod plan;
+pub mod reap;
 pub mod retag;
 pub mod scan;
 pub mod snapshot;
