@@ -222,3 +222,66 @@ fn what_a_dead_job_left_is_found_and_reaped_and_a_live_job_is_left_alone() {
     lab.assert_clean();
     assert!(!link_exists("e2es-lv"));
 }
+
+const IN_S3: &str = r#"
+host "local" {}
+
+volume "e2es_s3" {
+  driver = "lxd"
+  host   = host.local
+  size   = "8MiB"
+}
+"#;
+
+#[test]
+fn objects_of_a_state_in_s3_are_judged_and_an_expired_one_destroyed_through_it() {
+    let server = crate::s3lab::Server::start();
+    let bucket = server.bucket("scan-state");
+    let lab = Lab::new("e2es", 42);
+    lab.write(&format!(
+        "{}{IN_S3}",
+        crate::s3lab::state_block(&server.endpoint(), &bucket, "ci/job.json", "")
+    ));
+    lab.ok(&["apply", "-auto-approve", "-ttl", "1s"]);
+    let location = format!("{}/{bucket}/ci/job.json", server.endpoint());
+    let statuses = |work: &Workdir| -> Vec<(String, String)> {
+        scan(work)
+            .iter()
+            .filter(|o| o["state"].as_str() == Some(location.as_str()))
+            .map(|o| {
+                let text = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+                (text("kind"), text("status"))
+            })
+            .collect()
+    };
+    eventually("the state in S3 expires", Duration::from_secs(10), || {
+        statuses(&lab) == vec![("lxd volume".to_string(), "expired".to_string())]
+    });
+    // From elsewhere, the state cannot be read (its credentials are the configuration's):
+    // left alone.
+    let elsewhere = Workdir::new(vec![]);
+    elsewhere.write("");
+    assert_eq!(
+        statuses(&elsewhere),
+        vec![("lxd volume".to_string(), "unknown".to_string())]
+    );
+    let reaped = elsewhere.hive(&["scan", "-reap", "-auto-approve"]);
+    assert!(
+        !reaped
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("Removed") && l.contains("e2es-s3")),
+        "{}",
+        reaped.stdout
+    );
+    assert_eq!(lab.volumes().len(), 1, "untouched from elsewhere");
+    let reaped = lab.hive(&["scan", "-reap", "-auto-approve"]);
+    assert_eq!(reaped.code, 0, "{}\n{}", reaped.stdout, reaped.stderr);
+    assert!(
+        reaped.stdout.contains(&format!("Destroyed the expired state {location}")),
+        "{}",
+        reaped.stdout
+    );
+    assert_eq!(lab.volumes(), Vec::<String>::new());
+    assert_eq!(statuses(&lab), Vec::new());
+}
