@@ -59,7 +59,10 @@ fn count_in(scan_json: &str, status: &str) -> usize {
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("main.hive.hcl"), config()).expect("write");
-    let (apply, _) = hive(dir.path(), &["apply", "-auto-approve", "-parallelism", "20"]);
+    let (apply, _) = hive(
+        dir.path(),
+        &["apply", "-auto-approve", "-parallelism", "20"],
+    );
     let scans: Vec<Duration> = (0..3)
         .map(|_| {
             let (took, out) = hive(dir.path(), &["scan", "-json"]);
@@ -71,8 +74,10 @@ fn main() {
     let listing = median(
         (0..3)
             .map(|_| {
-                sh("virsh -q -c qemu:///system vol-list hive --details >/dev/null && \
-                    lxc storage volume list default --format json >/dev/null")
+                sh(
+                    "virsh -q -c qemu:///system vol-list hive --details >/dev/null && \
+                    lxc storage volume list default --format json >/dev/null",
+                )
             })
             .collect(),
     );
@@ -86,7 +91,10 @@ fn main() {
     assert_eq!(count_in(&out, "orphaned"), 0, "all reaped");
 
     // The same objects again, removed by a script that knows their names.
-    hive(dir.path(), &["apply", "-auto-approve", "-parallelism", "20"]);
+    hive(
+        dir.path(),
+        &["apply", "-auto-approve", "-parallelism", "20"],
+    );
     let script = sh(
         "virsh -q -c qemu:///system vol-list hive | awk '$1 ~ /^hvscan_v/ {print $1}' | \
            while read -r v; do virsh -q -c qemu:///system vol-delete --pool hive \"$v\" >/dev/null; done && \

@@ -206,4 +206,3 @@ impl Drop for EmptyConfig {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
-

@@ -1,5 +1,6 @@
-//! Cluster checkpoints with containers: a file written in each of three containers after
-//! `hive checkpoint save` is gone after `restore`, a file written before is there, the
+//! Cluster checkpoints with containers: a file written in each of three containers (and in
+//! the custom volume the first has attached) after `hive checkpoint save` is gone after
+//! `restore`, a file written before is there, the
 //! containers run with their addresses and a plan is empty; a restore is refused once the
 //! state changed; delete removes the snapshots. Prints restore against destroy and apply.
 
@@ -7,12 +8,19 @@ use crate::lab::{exec, lxc, Lab, BASE};
 use std::time::Instant;
 
 const NODES: &str = r#"
+volume "PFX_data" {
+  driver = "lxd"
+  host   = host.local
+  size   = "8MiB"
+}
+
 instance "node" {
   count    = COUNT
   driver   = "lxd"
   host     = host.local
   image    = image.busybox
   name     = "PFX-${count.index}"
+  attach   = count.index == 0 ? [volume.PFX_data] : []
   network {
     bridge = bridge.lan
     ip     = "NET.${10 + count.index}"
@@ -34,6 +42,13 @@ fn a_checkpoint_restores_three_containers_as_they_were() {
     for n in &names {
         assert_eq!(exec(n, &["sh", "-c", "echo kept > /root/before"]).0, 0);
     }
+    let in_volume = |script: &str| {
+        exec(
+            &names[0],
+            &["sh", "-c", &format!("cd /mnt/$(ls /mnt) && {script}")],
+        )
+    };
+    assert_eq!(in_volume("echo kept > before").0, 0);
     let saved = lab.ok(&["checkpoint", "save", "clean"]);
     assert!(
         saved
@@ -47,6 +62,7 @@ fn a_checkpoint_restores_three_containers_as_they_were() {
         let snapshots = lxc(&["query", &format!("/1.0/instances/{n}/snapshots")]);
         assert!(snapshots.contains("hive-clean"), "{snapshots}");
     }
+    assert_eq!(in_volume("echo lost > after").0, 0);
     let listed = lab.ok(&["checkpoint", "list"]).stdout;
     assert!(listed.starts_with("clean  "), "{listed}");
 
@@ -61,6 +77,12 @@ fn a_checkpoint_restores_three_containers_as_they_were() {
             "{n}: /root/after is gone"
         );
     }
+    assert_eq!(in_volume("cat before"), (0, "kept\n".to_string()));
+    assert_ne!(
+        in_volume("test -e after").0,
+        0,
+        "the volume is back as it was"
+    );
     for (i, n) in names.iter().enumerate() {
         let (code, addr) = exec(n, &["ip", "-4", "-o", "addr", "show", "eth0"]);
         assert_eq!(code, 0);

@@ -278,7 +278,9 @@ fn objects_of_a_state_in_s3_are_judged_and_an_expired_one_destroyed_through_it()
     let reaped = lab.hive(&["scan", "-reap", "-auto-approve"]);
     assert_eq!(reaped.code, 0, "{}\n{}", reaped.stdout, reaped.stderr);
     assert!(
-        reaped.stdout.contains(&format!("Destroyed the expired state {location}")),
+        reaped
+            .stdout
+            .contains(&format!("Destroyed the expired state {location}")),
         "{}",
         reaped.stdout
     );

@@ -415,13 +415,13 @@ pub(crate) fn get(client: &Client, name: &str) -> Result<Option<Instance>, Provi
         .map_err(lx(format!("looking up instance {name}")))
 }
 
-fn state(client: &Client, name: &str) -> Result<InstanceState, ProviderError> {
+pub(crate) fn state(client: &Client, name: &str) -> Result<InstanceState, ProviderError> {
     client
         .get(&format!("{}/state", instance_path(name)))
         .map_err(lx(format!("reading the state of instance {name}")))
 }
 
-fn change_state(
+pub(crate) fn change_state(
     client: &Client,
     name: &str,
     action: &str,
@@ -439,7 +439,7 @@ fn change_state(
 }
 
 /// Stops cleanly, or by force if it will not.
-fn stop(client: &Client, name: &str) -> Result<(), ProviderError> {
+pub(crate) fn stop(client: &Client, name: &str) -> Result<(), ProviderError> {
     change_state(client, name, "stop", false).or_else(|_| change_state(client, name, "stop", true))
 }
 

@@ -126,18 +126,7 @@ pub fn snapshot(
 
 /// Freezes the running instances that use the volume: the ones this call froze.
 fn freeze_users(client: &Client, volume: &str) -> Result<Vec<String>, ProviderError> {
-    let found: Json = client
-        .get(volume)
-        .map_err(lx(format!("looking up {volume}")))?;
-    let users: Vec<String> = found
-        .get("used_by")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_str)
-        .filter_map(|u| u.strip_prefix("/1.0/instances/"))
-        .map(|u| u.split('?').next().unwrap_or(u).to_string())
-        .collect();
+    let users = crate::volume::users(client, volume)?;
     let mut frozen = Vec::new();
     for user in users {
         let running = client

@@ -113,6 +113,20 @@ fn volume_name(address: &InstanceAddr, lineage: &str) -> String {
     )
 }
 
+/// The instances that use the volume at `path` (its API path), by name.
+pub(crate) fn users(client: &Client, path: &str) -> Result<Vec<String>, ProviderError> {
+    let found: serde_json::Value = client.get(path).map_err(lx(format!("looking up {path}")))?;
+    Ok(found
+        .get("used_by")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .filter_map(|u| u.strip_prefix("/1.0/instances/"))
+        .map(|u| u.split('?').next().unwrap_or(u).to_string())
+        .collect())
+}
+
 pub(crate) fn path(pool: &str, name: &str) -> String {
     format!(
         "/1.0/storage-pools/{}/volumes/custom/{}",
