@@ -269,12 +269,14 @@ impl FileRun<'_> {
         }
     }
 
+    /// Whether the file's state (with what its journal recorded since) holds objects.
     fn file_has_objects(&self) -> bool {
-        std::fs::read_to_string(&self.state)
+        use hive_state::backend::StateBackend;
+        hive_state::file::FileBackend::new(&self.state)
+            .read()
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|s| s["resources"].as_array().is_some_and(|r| !r.is_empty()))
-            || self.state.with_extension("json.journal").exists()
+            .and_then(|loaded| loaded.state)
+            .is_some_and(|s| !s.resources.is_empty())
     }
 
     /// The variables of a run: the file's, then the run's, over the command line's.
