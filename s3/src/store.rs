@@ -159,6 +159,44 @@ pub fn tags(lineage: &str, address: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// A snapshot's tags (kept in its manifest, which has room for a long state location):
+/// whose it is, where that state lives, and when it expires.
+pub fn owner_tags(tag: &hive_sdk::tag::Tag) -> BTreeMap<String, String> {
+    let mut tags = self::tags(&tag.lineage, &tag.address);
+    tags.insert("hive_state".into(), tag.state.clone());
+    if let Some(e) = tag.expires {
+        tags.insert("hive_expires".into(), e.to_string());
+    }
+    tags
+}
+
+/// The tag of what a store keeps, from its tags.
+pub fn tag_of(tags: &BTreeMap<String, String>) -> Option<hive_sdk::tag::Tag> {
+    Some(hive_sdk::tag::Tag {
+        lineage: tags.get("hive_lineage")?.clone(),
+        state: tags.get("hive_state").cloned().unwrap_or_default(),
+        address: tags.get("hive_address")?.clone(),
+        expires: hive_sdk::tag::Tag::parse_expires(tags.get("hive_expires").map(String::as_str)),
+    })
+}
+
+impl Store {
+    /// Every volume snapshot in the store: its manifest's key and the manifest.
+    pub fn all_snapshots(&self) -> Result<Vec<(String, Manifest)>, S3Error> {
+        let volumes = self.volumes();
+        let keys = volumes.snapshots("")?;
+        keys.into_iter()
+            .map(|key| volumes.manifest(&key).map(|m| (key, m)))
+            .collect()
+    }
+
+    /// Removes one snapshot, then the chunks no snapshot refers to any more.
+    pub fn remove_snapshot(&self, key: &str) -> Result<(), S3Error> {
+        self.bucket.delete(key)?;
+        self.volumes().collect().map(drop)
+    }
+}
+
 impl Store {
     /// Writes a snapshot of the volume `name` from `reader` (only chunks the store lacks are
     /// sent), keeps its `keep` latest snapshots, and removes chunks no snapshot refers to

@@ -109,14 +109,15 @@ fn print_table(report: &ScanReport) {
     }
     let count = |s: Status| report.objects.iter().filter(|o| o.status == s).count();
     println!(
-        "\n{} object{} on {}: {} live, {} expired, {} orphaned, {} unknown.",
+        "\n{} object{} on {}: {} live, {} expired, {} orphaned, {} unknown, {} kept.",
         report.objects.len(),
         if report.objects.len() == 1 { "" } else { "s" },
         host_names(report),
         count(Status::Live),
         count(Status::Expired),
         count(Status::Orphaned),
-        count(Status::Unknown)
+        count(Status::Unknown),
+        count(Status::Kept)
     );
 }
 

@@ -59,6 +59,8 @@ pub struct Found<'a> {
     pub evaluated: &'a crate::lang::walk::Evaluated,
     pub state: &'a hive_state::State,
     pub registry: &'a Registry,
+    /// Where the state lives.
+    pub location: &'a str,
 }
 
 pub fn run(
@@ -238,6 +240,7 @@ impl Finish<'_> {
                     evaluated: self.evaluated,
                     state: &refreshed,
                     registry: self.registry,
+                    location: &opened.backend.location(),
                 });
                 return None;
             }

@@ -37,6 +37,9 @@ pub enum Status {
     Orphaned,
     /// Its state could not be read: it is left alone.
     Unknown,
+    /// Its state no longer holds it, and it outlives its state on purpose (a snapshot in a
+    /// store) without an expiry that passed.
+    Kept,
 }
 
 impl Status {
@@ -46,6 +49,7 @@ impl Status {
             Status::Expired => "expired",
             Status::Orphaned => "orphaned",
             Status::Unknown => "unknown",
+            Status::Kept => "kept",
         }
     }
 }
@@ -55,6 +59,8 @@ impl Status {
 pub struct ScanHost {
     pub name: String,
     pub request: Value,
+    /// A store of the configuration (`request` is its block), not a host.
+    pub store: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +128,7 @@ pub fn scan(
         hosts.push(ScanHost {
             name: text.clone(),
             request: named_host(text, options),
+            store: false,
         });
     }
     let providers: Vec<&Arc<dyn Provider>> = registry.providers().iter().collect();
@@ -134,9 +141,13 @@ pub fn scan(
             .map(|(h, provider)| {
                 let host = &hosts[*h];
                 scope.spawn(move || {
-                    provider.scan(&ScanRequest {
-                        host: &host.request,
-                    })
+                    if host.store {
+                        provider.scan_store(&host.request)
+                    } else {
+                        provider.scan(&ScanRequest {
+                            host: &host.request,
+                        })
+                    }
                 })
             })
             .collect();
@@ -177,6 +188,9 @@ pub fn scan(
     Ok(report)
 }
 
+/// The kind whose blocks are places objects are kept in, scanned like hosts.
+const STORE_KIND: &str = "store";
+
 /// The hosts the configuration declares (and this machine when something lives on it
 /// without naming a host), and its state settings. A directory with no configuration scans this machine.
 fn configured_hosts(
@@ -187,6 +201,7 @@ fn configured_hosts(
     let local = ScanHost {
         name: "local".into(),
         request: Value::map(Vec::<(&str, Value)>::new()),
+        store: false,
     };
     if !has_configuration(dir) {
         return Ok((vec![local], None));
@@ -205,6 +220,7 @@ fn configured_hosts(
         .map(|(addr, value)| ScanHost {
             name: addr.to_string(),
             request: Value::map(vec![("host", value.clone().unmark_deep().0)]),
+            store: false,
         })
         .collect();
     let declares_local = hosts.iter().any(|h| {
@@ -225,6 +241,17 @@ fn configured_hosts(
     if !declares_local && (hosts.is_empty() || uses_local) {
         hosts.insert(0, local);
     }
+    hosts.extend(
+        evaluated
+            .instances()
+            .into_iter()
+            .filter(|(addr, _)| addr.resource.kind == STORE_KIND)
+            .map(|(addr, value)| ScanHost {
+                name: addr.to_string(),
+                request: value.clone().unmark_deep().0,
+                store: true,
+            }),
+    );
     Ok((
         hosts,
         Some((validated.settings.backend.clone(), dir.to_path_buf())),
@@ -309,6 +336,22 @@ impl ScanReport {
                     }
                 }
             };
+            let (status, reason) =
+                match status {
+                    Status::Orphaned if object.found.outlives_state => {
+                        match object.found.tag.expires {
+                        Some(at) if at <= now => {
+                            (Status::Orphaned, format!("{reason}, and its ttl ran out"))
+                        }
+                        _ => (
+                            Status::Kept,
+                            "kept on purpose: a snapshot outlives its cluster (one made under a ttl expires with it)"
+                                .to_string(),
+                        ),
+                    }
+                    }
+                    other => (other, reason),
+                };
             object.status = status;
             object.reason = reason;
         }
@@ -421,6 +464,7 @@ mod tests {
                 },
                 id: id.into(),
                 order: 0,
+                outlives_state: false,
             },
             status: Status::Unknown,
             reason: String::new(),

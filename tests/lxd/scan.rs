@@ -287,3 +287,79 @@ fn objects_of_a_state_in_s3_are_judged_and_an_expired_one_destroyed_through_it()
     assert_eq!(lab.volumes(), Vec::<String>::new());
     assert_eq!(statuses(&lab), Vec::new());
 }
+
+const STORED: &str = r#"
+host "local" {}
+
+store "s3" {
+  endpoint   = "ENDPOINT"
+  bucket     = "BUCKET"
+  access_key = "ACCESS"
+  secret_key = "SECRET"
+}
+
+volume "e2es_kept" {
+  driver = "lxd"
+  host   = host.local
+  size   = "8MiB"
+  store  = store.s3
+}
+"#;
+
+/// Snapshots in a store outlive their cluster: once their state is gone, one made under a
+/// ttl that ran out is reaped with the rest, one made without a ttl is kept.
+#[test]
+fn a_store_keeps_snapshots_of_dead_jobs_unless_their_ttl_ran_out() {
+    let server = crate::s3lab::Server::start();
+    let bucket = server.bucket("scan-store");
+    let lab = Lab::new("e2es", 43);
+    let config = STORED
+        .replace("ENDPOINT", &server.endpoint())
+        .replace("BUCKET", &bucket)
+        .replace("ACCESS", crate::s3lab::KEY)
+        .replace("SECRET", crate::s3lab::SECRET);
+    lab.write(&config);
+    lab.ok(&["apply", "-auto-approve", "-ttl", "1s"]);
+    lab.ok(&["snapshot", "volume.e2es_kept"]);
+    let forever = Workdir::new(vec![]);
+    forever.write(&config);
+    forever.ok(&["apply", "-auto-approve"]);
+    forever.ok(&["snapshot", "volume.e2es_kept"]);
+    let manifests = || server.list(&bucket, "hive/manifests");
+    assert_eq!(manifests().len(), 2, "{:?}", manifests());
+    for dir in [lab.dir.path(), forever.dir.path()] {
+        std::fs::remove_dir_all(dir.join(".hive")).expect("remove the state");
+    }
+    let snapshots = |work: &Workdir| -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = scan(work)
+            .iter()
+            .filter(|o| o["kind"] == "s3 volume snapshot")
+            .map(|o| {
+                let text = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+                assert_eq!(text("host"), "store.s3");
+                (text("status"), text("lineage"))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    eventually(
+        "the first job's snapshot expires",
+        Duration::from_secs(10),
+        || {
+            let found = snapshots(&lab);
+            found.len() == 2 && found[0].0 == "kept" && found[1].0 == "orphaned"
+        },
+    );
+    let reaped = lab.hive(&["scan", "-reap", "-auto-approve"]);
+    assert_eq!(reaped.code, 0, "{}\n{}", reaped.stdout, reaped.stderr);
+    assert_eq!(manifests().len(), 1, "the kept one: {:?}", manifests());
+    let left = snapshots(&lab);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, "kept");
+    assert_eq!(
+        lab.volumes(),
+        Vec::<String>::new(),
+        "both jobs' LXD volumes reaped"
+    );
+}

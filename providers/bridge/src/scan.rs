@@ -129,6 +129,7 @@ impl LinuxBridgeProvider {
                 tag,
                 id: name,
                 order: 2,
+                outlives_state: false,
             });
         }
         let unknown = bare("", "");
@@ -142,6 +143,7 @@ impl LinuxBridgeProvider {
                 tag: tags.get(&name).cloned().unwrap_or_else(|| unknown.clone()),
                 id: name,
                 order: 1,
+                outlives_state: false,
             });
         }
         let by_table: BTreeMap<String, &String> = tags.keys().map(|n| (table_name(n), n)).collect();
@@ -156,6 +158,7 @@ impl LinuxBridgeProvider {
                     .unwrap_or_else(|| unknown.clone()),
                 id: bridge.cloned().unwrap_or_default(),
                 order: 1,
+                outlives_state: false,
             });
         }
         for claim in subnets::scan(&*on.exec).map_err(|e| err(format!("listing claims: {e}")))? {
@@ -165,6 +168,7 @@ impl LinuxBridgeProvider {
                 tag: claim.tag,
                 id: String::new(),
                 order: 3,
+                outlives_state: false,
             });
         }
         Ok(found)

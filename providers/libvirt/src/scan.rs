@@ -100,6 +100,7 @@ pub fn scan(
             tag: tag.owner(),
             id: uuid,
             order: 0,
+            outlives_state: false,
         });
     }
     if let Ok(pool) = pool::open(&site) {
@@ -125,6 +126,7 @@ pub fn scan(
                 tag,
                 id,
                 order: 1,
+                outlives_state: false,
             });
         }
     }
@@ -142,6 +144,7 @@ pub fn scan(
                 name,
                 tag,
                 order: 2,
+                outlives_state: false,
             });
         }
     }

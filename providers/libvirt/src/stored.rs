@@ -12,7 +12,7 @@
 use crate::host::Site;
 use crate::{lv, pool, xml};
 use hive_s3::chunks::Chunking;
-use hive_s3::store::{tags, volume_store, Store};
+use hive_s3::store::{owner_tags, volume_store, Store};
 use hive_sdk::disk::keep_snapshots_of;
 use hive_sdk::exec::Exec;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
@@ -119,7 +119,7 @@ pub fn snapshot(
             &key,
             std::io::BufReader::with_capacity(1 << 20, file),
             Chunking::Fixed,
-            tags(target.lineage, &target.address.to_string()),
+            owner_tags(&hive_sdk::tag::Tag::of(target)),
             keep_snapshots_of(attributes),
             &consistency,
         )

@@ -48,6 +48,7 @@ pub fn scan(clients: &Clients, request: &ScanRequest<'_>) -> Result<Vec<Found>, 
                 tag: tag.owner(),
                 id: i.name,
                 order: 0,
+                outlives_state: false,
             });
         }
     }
@@ -70,6 +71,7 @@ pub fn scan(clients: &Clients, request: &ScanRequest<'_>) -> Result<Vec<Found>, 
                     tag: tag.owner(),
                     id: format!("{pool}/{}", v.name),
                     order: 1,
+                    outlives_state: false,
                 });
             }
         }
@@ -85,6 +87,7 @@ pub fn scan(clients: &Clients, request: &ScanRequest<'_>) -> Result<Vec<Found>, 
                 tag,
                 id: i.fingerprint,
                 order: 2,
+                outlives_state: false,
             });
         }
     }

@@ -10,7 +10,7 @@
 use crate::client::{url_part, Body, Client};
 use crate::lx;
 use hive_s3::chunks::Chunking;
-use hive_s3::store::{tags, volume_store};
+use hive_s3::store::{owner_tags, volume_store};
 use hive_sdk::disk::keep_snapshots_of;
 use hive_sdk::provider::{ProviderError, Snapshotted, Target};
 use hive_sdk::scratch::Scratch;
@@ -117,7 +117,7 @@ pub fn snapshot(
             &key,
             std::io::BufReader::with_capacity(1 << 20, file),
             Chunking::ContentDefined,
-            tags(target.lineage, &target.address.to_string()),
+            owner_tags(&hive_sdk::tag::Tag::of(target)),
             keep_snapshots_of(attributes),
             &consistency,
         )

@@ -167,12 +167,17 @@ pub struct Found {
     /// id at the tag's address, or at any address of the same kind, still holds it.
     pub id: String,
     /// Reaped in rising order, so what uses an object goes first: instances 0, their disks
-    /// 1, networks and images 2, claims 3.
+    /// 1, networks and images 2, claims 3, what a store keeps 4.
     pub order: u8,
+    /// It outlives its state on purpose (a snapshot in a store): with its state gone it is
+    /// kept, unless its tag's expiry passed.
+    pub outlives_state: bool,
 }
 
 /// `hive scan -reap`: remove an object no state holds.
 pub struct ReapRequest<'a> {
+    /// Where it was found: a configuration holding only `host` (the host's record), or,
+    /// for what a store keeps, the store's block.
     pub host: &'a Value,
     pub found: &'a Found,
 }
@@ -443,6 +448,12 @@ pub trait Provider: Send + Sync {
 
     /// Every object it made on a host (`hive scan`), by the tags they carry.
     fn scan(&self, _request: &ScanRequest<'_>) -> Result<Vec<Found>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// What it keeps in the configuration's stores (each a `store` block, credentials
+    /// included), by the tags kept with it.
+    fn scan_store(&self, _store: &Value) -> Result<Vec<Found>, ProviderError> {
         Ok(Vec::new())
     }
 

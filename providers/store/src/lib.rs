@@ -10,8 +10,8 @@
 use hive_s3::store::Store;
 use hive_sdk::problem::Problem;
 use hive_sdk::provider::{
-    ApplyRequest, ApplyResponse, DeleteRequest, KindSpec, PlanRequest, PlanResponse, Provider,
-    ProviderError, ReadRequest, ReadResponse,
+    ApplyRequest, ApplyResponse, DeleteRequest, Found, KindSpec, PlanRequest, PlanResponse,
+    Provider, ProviderError, ReadRequest, ReadResponse, ReapRequest,
 };
 use hive_sdk::schema::{computed, optional, required, schema, Schema};
 use hive_sdk::{Type, Value};
@@ -98,7 +98,44 @@ fn state_of(config: &Value, store: &Store) -> ApplyResponse {
     }
 }
 
+const SNAPSHOT: &str = "s3 volume snapshot";
+
 impl Provider for StoreProvider {
+    /// The volume snapshots kept in the store, by the tags in their manifests. (Images are
+    /// shared by content: no state's end is theirs.)
+    fn scan_store(&self, store: &Value) -> Result<Vec<Found>, ProviderError> {
+        let opened = Store::open(store).map_err(ProviderError::new)?;
+        let snapshots = opened
+            .all_snapshots()
+            .map_err(|e| ProviderError::new(format!("listing the snapshots: {e}")))?;
+        Ok(snapshots
+            .into_iter()
+            .filter_map(|(key, manifest)| {
+                Some(Found {
+                    kind: SNAPSHOT.into(),
+                    name: key,
+                    tag: hive_s3::store::tag_of(&manifest.tags)?,
+                    id: String::new(),
+                    order: 4,
+                    outlives_state: true,
+                })
+            })
+            .collect())
+    }
+
+    fn reap(&self, request: &ReapRequest<'_>) -> Result<(), ProviderError> {
+        let found = request.found;
+        let opened = Store::open(request.host).map_err(ProviderError::new)?;
+        // Only the snapshot that still carries the tag the scan saw.
+        let manifest = opened.volumes().manifest(&found.name);
+        match manifest {
+            Ok(m) if hive_s3::store::tag_of(&m.tags).as_ref() == Some(&found.tag) => opened
+                .remove_snapshot(&found.name)
+                .map_err(|e| ProviderError::new(format!("removing {}: {e}", found.name))),
+            _ => Ok(()),
+        }
+    }
+
     fn driver(&self) -> &'static str {
         "s3"
     }
