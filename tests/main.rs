@@ -16,3 +16,4 @@ mod parallel_jobs;
 mod provider;
 mod secrets;
 mod state;
+mod terraform;

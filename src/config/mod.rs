@@ -6,7 +6,7 @@
 pub mod catalog;
 pub mod fmt;
 mod load;
-mod templates;
+pub(crate) mod templates;
 pub mod testfile;
 pub mod typeexpr;
 pub mod vars;

@@ -4,6 +4,8 @@
 //! only after apply) and so do sensitive marks. Every error points at the sub-expression at
 //! fault.
 
+mod special;
+
 use super::functions::{self, FnContext};
 use super::refs::Subject;
 use crate::config::{span_of, Expr};
@@ -770,7 +772,15 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 .err(&call.name.name, format!("unknown function \"{name}\""))
                 .detail("hive has no provider functions"));
         }
+        if let Some(result) = self.special_call(name, call) {
+            return result;
+        }
         let Some(function) = functions::lookup(name) else {
+            if let Some(why) = functions::refused(name) {
+                return Err(self
+                    .err(&call.name.name, format!("hive has no function \"{name}\""))
+                    .detail(why));
+            }
             return Err(self
                 .err(&call.name.name, format!("unknown function \"{name}\""))
                 .help_opt(did_you_mean(name, functions::names())));

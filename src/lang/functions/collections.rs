@@ -264,10 +264,32 @@ fn canonical(v: &Value) -> String {
 }
 
 /// `coalesce(values...)`: the first argument that is neither null nor an empty string.
+/// `coalesce(values...)`: the first that is neither null nor "", converted to the type all
+/// the arguments share (a string when strings and numbers or bools meet, as Terraform does).
 pub(super) fn coalesce(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
-    args.into_iter()
+    let kinds: HashSet<&str> = args
+        .iter()
+        .filter(|v| !matches!(v, Value::Null))
+        .map(Value::type_name)
+        .collect();
+    let primitive = |k: &&str| matches!(*k, "string" | "number" | "bool");
+    let to_string = kinds.len() > 1 && kinds.contains("string") && kinds.iter().all(primitive);
+    if kinds.len() > 1 && !to_string {
+        return Err(fail(
+            None,
+            "coalesce: all arguments must have the same type (or be strings, numbers and bools)",
+        ));
+    }
+    let found = args
+        .into_iter()
         .find(|v| !matches!(v, Value::Null) && v.as_str() != Some(""))
-        .ok_or_else(|| fail(None, "coalesce: all arguments are null or empty strings"))
+        .ok_or_else(|| fail(None, "coalesce: all arguments are null or empty strings"))?;
+    if to_string {
+        return Type::String
+            .convert(found)
+            .map_err(|e| fail(None, format!("coalesce: {e}")));
+    }
+    Ok(found)
 }
 
 pub(super) fn zipmap(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {

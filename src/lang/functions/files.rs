@@ -33,8 +33,25 @@ fn resolve(ctx: &FnContext, fname: &str, path: &str) -> Result<PathBuf, FnError>
     }
 }
 
+/// The bytes of the file argument 0 names, of at most [`MAX_FILE_SIZE`] bytes.
+pub(super) fn file_bytes(ctx: &FnContext, fname: &str, args: &[Value]) -> Result<Vec<u8>, FnError> {
+    let path = resolve(ctx, fname, &string_arg(fname, args, 0)?)?;
+    read_bytes(fname, &path)
+}
+
 /// Reads a UTF-8 text file of at most [`MAX_FILE_SIZE`] bytes.
 fn read_text(fname: &str, path: &Path) -> Result<String, FnError> {
+    let bytes = read_bytes(fname, path)?;
+    String::from_utf8(bytes).map_err(|_| {
+        fail(
+            Some(0),
+            format!("{fname}: {} is not valid UTF-8 text", path.display()),
+        )
+    })
+}
+
+/// Reads a file of at most [`MAX_FILE_SIZE`] bytes.
+fn read_bytes(fname: &str, path: &Path) -> Result<Vec<u8>, FnError> {
     let io_error = |e: std::io::Error| {
         if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::NotADirectory {
             fail(Some(0), format!("{fname}: no file at {}", path.display()))
@@ -80,12 +97,7 @@ fn read_text(fname: &str, path: &Path) -> Result<String, FnError> {
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Err(too_big());
     }
-    String::from_utf8(bytes).map_err(|_| {
-        fail(
-            Some(0),
-            format!("{fname}: {} is not valid UTF-8 text", path.display()),
-        )
-    })
+    Ok(bytes)
 }
 
 pub(super) fn file(ctx: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {

@@ -6,10 +6,17 @@
 #![allow(clippy::type_complexity)]
 
 mod collections;
+mod dates;
 mod encoding;
 mod files;
+mod formats;
+mod hashes;
+mod lists;
+mod math;
 mod network;
+mod paths;
 mod strings;
+mod text;
 
 use hive_sdk::{Type, Value};
 use std::collections::BTreeMap;
@@ -71,57 +78,123 @@ const ANY: Option<usize> = None;
 
 /// Every built-in function, sorted by name.
 static FUNCTIONS: &[Function] = &[
+    func("abs", 1, ONE, false, math::abs),
+    func("abspath", 1, ONE, false, paths::abspath),
+    func("alltrue", 1, ONE, false, lists::alltrue),
+    func("anytrue", 1, ONE, false, lists::anytrue),
     func("base64decode", 1, ONE, false, encoding::base64decode),
     func("base64encode", 1, ONE, false, encoding::base64encode),
+    func("base64gzip", 1, ONE, false, formats::base64gzip),
+    func("base64sha256", 1, ONE, false, hashes::base64sha256),
+    func("base64sha512", 1, ONE, false, hashes::base64sha512),
     func("basename", 1, ONE, false, files::basename),
+    func("ceil", 1, ONE, false, math::ceil),
+    func("chomp", 1, ONE, false, text::chomp),
+    func("chunklist", 2, TWO, false, lists::chunklist),
     func("cidrhost", 2, TWO, false, network::cidrhost),
     func("cidrnetmask", 1, ONE, false, network::cidrnetmask),
     func("cidrsubnet", 3, THREE, false, network::cidrsubnet),
+    func("cidrsubnets", 1, ANY, false, network::cidrsubnets),
     func("coalesce", 1, ANY, false, collections::coalesce),
+    func("coalescelist", 1, ANY, false, lists::coalescelist),
     func("compact", 1, ONE, false, collections::compact),
     func("concat", 1, ANY, true, collections::concat),
     func("contains", 2, TWO, false, collections::contains),
+    func("csvdecode", 1, ONE, false, formats::csvdecode),
     func("dirname", 1, ONE, false, files::dirname),
     func("distinct", 1, ONE, false, collections::distinct),
     func("element", 2, TWO, true, collections::element),
     func("endswith", 2, TWO, false, strings::endswith),
     func("file", 1, ONE, false, files::file),
+    func("filebase64", 1, ONE, false, hashes::filebase64),
+    func("filebase64sha256", 1, ONE, false, hashes::filebase64sha256),
+    func("filebase64sha512", 1, ONE, false, hashes::filebase64sha512),
     func("fileexists", 1, ONE, false, files::fileexists),
+    func("filemd5", 1, ONE, false, hashes::filemd5),
+    func("fileset", 2, TWO, false, paths::fileset),
+    func("filesha1", 1, ONE, false, hashes::filesha1),
+    func("filesha256", 1, ONE, false, hashes::filesha256),
+    func("filesha512", 1, ONE, false, hashes::filesha512),
     func("flatten", 1, ONE, false, collections::flatten),
+    func("floor", 1, ONE, false, math::floor),
     func("format", 1, ANY, false, strings::format),
+    func("formatdate", 2, TWO, false, dates::formatdate),
+    func("formatlist", 1, ANY, false, text::formatlist),
+    func("indent", 2, TWO, false, text::indent),
+    func("index", 2, TWO, false, lists::index),
     func("join", 2, ANY, false, strings::join),
     func("jsondecode", 1, ONE, false, encoding::jsondecode),
     func("jsonencode", 1, ONE, false, encoding::jsonencode),
     func("keys", 1, ONE, true, collections::keys),
     func("length", 1, ONE, true, collections::length),
+    func("log", 2, TWO, false, math::log),
     func("lookup", 2, THREE, true, collections::lookup),
     func("lower", 1, ONE, false, strings::lower),
+    func("matchkeys", 3, THREE, false, lists::matchkeys),
     func("max", 1, ANY, false, collections::max),
+    func("md5", 1, ONE, false, hashes::md5),
     func("merge", 0, ANY, true, collections::merge),
     func("min", 1, ANY, false, collections::min),
+    func("one", 1, ONE, false, lists::one),
+    func("parseint", 2, TWO, false, math::parseint),
+    func("pathexpand", 1, ONE, false, paths::pathexpand),
+    func("pow", 2, TWO, false, math::pow),
     func("range", 1, THREE, false, collections::range),
+    func("regex", 2, TWO, false, text::regex),
+    func("regexall", 2, TWO, false, text::regexall),
     func("replace", 3, THREE, false, strings::replace),
     func("reverse", 1, ONE, true, collections::reverse),
+    func("setintersection", 1, ANY, false, lists::setintersection),
+    func("setproduct", 1, ANY, false, lists::setproduct),
+    func("setsubtract", 2, TWO, false, lists::setsubtract),
+    func("setunion", 1, ANY, false, lists::setunion),
+    func("sha1", 1, ONE, false, hashes::sha1),
     func("sha256", 1, ONE, false, encoding::sha256),
+    func("sha512", 1, ONE, false, hashes::sha512),
+    func("signum", 1, ONE, false, math::signum),
     func("slice", 3, THREE, true, collections::slice),
     func("sort", 1, ONE, false, collections::sort),
     func("split", 2, TWO, false, strings::split),
     func("startswith", 2, TWO, false, strings::startswith),
     func("strcontains", 2, TWO, false, strings::strcontains),
+    func("strrev", 1, ONE, false, text::strrev),
     func("substr", 3, THREE, false, strings::substr),
+    func("sum", 1, ONE, false, math::sum),
     func("templatefile", 2, TWO, false, files::templatefile),
+    func("textdecodebase64", 2, TWO, false, formats::textdecodebase64),
+    func("textencodebase64", 2, TWO, false, formats::textencodebase64),
+    func("timeadd", 2, TWO, false, dates::timeadd),
+    func("timecmp", 2, TWO, false, dates::timecmp),
+    func("title", 1, ONE, false, text::title),
     func("tobool", 1, ONE, false, strings::tobool),
     func("tolist", 1, ONE, true, collections::tolist),
     func("tomap", 1, ONE, true, collections::tomap),
     func("tonumber", 1, ONE, false, strings::tonumber),
     func("toset", 1, ONE, false, collections::toset),
     func("tostring", 1, ONE, false, strings::tostring),
+    func("transpose", 1, ONE, false, lists::transpose),
+    func("trim", 2, TWO, false, text::trim),
+    func("trimprefix", 2, TWO, false, text::trimprefix),
     func("trimspace", 1, ONE, false, strings::trimspace),
+    func("trimsuffix", 2, TWO, false, text::trimsuffix),
     func("upper", 1, ONE, false, strings::upper),
+    func("urlencode", 1, ONE, false, formats::urlencode),
+    func("uuidv5", 2, TWO, false, hashes::uuidv5),
     func("values", 1, ONE, true, collections::values),
     func("yamlencode", 1, ONE, false, encoding::yamlencode),
     func("zipmap", 2, TWO, false, collections::zipmap),
 ];
+
+/// Why a function Terraform has is not here (its result would differ from run to run, and
+/// hive's plans are made from the configuration alone).
+pub fn refused(name: &str) -> Option<&'static str> {
+    match name {
+        "timestamp" | "plantimestamp" => Some("its result differs from run to run, so a plan could never be empty; pass the time in as a variable (-var now=$(date -u +%FT%TZ))"),
+        "uuid" => Some("its result differs from run to run, so a plan could never be empty; use uuidv5 with a stable name, or hive.id"),
+        "bcrypt" => Some("its result differs from run to run (it salts at random), so a plan could never be empty; hash the password outside and pass the hash in"),
+        _ => None,
+    }
+}
 
 /// Looks up a function by name.
 pub fn lookup(name: &str) -> Option<&'static Function> {
@@ -133,8 +206,22 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 
 /// All function names (for "did you mean" suggestions).
 pub fn names() -> impl Iterator<Item = &'static str> {
-    FUNCTIONS.iter().map(|f| f.name)
+    FUNCTIONS
+        .iter()
+        .map(|f| f.name)
+        .chain(SPECIAL.iter().copied())
 }
+
+/// The functions the evaluator itself carries out (see `Evaluator::special_call`): they see
+/// their arguments' expressions or marks, not only their values.
+pub const SPECIAL: &[&str] = &[
+    "can",
+    "issensitive",
+    "nonsensitive",
+    "sensitive",
+    "templatestring",
+    "try",
+];
 
 /// Calls `f` with evaluated arguments: checks the argument count, returns `Value::Unknown` if
 /// any argument is unknown (at the top level, or anywhere unless the function is structural),
@@ -403,7 +490,7 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_unique() {
-        let all: Vec<&str> = names().collect();
+        let all: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
         let mut sorted = all.clone();
         sorted.sort_unstable();
         sorted.dedup();

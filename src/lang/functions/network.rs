@@ -1,4 +1,5 @@
-//! IP network functions: `cidrhost`, `cidrsubnet`, `cidrnetmask` (IPv4 and IPv6).
+//! IP network functions: `cidrhost`, `cidrsubnet`, `cidrsubnets`, `cidrnetmask` (IPv4 and
+//! IPv6).
 
 use super::{big_integer_arg, fail, integer_arg, string_arg, FnContext, FnError};
 use hive_sdk::Value;
@@ -146,6 +147,59 @@ pub(super) fn cidrsubnet(_: &FnContext, args: Vec<Value>) -> Result<Value, FnErr
         "{}/{new_len}",
         prefix.address(prefix.network | subnet)
     )))
+}
+
+/// `cidrsubnets(prefix, newbits...)`: consecutive subnets of the prefix, each `newbits`
+/// longer than it, each the first that starts after the one before and is aligned to its
+/// own length (as Terraform allocates them).
+pub(super) fn cidrsubnets(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
+    let text = string_arg("cidrsubnets", &args, 0)?;
+    let prefix = Prefix::parse("cidrsubnets", &text)?;
+    let mask_of = |len: u32| full_mask(prefix.bits) & !host_mask(prefix.bits - len);
+    let end = prefix.network | host_mask(prefix.host_bits());
+    let mut out = Vec::new();
+    // The first subnet starts at the prefix; "the last address so far" is the one before.
+    let mut last: Option<u128> = None;
+    for i in 1..args.len() {
+        let newbits = integer_arg("cidrsubnets", &args, i)?;
+        let len = u32::try_from(newbits)
+            .ok()
+            .and_then(|b| b.checked_add(prefix.len))
+            .filter(|l| *l <= prefix.bits && newbits >= 1)
+            .ok_or_else(|| {
+                fail(
+                    Some(i),
+                    format!(
+                        "cidrsubnets: argument {} must be between 1 and {}, got {newbits}",
+                        i + 1,
+                        prefix.host_bits()
+                    ),
+                )
+            })?;
+        let size = host_mask(prefix.bits - len);
+        let start = match last {
+            None => prefix.network,
+            // The subnet of this length holding the last address, then the one after it.
+            Some(l) => (l & mask_of(len)).saturating_add(size + 1),
+        };
+        let stop = start.checked_add(size);
+        match stop {
+            Some(stop) if stop <= end && start >= prefix.network => {
+                out.push(Value::String(format!("{}/{len}", prefix.address(start))));
+                last = Some(stop);
+            }
+            _ => {
+                return Err(fail(
+                    Some(i),
+                    format!(
+                        "cidrsubnets: not enough remaining address space for a subnet with a prefix of {len} bits after {}",
+                        out.last().map_or_else(|| text.clone(), |v: &Value| v.to_string().trim_matches('"').to_string())
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(Value::List(out))
 }
 
 /// `cidrnetmask(prefix)`: the IPv4 netmask of a prefix in dotted form.

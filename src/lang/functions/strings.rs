@@ -293,10 +293,21 @@ pub(super) fn replace(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError>
     let text = string_arg("replace", &args, 0)?;
     let substr = string_arg("replace", &args, 1)?;
     let replacement = string_arg("replace", &args, 2)?;
-    if substr.len() > 1 && substr.starts_with('/') && substr.ends_with('/') {
-        return Err(fail(
-            Some(1),
-            "replace: regular expressions (a substring wrapped in slashes) are not supported",
+    // A substring wrapped in slashes is a regular expression; `$1` and `${name}` in the
+    // replacement are its groups.
+    if let Some(pattern) = substr
+        .strip_prefix('/')
+        .and_then(|p| p.strip_suffix('/'))
+        .filter(|_| substr.len() > 1)
+    {
+        let re = regex::Regex::new(pattern).map_err(|e| {
+            fail(
+                Some(1),
+                format!("replace: invalid regular expression {substr}: {e}"),
+            )
+        })?;
+        return Ok(Value::String(
+            re.replace_all(&text, replacement.as_str()).into_owned(),
         ));
     }
     Ok(Value::String(text.replace(&substr, &replacement)))
@@ -606,9 +617,13 @@ mod tests {
             call_fn("replace", vec![s("/"), s("/"), s("\\")]),
             Ok(s("\\"))
         );
-        let e = call_fn("replace", vec![s("abc"), s("/a./"), s("")]).unwrap_err();
+        assert_eq!(
+            call_fn("replace", vec![s("abcab"), s("/a(.)/"), s("<$1>")]),
+            Ok(s("<b>c<b>"))
+        );
+        let e = call_fn("replace", vec![s("abc"), s("/a(/"), s("")]).unwrap_err();
         assert_eq!(e.arg, Some(1));
-        assert!(e.message.contains("regular expressions"));
+        assert!(e.message.contains("invalid regular expression"));
         assert!(call_fn("replace", vec![s("abc"), list(vec![]), s("")]).is_err());
     }
 
