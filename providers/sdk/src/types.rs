@@ -99,18 +99,21 @@ impl Type {
             },
             Type::List(element) => match value {
                 Value::List(items) | Value::Set(items) => {
-                    Ok(Value::List(convert_items(element, items)?))
+                    let element = single_type(element, items.iter(), "list")?;
+                    Ok(Value::List(convert_items(&element, items)?))
                 }
                 other => Err(self.mismatch(&other)),
             },
             Type::Set(element) => match value {
                 Value::List(items) | Value::Set(items) => {
-                    Ok(Value::set(convert_items(element, items)?))
+                    let element = single_type(element, items.iter(), "set")?;
+                    Ok(Value::set(convert_items(&element, items)?))
                 }
                 other => Err(self.mismatch(&other)),
             },
             Type::Map(element) => match value {
                 Value::Map(entries) => {
+                    let element = single_type(element, entries.values(), "map")?;
                     let mut out = BTreeMap::new();
                     for (k, v) in entries {
                         let v = element
@@ -167,6 +170,39 @@ fn describe_fields(fields: &BTreeMap<String, (Type, bool)>) -> String {
     }
     let names: Vec<String> = fields.keys().map(|k| format!("\"{k}\"")).collect();
     format!("attributes {}", names.join(", "))
+}
+
+/// The element type a collection of `any` takes, as Terraform unifies one: its elements'
+/// one primitive type, or string when strings meet numbers or bools (numbers and bools
+/// alone have none). Elements that are collections are left as they are.
+fn single_type<'v>(
+    element: &Type,
+    values: impl Iterator<Item = &'v Value>,
+    what: &str,
+) -> Result<Type, ConvertError> {
+    if *element != Type::Any {
+        return Ok(element.clone());
+    }
+    let (mut string, mut number, mut boolean, mut other) = (false, false, false, false);
+    for v in values {
+        match v.unmarked() {
+            Value::String(_) => string = true,
+            Value::Number(_) => number = true,
+            Value::Bool(_) => boolean = true,
+            Value::Null | Value::Unknown => {}
+            _ => other = true,
+        }
+    }
+    let kinds = [string, number, boolean].iter().filter(|k| **k).count();
+    if other || kinds <= 1 {
+        return Ok(Type::Any);
+    }
+    if string {
+        return Ok(Type::String);
+    }
+    Err(ConvertError::new(format!(
+        "cannot convert to a {what} of any single type: its elements are numbers and bools"
+    )))
 }
 
 fn convert_items(element: &Type, items: Vec<Value>) -> Result<Vec<Value>, ConvertError> {

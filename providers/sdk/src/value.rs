@@ -400,10 +400,34 @@ fn dotted(rest: &str) -> String {
 }
 
 pub fn format_number(n: f64) -> String {
+    if n == 0.0 && n.is_sign_negative() {
+        return "-0".into();
+    }
     if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
+        return format!("{}", n as i64);
+    }
+    if !n.is_finite() {
+        return format!("{n}");
+    }
+    // The shortest digits that read back as `n`, written out without an exponent, as
+    // Terraform writes numbers (1e21 is 1000000000000000000000, 1e-7 is 0.0000001).
+    let scientific = format!("{:e}", n.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i64 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = exponent + 1;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
     } else {
-        format!("{n}")
+        let (whole, fraction) = digits.split_at(point as usize);
+        format!("{whole}.{fraction}")
+    };
+    if n < 0.0 {
+        format!("-{body}")
+    } else {
+        body
     }
 }
 

@@ -163,8 +163,18 @@ fn convert_collection(
     expected: &str,
 ) -> Result<Value, FnError> {
     let v = arg(args, 0);
-    to.convert(v.clone())
-        .map_err(|_| type_error(fname, 0, expected, v))
+    let same_kind = matches!(
+        (&to, v.unmarked()),
+        (Type::List(_) | Type::Set(_), Value::List(_) | Value::Set(_))
+            | (Type::Map(_), Value::Map(_))
+    );
+    if same_kind {
+        to.convert(v.clone())
+            .map_err(|e| fail(Some(0), format!("{fname}: {e}")))
+    } else {
+        to.convert(v.clone())
+            .map_err(|_| type_error(fname, 0, expected, v))
+    }
 }
 
 pub(super) fn min(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {

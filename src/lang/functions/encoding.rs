@@ -7,10 +7,72 @@ use hive_sdk::Value;
 use sha2::Digest as _;
 use std::collections::BTreeMap;
 
+/// `jsonencode(value)`, written as Terraform writes it: keys sorted, numbers with all their
+/// digits and no exponent, and `<`, `>`, `&`, U+2028 and U+2029 escaped as Go's encoder does.
 pub(super) fn jsonencode(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
-    serde_json::to_string(&arg(&args, 0).to_json())
-        .map(Value::String)
-        .map_err(|e| fail(Some(0), format!("jsonencode: {e}")))
+    let mut out = String::new();
+    write_json(arg(&args, 0), &mut out)?;
+    Ok(Value::String(out))
+}
+
+fn write_json(v: &Value, out: &mut String) -> Result<(), FnError> {
+    match v.unmarked() {
+        Value::Null | Value::Unknown => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if !n.is_finite() => {
+            return Err(fail(
+                Some(0),
+                "jsonencode: cannot write infinity or NaN as JSON",
+            ))
+        }
+        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::String(text) => write_json_string(text, out),
+        Value::List(items) | Value::Set(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out)?;
+            }
+            out.push(']');
+        }
+        Value::Map(entries) => {
+            out.push('{');
+            for (i, (k, item)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(k, out);
+                out.push(':');
+                write_json(item, out)?;
+            }
+            out.push('}');
+        }
+        Value::Sensitive(inner) => write_json(inner, out)?,
+    }
+    Ok(())
+}
+
+fn write_json_string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 pub(super) fn jsondecode(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {

@@ -282,11 +282,35 @@ pub(super) fn split(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
 }
 
 pub(super) fn lower(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
-    Ok(Value::String(string_arg("lower", &args, 0)?.to_lowercase()))
+    let text = string_arg("lower", &args, 0)?;
+    Ok(Value::String(text.chars().map(simple_lower).collect()))
+}
+
+/// Case mapping character by character, as Go's (and so Terraform's) is: a character whose
+/// mapping is more than one character (`ß` to `SS`) stays as it is, and a final sigma is a
+/// sigma like any other.
+pub(super) fn simple_upper(c: char) -> char {
+    let mut mapped = c.to_uppercase();
+    match (mapped.next(), mapped.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+fn simple_lower(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut mapped = c.to_lowercase();
+    match (mapped.next(), mapped.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
 }
 
 pub(super) fn upper(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
-    Ok(Value::String(string_arg("upper", &args, 0)?.to_uppercase()))
+    let text = string_arg("upper", &args, 0)?;
+    Ok(Value::String(text.chars().map(simple_upper).collect()))
 }
 
 pub(super) fn replace(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
@@ -568,7 +592,8 @@ mod tests {
     #[test]
     fn case_trim_and_tests() {
         assert_eq!(call_fn("lower", vec![s("HeLLo")]), Ok(s("hello")));
-        assert_eq!(call_fn("upper", vec![s("straße")]), Ok(s("STRASSE")));
+        // As Terraform: a letter whose capital is two letters stays as it is.
+        assert_eq!(call_fn("upper", vec![s("straße")]), Ok(s("STRAßE")));
         assert_eq!(call_fn("trimspace", vec![s(" \t a b \n")]), Ok(s("a b")));
         assert_eq!(
             call_fn("startswith", vec![s("hello"), s("he")]),

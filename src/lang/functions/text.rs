@@ -37,7 +37,7 @@ pub(super) fn title(_: &FnContext, args: Vec<Value>) -> Result<Value, FnError> {
     let mut after_separator = true;
     for c in text.chars() {
         if after_separator {
-            out.extend(c.to_uppercase());
+            out.push(super::strings::simple_upper(c));
         } else {
             out.push(c);
         }
