@@ -1,6 +1,8 @@
 //! Reading a configuration directory: files → syntax trees → [`Config`], with every structural
 //! problem (unknown block or attribute, duplicates, bad labels) reported with its position.
 
+mod dynamic;
+
 use super::{
     span_of, typeexpr, Attribute, Block, Body, Catalog, Config, Expr, IgnoreChanges, Lifecycle,
     Local, Output, Repetition, Resource, Settings, Validation, Variable,
@@ -469,6 +471,12 @@ impl Decoder<'_> {
             if skip.contains(&name) {
                 continue;
             }
+            if name == "dynamic" && schema.block("dynamic").is_none() {
+                if let Some(made) = self.dynamic_block(file, block, schema, context) {
+                    out.blocks.push(made);
+                }
+                continue;
+            }
             let Some(block_type) = schema.block(name) else {
                 if schema.attribute(name).is_some() {
                     self.error(
@@ -519,6 +527,7 @@ impl Decoder<'_> {
                 name: name.to_string(),
                 span,
                 body: inner,
+                dynamic: None,
             });
         }
         for a in &schema.attributes {
@@ -594,6 +603,7 @@ impl Decoder<'_> {
                 name: "state".into(),
                 span,
                 body,
+                dynamic: None,
             });
         }
         self.config.settings = settings;

@@ -56,6 +56,17 @@ pub struct Block {
     pub name: String,
     pub span: Span,
     pub body: Body,
+    /// `dynamic "NAME" { for_each, iterator, content { } }`: as many `NAME` blocks as
+    /// `for_each` has elements, each `body` (the content) evaluated with the iterator bound.
+    pub dynamic: Option<Box<Dynamic>>,
+}
+
+/// What makes a `dynamic` block many.
+#[derive(Debug, Clone)]
+pub struct Dynamic {
+    pub for_each: Attribute,
+    /// The name the content refers to each element by (`NAME.key`, `NAME.value`).
+    pub iterator: String,
 }
 
 /// The contents of a block, checked against a schema.

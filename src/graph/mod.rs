@@ -254,6 +254,9 @@ impl ConfigGraph {
 fn collect_body_exprs<'c>(body: &'c crate::config::Body, out: &mut Vec<&'c Expr>) {
     out.extend(body.attributes.values().map(|a| &a.expr));
     for block in &body.blocks {
+        if let Some(dynamic) = &block.dynamic {
+            out.push(&dynamic.for_each.expr);
+        }
         collect_body_exprs(&block.body, out);
     }
 }

@@ -1,6 +1,7 @@
 //! The language: evaluating expressions, the built-in functions, what expressions refer to,
 //! and the evaluation of a whole configuration.
 
+mod body;
 pub mod console;
 pub mod eval;
 pub mod functions;

@@ -5,13 +5,12 @@
 //! What a backend computes is unknown here; the planner later fills in what it knows.
 
 use super::eval::{RepetitionKind, ResourceTable, Scope};
-use crate::config::{Body, Config, Expr, Repetition, Resource};
-use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::config::{Config, Expr, Repetition, Resource};
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{ConfigGraph, Node};
 use crate::lang::refs::Subject;
-use hcl_edit::expr::Expression;
 use hive_sdk::addr::{InstanceAddr, InstanceKey, ResourceAddr};
-use hive_sdk::schema::{Mode, Nesting, Schema};
+use hive_sdk::schema::Schema;
 use hive_sdk::{Type, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -591,114 +590,13 @@ fn check_depends_on(config: &Config, depends_on: &[Expr], diags: &mut Diagnostic
 /// Evaluates a resource body against its schema into the object references see.
 fn eval_body(scope: &Scope<'_>, resource: &Resource, diags: &mut Diagnostics) -> Value {
     let context = resource.addr.to_string();
-    let object = eval_block_body(scope, &resource.body, &resource.schema, &context, diags);
+    let object = super::body::eval_block_body(
+        scope,
+        &resource.body,
+        &resource.schema,
+        &context,
+        &[],
+        diags,
+    );
     resource.schema.mark_derived_sensitive(object)
-}
-
-fn eval_block_body(
-    scope: &Scope<'_>,
-    body: &Body,
-    schema: &Schema,
-    context: &str,
-    diags: &mut Diagnostics,
-) -> Value {
-    let mut object = BTreeMap::new();
-    for a in &schema.attributes {
-        let value = match body.attributes.get(a.name) {
-            Some(attr) => {
-                check_reference_kind(&scope.resources.kinds, a, &attr.expr, context, diags);
-                match scope.eval(&attr.expr).and_then(|v| {
-                    a.ty.convert(v).map_err(|e| {
-                        Diagnostic::error(format!("invalid value for {}", a.name))
-                            .detail(format!("{context}: {} must be {}: {e}", a.name, a.ty))
-                            .at(attr.expr.span())
-                    })
-                }) {
-                    Ok(v) => v,
-                    Err(d) => {
-                        diags.push(d);
-                        Value::Unknown
-                    }
-                }
-            }
-            // Unset optional-computed attributes stay null here: the planner fills them from
-            // the recorded object, or marks them known after apply.
-            None if a.mode == Mode::Computed => Value::Unknown,
-            None => Value::Null,
-        };
-        let sensitive = a.sensitive && !value.is_null();
-        object.insert(a.name.to_string(), value.mark_sensitive_if(sensitive));
-    }
-    for b in &schema.blocks {
-        let inner_context = format!("{context}.{}", b.name);
-        let blocks = body.blocks.iter().filter(|blk| blk.name == b.name);
-        let value = match b.nesting {
-            Nesting::Single => blocks
-                .map(|blk| eval_block_body(scope, &blk.body, &b.schema, &inner_context, diags))
-                .next()
-                .unwrap_or(Value::Null),
-            Nesting::List => Value::List(
-                blocks
-                    .map(|blk| eval_block_body(scope, &blk.body, &b.schema, &inner_context, diags))
-                    .collect(),
-            ),
-        };
-        object.insert(b.name.to_string(), value);
-    }
-    Value::Map(object)
-}
-
-/// An attribute that names a resource of one kind (`host = host.local`) must not name another
-/// kind; a plain string is allowed only where the schema says a backend knows things by its
-/// own names.
-fn check_reference_kind(
-    kinds: &crate::config::Catalog,
-    attr: &hive_sdk::schema::Attribute,
-    expr: &Expr,
-    context: &str,
-    diags: &mut Diagnostics,
-) {
-    let Some(wanted) = attr.refers_to else {
-        return;
-    };
-    let mut check = |e: &Expression, span: Span| match e {
-        Expression::Traversal(t) => {
-            if let Expression::Variable(root) = &t.expr {
-                let kind = root.as_str();
-                if kinds.is_kind(kind) && kind != wanted {
-                    diags.push(
-                        Diagnostic::error(format!(
-                            "{} must refer to a {wanted}, not a {kind}",
-                            attr.name
-                        ))
-                        .detail(format!(
-                            "{context}: {} names the {wanted} to use",
-                            attr.name
-                        ))
-                        .at(span)
-                        .help(format!("for example: {} = {wanted}.NAME", attr.name)),
-                    );
-                }
-            }
-        }
-        Expression::String(_) | Expression::StringTemplate(_) if !attr.names_allowed => {
-            diags.push(
-                Diagnostic::error(format!(
-                    "{} must refer to a {wanted} resource, not a string",
-                    attr.name
-                ))
-                .at(span)
-                .help(format!("for example: {} = {wanted}.NAME", attr.name)),
-            );
-        }
-        _ => {}
-    };
-    match &expr.expr {
-        Expression::Array(items) => {
-            for item in items.iter() {
-                check(item, crate::config::span_of(expr.file, item));
-            }
-        }
-        e => check(e, expr.span()),
-    }
 }
