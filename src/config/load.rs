@@ -2,6 +2,7 @@
 //! problem (unknown block or attribute, duplicates, bad labels) reported with its position.
 
 mod dynamic;
+mod refactor;
 
 use super::{
     span_of, typeexpr, Attribute, Block, Body, Catalog, Config, Expr, IgnoreChanges, Lifecycle,
@@ -65,6 +66,7 @@ pub fn load_dir(dir: &Path, catalog: &Arc<Catalog>) -> Loaded {
     for (file, body) in bodies {
         decoder.top_level(file, body);
     }
+    decoder.check_refactors();
     Ok((config, diags))
 }
 
@@ -314,6 +316,16 @@ impl Decoder<'_> {
                     self.output(file, block, &labels[0]);
                 }
             }
+            "moved" => {
+                if self.labels(file, &block, &[]).is_some() {
+                    self.moved(file, block);
+                }
+            }
+            "removed" => {
+                if self.labels(file, &block, &[]).is_some() {
+                    self.removed(file, block);
+                }
+            }
             kind => match self.config.catalog.kind(kind).map(|k| k.schema.clone()) {
                 Some(schema) => {
                     if let Some(labels) = self.labels(file, &block, &["name"]) {
@@ -322,14 +334,15 @@ impl Decoder<'_> {
                 }
                 None => {
                     let kinds: Vec<&str> = self.config.catalog.names().collect();
-                    let all: Vec<&str> = ["hive", "variable", "locals", "output"]
-                        .iter()
-                        .copied()
-                        .chain(kinds.iter().copied())
-                        .collect();
+                    let all: Vec<&str> =
+                        ["hive", "variable", "locals", "output", "moved", "removed"]
+                            .iter()
+                            .copied()
+                            .chain(kinds.iter().copied())
+                            .collect();
                     let d = Diagnostic::error(format!("unknown block type \"{kind}\""))
                         .detail(format!(
-                            "the top level takes hive, variable, locals, output and the resource kinds {}",
+                            "the top level takes hive, variable, locals, output, moved, removed and the resource kinds {}",
                             kinds.join(", ")
                         ))
                         .at(span_of(file, &block.ident))

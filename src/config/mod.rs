@@ -187,4 +187,23 @@ pub struct Config {
     pub locals: BTreeMap<String, Local>,
     pub outputs: BTreeMap<String, Output>,
     pub resources: BTreeMap<ResourceAddr, Resource>,
+    /// `moved { from, to }`: recorded objects that now have another address.
+    pub moved: Vec<Moved>,
+    /// `removed { from, lifecycle { destroy } }`: objects taken out of the configuration.
+    pub removed: Vec<Removed>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub from: hive_sdk::addr::Target,
+    pub to: hive_sdk::addr::Target,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Removed {
+    pub from: hive_sdk::addr::Target,
+    /// `lifecycle { destroy = false }`: forgotten (left running, untagged), not destroyed.
+    pub destroy: bool,
+    pub span: Span,
 }

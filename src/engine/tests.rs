@@ -70,6 +70,8 @@ fn plan(changes: Vec<Change>) -> Plan {
         replace: vec![],
         refresh: true,
         skipped: vec![],
+        moved: vec![],
+        forgotten: vec![],
     }
 }
 

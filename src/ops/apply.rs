@@ -174,6 +174,7 @@ pub fn run(
         evaluated,
         plan,
         refreshed,
+        forgotten,
     }) = planned
     else {
         return result;
@@ -192,6 +193,7 @@ pub fn run(
         registry,
         parallelism,
         ttl: options.ttl.or(settings.ttl),
+        forgotten: &forgotten,
     };
     result.report = context.finish(refreshed, then, &mut opened, hook, &mut result);
     result.plan = Some(plan);
@@ -209,6 +211,8 @@ struct Finish<'a> {
     registry: &'a Registry,
     parallelism: usize,
     ttl: Option<Duration>,
+    /// What `removed { lifecycle { destroy = false } }` forgets.
+    forgotten: &'a [hive_state::ResourceState],
 }
 
 impl Finish<'_> {
@@ -269,6 +273,9 @@ impl Finish<'_> {
             result.declined = true;
             return None;
         }
+        if !self.refactor(&mut refreshed, opened, result) {
+            return None;
+        }
         // The journal applies to a snapshot: a first apply writes the empty one first.
         if !self.had_state {
             if let Err(e) = opened.backend.write(&refreshed) {
@@ -313,6 +320,71 @@ impl Finish<'_> {
                 None
             }
         }
+    }
+}
+
+impl Finish<'_> {
+    /// Records what moved and what is forgotten before any step runs (the journal applies
+    /// to this snapshot), the forgotten untagged first (a tagged object no state records
+    /// would be reaped by `hive scan`), the moved re-tagged after; `false` when nothing may
+    /// go on.
+    fn refactor(
+        &self,
+        refreshed: &mut hive_state::State,
+        opened: &mut OpenState,
+        result: &mut RunResult,
+    ) -> bool {
+        use super::retag::{retag, tag_for, Retag};
+        if self.plan.moved.is_empty() && self.forgotten.is_empty() {
+            return true;
+        }
+        let location = opened.backend.location();
+        let dir = &self.config.dir;
+        let released: Vec<Retag<'_>> = self
+            .forgotten
+            .iter()
+            .map(|record| Retag { record, tag: None })
+            .collect();
+        let failed = retag(self.registry, dir, &refreshed.lineage, &location, &released);
+        if !failed.is_empty() {
+            result.diagnostics.push(
+                Diagnostic::error("nothing was applied: hive could not take its tag off what removed blocks forget")
+                    .detail(failed.join("; "))
+                    .help("a tagged object no state records would be reaped by hive scan; fix that and apply again"),
+            );
+            return false;
+        }
+        refreshed.serial += 1;
+        if let Err(e) = opened.backend.write(refreshed) {
+            result.diagnostics.push(Diagnostic::error(format!(
+                "recording the moved and forgotten objects: {e}"
+            )));
+            return false;
+        }
+        // Each moved object as recorded before (its old address), with its new tag.
+        let moved: Vec<(hive_state::ResourceState, hive_sdk::tag::Tag)> = self
+            .plan
+            .moved
+            .iter()
+            .filter_map(|(from, to)| {
+                let mut old = refreshed.resource(to)?.clone();
+                old.address = from.clone();
+                Some((old, tag_for(refreshed, &location, to)))
+            })
+            .collect();
+        let items: Vec<Retag<'_>> = moved
+            .iter()
+            .map(|(record, tag)| Retag {
+                record,
+                tag: Some(tag.clone()),
+            })
+            .collect();
+        for failure in retag(self.registry, dir, &refreshed.lineage, &location, &items) {
+            result.diagnostics.push(Diagnostic::warning(format!(
+                "re-tagging what moved: {failure}"
+            )));
+        }
+        true
     }
 }
 

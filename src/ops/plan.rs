@@ -37,6 +37,8 @@ pub struct Planned {
     pub plan: Plan,
     /// The state after refresh: what apply starts from.
     pub refreshed: State,
+    /// The records `removed { lifecycle { destroy = false } }` forgets (not in `refreshed`).
+    pub forgotten: Vec<hive_state::ResourceState>,
 }
 
 /// Loads the configuration: the first step of every command that evaluates it.
@@ -59,7 +61,10 @@ pub fn make_plan(
     diags: &mut Diagnostics,
 ) -> Option<Planned> {
     let recorded_from = state.as_ref().map(|s| (s.lineage.clone(), s.serial));
-    let recorded = state.unwrap_or_else(|| State::new(lineage.to_string()));
+    let mut recorded = state.unwrap_or_else(|| State::new(lineage.to_string()));
+    // Before anything is asked of the backends: objects that moved, and those forgotten.
+    let moved = apply_moves(&config, &mut recorded, diags);
+    let forgotten = forget_removed(&config, &mut recorded, options.destroy);
     // Hosts are checked before anything is asked of them.
     let health = HostHealth::default();
     let recorded_hosts: Vec<hive_sdk::Value> = recorded
@@ -238,13 +243,66 @@ pub fn make_plan(
         replace: options.replace.clone(),
         refresh: options.refresh,
         skipped,
+        moved,
+        forgotten: forgotten.iter().map(|r| r.address.clone()).collect(),
     };
     Some(Planned {
         config,
         evaluated,
         plan,
         refreshed,
+        forgotten,
     })
+}
+
+/// Gives the recorded objects of each `moved` block their new address (one already moved
+/// is left as it is); a move onto an address the state already holds is an error.
+fn apply_moves(
+    config: &Config,
+    state: &mut State,
+    diags: &mut Diagnostics,
+) -> Vec<(InstanceAddr, InstanceAddr)> {
+    let mut all = Vec::new();
+    for m in &config.moved {
+        let present = state.resources.keys().any(|o| m.from.matches(&o.instance));
+        if !present {
+            continue;
+        }
+        let serial = state.serial;
+        match super::state::rename(state, &m.from.to_string(), &m.to.to_string()) {
+            Ok(moves) => all.extend(moves),
+            Err(e) => diags.push(
+                Diagnostic::error(format!("cannot move {} to {}: {e}", m.from, m.to))
+                    .at(m.span.clone()),
+            ),
+        }
+        state.serial = serial;
+    }
+    all
+}
+
+/// Takes out of the state what `removed { lifecycle { destroy = false } }` forgets; a
+/// destroy forgets nothing (it destroys what the state holds).
+fn forget_removed(
+    config: &Config,
+    state: &mut State,
+    destroy: bool,
+) -> Vec<hive_state::ResourceState> {
+    if destroy {
+        return Vec::new();
+    }
+    let doomed: Vec<ObjectAddr> = state
+        .resources
+        .keys()
+        .filter(|o| {
+            config
+                .removed
+                .iter()
+                .any(|r| !r.destroy && r.from.matches(&o.instance))
+        })
+        .cloned()
+        .collect();
+    doomed.iter().filter_map(|o| state.remove(o)).collect()
 }
 
 /// A resource replaced destroy-first under a dependant replaced create-first would have to be

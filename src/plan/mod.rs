@@ -116,6 +116,12 @@ pub struct Plan {
     /// command that runs the plan fails, naming them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// Recorded objects a `moved` block gives another address: (from, to).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<(InstanceAddr, InstanceAddr)>,
+    /// Recorded objects a `removed { lifecycle { destroy = false } }` block forgets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<InstanceAddr>,
 }
 
 /// A change left out of the plan, and why.
@@ -185,7 +191,10 @@ impl Plan {
 
     /// Resource changes, or outputs that will read differently.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp) || self.outputs_change()
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+            || self.outputs_change()
+            || !self.moved.is_empty()
+            || !self.forgotten.is_empty()
     }
 
     pub fn outputs_change(&self) -> bool {

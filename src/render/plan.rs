@@ -27,7 +27,26 @@ pub fn render_plan(plan: &Plan, kinds: &Catalog) -> String {
         .iter()
         .filter(|c| c.action != Action::NoOp)
         .collect();
-    if changes.is_empty() && plan.outputs_change() {
+    for (from, to) in &plan.moved {
+        let _ = writeln!(out, "  # {from} has moved to {to}");
+    }
+    for address in &plan.forgotten {
+        let _ = writeln!(
+            out,
+            "  # {address} will no longer be managed by hive: removed from the state, not destroyed"
+        );
+    }
+    if !plan.moved.is_empty() || !plan.forgotten.is_empty() {
+        out.push('\n');
+    }
+    if changes.is_empty() && (!plan.moved.is_empty() || !plan.forgotten.is_empty()) {
+        let _ = writeln!(
+            out,
+            "Plan: 0 to add, 0 to change, 0 to destroy; {} to move, {} to forget.",
+            plan.moved.len(),
+            plan.forgotten.len()
+        );
+    } else if changes.is_empty() && plan.outputs_change() {
         out.push_str("No changes to the infrastructure; applying records new output values.\n");
     } else if changes.is_empty() {
         out.push_str("No changes. The infrastructure matches the configuration.\n");

@@ -21,6 +21,7 @@ mod lxd_cluster;
 mod multipass;
 mod parallel;
 mod rebuild;
+mod refactor;
 mod remote;
 #[path = "../s3/lab.rs"]
 #[allow(dead_code)]
