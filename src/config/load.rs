@@ -964,6 +964,18 @@ impl Decoder<'_> {
             seen_lifecycle = true;
             lifecycle = self.lifecycle(file, b, &schema);
         }
+        let repetition = match (lifecycle.enabled.take(), repetition) {
+            (None, r) => r,
+            (Some(e), Repetition::Single) => Repetition::Enabled(e),
+            (Some(e), r) => {
+                self.error(
+                    Diagnostic::error(format!("{context} sets enabled and count or for_each"))
+                        .detail("enabled makes one instance or none; count and for_each make many")
+                        .at(e.span()),
+                );
+                r
+            }
+        };
         self.config.resources.insert(
             addr.clone(),
             Resource {
@@ -980,7 +992,12 @@ impl Decoder<'_> {
 
     fn lifecycle(&mut self, file: FileId, block: syntax::Block, schema: &Schema) -> Lifecycle {
         let (attrs, blocks) = self.split(file, block.body);
-        let known = ["prevent_destroy", "create_before_destroy", "ignore_changes"];
+        let known = [
+            "enabled",
+            "prevent_destroy",
+            "create_before_destroy",
+            "ignore_changes",
+        ];
         for b in blocks {
             self.unknown_name(
                 "block",
@@ -993,6 +1010,7 @@ impl Decoder<'_> {
         let mut lifecycle = Lifecycle::default();
         for attr in attrs {
             match attr.key.as_str() {
+                "enabled" => lifecycle.enabled = Some(Self::expr(file, attr)),
                 "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(file, &attr),
                 "create_before_destroy" => {
                     lifecycle.create_before_destroy = self.literal_bool(file, &attr)

@@ -136,10 +136,15 @@ pub enum Repetition {
     Single,
     Count(Expr),
     ForEach(Expr),
+    /// `lifecycle { enabled = EXPR }` (OpenTofu's): one instance when true, none (the
+    /// resource is null) when false.
+    Enabled(Expr),
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
+    /// `enabled`, taken out into the resource's repetition when it is read.
+    pub enabled: Option<Expr>,
     pub prevent_destroy: bool,
     pub create_before_destroy: bool,
     pub ignore_changes: IgnoreChanges,

@@ -75,7 +75,9 @@ impl ConfigGraph {
         for (addr, resource) in &config.resources {
             let mut exprs: Vec<&Expr> = resource.depends_on.iter().collect();
             match &resource.repetition {
-                Repetition::Count(e) | Repetition::ForEach(e) => exprs.push(e),
+                Repetition::Count(e) | Repetition::ForEach(e) | Repetition::Enabled(e) => {
+                    exprs.push(e)
+                }
                 Repetition::Single => {}
             }
             collect_body_exprs(&resource.body, &mut exprs);

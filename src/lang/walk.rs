@@ -241,7 +241,7 @@ pub fn evaluate(
 
 fn repetition_kind(r: &Resource) -> RepetitionKind {
     match r.repetition {
-        Repetition::Single => RepetitionKind::Single,
+        Repetition::Single | Repetition::Enabled(_) => RepetitionKind::Single,
         Repetition::Count(_) => RepetitionKind::Count,
         Repetition::ForEach(_) => RepetitionKind::ForEach,
     }
@@ -317,6 +317,11 @@ fn resource_value(
                 .into_iter()
                 .next()
                 .map_or(Value::Unknown, |(_, v)| v)
+        }
+        // Disabled, it is null: `x.y != null ? ... : ...` reads it.
+        Repetition::Enabled(_) => {
+            out.single.insert(resource.addr.clone());
+            instances.into_iter().next().map_or(Value::Null, |(_, v)| v)
         }
         Repetition::Count(_) => Value::List(instances.into_iter().map(|(_, v)| v).collect()),
         Repetition::ForEach(_) => Value::Map(
@@ -446,6 +451,12 @@ fn instance_keys(
 ) -> Result<Option<Vec<(InstanceKey, Value)>>, Diagnostic> {
     match &resource.repetition {
         Repetition::Single => Ok(Some(vec![(InstanceKey::None, Value::Null)])),
+        Repetition::Enabled(expr) => match Type::Bool.convert(scope.eval(expr)?.unmark().0) {
+            Ok(Value::Unknown) => Ok(None),
+            Ok(Value::Bool(true)) => Ok(Some(vec![(InstanceKey::None, Value::Null)])),
+            Ok(Value::Bool(false)) => Ok(Some(Vec::new())),
+            _ => Err(Diagnostic::error("enabled must be true or false").at(expr.span())),
+        },
         Repetition::Count(expr) => {
             let value = scope.eval(expr)?;
             if matches!(value, Value::Sensitive(_)) {

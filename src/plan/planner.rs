@@ -200,6 +200,7 @@ impl InstanceHook for Planner<'_> {
         }
         let what = match resource.repetition {
             crate::config::Repetition::Count(_) => "count",
+            crate::config::Repetition::Enabled(_) => "enabled",
             _ => "for_each",
         };
         diags.push(
