@@ -12,6 +12,7 @@ mod examples;
 mod fixtures;
 mod fmt;
 mod hive_test;
+mod lifecycle;
 mod parallel_jobs;
 mod provider;
 mod secrets;

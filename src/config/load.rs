@@ -1,6 +1,7 @@
 //! Reading a configuration directory: files → syntax trees → [`Config`], with every structural
 //! problem (unknown block or attribute, duplicates, bad labels) reported with its position.
 
+mod conditions;
 mod dynamic;
 mod refactor;
 
@@ -997,20 +998,38 @@ impl Decoder<'_> {
             "prevent_destroy",
             "create_before_destroy",
             "ignore_changes",
+            "replace_triggered_by",
+            "precondition",
+            "postcondition",
         ];
-        for b in blocks {
-            self.unknown_name(
-                "block",
-                b.ident.as_str(),
-                span_of(file, &b.ident),
-                "a lifecycle block",
-                &known,
-            );
-        }
         let mut lifecycle = Lifecycle::default();
+        for b in blocks {
+            match b.ident.as_str() {
+                "precondition" => {
+                    if let Some(c) = self.condition(file, b) {
+                        lifecycle.preconditions.push(c);
+                    }
+                }
+                "postcondition" => {
+                    if let Some(c) = self.condition(file, b) {
+                        lifecycle.postconditions.push(c);
+                    }
+                }
+                other => self.unknown_name(
+                    "block",
+                    other,
+                    span_of(file, &b.ident),
+                    "a lifecycle block",
+                    &known,
+                ),
+            }
+        }
         for attr in attrs {
             match attr.key.as_str() {
                 "enabled" => lifecycle.enabled = Some(Self::expr(file, attr)),
+                "replace_triggered_by" => {
+                    lifecycle.replace_triggered_by = self.triggers(file, attr)
+                }
                 "prevent_destroy" => lifecycle.prevent_destroy = self.literal_bool(file, &attr),
                 "create_before_destroy" => {
                     lifecycle.create_before_destroy = self.literal_bool(file, &attr)

@@ -145,6 +145,12 @@ pub enum Repetition {
 pub struct Lifecycle {
     /// `enabled`, taken out into the resource's repetition when it is read.
     pub enabled: Option<Expr>,
+    /// `precondition { condition, error_message }`: checked before the instance is planned.
+    pub preconditions: Vec<Condition>,
+    /// `postcondition { ... }`: checked on the instance as planned (`self`), when known.
+    pub postconditions: Vec<Condition>,
+    /// `replace_triggered_by = [...]`: the instance is replaced when one of these changes.
+    pub replace_triggered_by: Vec<Expr>,
     pub prevent_destroy: bool,
     pub create_before_destroy: bool,
     pub ignore_changes: IgnoreChanges,
@@ -196,6 +202,13 @@ pub struct Config {
     pub moved: Vec<Moved>,
     /// `removed { from, lifecycle { destroy } }`: objects taken out of the configuration.
     pub removed: Vec<Removed>,
+}
+
+/// A condition and what to say when it does not hold.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub condition: Expr,
+    pub error_message: Expr,
 }
 
 #[derive(Debug, Clone)]

@@ -81,6 +81,12 @@ impl ConfigGraph {
                 Repetition::Single => {}
             }
             collect_body_exprs(&resource.body, &mut exprs);
+            let life = &resource.lifecycle;
+            exprs.extend(&life.replace_triggered_by);
+            for c in life.preconditions.iter().chain(&life.postconditions) {
+                exprs.push(&c.condition);
+                exprs.push(&c.error_message);
+            }
             g.connect(config, &Node::Resource(addr.clone()), exprs);
         }
         for (name, output) in &config.outputs {

@@ -3,7 +3,7 @@
 //! elements.
 
 use super::eval::Scope;
-use crate::config::{Block, Body, Dynamic, Expr};
+use crate::config::{Block, Body, Condition, Dynamic, Expr};
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use hcl_edit::expr::Expression;
 use hive_sdk::schema::{Mode, Nesting, Schema};
@@ -246,5 +246,58 @@ fn check_reference_kind(
             }
         }
         e => check(e, expr.span()),
+    }
+}
+
+/// A resource's preconditions (before it is planned), or its postconditions (`self` the
+/// instance as planned): one that is false is an error at its condition, with its message;
+/// one not known yet is left for when it is.
+pub(super) fn check_conditions(
+    scope: &Scope<'_>,
+    conditions: &[Condition],
+    address: &hive_sdk::addr::InstanceAddr,
+    this: Option<&Value>,
+    diags: &mut Diagnostics,
+) {
+    let what = if this.is_some() {
+        "postcondition"
+    } else {
+        "precondition"
+    };
+    let bindings: Vec<(String, Value)> = this
+        .map(|v| vec![("self".to_string(), v.clone())])
+        .unwrap_or_default();
+    for c in conditions {
+        let holds = match eval_in(scope, &c.condition, &bindings) {
+            Ok(v) => v.unmark().0,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        match holds {
+            Value::Bool(true) | Value::Unknown => {}
+            Value::Bool(false) => {
+                let message = match eval_in(scope, &c.error_message, &bindings) {
+                    Ok(v) => match v.unmark() {
+                        (Value::String(s), false) => s,
+                        (_, true) => "(sensitive)".to_string(),
+                        (other, _) => other.to_string(),
+                    },
+                    Err(d) => d.summary,
+                };
+                diags.push(
+                    Diagnostic::error(format!("{what} of {address} failed: {message}"))
+                        .at(c.condition.span()),
+                );
+            }
+            other => diags.push(
+                Diagnostic::error(format!(
+                    "a {what}'s condition must be true or false, got {}",
+                    other.type_name()
+                ))
+                .at(c.condition.span()),
+            ),
+        }
     }
 }

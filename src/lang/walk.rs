@@ -307,7 +307,17 @@ fn resource_value(
             ..base_scope(config, out, table)
         };
         let object = eval_body(&instance_scope, resource, diags);
+        let address = resource.addr.instance(key.clone());
+        let life = &resource.lifecycle;
+        super::body::check_conditions(&instance_scope, &life.preconditions, &address, None, diags);
         let object = hook.instance(resource, &key, object, diags);
+        super::body::check_conditions(
+            &instance_scope,
+            &life.postconditions,
+            &address,
+            Some(&object),
+            diags,
+        );
         instances.push((key, object));
     }
     match resource.repetition {

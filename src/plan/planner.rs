@@ -40,6 +40,37 @@ pub struct Planner<'a> {
     pub placement: super::placement::Placement,
 }
 
+impl Planner<'_> {
+    /// The first of the resource's `replace_triggered_by` references whose object this plan
+    /// changes (they are planned first: the graph orders the resource after them).
+    fn triggered(&self, resource: &Resource) -> Option<String> {
+        resource
+            .lifecycle
+            .replace_triggered_by
+            .iter()
+            .filter_map(|e| trigger_target(&e.expr.to_string()))
+            .find(|target| {
+                self.changes
+                    .iter()
+                    .any(|(a, c)| target.matches(a) && c.action != Action::NoOp)
+            })
+            .map(|t| t.to_string())
+    }
+}
+
+/// The resource or instance a trigger names: `command.build`, `command.build[0]`, or an
+/// attribute of either (`command.build.id` changes when its object does).
+fn trigger_target(text: &str) -> Option<hive_sdk::addr::Target> {
+    let mut text = text.trim();
+    loop {
+        if let Ok(t) = text.parse::<hive_sdk::addr::Target>() {
+            return Some(t);
+        }
+        let (head, _) = text.rsplit_once('.')?;
+        text = head;
+    }
+}
+
 impl InstanceHook for Planner<'_> {
     fn instance(
         &mut self,
@@ -106,6 +137,10 @@ impl InstanceHook for Planner<'_> {
                 }
                 if self.replace.iter().any(|t| t.matches(&address)) {
                     reasons.push("requested with -replace".to_string());
+                    replace = true;
+                }
+                if let Some(trigger) = self.triggered(resource) {
+                    reasons.push(format!("replace_triggered_by {trigger}, which changes"));
                     replace = true;
                 }
                 if replace {
