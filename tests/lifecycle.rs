@@ -96,3 +96,64 @@ fn conditions_stop_the_plan_and_triggers_replace() {
         refused.stderr
     );
 }
+
+const CHECKED: &str = r#"
+variable "replicas" {
+  type    = number
+  default = 1
+}
+
+command "svc" {
+  run = "echo started"
+}
+
+check "service" {
+  assert {
+    condition     = var.replicas >= 2
+    error_message = "only ${var.replicas} replica: no redundancy"
+  }
+  assert {
+    condition     = command.svc.stdout == ""
+    error_message = "the service printed ${trimspace(command.svc.stdout)}"
+  }
+}
+"#;
+
+/// Checks report after plan and after apply (what is known only after apply, then), and
+/// never fail either.
+#[test]
+fn check_blocks_warn_after_plan_and_apply_without_failing() {
+    let lab = config_dir(&[("main.hive.hcl", CHECKED)]);
+    let dir = lab.path();
+    let plan = in_dir(dir, &["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr
+            .contains("check \"service\" failed: only 1 replica: no redundancy"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        !plan.stderr.contains("printed"),
+        "not known before apply: {}",
+        plan.stderr
+    );
+    let apply = in_dir(dir, &["apply", "-auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(
+        apply.stderr.matches("failed: only 1 replica").count(),
+        1,
+        "said once: {}",
+        apply.stderr
+    );
+    assert!(
+        apply
+            .stderr
+            .contains("check \"service\" failed: the service printed started"),
+        "{}",
+        apply.stderr
+    );
+    let quiet = in_dir(dir, &["plan", "-var", "replicas=3", "-detailed-exitcode"]);
+    assert_eq!(quiet.code, 0);
+    assert!(!quiet.stderr.contains("no redundancy"), "{}", quiet.stderr);
+}

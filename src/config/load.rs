@@ -317,6 +317,11 @@ impl Decoder<'_> {
                     self.output(file, block, &labels[0]);
                 }
             }
+            "check" => {
+                if let Some(labels) = self.labels(file, &block, &["name"]) {
+                    self.check(file, block, &labels[0]);
+                }
+            }
             "moved" => {
                 if self.labels(file, &block, &[]).is_some() {
                     self.moved(file, block);
@@ -335,15 +340,16 @@ impl Decoder<'_> {
                 }
                 None => {
                     let kinds: Vec<&str> = self.config.catalog.names().collect();
-                    let all: Vec<&str> =
-                        ["hive", "variable", "locals", "output", "moved", "removed"]
-                            .iter()
-                            .copied()
-                            .chain(kinds.iter().copied())
-                            .collect();
+                    let all: Vec<&str> = [
+                        "hive", "variable", "locals", "output", "check", "moved", "removed",
+                    ]
+                    .iter()
+                    .copied()
+                    .chain(kinds.iter().copied())
+                    .collect();
                     let d = Diagnostic::error(format!("unknown block type \"{kind}\""))
                         .detail(format!(
-                            "the top level takes hive, variable, locals, output, moved, removed and the resource kinds {}",
+                            "the top level takes hive, variable, locals, output, check, moved, removed and the resource kinds {}",
                             kinds.join(", ")
                         ))
                         .at(span_of(file, &block.ident))

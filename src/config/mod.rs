@@ -198,10 +198,19 @@ pub struct Config {
     pub locals: BTreeMap<String, Local>,
     pub outputs: BTreeMap<String, Output>,
     pub resources: BTreeMap<ResourceAddr, Resource>,
+    /// `check "NAME" { assert { ... } }`: conditions reported after plan and apply, never
+    /// failing them.
+    pub checks: BTreeMap<String, Check>,
     /// `moved { from, to }`: recorded objects that now have another address.
     pub moved: Vec<Moved>,
     /// `removed { from, lifecycle { destroy } }`: objects taken out of the configuration.
     pub removed: Vec<Removed>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub span: Span,
+    pub asserts: Vec<Condition>,
 }
 
 /// A condition and what to say when it does not hold.

@@ -600,6 +600,8 @@ impl<'a> Walk<'a> {
             return Ok(());
         };
         let outputs = evaluator.outputs();
+        let checks = evaluator.checks();
+        self.report.diagnostics.extend(checks);
         let mut recorded = BTreeMap::new();
         for (name, value) in &outputs {
             if value.is_wholly_known() {

@@ -142,6 +142,11 @@ impl<'a> StepEvaluator<'a> {
         }
     }
 
+    /// The `check` blocks' failed assertions, on the final values.
+    pub fn checks(&self) -> Vec<crate::diag::Diagnostic> {
+        crate::lang::checks::judge(self.config, &self.evaluated.vars, &self.locals, &self.table)
+    }
+
     /// Every output, evaluated with the final values (unknown where what it reads was not
     /// made).
     pub fn outputs(&mut self) -> BTreeMap<String, Value> {

@@ -2,6 +2,7 @@
 //! and the evaluation of a whole configuration.
 
 mod body;
+pub mod checks;
 pub mod console;
 pub mod eval;
 pub mod functions;

@@ -308,6 +308,8 @@ impl Finish<'_> {
                 result
                     .diagnostics
                     .extend(std::mem::take(&mut report.diagnostics));
+                // A check the plan already reported is said once.
+                result.diagnostics.dedup();
                 if let Err(e) = opened.backend.write(&report.state) {
                     result.diagnostics.push(fold_failed(&e));
                 }

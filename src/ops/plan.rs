@@ -123,6 +123,16 @@ pub fn make_plan(
     if diags.has_errors() {
         return None;
     }
+    if !options.destroy {
+        let values = evaluated.resources.clone().into_iter().collect();
+        let table = crate::lang::walk::resource_table(&config, values);
+        diags.extend(crate::lang::checks::judge(
+            &config,
+            &evaluated.vars,
+            &evaluated.locals,
+            &table,
+        ));
+    }
     let mut changes: BTreeMap<ObjectAddr, Change> = planned
         .into_iter()
         .map(|(a, c)| (ObjectAddr::current(a), c))

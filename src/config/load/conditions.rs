@@ -1,7 +1,7 @@
 //! A resource's `lifecycle` conditions and replacement triggers as written.
 
 use super::{span_of, syntax, Decoder};
-use crate::config::{Condition, Expr, FileId};
+use crate::config::{Check, Condition, Expr, FileId};
 use crate::diag::Diagnostic;
 use hcl_edit::expr::Expression;
 
@@ -72,5 +72,48 @@ impl Decoder<'_> {
             }
         }
         out
+    }
+
+    /// `check "NAME" { assert { condition, error_message } ... }`.
+    pub(super) fn check(&mut self, file: FileId, block: syntax::Block, name: &str) {
+        let span = span_of(file, &block.ident);
+        if self.config.checks.contains_key(name) {
+            self.error(Diagnostic::error(format!("check \"{name}\" is declared twice")).at(span));
+            return;
+        }
+        let (attrs, blocks) = self.split(file, block.body);
+        for attr in attrs {
+            self.unknown_name(
+                "attribute",
+                attr.key.as_str(),
+                span_of(file, &attr.key),
+                "a check block",
+                &["assert"],
+            );
+        }
+        let mut asserts = Vec::new();
+        for b in blocks {
+            if b.ident.as_str() != "assert" {
+                self.unknown_name(
+                    "block",
+                    b.ident.as_str(),
+                    span_of(file, &b.ident),
+                    "a check block",
+                    &["assert"],
+                );
+                continue;
+            }
+            if let Some(c) = self.condition(file, b) {
+                asserts.push(c);
+            }
+        }
+        if asserts.is_empty() {
+            self.error(
+                Diagnostic::error(format!("check \"{name}\" has no assert block")).at(span.clone()),
+            );
+        }
+        self.config
+            .checks
+            .insert(name.to_string(), Check { span, asserts });
     }
 }
