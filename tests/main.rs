@@ -8,6 +8,7 @@ mod ci_options;
 mod cli;
 mod commands;
 mod engine;
+mod ephemeral;
 mod examples;
 mod fixtures;
 mod fmt;

@@ -3,6 +3,7 @@
 
 mod conditions;
 mod dynamic;
+mod ephemeral;
 mod refactor;
 
 use super::{
@@ -68,6 +69,7 @@ pub fn load_dir(dir: &Path, catalog: &Arc<Catalog>) -> Loaded {
         decoder.top_level(file, body);
     }
     decoder.check_refactors();
+    decoder.check_ephemeral();
     Ok((config, diags))
 }
 
@@ -661,6 +663,7 @@ impl Decoder<'_> {
             default: None,
             description: None,
             sensitive: false,
+            ephemeral: false,
             nullable: true,
             validations: Vec::new(),
         };
@@ -669,6 +672,7 @@ impl Decoder<'_> {
             "default",
             "description",
             "sensitive",
+            "ephemeral",
             "nullable",
             "validation",
         ];
@@ -681,6 +685,7 @@ impl Decoder<'_> {
                 "default" => variable.default = Some(Self::expr(file, attr)),
                 "description" => variable.description = self.literal_string(file, &attr),
                 "sensitive" => variable.sensitive = self.literal_bool(file, &attr),
+                "ephemeral" => variable.ephemeral = self.literal_bool(file, &attr),
                 "nullable" => variable.nullable = self.literal_bool(file, &attr),
                 other => self.unknown_name(
                     "attribute",
@@ -804,7 +809,13 @@ impl Decoder<'_> {
             return;
         }
         let (attrs, blocks) = self.split(file, block.body);
-        let known = ["value", "description", "sensitive", "depends_on"];
+        let known = [
+            "value",
+            "description",
+            "sensitive",
+            "ephemeral",
+            "depends_on",
+        ];
         for b in blocks {
             self.unknown_name(
                 "block",
@@ -824,6 +835,7 @@ impl Decoder<'_> {
             },
             description: None,
             sensitive: false,
+            ephemeral: false,
             depends_on: Vec::new(),
         };
         for attr in attrs {
@@ -831,6 +843,7 @@ impl Decoder<'_> {
                 "value" => value = Some(Self::expr(file, attr)),
                 "description" => output.description = self.literal_string(file, &attr),
                 "sensitive" => output.sensitive = self.literal_bool(file, &attr),
+                "ephemeral" => output.ephemeral = self.literal_bool(file, &attr),
                 "depends_on" => output.depends_on = self.depends_on(file, attr),
                 other => self.unknown_name(
                     "attribute",

@@ -103,6 +103,9 @@ pub struct Variable {
     pub default: Option<Expr>,
     pub description: Option<String>,
     pub sensitive: bool,
+    /// `ephemeral = true`: never written to the state or a plan file, so usable only where
+    /// hive keeps no record (credentials, the state's settings, other ephemeral values).
+    pub ephemeral: bool,
     pub nullable: bool,
     pub validations: Vec<Validation>,
 }
@@ -127,6 +130,8 @@ pub struct Output {
     pub value: Expr,
     pub description: Option<String>,
     pub sensitive: bool,
+    /// `ephemeral = true`: shown by the command that computes it, never recorded.
+    pub ephemeral: bool,
     pub depends_on: Vec<Expr>,
 }
 

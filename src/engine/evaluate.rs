@@ -163,8 +163,9 @@ impl<'a> StepEvaluator<'a> {
         let kept = self.table.kept();
         config
             .outputs
-            .keys()
-            .map(|name| {
+            .iter()
+            .filter(|(_, o)| !o.ephemeral)
+            .map(|(name, _)| {
                 let value =
                     eval_output(config, name, vars, &self.locals, &kept).unwrap_or(Value::Unknown);
                 (name.clone(), value)

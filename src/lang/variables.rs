@@ -44,7 +44,7 @@ pub fn variables(
     // A value that failed its type check is unknown now, but its text must stay hidden too.
     for input in inputs {
         if let (Some(v), RawValue::Text(text)) = (config.variables.get(&input.name), &input.value) {
-            if v.sensitive {
+            if v.sensitive || v.ephemeral {
                 secrets.push(text.clone());
             }
         }
@@ -115,7 +115,9 @@ fn input_variables(
             },
         };
         // Marked before conversion, so a conversion error cannot quote a secret.
-        let value = raw.map(|v| v.mark_sensitive_if(variable.sensitive));
+        // An ephemeral value is as secret as a sensitive one: never shown, never saved.
+        let secret = variable.sensitive || variable.ephemeral;
+        let value = raw.map(|v| v.mark_sensitive_if(secret));
         let value = value.and_then(|v| typed_value(variable, v, chosen.get(name.as_str())));
         let value = match value {
             Ok(v) => v,
@@ -124,7 +126,7 @@ fn input_variables(
                 Value::Unknown
             }
         };
-        let value = value.mark_sensitive_if(variable.sensitive);
+        let value = value.mark_sensitive_if(secret);
         vars.insert(name.clone(), value);
     }
     for (name, variable) in &config.variables {

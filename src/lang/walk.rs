@@ -220,7 +220,8 @@ pub fn evaluate(
                         Value::Unknown
                     }
                 };
-                if value.contains_sensitive() && !output.sensitive {
+                // An ephemeral output is never printed nor kept.
+                if value.contains_sensitive() && !output.sensitive && !output.ephemeral {
                     diags.push(
                         Diagnostic::error(format!("output \"{name}\" refers to sensitive values"))
                             .detail("its value would be printed in plain text")
@@ -228,8 +229,10 @@ pub fn evaluate(
                             .help("add sensitive = true to the output block"),
                     );
                 }
-                out.outputs
-                    .insert(name, value.mark_sensitive_if(output.sensitive));
+                out.outputs.insert(
+                    name,
+                    value.mark_sensitive_if(output.sensitive || output.ephemeral),
+                );
             }
         }
     }

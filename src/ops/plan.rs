@@ -223,7 +223,13 @@ pub fn make_plan(
         diags.push(Diagnostic::error(down_hosts::describe(s)).at_opt(at));
     }
 
-    let outputs = evaluated.outputs.clone();
+    // Ephemeral outputs are the command's to show, never a plan's to keep.
+    let outputs: BTreeMap<String, hive_sdk::Value> = evaluated
+        .outputs
+        .iter()
+        .filter(|(name, _)| !config.outputs.get(*name).is_some_and(|o| o.ephemeral))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         lineage: recorded_from.as_ref().map(|(l, _)| l.clone()),
