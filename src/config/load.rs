@@ -329,6 +329,11 @@ impl Decoder<'_> {
                     self.moved(file, block);
                 }
             }
+            "import" => {
+                if self.labels(file, &block, &[]).is_some() {
+                    self.import(file, block);
+                }
+            }
             "removed" => {
                 if self.labels(file, &block, &[]).is_some() {
                     self.removed(file, block);
@@ -351,7 +356,7 @@ impl Decoder<'_> {
                     .collect();
                     let d = Diagnostic::error(format!("unknown block type \"{kind}\""))
                         .detail(format!(
-                            "the top level takes hive, variable, locals, output, check, moved, removed and the resource kinds {}",
+                            "the top level takes hive, variable, locals, output, check, import, moved, removed and the resource kinds {}",
                             kinds.join(", ")
                         ))
                         .at(span_of(file, &block.ident))

@@ -208,6 +208,8 @@ pub struct Config {
     pub checks: BTreeMap<String, Check>,
     /// `moved { from, to }`: recorded objects that now have another address.
     pub moved: Vec<Moved>,
+    /// `import { to, id }`: objects made elsewhere, adopted by the next apply.
+    pub imports: Vec<Import>,
     /// `removed { from, lifecycle { destroy } }`: objects taken out of the configuration.
     pub removed: Vec<Removed>,
 }
@@ -223,6 +225,14 @@ pub struct Check {
 pub struct Condition {
     pub condition: Expr,
     pub error_message: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub to: hive_sdk::addr::InstanceAddr,
+    /// The backend's id of the object (a container's name, a domain's name or UUID).
+    pub id: Expr,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]

@@ -72,6 +72,7 @@ fn plan(changes: Vec<Change>) -> Plan {
         skipped: vec![],
         moved: vec![],
         forgotten: vec![],
+        imports: vec![],
     }
 }
 

@@ -255,7 +255,7 @@ fn base_scope<'a>(config: &'a Config, out: &'a Evaluated, table: &'a ResourceTab
 }
 
 /// A scope with no instance context (`count.index`, `each`).
-pub(super) fn plain_scope<'a>(
+pub(crate) fn plain_scope<'a>(
     config: &'a Config,
     vars: &'a BTreeMap<String, Value>,
     locals: &'a BTreeMap<String, Value>,

@@ -337,11 +337,36 @@ impl Finish<'_> {
         result: &mut RunResult,
     ) -> bool {
         use super::retag::{retag, tag_for, Retag};
-        if self.plan.moved.is_empty() && self.forgotten.is_empty() {
+        if self.plan.moved.is_empty() && self.forgotten.is_empty() && self.plan.imports.is_empty() {
             return true;
         }
         let location = opened.backend.location();
         let dir = &self.config.dir;
+        for (address, id) in &self.plan.imports {
+            let Some(change) = self.plan.changes.iter().find(|c| &c.address == address) else {
+                continue;
+            };
+            let Some(provider) = self.registry.get(&change.kind, &change.driver) else {
+                continue;
+            };
+            let configured = change.after.clone().unwrap_or(hive_sdk::Value::Null);
+            match super::import::adopt(
+                provider.as_ref(),
+                refreshed,
+                &location,
+                dir,
+                address,
+                (&change.kind, &change.driver),
+                id,
+                &configured,
+            ) {
+                Ok(record) => refreshed.put(record),
+                Err(d) => {
+                    result.diagnostics.push(d);
+                    return false;
+                }
+            }
+        }
         let released: Vec<Retag<'_>> = self
             .forgotten
             .iter()

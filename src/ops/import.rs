@@ -82,43 +82,18 @@ pub fn import(
     let config_value = as_planned(
         &config, &state, registry, vars, &instance, &schema, configured,
     )?;
-    let plain_config = config_value.clone().unmark_deep().0;
     let location = opened.backend.location();
-    let target = hive_sdk::provider::Target {
-        address: &instance,
-        kind: &kind,
-        lineage: &state.lineage,
-        state: &location,
-        expires: state.expires,
-        base_dir: dir,
-    };
-    let found = provider
-        .import(&target, id, &plain_config)
-        .map_err(|e| Diagnostic::error(format!("importing {id} as {instance}: {e}")))?;
-    // What the backend cannot tell (the image a VM was made from, its seed) is recorded as
-    // configured, so the next plan compares what can be compared instead of replacing it.
-    let mut attributes = found.as_map().cloned().unwrap_or_default();
-    if let Some(configured) = config_value.as_map() {
-        for (name, value) in configured {
-            let missing = attributes.get(name).is_none_or(hive_sdk::Value::is_null);
-            if missing {
-                attributes.insert(name.clone(), value.clone());
-            }
-        }
-    }
-    let attributes = hive_sdk::Value::Map(attributes);
-    // The backend's own id (a domain's UUID when imported by name), as a create records it.
-    let backend_id = attributes.attr_str("id").unwrap_or(id).to_string();
-    state.put(ResourceState {
-        address: instance.clone(),
-        deposed: None,
-        kind,
-        driver,
-        id: Some(backend_id),
-        attributes: tagged::to_json(&attributes),
-        dependencies: Vec::new(),
-        status: Status::Ready,
-    });
+    let record = adopt(
+        provider.as_ref(),
+        &state,
+        &location,
+        dir,
+        &instance,
+        (&kind, &driver),
+        id,
+        &config_value,
+    )?;
+    state.put(record);
     state.serial += 1;
     opened
         .backend
@@ -194,6 +169,58 @@ fn as_planned(
         .help("apply that first (hive apply -target ADDRESS), then import"));
     }
     Ok(hive_sdk::Value::Map(out))
+}
+
+/// Adopts the object `id` of the backend as `instance` of `state` (kept at `location`),
+/// tagging it as the state's: its record, with what the backend cannot tell taken from the
+/// configuration as planned (`config_value`), so the next plan compares what can be.
+#[allow(clippy::too_many_arguments)]
+pub fn adopt(
+    provider: &dyn hive_sdk::provider::Provider,
+    state: &State,
+    location: &str,
+    dir: &Path,
+    instance: &InstanceAddr,
+    (kind, driver): (&str, &str),
+    id: &str,
+    config_value: &hive_sdk::Value,
+) -> Result<ResourceState, Diagnostic> {
+    let plain_config = config_value.clone().unmark_deep().0;
+    let target = hive_sdk::provider::Target {
+        address: instance,
+        kind,
+        lineage: &state.lineage,
+        state: location,
+        expires: state.expires,
+        base_dir: dir,
+    };
+    let found = provider
+        .import(&target, id, &plain_config)
+        .map_err(|e| Diagnostic::error(format!("importing {id} as {instance}: {e}")))?;
+    // What the backend cannot tell (the image a VM was made from, its seed) is recorded as
+    // configured, so the next plan compares what can be compared instead of replacing it.
+    let mut attributes = found.as_map().cloned().unwrap_or_default();
+    if let Some(configured) = config_value.as_map() {
+        for (name, value) in configured {
+            let missing = attributes.get(name).is_none_or(hive_sdk::Value::is_null);
+            if missing && value.is_wholly_known() {
+                attributes.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    let attributes = hive_sdk::Value::Map(attributes);
+    // The backend's own id (a domain's UUID when imported by name), as a create records it.
+    let backend_id = attributes.attr_str("id").unwrap_or(id).to_string();
+    Ok(ResourceState {
+        address: instance.clone(),
+        deposed: None,
+        kind: kind.to_string(),
+        driver: driver.to_string(),
+        id: Some(backend_id),
+        attributes: tagged::to_json(&attributes),
+        dependencies: Vec::new(),
+        status: Status::Ready,
+    })
 }
 
 #[cfg(test)]

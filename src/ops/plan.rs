@@ -138,6 +138,8 @@ pub fn make_plan(
         .map(|(a, c)| (ObjectAddr::current(a), c))
         .collect();
     link_dependencies(&mut changes, &evaluated.resource_deps);
+    // What import blocks adopt is not made: the apply imports it first.
+    let imports = pending_imports(&config, &evaluated, &refreshed, &mut changes, diags);
     // What the state has and the configuration no longer does.
     for record in refreshed.resources.values() {
         let object = record.object();
@@ -261,6 +263,7 @@ pub fn make_plan(
         skipped,
         moved,
         forgotten: forgotten.iter().map(|r| r.address.clone()).collect(),
+        imports,
     };
     Some(Planned {
         config,
@@ -269,6 +272,59 @@ pub fn make_plan(
         refreshed,
         forgotten,
     })
+}
+
+/// The `import` blocks whose object the state does not hold yet, with their ids: their
+/// creation is taken out of the plan (the apply imports them instead).
+fn pending_imports(
+    config: &Config,
+    evaluated: &Evaluated,
+    state: &State,
+    changes: &mut BTreeMap<ObjectAddr, Change>,
+    diags: &mut Diagnostics,
+) -> Vec<(InstanceAddr, String)> {
+    let mut out = Vec::new();
+    for import in &config.imports {
+        if state.resource(&import.to).is_some() {
+            continue;
+        }
+        let values = evaluated.resources.clone().into_iter().collect();
+        let table = crate::lang::walk::resource_table(config, values);
+        let scope =
+            crate::lang::walk::plain_scope(config, &evaluated.vars, &evaluated.locals, &table);
+        let id = match scope.eval(&import.id).map(|v| v.unmark().0) {
+            Ok(hive_sdk::Value::String(id)) => id,
+            Ok(other) => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "an import's id must be a string known before apply, got {}",
+                        other.type_name()
+                    ))
+                    .at(import.id.span()),
+                );
+                continue;
+            }
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        match changes.get_mut(&ObjectAddr::current(import.to.clone())) {
+            Some(change) if change.action == Action::Create => {
+                change.action = Action::NoOp;
+                change.reasons = vec![format!("imported from {id}")];
+                out.push((import.to.clone(), id));
+            }
+            _ => diags.push(
+                Diagnostic::error(format!(
+                    "import to {}: the configuration makes no such instance",
+                    import.to
+                ))
+                .at(import.span.clone()),
+            ),
+        }
+    }
+    out
 }
 
 /// Gives the recorded objects of each `moved` block their new address (one already moved

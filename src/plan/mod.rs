@@ -122,6 +122,9 @@ pub struct Plan {
     /// Recorded objects a `removed { lifecycle { destroy = false } }` block forgets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forgotten: Vec<InstanceAddr>,
+    /// Objects `import` blocks adopt: (address, the backend's id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<(InstanceAddr, String)>,
 }
 
 /// A change left out of the plan, and why.
@@ -195,6 +198,7 @@ impl Plan {
             || self.outputs_change()
             || !self.moved.is_empty()
             || !self.forgotten.is_empty()
+            || !self.imports.is_empty()
     }
 
     pub fn outputs_change(&self) -> bool {

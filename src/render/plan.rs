@@ -30,19 +30,25 @@ pub fn render_plan(plan: &Plan, kinds: &Catalog) -> String {
     for (from, to) in &plan.moved {
         let _ = writeln!(out, "  # {from} has moved to {to}");
     }
+    for (address, id) in &plan.imports {
+        let _ = writeln!(out, "  # {address} will be imported from {id}");
+    }
     for address in &plan.forgotten {
         let _ = writeln!(
             out,
             "  # {address} will no longer be managed by hive: removed from the state, not destroyed"
         );
     }
-    if !plan.moved.is_empty() || !plan.forgotten.is_empty() {
+    let refactors =
+        !plan.moved.is_empty() || !plan.forgotten.is_empty() || !plan.imports.is_empty();
+    if refactors {
         out.push('\n');
     }
-    if changes.is_empty() && (!plan.moved.is_empty() || !plan.forgotten.is_empty()) {
+    if changes.is_empty() && refactors {
         let _ = writeln!(
             out,
-            "Plan: 0 to add, 0 to change, 0 to destroy; {} to move, {} to forget.",
+            "Plan: 0 to add, 0 to change, 0 to destroy; {} to import, {} to move, {} to forget.",
+            plan.imports.len(),
             plan.moved.len(),
             plan.forgotten.len()
         );

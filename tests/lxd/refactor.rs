@@ -55,7 +55,7 @@ fn moved_renames_without_a_destroy_and_removed_forgets_without_one() {
         "{plan}"
     );
     assert!(
-        plan.contains("0 to add, 0 to change, 0 to destroy; 1 to move"),
+        plan.contains("0 to add, 0 to change, 0 to destroy; 0 to import, 1 to move, 0 to forget"),
         "{plan}"
     );
     lab.ok(&["apply", "-auto-approve"]);
@@ -136,4 +136,56 @@ fn moved_renames_without_a_destroy_and_removed_forgets_without_one() {
         "the forgotten one stays"
     );
     let _ = lxc(&["delete", "--force", "e2em-b"]);
+}
+
+/// An `import` block adopts a container made with `lxc launch`: the plan says so and makes
+/// nothing, the apply records it (the same container, now tagged as the state's).
+#[test]
+fn an_import_block_adopts_a_container_made_with_lxc_launch() {
+    let lab = Lab::new("e2ei", 45);
+    lab.write(BASE);
+    lab.ok(&["apply", "-auto-approve"]);
+    let image: Json = serde_json::from_str(&lxc(&["image", "list", "--format", "json"]))
+        .expect("lxc image list gives JSON");
+    let fingerprint = image
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["properties"]["hive.address"] == "image.busybox")
+        .and_then(|i| i["fingerprint"].as_str())
+        .expect("the lab's busybox image")
+        .to_string();
+    // On the default profile's network: the lab's bridge, on its explicit subnet.
+    let launched = std::process::Command::new("lxc")
+        .args(["launch", &fingerprint, "e2ei-made"])
+        .output()
+        .expect("lxc runs");
+    assert!(
+        launched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&launched.stderr)
+    );
+    let born = created_at("e2ei-made");
+    lab.write(&format!(
+        "{BASE}{}\nimport {{\n  to = instance.made\n  id = \"e2ei-made\"\n}}\n",
+        node("made", "e2ei-made")
+    ));
+    let plan = lab.ok(&["plan"]).stdout;
+    assert!(
+        plan.contains("# instance.made will be imported from e2ei-made"),
+        "{plan}"
+    );
+    assert!(!plan.contains("will be created"), "{plan}");
+    lab.ok(&["apply", "-auto-approve"]);
+    assert_eq!(created_at("e2ei-made"), born, "the same container");
+    assert_eq!(tag("e2ei-made", "address"), "instance.made");
+    let listed = lab.ok(&["state", "list"]).stdout;
+    assert!(listed.contains("instance.made"), "{listed}");
+    let again = lab.ok(&["plan"]).stdout;
+    assert!(
+        !again.contains("will be imported"),
+        "imported once: {again}"
+    );
+    lab.ok(&["destroy", "-auto-approve"]);
+    assert_eq!(lab.names(), Vec::<String>::new(), "destroyed with the rest");
 }

@@ -2,7 +2,7 @@
 //! address or left it. The plan acts on them (`ops::plan`).
 
 use super::{span_of, syntax, Decoder};
-use crate::config::{FileId, Moved, Removed};
+use crate::config::{FileId, Import, Moved, Removed};
 use crate::diag::Diagnostic;
 use hcl_edit::expr::Expression;
 use hive_sdk::addr::Target;
@@ -153,6 +153,15 @@ impl Decoder<'_> {
                 );
             }
         }
+        for i in &self.config.imports {
+            if !self.config.resources.contains_key(&i.to.resource) {
+                problems.push(
+                    Diagnostic::error(format!("import to {}, which is not declared", i.to))
+                        .at(i.span.clone())
+                        .help("declare the resource it is imported into"),
+                );
+            }
+        }
         for r in &self.config.removed {
             if declared(&r.from) {
                 problems.push(
@@ -168,5 +177,41 @@ impl Decoder<'_> {
         for d in problems {
             self.error(d);
         }
+    }
+
+    /// `import { to = ADDR, id = "..." }`.
+    pub(super) fn import(&mut self, file: FileId, block: syntax::Block) {
+        let span = span_of(file, &block.ident);
+        let (attrs, _) = self.split(file, block.body);
+        let (mut to, mut id) = (None, None);
+        for attr in attrs {
+            match attr.key.as_str() {
+                "to" => to = self.address_of(file, "to", &attr.value),
+                "id" => id = Some(Self::expr(file, attr)),
+                other => self.unknown_name(
+                    "attribute",
+                    other,
+                    span_of(file, &attr.key),
+                    "an import block",
+                    &["to", "id"],
+                ),
+            }
+        }
+        let to = match to {
+            Some(Target::Instance(i)) => i,
+            Some(Target::Resource(r)) => r.instance(hive_sdk::addr::InstanceKey::None),
+            None => {
+                self.error(Diagnostic::error("an import block needs to and id").at(span));
+                return;
+            }
+        };
+        let Some(id) = id else {
+            self.error(
+                Diagnostic::error("an import block needs id: the backend's own id of the object")
+                    .at(span),
+            );
+            return;
+        };
+        self.config.imports.push(Import { to, id, span });
     }
 }
