@@ -9,6 +9,7 @@ pub mod import;
 pub mod migrate;
 pub mod plan;
 pub mod reap;
+pub mod refactor;
 pub mod retag;
 pub mod scan;
 pub mod snapshot;
