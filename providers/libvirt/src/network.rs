@@ -274,18 +274,22 @@ pub fn delete(connections: &Connections, request: &DeleteRequest<'_>) -> Result<
     let Some(name) = request.prior.attr_str("name") else {
         return Ok(());
     };
-    let Ok(network) = site.conn.lookup_network_by_name(name) else {
-        return Ok(());
-    };
-    if network.is_active().unwrap_or(false) {
+    remove(&site, name)
+}
+
+/// Stops and undefines the network `name` if it exists, and forgets its tag record.
+pub(crate) fn remove(site: &Site, name: &str) -> Result<(), ProviderError> {
+    if let Ok(network) = site.conn.lookup_network_by_name(name) {
+        if network.is_active().unwrap_or(false) {
+            network
+                .destroy()
+                .map_err(lv(format!("stopping network {name}")))?;
+        }
         network
-            .destroy()
-            .map_err(lv(format!("stopping network {name}")))?;
+            .undefine()
+            .map_err(lv(format!("removing network {name}")))?;
     }
-    network
-        .undefine()
-        .map_err(lv(format!("removing network {name}")))?;
-    crate::scan::forget_network(&site, name);
+    crate::scan::forget_network(site, name);
     Ok(())
 }
 

@@ -182,20 +182,7 @@ pub fn reap(connections: &Connections, request: &ReapRequest<'_>) -> Result<(), 
             pool_records(&site).remove(name);
             Ok(())
         }
-        NETWORK => {
-            if let Ok(network) = site.conn.lookup_network_by_name(name) {
-                if network.is_active().unwrap_or(false) {
-                    network
-                        .destroy()
-                        .map_err(lv(format!("stopping network {name}")))?;
-                }
-                network
-                    .undefine()
-                    .map_err(lv(format!("removing network {name}")))?;
-            }
-            forget_network(&site, name);
-            Ok(())
-        }
+        NETWORK => crate::network::remove(&site, name),
         other => Err(ProviderError::new(format!(
             "the libvirt driver has no {other}"
         ))),
